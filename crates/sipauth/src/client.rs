@@ -1,0 +1,314 @@
+//! [`OidcClient`]: one provider, one client registration, and the whole sign-in: start it
+//! ([`OidcClient::authorization_request`]), complete it ([`OidcClient::handle_callback`]: state,
+//! redirect URI and RFC 9207 `iss` checks, code exchange, ID-token verification, userinfo), and
+//! refresh tokens. Lifecycle (storage, scheduling, events) belongs to the session layer; this
+//! type does each protocol step once and correctly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::authorize::{
+    self, AuthorizationOptions, AuthorizationRequest, MemoryPendingStore, PendingSignIn,
+    PendingSignInStore,
+};
+use crate::callback;
+use crate::clock::{SharedClock, SystemClock};
+use crate::error::{CallbackError, ConfigError, Error, StateProblem, VerificationError};
+use crate::http::HttpClient;
+use crate::provider::{ProviderConfig, ProviderKind};
+use crate::secret::{AuthorizationCode, RefreshToken};
+use crate::token::{self, TokenSet};
+use crate::userinfo::{self, UserInfo};
+use crate::verify::{IdTokenVerifier, JwksCache, VerifiedIdToken, VerifyOptions};
+
+/// The default lifetime of a pending sign-in.
+pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(600);
+
+/// A completed sign-in.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SignIn {
+    /// The tokens.
+    pub tokens: TokenSet,
+    /// The verified ID token (OpenID providers).
+    pub id_token: Option<VerifiedIdToken>,
+    /// Who signed in.
+    pub user_info: UserInfo,
+}
+
+/// Builds an [`OidcClient`] with non-default parts.
+#[derive(Debug)]
+pub struct OidcClientBuilder {
+    provider: ProviderConfig,
+    http: Option<HttpClient>,
+    clock: Option<SharedClock>,
+    pending: Option<Arc<dyn PendingSignInStore>>,
+    verify: VerifyOptions,
+    pending_ttl: Duration,
+}
+
+impl OidcClientBuilder {
+    /// Uses this HTTP client.
+    pub fn http(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Uses this clock (tests: [`crate::ManualClock`]).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Keeps pending sign-ins here (default: this process's memory).
+    pub fn pending_store(mut self, store: Arc<dyn PendingSignInStore>) -> Self {
+        self.pending = Some(store);
+        self
+    }
+
+    /// Verification and key-cache tuning.
+    pub fn verify_options(mut self, options: VerifyOptions) -> Self {
+        self.verify = options;
+        self
+    }
+
+    /// How long a started sign-in may wait for its callback (default 10 minutes).
+    pub fn pending_ttl(mut self, ttl: Duration) -> Self {
+        self.pending_ttl = ttl;
+        self
+    }
+
+    /// Validates the configuration and builds the client.
+    pub fn build(self) -> Result<OidcClient, Error> {
+        self.provider.validate()?;
+        let http = match self.http {
+            Some(http) => http,
+            None => HttpClient::new()?,
+        };
+        let clock: SharedClock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let verifier = if self.provider.is_openid() {
+            let jwks =
+                self.provider.jwks_uri.clone().map(|uri| {
+                    JwksCache::new(uri, http.clone(), clock.clone(), self.verify.clone())
+                });
+            Some(IdTokenVerifier::new(
+                &self.provider,
+                jwks,
+                clock.clone(),
+                &self.verify,
+            )?)
+        } else {
+            None
+        };
+        Ok(OidcClient {
+            provider: Arc::new(self.provider),
+            http,
+            clock,
+            pending: self
+                .pending
+                .unwrap_or_else(|| Arc::new(MemoryPendingStore::new())),
+            verifier,
+            pending_ttl: i64::try_from(self.pending_ttl.as_secs()).unwrap_or(i64::MAX),
+        })
+    }
+}
+
+/// A client for one provider.
+#[derive(Debug)]
+pub struct OidcClient {
+    provider: Arc<ProviderConfig>,
+    http: HttpClient,
+    clock: SharedClock,
+    pending: Arc<dyn PendingSignInStore>,
+    verifier: Option<IdTokenVerifier>,
+    pending_ttl: i64,
+}
+
+impl OidcClient {
+    /// A client with default parts (system clock, in-memory pending sign-ins).
+    pub fn new(provider: ProviderConfig) -> Result<Self, Error> {
+        Self::builder(provider).build()
+    }
+
+    /// A builder to choose the clock, HTTP client, pending store or verification options.
+    pub fn builder(provider: ProviderConfig) -> OidcClientBuilder {
+        OidcClientBuilder {
+            provider,
+            http: None,
+            clock: None,
+            pending: None,
+            verify: VerifyOptions::default(),
+            pending_ttl: DEFAULT_PENDING_TTL,
+        }
+    }
+
+    /// The provider configuration.
+    pub fn provider(&self) -> &ProviderConfig {
+        &self.provider
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The ID-token verifier (OpenID providers only).
+    pub fn id_token_verifier(&self) -> Option<&IdTokenVerifier> {
+        self.verifier.as_ref()
+    }
+
+    /// Starts a sign-in: returns the URL to send the user to, and keeps the pending sign-in.
+    pub fn authorization_request(
+        &self,
+        options: &AuthorizationOptions,
+    ) -> Result<AuthorizationRequest, Error> {
+        let now = self.clock.now_unix();
+        self.pending.sweep(now)?;
+        let (request, pending) = authorize::build(&self.provider, options, now, self.pending_ttl)?;
+        self.pending.put(pending)?;
+        Ok(request)
+    }
+
+    /// Completes a sign-in from the URL the provider redirected to.
+    pub async fn handle_callback(&self, callback_url: &str) -> Result<SignIn, Error> {
+        let params = callback::parse(callback_url)?;
+        let expected = without_query(&self.provider.redirect_uri);
+        if params.arrived_at != expected {
+            return Err(CallbackError::RedirectMismatch {
+                expected: expected.to_string(),
+                got: params.arrived_at.to_string(),
+            }
+            .into());
+        }
+        let now = self.clock.now_unix();
+        // Taking the pending sign-in makes the state single use, whatever happens next.
+        let pending = match &params.state {
+            Some(state) => self.pending.take(state.secret())?,
+            None => None,
+        };
+        self.pending.sweep(now)?;
+        if let Some(error) = params.error {
+            return Err(error.into());
+        }
+        let pending = match (&params.state, pending) {
+            (None, _) => return Err(CallbackError::InvalidState(StateProblem::Missing).into()),
+            (Some(_), None) => {
+                return Err(CallbackError::InvalidState(StateProblem::Unknown).into())
+            }
+            (Some(_), Some(p)) if p.expires_at <= now => {
+                return Err(CallbackError::InvalidState(StateProblem::Expired).into())
+            }
+            (Some(_), Some(p)) => p,
+        };
+        self.check_iss(params.iss.as_deref())?;
+        let code = params.code.ok_or(CallbackError::MissingCode)?;
+        let tokens = self.exchange_code(&code, &pending).await?;
+        let id_token = match (&self.verifier, &tokens.id_token) {
+            (Some(verifier), Some(raw)) => {
+                Some(verifier.verify(raw, pending.nonce.as_ref()).await?)
+            }
+            (Some(_), None) => return Err(VerificationError::MissingIdToken.into()),
+            (None, _) => None,
+        };
+        let user_info = self.user_info(&tokens, id_token.as_ref()).await?;
+        Ok(SignIn {
+            tokens,
+            id_token,
+            user_info,
+        })
+    }
+
+    /// RFC 9207: when the provider advertises `iss` in responses, it must be there and be ours;
+    /// when it is there anyway, it must still be ours.
+    fn check_iss(&self, iss: Option<&str>) -> Result<(), Error> {
+        let Some(expected) = self.provider.issuer.as_deref() else {
+            return Ok(());
+        };
+        let required = self.provider.authorization_response_iss_parameter_supported;
+        let ok = match iss {
+            Some(got) => got == expected || expected.contains("{tenantid}"),
+            None => !required,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(CallbackError::IssuerMismatch {
+                expected: expected.to_string(),
+                got: iss.map(str::to_string),
+            }
+            .into())
+        }
+    }
+
+    /// Exchanges an authorization code (with the pending sign-in's PKCE verifier).
+    pub async fn exchange_code(
+        &self,
+        code: &AuthorizationCode,
+        pending: &PendingSignIn,
+    ) -> Result<TokenSet, Error> {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.secret().to_string()),
+            ("redirect_uri", pending.redirect_uri.clone()),
+        ];
+        if let Some(verifier) = &pending.pkce_verifier {
+            form.push(("code_verifier", verifier.secret().to_string()));
+        }
+        let raw = token::post_token_form(&self.http, &self.provider, form).await?;
+        token::parse_token_response(self.provider.kind, &raw, self.clock.now_unix())
+    }
+
+    /// Uses a refresh token. A rotated refresh token replaces the old one; when the provider sends
+    /// none, the old one is carried over. A new ID token is verified (a nonce is not required).
+    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenSet, Error> {
+        let form = vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", refresh_token.secret().to_string()),
+        ];
+        let raw = token::post_token_form(&self.http, &self.provider, form).await?;
+        let mut tokens =
+            token::parse_token_response(self.provider.kind, &raw, self.clock.now_unix())?;
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token.clone());
+        }
+        if let (Some(verifier), Some(raw)) = (&self.verifier, &tokens.id_token) {
+            verifier.verify(raw, None).await?;
+        }
+        Ok(tokens)
+    }
+
+    /// Who signed in: userinfo (subject checked against the ID token), GitHub's API, or the ID
+    /// token's own claims.
+    pub async fn user_info(
+        &self,
+        tokens: &TokenSet,
+        id_token: Option<&VerifiedIdToken>,
+    ) -> Result<UserInfo, Error> {
+        let expected_sub = id_token.map(|t| t.claims().sub.as_str());
+        match (&self.provider.userinfo_endpoint, self.provider.kind) {
+            (Some(endpoint), ProviderKind::GitHub) => {
+                userinfo::fetch_github(&self.http, endpoint, &tokens.access_token).await
+            }
+            (Some(endpoint), _) => {
+                userinfo::fetch_openid(&self.http, endpoint, &tokens.access_token, expected_sub)
+                    .await
+            }
+            (None, _) => match id_token {
+                Some(token) => UserInfo::from_id_token(token.claims()),
+                None => Err(ConfigError::Missing("userinfo_endpoint").into()),
+            },
+        }
+    }
+}
+
+fn without_query(url: &url::Url) -> url::Url {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url
+}

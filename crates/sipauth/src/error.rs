@@ -1,0 +1,527 @@
+//! The one error type of the client library, split by who is at fault: the provider refused
+//! ([`ProviderError`]), the callback was wrong ([`CallbackError`]), the network failed
+//! ([`TransportError`]), the provider's answer could not be used ([`ResponseError`]), our own
+//! configuration is wrong ([`ConfigError`]), or a token failed verification
+//! ([`VerificationError`]). Every error has a stable string [`Error::code`] matching the reference
+//! guide's error table (`invalid_state`, `missing_code`, `access_denied`, `invalid_grant`, ...).
+//!
+//! No error message ever contains a token, secret, verifier or password: response bodies are kept
+//! only as a [`RedactedBody`].
+
+use crate::secret::CsrfState;
+
+/// Any failure of the client library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The provider answered with an OAuth2 error (at the callback or at an endpoint).
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The callback URL cannot complete a sign-in.
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+    /// The provider could not be reached.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The provider answered, but not in a form we can use.
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// Our configuration is invalid or unsafe.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A token or a claim failed verification.
+    #[error(transparent)]
+    Verification(#[from] VerificationError),
+}
+
+impl Error {
+    /// A stable, machine-readable code for this error.
+    ///
+    /// Provider errors keep the provider's own code (`access_denied`, `invalid_grant`, ...).
+    pub fn code(&self) -> &str {
+        match self {
+            Error::Provider(e) => &e.error,
+            Error::Callback(e) => e.code(),
+            Error::Transport(e) => e.code(),
+            Error::Response(e) => e.code(),
+            Error::Config(e) => e.code(),
+            Error::Verification(e) => e.code(),
+        }
+    }
+
+    /// A human-readable description, when there is one beyond the code.
+    pub fn description(&self) -> String {
+        match self {
+            Error::Provider(e) => e.description.clone().unwrap_or_else(|| e.to_string()),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Which provider endpoint a failure happened at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// The authorization endpoint, as seen in the callback.
+    Authorization,
+    /// The token endpoint.
+    Token,
+    /// The userinfo endpoint (or GitHub's REST API).
+    UserInfo,
+    /// The revocation endpoint (RFC 7009).
+    Revocation,
+    /// The OpenID discovery document.
+    Discovery,
+    /// The JWKS document.
+    Jwks,
+    /// The device authorization endpoint (RFC 8628).
+    DeviceAuthorization,
+    /// The introspection endpoint (RFC 7662).
+    Introspection,
+}
+
+impl Endpoint {
+    fn failed_code(self) -> &'static str {
+        match self {
+            Endpoint::Authorization => "authorization_failed",
+            Endpoint::Token => "token_exchange_failed",
+            Endpoint::UserInfo => "userinfo_failed",
+            Endpoint::Revocation => "revocation_failed",
+            Endpoint::Discovery => "discovery_failed",
+            Endpoint::Jwks => "jwks_failed",
+            Endpoint::DeviceAuthorization => "device_authorization_failed",
+            Endpoint::Introspection => "introspection_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Endpoint::Authorization => "authorization endpoint",
+            Endpoint::Token => "token endpoint",
+            Endpoint::UserInfo => "userinfo endpoint",
+            Endpoint::Revocation => "revocation endpoint",
+            Endpoint::Discovery => "discovery document",
+            Endpoint::Jwks => "JWKS endpoint",
+            Endpoint::DeviceAuthorization => "device authorization endpoint",
+            Endpoint::Introspection => "introspection endpoint",
+        })
+    }
+}
+
+/// An OAuth2 error response (RFC 6749 §4.1.2.1 and §5.2): the provider refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the identity provider refused at its {endpoint}: {error}{}", .description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+#[non_exhaustive]
+pub struct ProviderError {
+    /// Where the provider said it.
+    pub endpoint: Endpoint,
+    /// The provider's error code, e.g. `access_denied`, `invalid_grant`.
+    pub error: String,
+    /// The provider's `error_description`.
+    pub description: Option<String>,
+    /// The provider's `error_uri`.
+    pub uri: Option<String>,
+    /// The `state` that came back with a callback error.
+    pub state: Option<CsrfState>,
+    /// The HTTP status, for endpoint errors (GitHub answers some errors with 200).
+    pub status: Option<u16>,
+}
+
+impl ProviderError {
+    /// A provider error with just a code and description.
+    pub fn new(endpoint: Endpoint, error: impl Into<String>, description: Option<String>) -> Self {
+        Self {
+            endpoint,
+            error: error.into(),
+            description,
+            uri: None,
+            state: None,
+            status: None,
+        }
+    }
+}
+
+/// Why a `state` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateProblem {
+    /// The callback carried no `state`.
+    Missing,
+    /// No pending sign-in has this state: tampered, from another client, or already used.
+    Unknown,
+    /// The pending sign-in existed but its time ran out.
+    Expired,
+}
+
+/// The callback URL cannot complete a sign-in.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallbackError {
+    /// `state` missing, unknown, reused or expired (`invalid_state`).
+    #[error("invalid state in the callback ({0:?}): the sign-in expired, was already used, or was not started here; start again")]
+    InvalidState(StateProblem),
+    /// No authorization code (`missing_code`).
+    #[error("the callback has no authorization code; check the redirect URI")]
+    MissingCode,
+    /// RFC 9207: the `iss` parameter is missing or names another issuer (`issuer_mismatch`).
+    #[error("the callback's iss parameter {got:?} does not name the expected issuer {expected}")]
+    IssuerMismatch {
+        /// The issuer we talk to.
+        expected: String,
+        /// What the callback said.
+        got: Option<String>,
+    },
+    /// The callback did not arrive at our redirect URI (`redirect_mismatch`).
+    #[error("the callback arrived at {got}, not at the redirect URI {expected}")]
+    RedirectMismatch {
+        /// The configured redirect URI.
+        expected: String,
+        /// Where the callback arrived (without its query).
+        got: String,
+    },
+    /// The callback is not a usable absolute URL (`invalid_callback`).
+    #[error("the callback URL is malformed: {0}")]
+    Malformed(String),
+}
+
+impl CallbackError {
+    fn code(&self) -> &'static str {
+        match self {
+            CallbackError::InvalidState(_) => "invalid_state",
+            CallbackError::MissingCode => "missing_code",
+            CallbackError::IssuerMismatch { .. } => "issuer_mismatch",
+            CallbackError::RedirectMismatch { .. } => "redirect_mismatch",
+            CallbackError::Malformed(_) => "invalid_callback",
+        }
+    }
+}
+
+/// The provider could not be reached or did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the {endpoint} at {url}: {message}")]
+#[non_exhaustive]
+pub struct TransportError {
+    /// Which endpoint.
+    pub endpoint: Endpoint,
+    /// Its URL.
+    pub url: String,
+    /// True when the request timed out.
+    pub timed_out: bool,
+    /// What the HTTP client said (never includes request bodies).
+    pub message: String,
+}
+
+impl TransportError {
+    fn code(&self) -> &'static str {
+        if self.timed_out {
+            "timeout"
+        } else {
+            "network_error"
+        }
+    }
+}
+
+/// The provider answered, but the answer is unusable: a non-success status without an OAuth2
+/// error body, or a body that does not parse.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unusable answer from the {endpoint} (HTTP {status}): {reason}; body: {body}")]
+#[non_exhaustive]
+pub struct ResponseError {
+    /// Which endpoint.
+    pub endpoint: Endpoint,
+    /// The HTTP status.
+    pub status: u16,
+    /// What was wrong.
+    pub reason: String,
+    /// The body, with anything secret-looking removed.
+    pub body: RedactedBody,
+}
+
+impl ResponseError {
+    fn code(&self) -> &'static str {
+        self.endpoint.failed_code()
+    }
+}
+
+/// Our configuration is invalid or unsafe.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A URL that must be HTTPS is not, and its host is not loopback.
+    #[error("{field} must use https (plain http is allowed only for loopback hosts): {url}")]
+    InsecureUrl {
+        /// Which setting.
+        field: &'static str,
+        /// The URL given.
+        url: String,
+    },
+    /// A value that must be a URL is not.
+    #[error("{field} is not a valid URL ({value}): {reason}")]
+    InvalidUrl {
+        /// Which setting.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// A setting the chosen flow needs is missing.
+    #[error("{0} is required but not configured")]
+    Missing(&'static str),
+    /// `additional_params` tried to set a parameter the library owns.
+    #[error("additional parameter {0:?} may not be set: sipauth sets it itself")]
+    ReservedParameter(String),
+    /// An unsupported or invalid value.
+    #[error("{field} has an unsupported value {value:?}: {reason}")]
+    Unsupported {
+        /// Which setting.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is supported.
+        reason: String,
+    },
+    /// The discovery document names a different issuer than the one asked for.
+    #[error("the discovery document at {url} names issuer {got:?}, not {expected:?}")]
+    DiscoveryIssuerMismatch {
+        /// The issuer we asked about.
+        expected: String,
+        /// What the document says.
+        got: String,
+        /// The document's URL.
+        url: String,
+    },
+}
+
+impl ConfigError {
+    fn code(&self) -> &'static str {
+        match self {
+            ConfigError::InsecureUrl { .. } => "insecure_url",
+            ConfigError::InvalidUrl { .. } => "invalid_url",
+            ConfigError::Missing(_) => "missing_configuration",
+            ConfigError::ReservedParameter(_) => "reserved_parameter",
+            ConfigError::Unsupported { .. } => "unsupported_configuration",
+            ConfigError::DiscoveryIssuerMismatch { .. } => "discovery_issuer_mismatch",
+        }
+    }
+}
+
+/// A token or claim failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerificationError {
+    /// The provider sent no ID token although `openid` was requested.
+    #[error("the token response has no id_token although the openid scope was requested")]
+    MissingIdToken,
+    /// The ID token is not a well-formed JWT.
+    #[error("the ID token is malformed: {0}")]
+    Malformed(String),
+    /// The ID token's algorithm is not allowed (e.g. `none`, or HMAC for a public client).
+    #[error("the ID token algorithm {0} is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// No key in the provider's JWKS matches the ID token (after the one allowed refetch).
+    #[error("no signing key {kid:?} in the provider's JWKS")]
+    UnknownSigningKey {
+        /// The `kid` from the token header.
+        kid: Option<String>,
+    },
+    /// The signature does not verify.
+    #[error("the ID token signature is invalid")]
+    BadSignature,
+    /// `iss` is not the provider's issuer.
+    #[error("the ID token issuer {got:?} is not {expected:?}")]
+    IssuerMismatch {
+        /// The expected issuer.
+        expected: String,
+        /// The token's `iss`.
+        got: String,
+    },
+    /// The tenant of an Entra ID token is not in the allow list.
+    #[error("the ID token's tenant {0:?} is not allowed")]
+    TenantNotAllowed(String),
+    /// `aud` does not contain our client id.
+    #[error("the ID token audience does not include this client")]
+    AudienceMismatch,
+    /// `azp` is missing (several audiences) or is not our client id.
+    #[error("the ID token's authorized party (azp) is missing or is not this client")]
+    AuthorizedPartyMismatch,
+    /// `exp` is in the past (beyond the leeway).
+    #[error("the ID token expired at {exp} (now {now}, leeway {leeway}s)")]
+    Expired {
+        /// The token's `exp`.
+        exp: i64,
+        /// Our clock.
+        now: i64,
+        /// The allowed skew.
+        leeway: i64,
+    },
+    /// `iat` is in the future (beyond the leeway) or missing.
+    #[error("the ID token's issue time is missing or in the future")]
+    IssuedInFuture,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("the ID token is not valid yet")]
+    NotYetValid,
+    /// `nonce` is missing or does not match the sign-in's nonce.
+    #[error("the ID token nonce does not match this sign-in")]
+    NonceMismatch,
+    /// A required claim is missing.
+    #[error("the {0} claim is missing")]
+    MissingClaim(&'static str),
+    /// Userinfo's `sub` differs from the ID token's.
+    #[error("the userinfo subject does not match the ID token subject")]
+    SubjectMismatch,
+}
+
+impl VerificationError {
+    fn code(&self) -> &'static str {
+        match self {
+            VerificationError::MissingIdToken => "missing_id_token",
+            VerificationError::Malformed(_) => "invalid_id_token",
+            VerificationError::AlgorithmNotAllowed(_) => "id_token_algorithm_not_allowed",
+            VerificationError::UnknownSigningKey { .. } => "unknown_signing_key",
+            VerificationError::BadSignature => "invalid_signature",
+            VerificationError::IssuerMismatch { .. } => "invalid_issuer",
+            VerificationError::TenantNotAllowed(_) => "tenant_not_allowed",
+            VerificationError::AudienceMismatch => "invalid_audience",
+            VerificationError::AuthorizedPartyMismatch => "invalid_azp",
+            VerificationError::Expired { .. } => "id_token_expired",
+            VerificationError::IssuedInFuture => "invalid_iat",
+            VerificationError::NotYetValid => "id_token_not_yet_valid",
+            VerificationError::NonceMismatch => "invalid_nonce",
+            VerificationError::MissingClaim(_) => "missing_claim",
+            VerificationError::SubjectMismatch => "subject_mismatch",
+        }
+    }
+}
+
+/// A response body kept for diagnosis, with the values of secret-bearing fields replaced by
+/// `[redacted]` and the length capped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedactedBody(String);
+
+const SECRET_FIELDS: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "code",
+    "device_code",
+    "code_verifier",
+    "password",
+    "sipPassword",
+    "token",
+];
+const MAX_BODY: usize = 1024;
+
+impl RedactedBody {
+    /// Redacts a raw body: JSON objects and form-encoded bodies field by field; anything else that
+    /// mentions a secret field name is withheld entirely.
+    pub fn new(raw: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(raw);
+        let redacted = if let Ok(serde_json::Value::Object(mut map)) =
+            serde_json::from_str::<serde_json::Value>(&text)
+        {
+            for field in SECRET_FIELDS {
+                if let Some(v) = map.get_mut(*field) {
+                    *v = serde_json::Value::String("[redacted]".into());
+                }
+            }
+            serde_json::Value::Object(map).to_string()
+        } else if looks_form_encoded(&text) {
+            url::form_urlencoded::parse(text.as_bytes())
+                .map(|(k, v)| {
+                    let v = if SECRET_FIELDS.contains(&k.as_ref()) {
+                        "[redacted]".into()
+                    } else {
+                        v
+                    };
+                    format!("{k}={v}")
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        } else if SECRET_FIELDS.iter().any(|f| text.contains(f)) {
+            "[withheld: may contain secrets]".to_string()
+        } else {
+            text.into_owned()
+        };
+        let mut out: String = redacted.chars().take(MAX_BODY).collect();
+        if out.len() < redacted.len() {
+            out.push_str("...");
+        }
+        Self(out)
+    }
+
+    /// The redacted text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn looks_form_encoded(text: &str) -> bool {
+    !text.is_empty()
+        && text.contains('=')
+        && !text.contains(char::is_whitespace)
+        && !text.starts_with('<')
+        && !text.starts_with('{')
+}
+
+impl std::fmt::Display for RedactedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("(empty)")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_json_and_form_secrets() {
+        let json = RedactedBody::new(br#"{"access_token":"AT123","token_type":"bearer","x":1}"#);
+        assert!(!json.as_str().contains("AT123"));
+        assert!(json.as_str().contains("bearer"));
+        let form = RedactedBody::new(b"access_token=AT123&scope=repo&token_type=bearer");
+        assert_eq!(
+            form.as_str(),
+            "access_token=[redacted]&scope=repo&token_type=bearer"
+        );
+        let text = RedactedBody::new(b"<html>refresh_token RT999</html>");
+        assert!(!text.as_str().contains("RT999"));
+        let plain = RedactedBody::new(b"Service Unavailable");
+        assert_eq!(plain.as_str(), "Service Unavailable");
+    }
+
+    #[test]
+    fn caps_long_bodies() {
+        let long = "x ".repeat(5000);
+        let body = RedactedBody::new(long.as_bytes());
+        assert!(body.as_str().len() <= MAX_BODY + 3);
+    }
+
+    #[test]
+    fn codes_follow_the_guide() {
+        assert_eq!(
+            Error::from(CallbackError::InvalidState(StateProblem::Unknown)).code(),
+            "invalid_state"
+        );
+        assert_eq!(
+            Error::from(CallbackError::MissingCode).code(),
+            "missing_code"
+        );
+        let denied = ProviderError::new(Endpoint::Authorization, "access_denied", None);
+        assert_eq!(Error::from(denied).code(), "access_denied");
+        let bad = ResponseError {
+            endpoint: Endpoint::Token,
+            status: 502,
+            reason: "x".into(),
+            body: RedactedBody::new(b""),
+        };
+        assert_eq!(Error::from(bad).code(), "token_exchange_failed");
+    }
+}

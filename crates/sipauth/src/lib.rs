@@ -1,0 +1,82 @@
+//! # sipauth: single sign-on for VoIP
+//!
+//! sipauth signs a person in with their identity provider (Google, Microsoft Entra ID, GitHub,
+//! Okta, Auth0, Keycloak, or any OAuth2 / OpenID Connect provider) and turns that identity into SIP
+//! credentials. This crate is the client library: it knows nothing of web frameworks, databases
+//! or command lines.
+//!
+//! ## Contents
+//! - [`ProviderConfig`]: a provider and this client's registration at it; [`ProviderTemplate`] for
+//!   the well-known providers, [`ProviderConfig::discover`] for any OpenID issuer.
+//! - [`OidcClient`]: the sign-in. [`OidcClient::authorization_request`] starts it (PKCE S256,
+//!   state, nonce); [`OidcClient::handle_callback`] completes it (state, redirect URI and RFC 9207
+//!   `iss` checks, code exchange, ID-token verification, userinfo) and returns a [`SignIn`].
+//! - [`IdTokenVerifier`] / [`JwksCache`]: the one JWT verification path, shared with the
+//!   provisioning service.
+//! - [`Error`]: one error type split by fault, each error with a stable [`Error::code`].
+//! - [`secret`]: tokens and secrets as newtypes that print `[redacted]`.
+//! - [`Clock`]: time as a parameter.
+//!
+//! ## Signing in
+//! ```no_run
+//! # async fn run() -> Result<(), sipauth::Error> {
+//! use sipauth::{AuthorizationOptions, ClientRegistration, HttpClient, OidcClient, ProviderConfig};
+//!
+//! let http = HttpClient::new()?;
+//! let client = ClientRegistration::public("my-softphone", "http://127.0.0.1:8765/callback");
+//! let provider = ProviderConfig::discover(&http, "https://sso.example.com/realms/voip", client).await?;
+//! let oidc = OidcClient::builder(provider).http(http).build()?;
+//!
+//! let request = oidc.authorization_request(&AuthorizationOptions::default())?;
+//! println!("open {}", request.url);
+//! // ... the browser comes back to the redirect URI ...
+//! # let callback_url = "";
+//! let sign_in = oidc.handle_callback(callback_url).await?;
+//! println!("signed in as {}", sign_in.user_info.sub);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Security notes
+//! - PKCE S256 is on by default for every provider, GitHub included; `state` (256 bits) is always
+//!   stored and checked, single use, for 10 minutes by default; `nonce` is sent whenever `openid`
+//!   is requested and checked in the ID token.
+//! - ID tokens are fully verified: signature (RS256, PS256, ES256, EdDSA; HS256 only for
+//!   confidential clients; never `none`), `iss`, `aud`, `azp`, `exp`, `iat`, `nbf`, nonce.
+//! - Endpoints must be HTTPS, except on loopback hosts. Redirects are never followed.
+//! - Additional authorization parameters can never override `client_id`, `redirect_uri`,
+//!   `state`, `nonce` or the PKCE challenge: that is a configuration error.
+
+pub mod authorize;
+pub mod callback;
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod http;
+pub mod pkce;
+pub mod provider;
+pub mod secret;
+pub mod token;
+pub mod url_policy;
+pub mod userinfo;
+pub mod verify;
+
+pub use authorize::{
+    AuthorizationOptions, AuthorizationRequest, MemoryPendingStore, PendingSignIn,
+    PendingSignInStore,
+};
+pub use client::{OidcClient, OidcClientBuilder, SignIn};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use error::{
+    CallbackError, ConfigError, Endpoint, Error, ProviderError, ResponseError, StateProblem,
+    TransportError, VerificationError,
+};
+pub use http::HttpClient;
+pub use provider::discovery::DiscoveryDocument;
+pub use provider::templates::ProviderTemplate;
+pub use provider::{
+    ClientAuthMethod, ClientRegistration, ProviderConfig, ProviderKind, ResponseMode,
+};
+pub use secret::{AccessToken, ClientSecret, CsrfState, IdToken, Nonce, RefreshToken, SipPassword};
+pub use token::TokenSet;
+pub use userinfo::UserInfo;
+pub use verify::{IdTokenClaims, IdTokenVerifier, JwksCache, VerifiedIdToken, VerifyOptions};

@@ -1,0 +1,216 @@
+//! Building a provider configuration from an issuer's OpenID discovery document
+//! (`/.well-known/openid-configuration`). The document's issuer must equal the issuer asked for,
+//! exactly (Entra's multi-tenant documents publish a `{tenantid}` template, accepted for the
+//! tenant asked for). Endpoint policy (HTTPS except loopback) is applied to every URL it names.
+
+use serde::Deserialize;
+use url::Url;
+
+use super::{ClientAuthMethod, ClientRegistration, ProviderConfig, ProviderKind};
+use crate::error::{ConfigError, Endpoint, Error, RedactedBody, ResponseError};
+use crate::http::HttpClient;
+use crate::url_policy;
+
+/// The parts of an OpenID Provider Metadata document sipauth uses.
+#[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
+pub struct DiscoveryDocument {
+    /// Issuer.
+    pub issuer: String,
+    /// Authorization endpoint.
+    pub authorization_endpoint: String,
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// Userinfo endpoint.
+    pub userinfo_endpoint: Option<String>,
+    /// JWKS URI.
+    pub jwks_uri: Option<String>,
+    /// Revocation endpoint (RFC 7009 metadata).
+    pub revocation_endpoint: Option<String>,
+    /// Introspection endpoint.
+    pub introspection_endpoint: Option<String>,
+    /// Device authorization endpoint.
+    pub device_authorization_endpoint: Option<String>,
+    /// RP-initiated logout.
+    pub end_session_endpoint: Option<String>,
+    /// Scopes the provider knows.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// Token endpoint client authentication methods.
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 9207.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+fn kind_for(issuer: &Url) -> ProviderKind {
+    match issuer.host_str() {
+        Some("accounts.google.com") => ProviderKind::Google,
+        Some("login.microsoftonline.com") => ProviderKind::Microsoft,
+        Some(h) if h.ends_with(".okta.com") => ProviderKind::Okta,
+        Some(h) if h.ends_with(".auth0.com") => ProviderKind::Auth0,
+        _ if issuer.path().contains("/realms/") => ProviderKind::Keycloak,
+        _ => ProviderKind::Custom,
+    }
+}
+
+/// True when `published` is Entra's template and `requested` names a tenant in its place.
+fn is_tenant_template_for(published: &str, requested: &str) -> bool {
+    let Some((head, tail)) = published.split_once("{tenantid}") else {
+        return false;
+    };
+    requested
+        .strip_prefix(head)
+        .and_then(|rest| rest.strip_suffix(tail))
+        .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
+}
+
+/// The discovery document URL for an issuer (OpenID Connect Discovery §4).
+pub fn discovery_url(issuer: &str) -> Result<Url, ConfigError> {
+    url_policy::parse_secure("issuer", issuer)?;
+    url_policy::parse_secure(
+        "issuer",
+        &format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        ),
+    )
+}
+
+/// Fetches an issuer's discovery document.
+pub async fn fetch_document(http: &HttpClient, issuer: &str) -> Result<DiscoveryDocument, Error> {
+    let url = discovery_url(issuer)?;
+    let request = http
+        .reqwest()
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "application/json");
+    let raw = http.send(Endpoint::Discovery, request).await?;
+    let unusable = |reason: String| {
+        Error::Response(ResponseError {
+            endpoint: Endpoint::Discovery,
+            status: raw.status,
+            reason,
+            body: RedactedBody::new(&raw.body),
+        })
+    };
+    if !raw.is_success() {
+        return Err(unusable(
+            "the discovery document could not be fetched".into(),
+        ));
+    }
+    let doc: DiscoveryDocument = serde_json::from_slice(&raw.body)
+        .map_err(|e| unusable(format!("not an OpenID provider metadata document: {e}")))?;
+    if doc.issuer != issuer && !is_tenant_template_for(&doc.issuer, issuer) {
+        return Err(ConfigError::DiscoveryIssuerMismatch {
+            expected: issuer.to_string(),
+            got: doc.issuer,
+            url: url.to_string(),
+        }
+        .into());
+    }
+    Ok(doc)
+}
+
+impl ProviderConfig {
+    /// Discovers a provider from its issuer and registers this client with it. Scopes default to
+    /// `openid email profile` (those the provider lists, `openid` always).
+    pub async fn discover(
+        http: &HttpClient,
+        issuer: &str,
+        client: ClientRegistration,
+    ) -> Result<Self, Error> {
+        let doc = fetch_document(http, issuer).await?;
+        Ok(Self::from_document(&doc, client)?)
+    }
+
+    /// Builds a configuration from an already fetched document.
+    pub fn from_document(
+        doc: &DiscoveryDocument,
+        client: ClientRegistration,
+    ) -> Result<Self, ConfigError> {
+        let probe = doc.issuer.replace("{tenantid}", "tenant");
+        let issuer_url = url_policy::parse_secure("issuer", &probe)?;
+        let optional =
+            |field: &'static str, v: &Option<String>| -> Result<Option<Url>, ConfigError> {
+                v.as_deref()
+                    .map(|s| url_policy::parse_secure(field, s))
+                    .transpose()
+            };
+        let wanted = ["openid", "email", "profile"];
+        let scopes: Vec<&str> = wanted
+            .into_iter()
+            .filter(|s| {
+                *s == "openid"
+                    || doc.scopes_supported.is_empty()
+                    || doc.scopes_supported.iter().any(|x| x == s)
+            })
+            .collect();
+        let mut p = ProviderConfig::from_parts(
+            kind_for(&issuer_url),
+            client,
+            url_policy::parse_secure("authorization_endpoint", &doc.authorization_endpoint)?,
+            url_policy::parse_secure("token_endpoint", &doc.token_endpoint)?,
+            &scopes,
+        )?;
+        p.userinfo_endpoint = optional("userinfo_endpoint", &doc.userinfo_endpoint)?;
+        p.jwks_uri = optional("jwks_uri", &doc.jwks_uri)?;
+        p.revocation_endpoint = optional("revocation_endpoint", &doc.revocation_endpoint)?;
+        p.introspection_endpoint = optional("introspection_endpoint", &doc.introspection_endpoint)?;
+        p.device_authorization_endpoint = optional(
+            "device_authorization_endpoint",
+            &doc.device_authorization_endpoint,
+        )?;
+        p.end_session_endpoint = optional("end_session_endpoint", &doc.end_session_endpoint)?;
+        p.issuer = Some(doc.issuer.clone());
+        p.authorization_response_iss_parameter_supported =
+            doc.authorization_response_iss_parameter_supported;
+        let methods = &doc.token_endpoint_auth_methods_supported;
+        if p.client_secret.is_some()
+            && !methods.is_empty()
+            && !methods.iter().any(|m| m == "client_secret_basic")
+            && methods.iter().any(|m| m == "client_secret_post")
+        {
+            p.client_auth_method = ClientAuthMethod::ClientSecretPost;
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_template_matches_only_one_segment() {
+        let t = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        assert!(is_tenant_template_for(
+            t,
+            "https://login.microsoftonline.com/common/v2.0"
+        ));
+        assert!(!is_tenant_template_for(
+            t,
+            "https://login.microsoftonline.com/a/b/v2.0"
+        ));
+        assert!(!is_tenant_template_for(
+            t,
+            "https://evil.example/common/v2.0"
+        ));
+        assert!(!is_tenant_template_for("https://x", "https://x"));
+    }
+
+    #[test]
+    fn discovery_url_handles_trailing_slashes() {
+        assert_eq!(
+            discovery_url("https://tenant.auth0.com/").unwrap().as_str(),
+            "https://tenant.auth0.com/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            discovery_url("https://sso.example.com/realms/voip")
+                .unwrap()
+                .as_str(),
+            "https://sso.example.com/realms/voip/.well-known/openid-configuration"
+        );
+        assert!(discovery_url("http://idp.example.com").is_err());
+    }
+}

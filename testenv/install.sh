@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs every test peer this project uses, from the package registries only. Idempotent.
+# Owns installation; starting and stopping belong to start.sh and stop.sh.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+
+need_apt=()
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "testenv: installing ${need_apt[*]} with apt-get" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# oidc-provider 9.13.3, exactly as pinned by package-lock.json.
+(cd "$here/oidc-provider" && npm ci --no-audit --no-fund --loglevel=error)
+
+rustup component add rustfmt clippy >/dev/null 2>&1 || true

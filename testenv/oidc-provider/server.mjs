@@ -1,0 +1,96 @@
+// The real OpenID provider sipauth's tests sign in against: panva/oidc-provider (OpenID Certified),
+// configured for loopback use. It owns only the provider's configuration: which clients exist, which
+// features are on, what the accounts' claims are. Starting, stopping and port choice belong to
+// ../start.sh and ../stop.sh; the tests drive its login and consent forms over HTTP.
+//
+// Environment: PORT (default 0 = a free port), ISSUER_FILE (where to write the issuer URL once
+// listening). devInteractions accept any login and ignore the password: the login becomes `sub`.
+import http from 'node:http';
+import { writeFileSync } from 'node:fs';
+import Provider from 'oidc-provider';
+
+const host = '127.0.0.1';
+const server = http.createServer();
+await new Promise((resolve) => server.listen(Number(process.env.PORT || 0), host, resolve));
+const issuer = `http://${host}:${server.address().port}`;
+
+// Every client uses the RFC 8252 loopback redirect: any port on 127.0.0.1 is accepted.
+const loopback = ['http://127.0.0.1/callback'];
+const grants = ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'];
+const SHORT_LIVED = 'sipauth-short-lived';
+
+const clients = [
+  // A public native client: PKCE, no secret (the CLI, a desktop softphone).
+  { client_id: 'sipauth-public', token_endpoint_auth_method: 'none', application_type: 'native',
+    redirect_uris: loopback, grant_types: grants, response_types: ['code'] },
+  // The same, with access tokens that live 5 s (token lifecycle tests).
+  { client_id: SHORT_LIVED, token_endpoint_auth_method: 'none', application_type: 'native',
+    redirect_uris: loopback, grant_types: grants, response_types: ['code'] },
+  // Confidential clients (the provisioning service): HTTP Basic, and client_secret_post.
+  { client_id: 'sipauth-confidential', client_secret: 'sipauth-testenv-basic-secret',
+    token_endpoint_auth_method: 'client_secret_basic', application_type: 'native',
+    redirect_uris: loopback, grant_types: grants, response_types: ['code'] },
+  { client_id: 'sipauth-confidential-post', client_secret: 'sipauth-testenv-post-secret',
+    token_endpoint_auth_method: 'client_secret_post', application_type: 'native',
+    redirect_uris: loopback, grant_types: grants, response_types: ['code'] },
+];
+
+function titleCase(login) {
+  return login.charAt(0).toUpperCase() + login.slice(1);
+}
+
+const provider = new Provider(issuer, {
+  clients,
+  clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
+  cookies: { keys: ['sipauth-testenv-cookie-signing-key'] },
+  pkce: { required: () => true },
+  scopes: ['openid', 'email', 'profile', 'offline_access'],
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name', 'given_name', 'family_name', 'preferred_username'],
+  },
+  features: {
+    devInteractions: { enabled: true },
+    deviceFlow: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    userinfo: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+  },
+  // Always issue a refresh token when the client may use one (see test-peers.md gotcha 2).
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  ttl: {
+    AccessToken: (ctx, token, client) => (client && client.clientId === SHORT_LIVED ? 5 : 3600),
+    AuthorizationCode: 60,
+    DeviceCode: 600,
+    Grant: 14 * 24 * 3600,
+    IdToken: 3600,
+    Interaction: 3600,
+    RefreshToken: 14 * 24 * 3600,
+    Session: 14 * 24 * 3600,
+  },
+  async findAccount(ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return {
+          sub: id,
+          email: `${id}@example.com`,
+          email_verified: true,
+          name: `${titleCase(id)} Example`,
+          given_name: titleCase(id),
+          family_name: 'Example',
+          preferred_username: id,
+        };
+      },
+    };
+  },
+});
+
+server.on('request', provider.callback());
+if (process.env.ISSUER_FILE) writeFileSync(process.env.ISSUER_FILE, issuer);
+console.log(JSON.stringify({ issuer }));
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => server.close(() => process.exit(0)));
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: installs and starts every peer, checks formatting and lints, runs every
+# test in the workspace against the real peers, and stops the peers whatever happens.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+testenv/install.sh
+trap 'testenv/stop.sh' EXIT
+testenv/start.sh
+# shellcheck disable=SC1091
+. testenv/run/env
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
