@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -161,15 +161,22 @@ impl JwksCache {
 }
 
 fn key_fits(jwk: &Jwk, alg: Algorithm) -> bool {
-    let family_fits = match (&jwk.algorithm, alg) {
-        (AlgorithmParameters::RSA(_), Algorithm::RS256 | Algorithm::PS256) => true,
-        (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256) => true,
-        (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA) => true,
-        _ => false,
-    };
-    let declared_fits = match &jwk.common.key_algorithm {
+    let family_fits = matches!(
+        (&jwk.algorithm, alg),
+        (
+            AlgorithmParameters::RSA(_),
+            Algorithm::RS256 | Algorithm::PS256
+        ) | (AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
+            | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
+    );
+    // A key that declares its algorithm may only be used with that algorithm.
+    let declared_fits = match jwk.common.key_algorithm {
         None => true,
-        Some(declared) => format!("{declared:?}") == format!("{alg:?}"),
+        Some(KeyAlgorithm::RS256) => alg == Algorithm::RS256,
+        Some(KeyAlgorithm::PS256) => alg == Algorithm::PS256,
+        Some(KeyAlgorithm::ES256) => alg == Algorithm::ES256,
+        Some(KeyAlgorithm::EdDSA) => alg == Algorithm::EdDSA,
+        Some(_) => false,
     };
     family_fits && declared_fits
 }

@@ -219,6 +219,8 @@ impl ProviderTemplate {
                     "userinfo_endpoint",
                     "https://api.github.com/user".into(),
                 )?);
+                // GitHub documents client_id and client_secret as form parameters.
+                p.client_auth_method = super::ClientAuthMethod::ClientSecretPost;
                 p.device_authorization_endpoint = Some(url(
                     "device_authorization_endpoint",
                     "https://github.com/login/device/code".into(),
@@ -456,6 +458,10 @@ mod tests {
         assert_eq!(p.issuer, None);
         assert!(p.use_pkce, "GitHub supports PKCE since 2025-07-14");
         assert!(!p.is_openid());
+        assert_eq!(
+            p.client_auth_method,
+            super::super::ClientAuthMethod::ClientSecretPost
+        );
         p.validate().unwrap();
     }
 

@@ -1,0 +1,78 @@
+//! Signing keys of our own, for forging ID tokens the library must accept or reject: ES256 keys
+//! generated per test (nothing secret is committed), published as a JWK.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::ecdsa::SigningKey;
+use p256::pkcs8::EncodePrivateKey;
+use serde_json::{json, Value};
+
+/// An ES256 key pair with a key id.
+pub struct TestKey {
+    pub kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+impl TestKey {
+    /// A fresh key.
+    pub fn generate(kid: &str) -> Self {
+        let signing = SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let point = signing.verifying_key().to_encoded_point(false);
+        let (x, y) = (point.x().map(|x| x.to_vec()), point.y().map(|y| y.to_vec()));
+        let der = signing
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default();
+        let jwk = json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(x.unwrap_or_default()),
+            "y": URL_SAFE_NO_PAD.encode(y.unwrap_or_default()),
+        });
+        Self {
+            kid: kid.to_string(),
+            encoding: EncodingKey::from_ec_der(&der),
+            jwk,
+        }
+    }
+
+    /// The public key as a JWK.
+    pub fn jwk(&self) -> Value {
+        self.jwk.clone()
+    }
+
+    /// A JWKS document holding these keys.
+    pub fn jwks(keys: &[&TestKey]) -> Value {
+        json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() })
+    }
+
+    /// Signs claims as an ES256 JWT with this key's kid.
+    pub fn sign(&self, claims: &Value) -> String {
+        self.sign_as(claims, &self.kid)
+    }
+
+    /// Signs claims, putting another kid in the header (a kid the verifier does not know).
+    pub fn sign_as(&self, claims: &Value, kid: &str) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.to_string());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap_or_default()
+    }
+}
+
+/// An unsigned token (`alg: none`).
+pub fn unsigned(claims: &Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{header}.{body}.")
+}
+
+/// An HS256 token signed with `secret`.
+pub fn hs256(claims: &Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap_or_default()
+}

@@ -1,0 +1,145 @@
+//! Signs in against an OpenID provider with a loopback redirect (RFC 8252) and prints the
+//! verified claims. No secrets are printed.
+//!
+//! Run against the local test provider (the README's main command does exactly this):
+//!
+//! ```text
+//! testenv/run-example.sh
+//! ```
+//!
+//! or by hand, with the browser of your choice:
+//!
+//! ```text
+//! testenv/start.sh && . testenv/run/env
+//! cargo run -p sipauth --example signin -- --issuer "$SIPAUTH_TEST_ISSUER"
+//! ```
+//!
+//! Flags: `--issuer URL` (or `SIPAUTH_TEST_ISSUER`), `--client-id ID` (default `sipauth-public`),
+//! `--client-secret SECRET` (confidential clients). With `SIPAUTH_EXAMPLE_AUTO_LOGIN=<login>` the
+//! example also plays the browser against oidc-provider's development login form, so it runs
+//! unattended.
+
+use std::process::ExitCode;
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::routing::get;
+use serde_json::json;
+use sipauth::{
+    AuthorizationOptions, ClientRegistration, ClientSecret, HttpClient, OidcClient, ProviderConfig,
+};
+use tokio::sync::mpsc;
+
+struct Args {
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        issuer: std::env::var("SIPAUTH_TEST_ISSUER").unwrap_or_default(),
+        client_id: "sipauth-public".into(),
+        client_secret: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--issuer" => args.issuer = value()?,
+            "--client-id" => args.client_id = value()?,
+            "--client-secret" => args.client_secret = Some(value()?),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if args.issuer.is_empty() {
+        return Err("no issuer: pass --issuer URL or set SIPAUTH_TEST_ISSUER".into());
+    }
+    Ok(args)
+}
+
+async fn run(args: Args) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    // The loopback listener first: its port is part of the redirect URI.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let origin = format!("http://{}", listener.local_addr()?);
+    let redirect_uri = format!("{origin}/callback");
+
+    let http = HttpClient::new()?;
+    let registration = match args.client_secret {
+        Some(secret) => ClientRegistration::confidential(
+            &args.client_id,
+            ClientSecret::new(secret),
+            &redirect_uri,
+        ),
+        None => ClientRegistration::public(&args.client_id, &redirect_uri),
+    };
+    let provider = ProviderConfig::discover(&http, &args.issuer, registration).await?;
+    let client = OidcClient::builder(provider).http(http).build()?;
+    let request = client.authorization_request(&AuthorizationOptions::default())?;
+
+    let (tx, mut rx) = mpsc::channel::<String>(1);
+    let app = axum::Router::new()
+        .route(
+            "/callback",
+            get(
+                |State(tx): State<mpsc::Sender<String>>, uri: Uri| async move {
+                    let _ = tx.send(uri.to_string()).await;
+                    axum::response::Html("<h1>Signed in</h1><p>You can close this tab.</p>")
+                },
+            ),
+        )
+        .with_state(tx);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    eprintln!("Open this URL to sign in:\n  {}", request.url);
+    if let Ok(login) = std::env::var("SIPAUTH_EXAMPLE_AUTO_LOGIN") {
+        eprintln!("(playing the browser as {login:?})");
+        let url = request.url.to_string();
+        let redirect = redirect_uri.clone();
+        tokio::spawn(async move {
+            let browser = sipauth_testkit::browser::Browser::new()?;
+            let callback = browser.sign_in(&url, &login, &redirect).await?;
+            // Deliver the redirect to our own listener, as a browser would.
+            reqwest::get(&callback).await.map_err(|e| e.to_string())?;
+            Ok::<(), String>(())
+        });
+    }
+    eprintln!("Waiting for the sign-in... (Ctrl-C to cancel)");
+    let path = tokio::time::timeout(std::time::Duration::from_secs(300), rx.recv())
+        .await?
+        .ok_or("the listener stopped")?;
+    let sign_in = client.handle_callback(&format!("{origin}{path}")).await?;
+    Ok(json!({
+        "id_token_claims": sign_in.id_token.as_ref().map(|t| t.claims()),
+        "user_info": sign_in.user_info,
+        "access_token_expires_at": sign_in.tokens.expires_at,
+        "refresh_token_issued": sign_in.tokens.refresh_token.is_some(),
+        "scope": sign_in.tokens.scope,
+    }))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("signin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(claims) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&claims).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("signin: sign-in failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

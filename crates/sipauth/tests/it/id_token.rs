@@ -1,0 +1,409 @@
+//! ID-token verification against a loopback stub provider that signs with keys of our own, so
+//! every rejection can be forged: bad signature, wrong audience, issuer, nonce, expiry, algorithm,
+//! and key rotation (one refetch succeeds; a flood of unknown kids makes no fetch storm).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+use sipauth::{
+    AuthorizationOptions, ClientRegistration, ClientSecret, Error, IdToken, ManualClock,
+    OidcClient, ProviderConfig, SignIn,
+};
+use sipauth_testkit::browser::query_param;
+use sipauth_testkit::keys::{self, TestKey};
+use sipauth_testkit::stub::{Canned, Stub};
+
+const CLIENT: &str = "stub-client";
+const REDIRECT: &str = "http://127.0.0.1:4444/cb";
+
+struct Harness {
+    stub: Stub,
+    key: TestKey,
+    clock: ManualClock,
+    client: OidcClient,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        Self::with_secret(None).await
+    }
+
+    async fn with_secret(secret: Option<&str>) -> Self {
+        let stub = Stub::start().await.unwrap();
+        let key = TestKey::generate("key-1");
+        stub.set("/jwks", Canned::json(200, TestKey::jwks(&[&key])));
+        let registration = match secret {
+            Some(s) => ClientRegistration::confidential(CLIENT, ClientSecret::new(s), REDIRECT),
+            None => ClientRegistration::public(CLIENT, REDIRECT),
+        };
+        let mut provider =
+            ProviderConfig::custom(registration, &stub.url("/authorize"), &stub.url("/token"))
+                .unwrap()
+                .with_scopes(["openid", "email"]);
+        provider.issuer = Some(stub.base.clone());
+        provider.jwks_uri = Some(stub.url("/jwks").parse().unwrap());
+        provider.userinfo_endpoint = Some(stub.url("/userinfo").parse().unwrap());
+        let clock = ManualClock::starting_now();
+        let client = OidcClient::builder(provider)
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap();
+        Self {
+            stub,
+            key,
+            clock,
+            client,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        use sipauth::Clock;
+        self.clock.now_unix()
+    }
+
+    /// Claims a correct ID token for this sign-in would have.
+    fn good_claims(&self, nonce: &str) -> Value {
+        json!({
+            "iss": self.stub.base, "sub": "user-1", "aud": CLIENT, "nonce": nonce,
+            "iat": self.now(), "exp": self.now() + 300, "email": "u1@example.com",
+        })
+    }
+
+    /// Runs a sign-in whose token endpoint returns the ID token `forge` makes from the good claims.
+    async fn sign_in_with(
+        &self,
+        forge: impl FnOnce(&Self, Value) -> String,
+    ) -> Result<SignIn, Error> {
+        let request = self
+            .client
+            .authorization_request(&AuthorizationOptions::default())
+            .unwrap();
+        let nonce = query_param(request.url.as_str(), "nonce").unwrap();
+        let id_token = forge(self, self.good_claims(&nonce));
+        self.stub.set(
+            "/token",
+            Canned::json(200, json!({
+                "access_token": "at-1", "token_type": "Bearer", "expires_in": 300, "id_token": id_token
+            })),
+        );
+        self.stub.set(
+            "/userinfo",
+            Canned::json(200, json!({"sub": "user-1", "email": "u1@example.com"})),
+        );
+        let callback = format!("{REDIRECT}?code=c1&state={}", request.state.secret());
+        self.client.handle_callback(&callback).await
+    }
+
+    async fn expect_rejection(&self, code: &str, forge: impl FnOnce(&Self, Value) -> String) {
+        let err = self.sign_in_with(forge).await.unwrap_err();
+        assert_eq!(err.code(), code, "{err}");
+        assert!(matches!(err, Error::Verification(_)), "{err:?}");
+    }
+}
+
+fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+fn without(mut claims: Value, key: &str) -> Value {
+    claims.as_object_mut().unwrap().remove(key);
+    claims
+}
+
+#[tokio::test]
+async fn accepts_a_correct_token_and_sends_pkce() {
+    let h = Harness::new().await;
+    let sign_in = h.sign_in_with(|h, c| h.key.sign(&c)).await.unwrap();
+    let claims = sign_in.id_token.unwrap();
+    assert_eq!(claims.claims().sub, "user-1");
+    assert_eq!(claims.claims().string("email"), Some("u1@example.com"));
+    let form = h.stub.requests("/token")[0].form();
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["code"], "c1");
+    assert_eq!(form["redirect_uri"], REDIRECT);
+    assert_eq!(form["client_id"], CLIENT);
+    assert_eq!(form["code_verifier"].len(), 43);
+    let userinfo = &h.stub.requests("/userinfo")[0];
+    assert_eq!(userinfo.headers["authorization"], "Bearer at-1");
+}
+
+#[tokio::test]
+async fn rejects_a_bad_signature() {
+    let h = Harness::new().await;
+    let impostor = TestKey::generate("key-1");
+    h.expect_rejection("invalid_signature", |_, c| impostor.sign(&c))
+        .await;
+}
+
+#[tokio::test]
+async fn rejects_a_tampered_payload() {
+    let h = Harness::new().await;
+    h.expect_rejection("invalid_signature", |h, c| {
+        let good = h.key.sign(&c);
+        let other = h.key.sign(&with(c, "sub", json!("admin")));
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged_body = other.split('.').nth(1).unwrap();
+        format!("{}.{}.{}", parts[0], forged_body, parts[2])
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_the_wrong_audience() {
+    let h = Harness::new().await;
+    h.expect_rejection("invalid_audience", |h, c| {
+        h.key.sign(&with(c, "aud", json!("other-client")))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_several_audiences_without_our_azp() {
+    let h = Harness::new().await;
+    let both = json!([CLIENT, "other-client"]);
+    h.expect_rejection("invalid_azp", |h, c| h.key.sign(&with(c, "aud", both)))
+        .await;
+    let h = Harness::new().await;
+    h.expect_rejection("invalid_azp", |h, c| {
+        h.key.sign(&with(c, "azp", json!("other-client")))
+    })
+    .await;
+    let h = Harness::new().await;
+    let both = json!([CLIENT, "other-client"]);
+    h.sign_in_with(|h, c| {
+        h.key
+            .sign(&with(with(c, "aud", both), "azp", json!(CLIENT)))
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn rejects_the_wrong_issuer() {
+    let h = Harness::new().await;
+    h.expect_rejection("invalid_issuer", |h, c| {
+        h.key.sign(&with(c, "iss", json!("https://evil.example")))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_an_expired_token_beyond_the_leeway() {
+    let h = Harness::new().await;
+    let past = h.now() - 120;
+    h.expect_rejection("id_token_expired", |h, c| {
+        h.key.sign(&with(c, "exp", json!(past)))
+    })
+    .await;
+    // 30 s late is inside the default 60 s leeway.
+    let h = Harness::new().await;
+    let late = h.now() - 30;
+    h.sign_in_with(|h, c| h.key.sign(&with(c, "exp", json!(late))))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn rejects_a_token_that_expires_while_the_clock_moves() {
+    let h = Harness::new().await;
+    let request = h
+        .client
+        .authorization_request(&AuthorizationOptions::default())
+        .unwrap();
+    let nonce = query_param(request.url.as_str(), "nonce").unwrap();
+    let token = IdToken::new(h.key.sign(&h.good_claims(&nonce)));
+    let verifier = h.client.id_token_verifier().unwrap();
+    verifier.verify(&token, None).await.unwrap();
+    h.clock.advance(Duration::from_secs(300 + 61));
+    let err = verifier.verify(&token, None).await.unwrap_err();
+    assert_eq!(err.code(), "id_token_expired");
+}
+
+#[tokio::test]
+async fn rejects_iat_in_the_future_and_missing_claims() {
+    let h = Harness::new().await;
+    let future = h.now() + 600;
+    h.expect_rejection("invalid_iat", |h, c| {
+        h.key.sign(&with(c, "iat", json!(future)))
+    })
+    .await;
+    let h = Harness::new().await;
+    h.expect_rejection("missing_claim", |h, c| h.key.sign(&without(c, "sub")))
+        .await;
+    let h = Harness::new().await;
+    h.expect_rejection("missing_claim", |h, c| h.key.sign(&without(c, "exp")))
+        .await;
+}
+
+#[tokio::test]
+async fn rejects_a_wrong_or_missing_nonce() {
+    let h = Harness::new().await;
+    h.expect_rejection("invalid_nonce", |h, c| {
+        h.key.sign(&with(c, "nonce", json!("replayed")))
+    })
+    .await;
+    let h = Harness::new().await;
+    h.expect_rejection("invalid_nonce", |h, c| h.key.sign(&without(c, "nonce")))
+        .await;
+}
+
+#[tokio::test]
+async fn rejects_alg_none() {
+    let h = Harness::new().await;
+    h.expect_rejection("id_token_algorithm_not_allowed", |_, c| keys::unsigned(&c))
+        .await;
+}
+
+#[tokio::test]
+async fn rejects_hmac_for_a_public_client() {
+    // The attacker signs with HMAC using something public as the "secret".
+    let h = Harness::new().await;
+    h.expect_rejection("id_token_algorithm_not_allowed", |_, c| {
+        keys::hs256(&c, CLIENT.as_bytes())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn accepts_hmac_for_a_confidential_client_with_its_secret_only() {
+    let secret = "a-confidential-secret-of-32-bytes!!";
+    let h = Harness::with_secret(Some(secret)).await;
+    h.sign_in_with(|_, c| keys::hs256(&c, secret.as_bytes()))
+        .await
+        .unwrap();
+    let h = Harness::with_secret(Some(secret)).await;
+    h.expect_rejection("invalid_signature", |_, c| {
+        keys::hs256(&c, b"another-secret-another-secret!!")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_a_userinfo_subject_that_differs() {
+    let h = Harness::new().await;
+    let request = h
+        .client
+        .authorization_request(&AuthorizationOptions::default())
+        .unwrap();
+    let nonce = query_param(request.url.as_str(), "nonce").unwrap();
+    let id_token = h.key.sign(&h.good_claims(&nonce));
+    h.stub.set(
+        "/token",
+        Canned::json(
+            200,
+            json!({"access_token": "at", "token_type": "Bearer", "id_token": id_token}),
+        ),
+    );
+    h.stub.set(
+        "/userinfo",
+        Canned::json(200, json!({"sub": "someone-else"})),
+    );
+    let callback = format!("{REDIRECT}?code=c&state={}", request.state.secret());
+    let err = h.client.handle_callback(&callback).await.unwrap_err();
+    assert_eq!(err.code(), "subject_mismatch");
+}
+
+#[tokio::test]
+async fn rejects_a_missing_id_token_when_openid_was_requested() {
+    let h = Harness::new().await;
+    let request = h
+        .client
+        .authorization_request(&AuthorizationOptions::default())
+        .unwrap();
+    h.stub.set(
+        "/token",
+        Canned::json(200, json!({"access_token": "at", "token_type": "Bearer"})),
+    );
+    let callback = format!("{REDIRECT}?code=c&state={}", request.state.secret());
+    let err = h.client.handle_callback(&callback).await.unwrap_err();
+    assert_eq!(err.code(), "missing_id_token");
+}
+
+#[tokio::test]
+async fn rejects_an_expired_pending_sign_in() {
+    let h = Harness::new().await;
+    let request = h
+        .client
+        .authorization_request(&AuthorizationOptions::default())
+        .unwrap();
+    h.clock.advance(Duration::from_secs(601));
+    let callback = format!("{REDIRECT}?code=c&state={}", request.state.secret());
+    let err = h.client.handle_callback(&callback).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+    assert!(err.to_string().contains("Expired"), "{err}");
+    assert_eq!(
+        h.stub.hits("/token"),
+        0,
+        "no code exchange for a refused state"
+    );
+}
+
+#[tokio::test]
+async fn rejects_a_callback_without_code_or_state() {
+    let h = Harness::new().await;
+    let request = h
+        .client
+        .authorization_request(&AuthorizationOptions::default())
+        .unwrap();
+    let err = h
+        .client
+        .handle_callback(&format!("{REDIRECT}?code=c"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+    let err = h
+        .client
+        .handle_callback(&format!("{REDIRECT}?state={}", request.state.secret()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "missing_code");
+}
+
+#[tokio::test]
+async fn refetches_once_after_key_rotation_and_never_storms() {
+    let h = Harness::new().await;
+    h.sign_in_with(|h, c| h.key.sign(&c)).await.unwrap();
+    assert_eq!(h.stub.hits("/jwks"), 1);
+
+    // The provider rotates to a new key: the unknown kid triggers exactly one refetch.
+    let rotated = TestKey::generate("key-2");
+    h.stub
+        .set("/jwks", Canned::json(200, TestKey::jwks(&[&rotated])));
+    h.sign_in_with(|_, c| rotated.sign(&c)).await.unwrap();
+    assert_eq!(h.stub.hits("/jwks"), 2);
+
+    // A flood of tokens with kids nobody published, all at once: no further fetch.
+    let verifier = h.client.id_token_verifier().unwrap();
+    let claims = h.good_claims("n");
+    let forged: Vec<IdToken> = (0..200)
+        .map(|i| IdToken::new(rotated.sign_as(&claims, &format!("forged-{i}"))))
+        .collect();
+    let results = join_all(forged.iter().map(|t| verifier.verify(t, None))).await;
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Err(e) if e.code() == "unknown_signing_key")));
+    assert_eq!(h.stub.hits("/jwks"), 2, "rate limited: no fetch storm");
+
+    // Once the interval has passed, one more refetch is allowed.
+    h.clock.advance(Duration::from_secs(61));
+    let err = verifier.verify(&forged[0], None).await.unwrap_err();
+    assert_eq!(err.code(), "unknown_signing_key");
+    assert_eq!(h.stub.hits("/jwks"), 3);
+}
+
+#[tokio::test]
+async fn concurrent_verifications_after_rotation_share_one_refetch() {
+    let h = Harness::new().await;
+    h.sign_in_with(|h, c| h.key.sign(&c)).await.unwrap();
+    let rotated = TestKey::generate("key-2");
+    h.stub
+        .set("/jwks", Canned::json(200, TestKey::jwks(&[&rotated])));
+    let token = IdToken::new(rotated.sign(&h.good_claims("n")));
+    let verifier = h.client.id_token_verifier().unwrap();
+    let results = join_all((0..100).map(|_| verifier.verify(&token, None))).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(h.stub.hits("/jwks"), 2);
+}
