@@ -14,6 +14,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 # oidc-provider 9.13.3, exactly as pinned by package-lock.json.
-(cd "$here/oidc-provider" && npm ci --no-audit --no-fund --loglevel=error)
+(cd "$here/oidc-provider" && npm ci --no-audit --no-fund --loglevel=error >&2)
+# JsSIP 3.13.8 + jssip-node-websocket 3.0.0: validates generated client configurations.
+(cd "$here/jssip" && npm ci --no-audit --no-fund --loglevel=error >&2)
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

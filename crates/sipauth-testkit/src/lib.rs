@@ -35,3 +35,42 @@ pub mod clients {
     pub const CONFIDENTIAL_POST: &str = "sipauth-confidential-post";
     pub const CONFIDENTIAL_POST_SECRET: &str = "sipauth-testenv-post-secret";
 }
+
+/// The repository's `testenv/` folder.
+pub fn testenv_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testenv")
+}
+
+/// Hands a JsSIP UA configuration to JsSIP's own `UA` constructor (in Node, via
+/// testenv/jssip/check-config.mjs). `Ok` with JsSIP's view of it when accepted, `Err` with
+/// JsSIP's error otherwise.
+pub fn jssip_accepts(config: &serde_json::Value) -> Result<serde_json::Value, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let script = testenv_dir().join("jssip/check-config.mjs");
+    let mut child = Command::new("node")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run node {}: {e}", script.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(config.to_string().as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let answer: serde_json::Value = serde_json::from_str(text.trim()).map_err(|_| {
+        format!(
+            "no answer from JsSIP: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if out.status.success() && answer["ok"] == true {
+        Ok(answer)
+    } else {
+        Err(answer["error"].as_str().unwrap_or("rejected").to_string())
+    }
+}

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 /// A canned response.
 #[derive(Clone, Debug)]
 pub struct Canned {
+    pub delay: Option<std::time::Duration>,
     pub status: u16,
     pub content_type: String,
     pub headers: Vec<(String, String)>,
@@ -23,6 +24,7 @@ pub struct Canned {
 impl Canned {
     pub fn json(status: u16, body: serde_json::Value) -> Self {
         Self {
+            delay: None,
             status,
             content_type: "application/json".into(),
             headers: vec![],
@@ -32,11 +34,18 @@ impl Canned {
 
     pub fn text(status: u16, content_type: &str, body: &str) -> Self {
         Self {
+            delay: None,
             status,
             content_type: content_type.into(),
             headers: vec![],
             body: body.into(),
         }
+    }
+
+    /// Answers only after `delay` (to exercise timeouts).
+    pub fn delayed(mut self, delay: std::time::Duration) -> Self {
+        self.delay = Some(delay);
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -107,6 +116,9 @@ async fn handle(
     match canned {
         None => (StatusCode::NOT_FOUND, "no such stub route").into_response(),
         Some(c) => {
+            if let Some(delay) = c.delay {
+                tokio::time::sleep(delay).await;
+            }
             let mut builder = Response::builder()
                 .status(c.status)
                 .header("content-type", c.content_type);

@@ -1,5 +1,7 @@
-//! Signs in against an OpenID provider with a loopback redirect (RFC 8252) and prints the
-//! verified claims. No secrets are printed.
+//! Signs in against an OpenID provider with a loopback redirect (RFC 8252), prints the verified
+//! claims, and turns the identity into SIP credentials with a credential mapping (username from
+//! the email, password from the `hash` strategy). The password is hidden unless
+//! `--show-password`; tokens are never printed.
 //!
 //! Run against the local test provider (the README's main command does exactly this):
 //!
@@ -15,7 +17,8 @@
 //! ```
 //!
 //! Flags: `--issuer URL` (or `SIPAUTH_TEST_ISSUER`), `--client-id ID` (default `sipauth-public`),
-//! `--client-secret SECRET` (confidential clients). With `SIPAUTH_EXAMPLE_AUTO_LOGIN=<login>` the
+//! `--client-secret SECRET` (confidential clients), `--sip-domain DOMAIN` (default: the issuer's
+//! host), `--ws-uri URI` (default `ws://127.0.0.1:8088/ws`), `--show-password`. With `SIPAUTH_EXAMPLE_AUTO_LOGIN=<login>` the
 //! example also plays the browser against oidc-provider's development login form, so it runs
 //! unattended.
 
@@ -25,8 +28,10 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::get;
 use serde_json::json;
+use sipauth::sip::HashAlgorithm;
 use sipauth::{
-    AuthorizationOptions, ClientRegistration, ClientSecret, HttpClient, OidcClient, ProviderConfig,
+    AuthorizationOptions, ClientRegistration, ClientSecret, CredentialMapping, HttpClient,
+    OidcClient, PasswordStrategy, ProviderConfig,
 };
 use tokio::sync::mpsc;
 
@@ -34,6 +39,9 @@ struct Args {
     issuer: String,
     client_id: String,
     client_secret: Option<String>,
+    sip_domain: Option<String>,
+    ws_uri: String,
+    show_password: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -41,6 +49,9 @@ fn parse_args() -> Result<Args, String> {
         issuer: std::env::var("SIPAUTH_TEST_ISSUER").unwrap_or_default(),
         client_id: "sipauth-public".into(),
         client_secret: None,
+        sip_domain: None,
+        ws_uri: "ws://127.0.0.1:8088/ws".into(),
+        show_password: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +60,9 @@ fn parse_args() -> Result<Args, String> {
             "--issuer" => args.issuer = value()?,
             "--client-id" => args.client_id = value()?,
             "--client-secret" => args.client_secret = Some(value()?),
+            "--sip-domain" => args.sip_domain = Some(value()?),
+            "--ws-uri" => args.ws_uri = value()?,
+            "--show-password" => args.show_password = true,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -111,7 +125,31 @@ async fn run(args: Args) -> Result<serde_json::Value, Box<dyn std::error::Error>
         .await?
         .ok_or("the listener stopped")?;
     let sign_in = client.handle_callback(&format!("{origin}{path}")).await?;
+
+    // From identity to SIP credentials.
+    let sip_domain = match args.sip_domain {
+        Some(d) => d,
+        None => url::Url::parse(&args.issuer)?
+            .host_str()
+            .unwrap_or("localhost")
+            .to_string(),
+    };
+    let strategy = PasswordStrategy::Hash {
+        algorithm: HashAlgorithm::Sha256,
+        salt: None,
+    };
+    let mapping = CredentialMapping::new(sip_domain, args.ws_uri, strategy);
+    let credentials = client.provision(&sign_in, &mapping).await?;
+    let mut credentials_json = serde_json::to_value(&credentials)?;
+    if !args.show_password {
+        credentials_json["password"] = json!("[hidden: --show-password]");
+    }
+    credentials_json
+        .as_object_mut()
+        .map(|c| c.remove("userInfo"));
+
     Ok(json!({
+        "sip_credentials": credentials_json,
         "id_token_claims": sign_in.id_token.as_ref().map(|t| t.claims()),
         "user_info": sign_in.user_info,
         "access_token_expires_at": sign_in.tokens.expires_at,

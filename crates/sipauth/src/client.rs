@@ -312,3 +312,27 @@ fn without_query(url: &url::Url) -> url::Url {
     url.set_fragment(None);
     url
 }
+
+impl OidcClient {
+    /// Turns a completed sign-in into SIP credentials with this mapping (running its password
+    /// strategy with this client's HTTP client and clock).
+    pub async fn provision(
+        &self,
+        sign_in: &SignIn,
+        mapping: &crate::sip::CredentialMapping,
+    ) -> Result<crate::sip::ProvisionedCredentials, Error> {
+        let issuer = sign_in
+            .id_token
+            .as_ref()
+            .map(|t| t.claims().iss.as_str())
+            .or(self.provider.issuer.as_deref());
+        let input = crate::sip::MappingInput {
+            tokens: &sign_in.tokens,
+            user_info: &sign_in.user_info,
+            issuer,
+        };
+        Ok(mapping
+            .provision(&input, &self.http, self.clock.now_unix())
+            .await?)
+    }
+}

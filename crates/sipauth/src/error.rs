@@ -32,6 +32,9 @@ pub enum Error {
     /// A token or a claim failed verification.
     #[error(transparent)]
     Verification(#[from] VerificationError),
+    /// The identity could not be turned into SIP credentials.
+    #[error(transparent)]
+    Credentials(#[from] crate::sip::CredentialError),
 }
 
 impl Error {
@@ -46,6 +49,7 @@ impl Error {
             Error::Response(e) => e.code(),
             Error::Config(e) => e.code(),
             Error::Verification(e) => e.code(),
+            Error::Credentials(e) => e.code(),
         }
     }
 
@@ -78,6 +82,8 @@ pub enum Endpoint {
     DeviceAuthorization,
     /// The introspection endpoint (RFC 7662).
     Introspection,
+    /// The backend of the `api_generated` password strategy.
+    PasswordApi,
 }
 
 impl Endpoint {
@@ -91,6 +97,7 @@ impl Endpoint {
             Endpoint::Jwks => "jwks_failed",
             Endpoint::DeviceAuthorization => "device_authorization_failed",
             Endpoint::Introspection => "introspection_failed",
+            Endpoint::PasswordApi => "password_api_failed",
         }
     }
 }
@@ -106,6 +113,7 @@ impl std::fmt::Display for Endpoint {
             Endpoint::Jwks => "JWKS endpoint",
             Endpoint::DeviceAuthorization => "device authorization endpoint",
             Endpoint::Introspection => "introspection endpoint",
+            Endpoint::PasswordApi => "password API",
         })
     }
 }

@@ -55,6 +55,7 @@ pub mod http;
 pub mod pkce;
 pub mod provider;
 pub mod secret;
+pub mod sip;
 pub mod token;
 pub mod url_policy;
 pub mod userinfo;
@@ -77,6 +78,14 @@ pub use provider::{
     ClientAuthMethod, ClientRegistration, ProviderConfig, ProviderKind, ResponseMode,
 };
 pub use secret::{AccessToken, ClientSecret, CsrfState, IdToken, Nonce, RefreshToken, SipPassword};
+pub use sip::{
+    CredentialError, CredentialMapping, MappingInput, PasswordStrategy, ProvisionedCredentials,
+};
 pub use token::TokenSet;
 pub use userinfo::UserInfo;
 pub use verify::{IdTokenClaims, IdTokenVerifier, JwksCache, VerifiedIdToken, VerifyOptions};
+
+/// The README's Rust snippets, compiled as doctests so they cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,12 +1,14 @@
 //! The library's integration tests, one binary.
 //! - `real_provider`: full sign-ins against the real oidc-provider (testenv/start.sh).
 //! - `id_token`: forged ID tokens and key rotation against a loopback stub provider.
+//! - `credentials`: identity to SIP credentials, every strategy, JsSIP accepting the config.
 //! - `quirks`: Google, Entra ID, GitHub and client authentication, each answered by a loopback
 //!   stub exactly as that provider documents.
 
 // A panic in a test or its helpers is a test failure with a location: what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod credentials;
 mod id_token;
 mod quirks;
 mod real_provider;

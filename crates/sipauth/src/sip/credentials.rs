@@ -1,0 +1,129 @@
+//! Provisioned SIP credentials: what a softphone needs to register (the guide's
+//! `ProvisionedSipCredentials`). The SIP URI is built, not concatenated: the user part is escaped
+//! per RFC 3261 §25.1. The password is a [`SipPassword`]: redacted in `Debug`, present in the
+//! serialised form only because that form is what is handed to a SIP client.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::SipPassword;
+use crate::userinfo::UserInfo;
+
+/// Everything a SIP client needs to register.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ProvisionedCredentials {
+    /// `sip:<escaped user>@<domain>`.
+    pub sip_uri: String,
+    /// The SIP username (user part, unescaped).
+    pub username: String,
+    /// The SIP password.
+    pub password: SipPassword,
+    /// The display name.
+    pub display_name: String,
+    /// The SIP domain.
+    pub sip_domain: String,
+    /// The WebSocket server (`wss://`, or `ws://` on loopback).
+    pub ws_server_uri: String,
+    /// The digest realm.
+    pub realm: String,
+    /// The digest username.
+    pub authorization_username: String,
+    /// When the credentials stop working (Unix seconds), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Who these credentials belong to.
+    pub user_info: UserInfo,
+}
+
+pub(crate) struct Parts {
+    pub username: String,
+    pub password: SipPassword,
+    pub display_name: String,
+    pub sip_domain: String,
+    pub ws_server_uri: String,
+    pub realm: String,
+    pub authorization_username: String,
+    pub expires_at: Option<i64>,
+    pub user_info: UserInfo,
+}
+
+pub(crate) fn assemble(p: Parts) -> ProvisionedCredentials {
+    ProvisionedCredentials {
+        sip_uri: sip_uri(&p.username, &p.sip_domain),
+        username: p.username,
+        password: p.password,
+        display_name: p.display_name,
+        sip_domain: p.sip_domain,
+        ws_server_uri: p.ws_server_uri,
+        realm: p.realm,
+        authorization_username: p.authorization_username,
+        expires_at: p.expires_at,
+        user_info: p.user_info,
+    }
+}
+
+/// True for characters RFC 3261 allows unescaped in a user part (unreserved / user-unreserved).
+fn user_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c, '-' | '_' | '.' | '!' | '~' | '*' | '\'' | '(' | ')')
+        || matches!(c, '&' | '=' | '+' | '$' | ',' | ';' | '?' | '/')
+}
+
+/// Escapes a user part (RFC 3261 §25.1: everything else as `%HH`).
+pub fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for c in user.chars() {
+        if user_char(c) {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// `sip:<escaped user>@<domain>`.
+pub fn sip_uri(user: &str, domain: &str) -> String {
+    format!("sip:{}@{}", escape_user(user), domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_the_user_part() {
+        assert_eq!(
+            sip_uri("alice", "sip.example.com"),
+            "sip:alice@sip.example.com"
+        );
+        assert_eq!(sip_uri("a b@c:d%", "x.com"), "sip:a%20b%40c%3Ad%25@x.com");
+        assert_eq!(escape_user("é"), "%C3%A9");
+        assert_eq!(escape_user("1800000000:alice"), "1800000000%3Aalice");
+        assert_eq!(escape_user("o'neil;x=1"), "o'neil;x=1");
+    }
+
+    #[test]
+    fn debug_redacts_the_password() {
+        let c = assemble(Parts {
+            username: "alice".into(),
+            password: SipPassword::new("hunter2"),
+            display_name: "Alice".into(),
+            sip_domain: "x.com".into(),
+            ws_server_uri: "wss://x.com".into(),
+            realm: "x.com".into(),
+            authorization_username: "alice".into(),
+            expires_at: None,
+            user_info: UserInfo::default(),
+        });
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["password"], "hunter2");
+        assert_eq!(json["sipUri"], "sip:alice@x.com");
+        assert_eq!(json["authorizationUsername"], "alice");
+    }
+}

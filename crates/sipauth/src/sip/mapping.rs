@@ -1,0 +1,400 @@
+//! The credential mapping: which claim or closure gives the SIP username and display name, and
+//! which fixed value or resolver gives the SIP domain, WebSocket server and realm (the guide's
+//! `SipCredentialMapping`, including its multi-tenant `sipDomainResolver` and
+//! `wsServerUriResolver`, which the reference only documented). Username safety lives in
+//! [`super::username`]; the password in [`super::password`].
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use url::Url;
+
+use super::credentials::{self, ProvisionedCredentials};
+use super::password::{self, PasswordStrategy};
+use super::username::{self, UsernamePolicy};
+use super::CredentialError;
+use crate::http::HttpClient;
+use crate::token::TokenSet;
+use crate::url_policy;
+use crate::userinfo::UserInfo;
+
+type UserInfoFn = Arc<dyn Fn(&UserInfo) -> Option<String> + Send + Sync>;
+
+/// Where the SIP username comes from.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum UsernameRule {
+    /// A claim (default `email`), reduced the reference's way: up to the first `@`, only
+    /// `[a-z0-9._-]`, lowercase. Note: `alice@a.com` and `alice@b.com` collide.
+    Claim(String),
+    /// The email local part plus a short stable hash of issuer and subject: collision-free.
+    CollisionFree,
+    /// Your function; its output is sanitised and checked like a claim's.
+    Transformer(Arc<dyn Fn(&UserInfo) -> String + Send + Sync>),
+}
+
+/// Where the display name comes from; every rule falls back to `name`, `preferred_username`,
+/// then the username.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum DisplayNameRule {
+    /// `name`, `preferred_username`, then the username.
+    Default,
+    /// A claim first.
+    Claim(String),
+    /// Your function first.
+    Transformer(UserInfoFn),
+}
+
+/// A value that is fixed or resolved from the user info.
+#[derive(Clone)]
+pub enum ValueRule {
+    /// The same for everyone.
+    Fixed(String),
+    /// Computed per user (multi-tenant deployments); `None` is an error.
+    Resolver(UserInfoFn),
+}
+
+impl ValueRule {
+    /// A resolver from a closure.
+    pub fn resolver<F>(f: F) -> Self
+    where
+        F: Fn(&UserInfo) -> Option<String> + Send + Sync + 'static,
+    {
+        ValueRule::Resolver(Arc::new(f))
+    }
+
+    fn resolve(&self, field: &'static str, info: &UserInfo) -> Result<String, CredentialError> {
+        match self {
+            ValueRule::Fixed(v) => Ok(v.clone()),
+            ValueRule::Resolver(f) => {
+                f(info)
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or(CredentialError::Resolver {
+                        field,
+                        reason: "it returned nothing".into(),
+                    })
+            }
+        }
+    }
+}
+
+macro_rules! opaque_debug {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(stringify!($t))
+            }
+        }
+    )*};
+}
+opaque_debug!(UsernameRule, DisplayNameRule, ValueRule);
+
+/// What a mapping reads.
+#[derive(Debug, Clone, Copy)]
+pub struct MappingInput<'a> {
+    /// The tokens of the sign-in.
+    pub tokens: &'a TokenSet,
+    /// Who signed in.
+    pub user_info: &'a UserInfo,
+    /// The issuer (for collision-free usernames).
+    pub issuer: Option<&'a str>,
+}
+
+/// How an identity becomes SIP credentials.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CredentialMapping {
+    /// The username rule (default: the `email` claim).
+    pub username: UsernameRule,
+    /// The display-name rule (default: `name`).
+    pub display_name: DisplayNameRule,
+    /// The SIP domain (host part of the SIP URI).
+    pub sip_domain: ValueRule,
+    /// The WebSocket server (`wss://`, or `ws://` on loopback).
+    pub ws_server_uri: ValueRule,
+    /// The digest realm; defaults to the SIP domain.
+    pub realm: Option<String>,
+    /// The authorization username; defaults to the username.
+    pub authorization_username: Option<ValueRule>,
+    /// The password strategy.
+    pub password: PasswordStrategy,
+    /// Username limits.
+    pub username_policy: UsernamePolicy,
+    /// Allow `ws://` to non-loopback hosts (never in production).
+    pub allow_insecure_ws: bool,
+}
+
+fn claim_text(info: &UserInfo, name: &str) -> Option<String> {
+    match info.claim(name)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn clean_display_name(raw: &str) -> String {
+    // Display names end up quoted in SIP headers: no quotes, backslashes or control characters.
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .take(128)
+        .collect();
+    cleaned.trim().to_string()
+}
+
+fn check_domain(domain: &str) -> Result<String, CredentialError> {
+    let d = domain.trim().to_ascii_lowercase();
+    let valid = !d.is_empty()
+        && d.len() <= 253
+        && d.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && !d.starts_with(['.', '-'])
+        && !d.ends_with(['.', '-'])
+        && !d.contains("..");
+    if valid {
+        Ok(d)
+    } else {
+        Err(CredentialError::InvalidDomain(domain.to_string()))
+    }
+}
+
+/// Checks a WebSocket server URI: `wss://`, or `ws://` for loopback hosts or when allowed.
+pub fn check_ws_uri(uri: &str, allow_insecure: bool) -> Result<String, CredentialError> {
+    let insecure = || CredentialError::InsecureWebSocket {
+        uri: uri.to_string(),
+    };
+    let trimmed = uri.trim();
+    let url = Url::parse(trimmed).map_err(|_| insecure())?;
+    // The value is kept as given (no normalised trailing slash): it is what the operator wrote.
+    match url.scheme() {
+        "wss" if url.host().is_some() => Ok(trimmed.to_string()),
+        "ws" if url.host().is_some() && (allow_insecure || url_policy::is_loopback(&url)) => {
+            Ok(trimmed.to_string())
+        }
+        _ => Err(insecure()),
+    }
+}
+
+impl CredentialMapping {
+    /// A mapping with the guide's defaults: username from `email`, display name from `name`,
+    /// fixed domain and WebSocket server, realm = domain.
+    pub fn new(
+        sip_domain: impl Into<String>,
+        ws_server_uri: impl Into<String>,
+        password: PasswordStrategy,
+    ) -> Self {
+        Self {
+            username: UsernameRule::Claim("email".into()),
+            display_name: DisplayNameRule::Default,
+            sip_domain: ValueRule::Fixed(sip_domain.into()),
+            ws_server_uri: ValueRule::Fixed(ws_server_uri.into()),
+            realm: None,
+            authorization_username: None,
+            password,
+            username_policy: UsernamePolicy::default(),
+            allow_insecure_ws: false,
+        }
+    }
+
+    /// Username from this claim.
+    pub fn username_claim(mut self, claim: impl Into<String>) -> Self {
+        self.username = UsernameRule::Claim(claim.into());
+        self
+    }
+
+    /// Username from your function (sanitised and checked).
+    pub fn username_transformer<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&UserInfo) -> String + Send + Sync + 'static,
+    {
+        self.username = UsernameRule::Transformer(Arc::new(f));
+        self
+    }
+
+    /// Collision-free usernames (local part + hash of issuer and subject).
+    pub fn collision_free_usernames(mut self) -> Self {
+        self.username = UsernameRule::CollisionFree;
+        self
+    }
+
+    /// Display name from this claim first.
+    pub fn display_name_claim(mut self, claim: impl Into<String>) -> Self {
+        self.display_name = DisplayNameRule::Claim(claim.into());
+        self
+    }
+
+    /// Display name from your function first.
+    pub fn display_name_transformer<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&UserInfo) -> Option<String> + Send + Sync + 'static,
+    {
+        self.display_name = DisplayNameRule::Transformer(Arc::new(f));
+        self
+    }
+
+    /// The SIP domain per user (the guide's `sipDomainResolver`).
+    pub fn sip_domain_resolver<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&UserInfo) -> Option<String> + Send + Sync + 'static,
+    {
+        self.sip_domain = ValueRule::resolver(f);
+        self
+    }
+
+    /// The WebSocket server per user (the guide's `wsServerUriResolver`).
+    pub fn ws_server_uri_resolver<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&UserInfo) -> Option<String> + Send + Sync + 'static,
+    {
+        self.ws_server_uri = ValueRule::resolver(f);
+        self
+    }
+
+    /// The digest realm.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// The mapped username, checked.
+    pub fn username_for(&self, input: &MappingInput<'_>) -> Result<String, CredentialError> {
+        let info = input.user_info;
+        let policy = self.username_policy;
+        match &self.username {
+            UsernameRule::Claim(name) => {
+                let raw = claim_text(info, name)
+                    .ok_or_else(|| CredentialError::MissingClaim(name.clone()))?;
+                username::check(username::local_part(&raw), name, policy)
+            }
+            UsernameRule::Transformer(f) => {
+                username::check(username::sanitize(&f(info)), "username transformer", policy)
+            }
+            UsernameRule::CollisionFree => {
+                let local = claim_text(info, "email")
+                    .or_else(|| claim_text(info, "preferred_username"))
+                    .map(|v| username::local_part(&v))
+                    .unwrap_or_default();
+                let issuer = input.issuer.unwrap_or_default();
+                username::check(
+                    username::collision_free(&local, issuer, &info.sub, policy),
+                    "email",
+                    policy,
+                )
+            }
+        }
+    }
+
+    fn display_name_for(&self, info: &UserInfo, username: &str) -> String {
+        let first = match &self.display_name {
+            DisplayNameRule::Default => None,
+            DisplayNameRule::Claim(name) => claim_text(info, name),
+            DisplayNameRule::Transformer(f) => f(info),
+        };
+        [first, info.name.clone(), info.preferred_username.clone()]
+            .into_iter()
+            .flatten()
+            .map(|v| clean_display_name(&v))
+            .find(|v| !v.is_empty())
+            .unwrap_or_else(|| username.to_string())
+    }
+
+    /// Maps an identity to SIP credentials, running the password strategy.
+    pub async fn provision(
+        &self,
+        input: &MappingInput<'_>,
+        http: &HttpClient,
+        now: i64,
+    ) -> Result<ProvisionedCredentials, CredentialError> {
+        let info = input.user_info;
+        let mut username = self.username_for(input)?;
+        let mut sip_domain = check_domain(&self.sip_domain.resolve("sip_domain", info)?)?;
+        let mut ws = check_ws_uri(
+            &self.ws_server_uri.resolve("ws_server_uri", info)?,
+            self.allow_insecure_ws,
+        )?;
+        let mut authorization_username = match &self.authorization_username {
+            Some(rule) => Some(rule.resolve("authorization_username", info)?),
+            None => None,
+        };
+
+        let issued =
+            password::issue(&self.password, input.tokens, info, &username, http, now).await?;
+        // Server-issued values replace the mapped ones, after the same checks.
+        if let Some(u) = issued.username {
+            username = username::check(u, "password API username", self.username_policy)?;
+        }
+        if let Some(d) = issued.sip_domain {
+            sip_domain = check_domain(&d)?;
+        }
+        if let Some(w) = issued.ws_server_uri {
+            ws = check_ws_uri(&w, self.allow_insecure_ws)?;
+        }
+        if issued.authorization_username.is_some() {
+            authorization_username = issued.authorization_username;
+        }
+        let realm = issued
+            .realm
+            .or_else(|| self.realm.clone())
+            .unwrap_or_else(|| sip_domain.clone());
+        let display_name = self.display_name_for(info, &username);
+        let password = issued
+            .password
+            .ok_or_else(|| CredentialError::Strategy("no password produced".into()))?;
+        Ok(credentials::assemble(credentials::Parts {
+            authorization_username: authorization_username.unwrap_or_else(|| username.clone()),
+            username,
+            password,
+            display_name,
+            sip_domain,
+            ws_server_uri: ws,
+            realm,
+            expires_at: issued.expires_at.or(input.tokens.expires_at),
+            user_info: info.clone(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ws_uri_must_be_secure_except_on_loopback() {
+        assert!(check_ws_uri("wss://sip.example.com:7443", false).is_ok());
+        assert!(check_ws_uri("ws://127.0.0.1:8080", false).is_ok());
+        assert!(check_ws_uri("ws://[::1]:8080/ws", false).is_ok());
+        assert_eq!(
+            check_ws_uri("ws://sip.example.com:8080", false),
+            Err(CredentialError::InsecureWebSocket {
+                uri: "ws://sip.example.com:8080".into()
+            })
+        );
+        assert!(check_ws_uri("ws://sip.example.com:8080", true).is_ok());
+        assert!(check_ws_uri("https://sip.example.com", false).is_err());
+        assert!(check_ws_uri("not a uri", false).is_err());
+    }
+
+    #[test]
+    fn domains_are_host_names() {
+        assert_eq!(check_domain("SIP.Example.com").unwrap(), "sip.example.com");
+        for bad in [
+            "",
+            "sip.undefined..",
+            "a b.com",
+            "evil.com/path",
+            "-x.com",
+            "x@y.com",
+        ] {
+            assert!(check_domain(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn display_names_lose_quotes_and_controls() {
+        assert_eq!(
+            clean_display_name("  \"Alice\" \\ Example\r\n"),
+            "Alice  Example"
+        );
+    }
+}

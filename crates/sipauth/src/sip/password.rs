@@ -1,0 +1,378 @@
+//! Password strategies: how a signed-in identity becomes a SIP password (the guide's
+//! `passwordStrategy`), plus `hmac_ephemeral` for Kamailio's auth_ephemeral / the TURN REST
+//! convention. Each strategy is a variant of [`PasswordStrategy`]; this module produces the
+//! password (and, for the API and ephemeral strategies, the username or other overrides) and
+//! leaves assembling the credentials to [`super::credentials`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256, Sha512};
+use url::Url;
+
+use super::CredentialError;
+use crate::error::Endpoint;
+use crate::http::HttpClient;
+use crate::secret::SipPassword;
+use crate::token::TokenSet;
+use crate::userinfo::UserInfo;
+
+/// The digest of the `hash` strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashAlgorithm {
+    /// SHA-256 (64 hex characters).
+    #[default]
+    Sha256,
+    /// SHA-512 (128 hex characters).
+    Sha512,
+}
+
+/// The MAC of the `hmac_ephemeral` strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HmacAlgorithm {
+    /// HMAC-SHA1: Kamailio auth_ephemeral's and TURN REST's default.
+    #[default]
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
+}
+
+/// The HTTP method of the `api_generated` strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiMethod {
+    /// POST `{"userInfo": ...}` as JSON.
+    #[default]
+    Post,
+    /// GET, no body.
+    Get,
+}
+
+/// What a custom password generator returns.
+pub type CustomPasswordFuture =
+    Pin<Box<dyn Future<Output = Result<SipPassword, String>> + Send + 'static>>;
+
+/// A custom password generator: given the tokens and the user info.
+#[derive(Clone)]
+pub struct CustomPassword(Arc<dyn Fn(TokenSet, UserInfo) -> CustomPasswordFuture + Send + Sync>);
+
+impl std::fmt::Debug for CustomPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomPassword(..)")
+    }
+}
+
+/// How the SIP password is produced.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum PasswordStrategy {
+    /// The OAuth2 access token itself (a SIP server that validates tokens).
+    AccessToken,
+    /// The OpenID ID token itself.
+    IdToken,
+    /// Lowercase hex of SHA-x over `<sub>:<access_token><salt>`, byte-exact with the reference so
+    /// a backend built for it interoperates. The salt ships to clients: it is no secret, and the
+    /// password changes with every access token.
+    Hash {
+        /// SHA-256 or SHA-512.
+        algorithm: HashAlgorithm,
+        /// Appended to the token (empty when absent).
+        salt: Option<String>,
+    },
+    /// Your backend issues the password.
+    ApiGenerated {
+        /// The endpoint (HTTPS except loopback).
+        endpoint: Url,
+        /// POST with `{"userInfo": ...}`, or GET with no body.
+        method: ApiMethod,
+        /// The request's total timeout.
+        timeout: Duration,
+    },
+    /// One password for everyone: for development only (a warning is logged when used).
+    Static {
+        /// The password.
+        password: SipPassword,
+    },
+    /// Your own async function.
+    Custom(CustomPassword),
+    /// Kamailio auth_ephemeral / TURN REST: username `<expiry>:<user>`, password
+    /// base64(HMAC(secret, username)). For server-side use: the secret must stay on the server.
+    HmacEphemeral {
+        /// The secret shared with the SIP server.
+        secret: SipPassword,
+        /// HMAC-SHA1 (default) or HMAC-SHA256.
+        algorithm: HmacAlgorithm,
+        /// How long the credentials live.
+        ttl: Duration,
+    },
+}
+
+impl PasswordStrategy {
+    /// The `api_generated` strategy with a 10 s timeout.
+    pub fn api(endpoint: Url, method: ApiMethod) -> Self {
+        PasswordStrategy::ApiGenerated {
+            endpoint,
+            method,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A custom strategy from an async closure.
+    pub fn custom<F, Fut>(generator: F) -> Self
+    where
+        F: Fn(TokenSet, UserInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<SipPassword, String>> + Send + 'static,
+    {
+        PasswordStrategy::Custom(CustomPassword(Arc::new(move |t, u| {
+            Box::pin(generator(t, u))
+        })))
+    }
+
+    /// The strategy's name, as in configuration files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PasswordStrategy::AccessToken => "access_token",
+            PasswordStrategy::IdToken => "id_token",
+            PasswordStrategy::Hash { .. } => "hash",
+            PasswordStrategy::ApiGenerated { .. } => "api_generated",
+            PasswordStrategy::Static { .. } => "static",
+            PasswordStrategy::Custom(_) => "custom",
+            PasswordStrategy::HmacEphemeral { .. } => "hmac_ephemeral",
+        }
+    }
+}
+
+/// What a strategy produced: the password and anything it overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Issued {
+    /// The password.
+    pub password: Option<SipPassword>,
+    /// A username to use instead of the mapped one (API).
+    pub username: Option<String>,
+    /// An authorization username (ephemeral: `<expiry>:<user>`).
+    pub authorization_username: Option<String>,
+    /// A SIP domain override (API).
+    pub sip_domain: Option<String>,
+    /// A WebSocket URI override (API).
+    pub ws_server_uri: Option<String>,
+    /// A realm override (API).
+    pub realm: Option<String>,
+    /// When these credentials stop working (ephemeral).
+    pub expires_at: Option<i64>,
+}
+
+/// Lowercase hex of SHA-x over `<sub>:<access_token><salt>`.
+pub fn hash_password(
+    algorithm: HashAlgorithm,
+    sub: &str,
+    access_token: &str,
+    salt: &str,
+) -> String {
+    let input = format!("{sub}:{access_token}{salt}");
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    match algorithm {
+        HashAlgorithm::Sha256 => hex(&Sha256::digest(input.as_bytes())),
+        HashAlgorithm::Sha512 => hex(&Sha512::digest(input.as_bytes())),
+    }
+}
+
+/// The auth_ephemeral pair for `user`, valid until `expires_at`.
+pub fn ephemeral_credentials(
+    algorithm: HmacAlgorithm,
+    secret: &[u8],
+    user: &str,
+    expires_at: i64,
+) -> Result<(String, SipPassword), CredentialError> {
+    let username = format!("{expires_at}:{user}");
+    let bad_key = |_| CredentialError::Strategy("hmac_ephemeral: unusable secret".into());
+    let mac = match algorithm {
+        HmacAlgorithm::Sha1 => {
+            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).map_err(bad_key)?;
+            mac.update(username.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        HmacAlgorithm::Sha256 => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(bad_key)?;
+            mac.update(username.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+    };
+    Ok((username, SipPassword::new(STANDARD.encode(mac))))
+}
+
+/// Runs a strategy.
+pub(crate) async fn issue(
+    strategy: &PasswordStrategy,
+    tokens: &TokenSet,
+    user_info: &UserInfo,
+    mapped_username: &str,
+    http: &HttpClient,
+    now: i64,
+) -> Result<Issued, CredentialError> {
+    let password = |p: SipPassword| {
+        Ok(Issued {
+            password: Some(p),
+            ..Issued::default()
+        })
+    };
+    match strategy {
+        PasswordStrategy::AccessToken => password(SipPassword::new(tokens.access_token.secret())),
+        PasswordStrategy::IdToken => match &tokens.id_token {
+            Some(id) => password(SipPassword::new(id.secret())),
+            None => Err(CredentialError::IdTokenUnavailable),
+        },
+        PasswordStrategy::Hash { algorithm, salt } => password(SipPassword::new(hash_password(
+            *algorithm,
+            &user_info.sub,
+            tokens.access_token.secret(),
+            salt.as_deref().unwrap_or_default(),
+        ))),
+        PasswordStrategy::Static { password: p } => {
+            tracing::warn!(
+                "the static password strategy gives every user one password: development only"
+            );
+            password(p.clone())
+        }
+        PasswordStrategy::Custom(CustomPassword(generator)) => {
+            let p = generator(tokens.clone(), user_info.clone())
+                .await
+                .map_err(|e| CredentialError::Strategy(format!("custom: {e}")))?;
+            if p.secret().is_empty() {
+                return Err(CredentialError::Strategy("custom: empty password".into()));
+            }
+            password(p)
+        }
+        PasswordStrategy::HmacEphemeral {
+            secret,
+            algorithm,
+            ttl,
+        } => {
+            let expires_at = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+            let (username, p) = ephemeral_credentials(
+                *algorithm,
+                secret.secret().as_bytes(),
+                mapped_username,
+                expires_at,
+            )?;
+            Ok(Issued {
+                password: Some(p),
+                authorization_username: Some(username),
+                expires_at: Some(expires_at),
+                ..Issued::default()
+            })
+        }
+        PasswordStrategy::ApiGenerated {
+            endpoint,
+            method,
+            timeout,
+        } => call_api(http, endpoint, *method, *timeout, tokens, user_info).await,
+    }
+}
+
+async fn call_api(
+    http: &HttpClient,
+    endpoint: &Url,
+    method: ApiMethod,
+    timeout: Duration,
+    tokens: &TokenSet,
+    user_info: &UserInfo,
+) -> Result<Issued, CredentialError> {
+    crate::url_policy::require_secure("password endpoint", endpoint)
+        .map_err(|e| CredentialError::Strategy(e.to_string()))?;
+    let request = match method {
+        ApiMethod::Post => http
+            .reqwest()
+            .post(endpoint.clone())
+            .json(&json!({ "userInfo": user_info })),
+        ApiMethod::Get => http.reqwest().get(endpoint.clone()),
+    }
+    .bearer_auth(tokens.access_token.secret())
+    .header(reqwest::header::ACCEPT, "application/json")
+    .timeout(timeout);
+    let raw = http
+        .send(Endpoint::PasswordApi, request)
+        .await
+        .map_err(|e| {
+            if e.timed_out {
+                CredentialError::ApiTimeout {
+                    endpoint: endpoint.to_string(),
+                }
+            } else {
+                CredentialError::ApiUnreachable {
+                    endpoint: endpoint.to_string(),
+                    message: e.message,
+                }
+            }
+        })?;
+    if !raw.is_success() {
+        return Err(CredentialError::ApiStatus {
+            endpoint: endpoint.to_string(),
+            status: raw.status,
+        });
+    }
+    let body: Value = serde_json::from_slice(&raw.body)
+        .map_err(|_| CredentialError::Strategy("api_generated: the answer is not JSON".into()))?;
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let password = text("password")
+        .or_else(|| text("sipPassword"))
+        .ok_or_else(|| {
+            CredentialError::Strategy(
+                "api_generated: no password or sipPassword in the answer".into(),
+            )
+        })?;
+    Ok(Issued {
+        password: Some(SipPassword::new(password)),
+        username: text("username"),
+        sip_domain: text("sipDomain"),
+        ws_server_uri: text("wsServerUri"),
+        realm: text("realm"),
+        ..Issued::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Known answers computed independently (Python hashlib/hmac).
+    const SUB: &str = "248289761001";
+    const AT: &str = "ya29.a0AfH6SM-example-token";
+
+    #[test]
+    fn hash_matches_known_answers() {
+        assert_eq!(
+            hash_password(HashAlgorithm::Sha256, SUB, AT, "pepper"),
+            "2d9e9eed85712fc00968a22ee1a2637f77e15f6e551c2293a9dd2b56bdf13dbb"
+        );
+        assert_eq!(
+            hash_password(HashAlgorithm::Sha512, SUB, AT, "pepper"),
+            "ffad40ed8079b2a2dd02f6f79aa11dda03a8809ebc14e48a58959ba051c427958acc1881ef316e0a8e83ee616591b95733146fa90cd77460d8ea2569d4b4c2a5"
+        );
+        assert_eq!(
+            hash_password(HashAlgorithm::Sha256, SUB, AT, ""),
+            "41dc7453348a67a1dfa9dd552dfc161c39e7cd1dbc4d06929e7b54ba38e4cfcc"
+        );
+    }
+
+    #[test]
+    fn ephemeral_matches_known_answers() {
+        let secret = b"kamailio-shared-secret";
+        let (user, pw) =
+            ephemeral_credentials(HmacAlgorithm::Sha1, secret, "alice", 1_800_000_000).unwrap();
+        assert_eq!(user, "1800000000:alice");
+        assert_eq!(pw.secret(), "mBcq/yelsTAr3042QejLe//rRJc=");
+        let (_, pw) =
+            ephemeral_credentials(HmacAlgorithm::Sha256, secret, "alice", 1_800_000_000).unwrap();
+        assert_eq!(pw.secret(), "OG13bYgKuIfvKvxvjQSNiXPww+Wjm4OCtzmZe2VQ3Ec=");
+    }
+}
