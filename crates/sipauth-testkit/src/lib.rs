@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod keys;
+pub mod proxy;
 pub mod stub;
 
 /// The issuer of the real oidc-provider started by `testenv/start.sh`.
@@ -73,4 +74,26 @@ pub fn jssip_accepts(config: &serde_json::Value) -> Result<serde_json::Value, St
     } else {
         Err(answer["error"].as_str().unwrap_or("rejected").to_string())
     }
+}
+
+/// Asks the real oidc-provider whether a token is active (RFC 7662), as the confidential client
+/// (which may introspect any token).
+pub async fn introspect_active(issuer: &str, token: &str) -> Result<bool, String> {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/token/introspection",
+            issuer.trim_end_matches('/')
+        ))
+        .basic_auth(
+            clients::CONFIDENTIAL_BASIC,
+            Some(clients::CONFIDENTIAL_BASIC_SECRET),
+        )
+        .form(&[("token", token)])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    body.get("active")
+        .and_then(serde_json::Value::as_bool)
+        .ok_or_else(|| format!("no active in {body}"))
 }

@@ -36,6 +36,25 @@ pub struct SignIn {
     pub user_info: UserInfo,
 }
 
+/// A checked callback whose code was exchanged: tokens and the verified ID token.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Exchanged {
+    /// The tokens.
+    pub tokens: TokenSet,
+    /// The verified ID token (OpenID providers).
+    pub id_token: Option<VerifiedIdToken>,
+}
+
+/// Which token a revocation is about (RFC 7009 `token_type_hint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenTypeHint {
+    /// An access token.
+    AccessToken,
+    /// A refresh token.
+    RefreshToken,
+}
+
 /// Builds an [`OidcClient`] with non-default parts.
 #[derive(Debug)]
 pub struct OidcClientBuilder {
@@ -176,6 +195,21 @@ impl OidcClient {
 
     /// Completes a sign-in from the URL the provider redirected to.
     pub async fn handle_callback(&self, callback_url: &str) -> Result<SignIn, Error> {
+        let exchanged = self.exchange_callback(callback_url).await?;
+        let user_info = self
+            .user_info(&exchanged.tokens, exchanged.id_token.as_ref())
+            .await?;
+        Ok(SignIn {
+            tokens: exchanged.tokens,
+            id_token: exchanged.id_token,
+            user_info,
+        })
+    }
+
+    /// The first half of [`handle_callback`](Self::handle_callback): checks the callback (state,
+    /// redirect URI, `iss`), exchanges the code and verifies the ID token. The session layer calls
+    /// the halves separately to report each step.
+    pub async fn exchange_callback(&self, callback_url: &str) -> Result<Exchanged, Error> {
         let params = callback::parse(callback_url)?;
         let expected = without_query(&self.provider.redirect_uri);
         if params.arrived_at != expected {
@@ -215,12 +249,7 @@ impl OidcClient {
             (Some(_), None) => return Err(VerificationError::MissingIdToken.into()),
             (None, _) => None,
         };
-        let user_info = self.user_info(&tokens, id_token.as_ref()).await?;
-        Ok(SignIn {
-            tokens,
-            id_token,
-            user_info,
-        })
+        Ok(Exchanged { tokens, id_token })
     }
 
     /// RFC 9207: when the provider advertises `iss` in responses, it must be there and be ours;
@@ -261,6 +290,38 @@ impl OidcClient {
         }
         let raw = token::post_token_form(&self.http, &self.provider, form).await?;
         token::parse_token_response(self.provider.kind, &raw, self.clock.now_unix())
+    }
+
+    /// Revokes a token at the provider's RFC 7009 endpoint, with this client's authentication.
+    /// Returns `Ok(false)` when the provider has no revocation endpoint (Entra, GitHub).
+    pub async fn revoke(&self, token: &str, hint: TokenTypeHint) -> Result<bool, Error> {
+        let Some(endpoint) = self.provider.revocation_endpoint.clone() else {
+            return Ok(false);
+        };
+        let hint = match hint {
+            TokenTypeHint::AccessToken => "access_token",
+            TokenTypeHint::RefreshToken => "refresh_token",
+        };
+        let form = vec![
+            ("token", token.to_string()),
+            ("token_type_hint", hint.to_string()),
+        ];
+        let raw = token::post_client_form(
+            &self.http,
+            &self.provider,
+            endpoint,
+            crate::error::Endpoint::Revocation,
+            form,
+        )
+        .await?;
+        // RFC 7009 §2.2: 200 for revoked and for unknown tokens alike.
+        if raw.is_success() {
+            return Ok(true);
+        }
+        Err(token::endpoint_error(
+            crate::error::Endpoint::Revocation,
+            &raw,
+        ))
     }
 
     /// Uses a refresh token. A rotated refresh token replaces the old one; when the provider sends

@@ -35,6 +35,37 @@ pub enum Error {
     /// The identity could not be turned into SIP credentials.
     #[error(transparent)]
     Credentials(#[from] crate::sip::CredentialError),
+    /// Session storage failed.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// The session cannot do this in its current state.
+    #[error(transparent)]
+    Session(#[from] SessionFailure),
+}
+
+/// The session cannot do what was asked in its current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionFailure {
+    /// Nobody is signed in (`not_authenticated`).
+    #[error("not signed in")]
+    NotAuthenticated,
+    /// A refresh was asked for, and there is no refresh token (`no_refresh_token`).
+    #[error("no refresh token: sign in again")]
+    NoRefreshToken,
+    /// The access token expired and cannot be refreshed (`token_expired`).
+    #[error("the access token expired and there is no way to refresh it: sign in again")]
+    TokenExpired,
+}
+
+impl SessionFailure {
+    fn code(&self) -> &'static str {
+        match self {
+            SessionFailure::NotAuthenticated => "not_authenticated",
+            SessionFailure::NoRefreshToken => "no_refresh_token",
+            SessionFailure::TokenExpired => "token_expired",
+        }
+    }
 }
 
 impl Error {
@@ -50,6 +81,8 @@ impl Error {
             Error::Config(e) => e.code(),
             Error::Verification(e) => e.code(),
             Error::Credentials(e) => e.code(),
+            Error::Storage(_) => "storage_error",
+            Error::Session(e) => e.code(),
         }
     }
 

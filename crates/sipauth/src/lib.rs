@@ -15,6 +15,9 @@
 //!   provisioning service.
 //! - [`Error`]: one error type split by fault, each error with a stable [`Error::code`].
 //! - [`secret`]: tokens and secrets as newtypes that print `[redacted]`.
+//! - [`Session`]: the sign-in lifecycle (the guide's `useOAuth2`): observable state, events,
+//!   single-flight refresh, revocation, restore; kept in a [`SessionStore`].
+//! - [`CredentialMapping`] and [`PasswordStrategy`]: from identity to [`ProvisionedCredentials`].
 //! - [`Clock`]: time as a parameter.
 //!
 //! ## Signing in
@@ -55,7 +58,9 @@ pub mod http;
 pub mod pkce;
 pub mod provider;
 pub mod secret;
+pub mod session;
 pub mod sip;
+pub mod storage;
 pub mod token;
 pub mod url_policy;
 pub mod userinfo;
@@ -65,11 +70,11 @@ pub use authorize::{
     AuthorizationOptions, AuthorizationRequest, MemoryPendingStore, PendingSignIn,
     PendingSignInStore,
 };
-pub use client::{OidcClient, OidcClientBuilder, SignIn};
+pub use client::{Exchanged, OidcClient, OidcClientBuilder, SignIn, TokenTypeHint};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{
-    CallbackError, ConfigError, Endpoint, Error, ProviderError, ResponseError, StateProblem,
-    TransportError, VerificationError,
+    CallbackError, ConfigError, Endpoint, Error, ProviderError, ResponseError, SessionFailure,
+    StateProblem, TransportError, VerificationError,
 };
 pub use http::HttpClient;
 pub use provider::discovery::DiscoveryDocument;
@@ -78,9 +83,14 @@ pub use provider::{
     ClientAuthMethod, ClientRegistration, ProviderConfig, ProviderKind, ResponseMode,
 };
 pub use secret::{AccessToken, ClientSecret, CsrfState, IdToken, Nonce, RefreshToken, SipPassword};
+pub use session::{
+    AuthState, InactivityMonitor, LogoutReason, Session, SessionBuilder, SessionError,
+    SessionEvent, SessionOptions, SessionSnapshot,
+};
 pub use sip::{
     CredentialError, CredentialMapping, MappingInput, PasswordStrategy, ProvisionedCredentials,
 };
+pub use storage::{FileStore, MemoryStore, SessionStore};
 pub use token::TokenSet;
 pub use userinfo::UserInfo;
 pub use verify::{IdTokenClaims, IdTokenVerifier, JwksCache, VerifiedIdToken, VerifyOptions};

@@ -207,11 +207,38 @@ pub(crate) fn parse_token_response(
 pub(crate) async fn post_token_form(
     http: &HttpClient,
     provider: &ProviderConfig,
+    form: Vec<(&str, String)>,
+) -> Result<RawResponse, Error> {
+    post_client_form(
+        http,
+        provider,
+        provider.token_endpoint.clone(),
+        Endpoint::Token,
+        form,
+    )
+    .await
+}
+
+/// The error for a non-success answer from a client-authenticated endpoint: the provider's
+/// OAuth2 error when the body has one, else an unusable-response error with the status.
+pub(crate) fn endpoint_error(endpoint: Endpoint, raw: &RawResponse) -> Error {
+    match body_fields(raw).and_then(|fields| provider_error(endpoint, raw, &fields)) {
+        Some(err) => err.into(),
+        None => unusable(endpoint, raw, "error status without an OAuth2 error body"),
+    }
+}
+
+/// POSTs a form to a client-authenticated endpoint (token, revocation, introspection, device).
+pub(crate) async fn post_client_form(
+    http: &HttpClient,
+    provider: &ProviderConfig,
+    url: url::Url,
+    endpoint: Endpoint,
     mut form: Vec<(&str, String)>,
 ) -> Result<RawResponse, Error> {
     let mut request = http
         .reqwest()
-        .post(provider.token_endpoint.clone())
+        .post(url)
         .header(reqwest::header::ACCEPT, "application/json");
     match (&provider.client_secret, provider.client_auth_method) {
         (None, _) => form.push(("client_id", provider.client_id.clone())),
@@ -243,7 +270,7 @@ pub(crate) async fn post_token_form(
             "application/x-www-form-urlencoded",
         )
         .body(body);
-    Ok(http.send(Endpoint::Token, request).await?)
+    Ok(http.send(endpoint, request).await?)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! - `real_provider`: full sign-ins against the real oidc-provider (testenv/start.sh).
 //! - `id_token`: forged ID tokens and key rotation against a loopback stub provider.
 //! - `credentials`: identity to SIP credentials, every strategy, JsSIP accepting the config.
+//! - `session`: the session lifecycle against the real provider, stores, processes.
 //! - `quirks`: Google, Entra ID, GitHub and client authentication, each answered by a loopback
 //!   stub exactly as that provider documents.
 
@@ -12,3 +13,4 @@ mod credentials;
 mod id_token;
 mod quirks;
 mod real_provider;
+mod session;

@@ -1,0 +1,84 @@
+//! Where a session keeps its state between runs: one small trait, [`SessionStore`], over string
+//! values by key, with a cross-process lock. Implementations: [`MemoryStore`] (this process only),
+//! [`FileStore`] (JSON files, 0600, written to a temporary file, fsynced and renamed, with lock
+//! files), and `KeyringStore` (the OS keyring, feature `keyring`). Browser storage comes with the
+//! web bindings. What is stored (the session record, pending sign-ins) is decided by
+//! [`crate::session`] and [`StoredPendingSignIns`].
+
+mod file;
+#[cfg(feature = "keyring")]
+mod keyring_store;
+mod memory;
+mod pending;
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use file::FileStore;
+#[cfg(feature = "keyring")]
+pub use keyring_store::KeyringStore;
+pub use memory::MemoryStore;
+pub use pending::StoredPendingSignIns;
+
+/// A boxed future (the trait stays object-safe without an async-trait dependency).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A held lock; dropping it releases the lock.
+pub type StoreLock = Box<dyn Any + Send + Sync>;
+
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("session storage failed ({what}): {message}")]
+#[non_exhaustive]
+pub struct StorageError {
+    /// What was being done, with the path or key.
+    pub what: String,
+    /// The cause.
+    pub message: String,
+}
+
+impl StorageError {
+    pub(crate) fn new(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Self {
+            what: what.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// String values by key, plus an exclusive lock per key that other processes sharing the same
+/// store respect. Keys are made of `[A-Za-z0-9_.-]`.
+pub trait SessionStore: Send + Sync + std::fmt::Debug {
+    /// The value under `key`, if any.
+    fn load(&self, key: &str) -> Result<Option<String>, StorageError>;
+    /// Replaces the value under `key`, atomically: a reader sees the old or the new value, never
+    /// a mix, even if the writer dies midway.
+    fn save(&self, key: &str, value: &str) -> Result<(), StorageError>;
+    /// Removes `key` (absent is fine).
+    fn remove(&self, key: &str) -> Result<(), StorageError>;
+    /// Removes and returns the value; only one caller can take a given value.
+    fn take(&self, key: &str) -> Result<Option<String>, StorageError>;
+    /// The keys that start with `prefix`.
+    fn keys(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+    /// Waits for the exclusive lock on `key`.
+    fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StorageError>>;
+}
+
+/// Checks a key (it becomes a file name in [`FileStore`]).
+pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
+    let ok = !key.is_empty()
+        && key.len() <= 200
+        && !key.starts_with('.')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::new(
+            format!("key {key:?}"),
+            "keys are [A-Za-z0-9_.-], not starting with '.'",
+        ))
+    }
+}

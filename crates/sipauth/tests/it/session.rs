@@ -1,0 +1,555 @@
+//! The session against the real oidc-provider: states and events, auto refresh over several
+//! cycles (5 s access tokens, rotating refresh tokens), single-flight refresh counted at the wire,
+//! two OS processes on one file store, revocation checked by introspection, restore after a
+//! restart, corrupt and SIGKILLed storage. Time-driven cases move a ManualClock.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::json;
+use sipauth::session::RetryPolicy;
+use sipauth::{
+    AuthState, AuthorizationOptions, ClientRegistration, CredentialMapping, Error, FileStore,
+    HttpClient, LogoutReason, ManualClock, PasswordStrategy, ProviderConfig, Session, SessionEvent,
+    SessionOptions, SessionStore,
+};
+use sipauth_testkit::browser::Browser;
+use sipauth_testkit::proxy::CountingProxy;
+use sipauth_testkit::stub::{Canned, Stub};
+use sipauth_testkit::{clients, introspect_active, oidc_issuer};
+
+const REDIRECT: &str = "http://127.0.0.1:5557/callback";
+
+fn mapping() -> CredentialMapping {
+    CredentialMapping::new(
+        "sip.example.com",
+        "ws://127.0.0.1:8088",
+        PasswordStrategy::AccessToken,
+    )
+}
+
+fn temp_store(name: &str) -> (PathBuf, Arc<FileStore>) {
+    let dir = std::env::temp_dir().join(format!(
+        "sipauth-session-{name}-{}-{}",
+        std::process::id(),
+        sipauth::pkce::random_urlsafe(4).unwrap()
+    ));
+    let store = Arc::new(FileStore::new(&dir).unwrap());
+    (dir, store)
+}
+
+async fn provider(client_id: &str) -> ProviderConfig {
+    let http = HttpClient::new().unwrap();
+    ProviderConfig::discover(
+        &http,
+        &oidc_issuer(),
+        ClientRegistration::public(client_id, REDIRECT),
+    )
+    .await
+    .unwrap()
+}
+
+struct Setup {
+    client_id: &'static str,
+    store: Option<Arc<dyn SessionStore>>,
+    clock: Option<ManualClock>,
+    token_endpoint: Option<String>,
+    auto_refresh: bool,
+}
+
+impl Setup {
+    fn new(client_id: &'static str) -> Self {
+        Self {
+            client_id,
+            store: None,
+            clock: None,
+            token_endpoint: None,
+            auto_refresh: false,
+        }
+    }
+
+    async fn session(&self) -> Session {
+        let mut p = provider(self.client_id).await;
+        if let Some(endpoint) = &self.token_endpoint {
+            p.token_endpoint = endpoint.parse().unwrap();
+        }
+        let mut options = SessionOptions {
+            auto_refresh: self.auto_refresh,
+            ..SessionOptions::default()
+        };
+        if let Some(store) = &self.store {
+            options.store = store.clone();
+        }
+        let mut builder = Session::builder(p, mapping()).options(options);
+        if let Some(clock) = &self.clock {
+            builder = builder.clock(Arc::new(clock.clone()));
+        }
+        builder.build().unwrap()
+    }
+}
+
+async fn sign_in(session: &Session, login: &str) {
+    let request = session.login(&AuthorizationOptions::default()).unwrap();
+    let callback = Browser::new()
+        .unwrap()
+        .sign_in(request.url.as_str(), login, REDIRECT)
+        .await
+        .unwrap();
+    session.handle_callback(&callback).await.unwrap();
+}
+
+fn record_events(session: &Session) -> Arc<Mutex<Vec<SessionEvent>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    session.on_event(move |e| sink.lock().unwrap().push(e.clone()));
+    seen
+}
+
+#[tokio::test]
+async fn sign_in_walks_through_every_state_and_reports_it() {
+    let session = Setup::new(clients::PUBLIC).session().await;
+    let events = record_events(&session);
+    let mut watch = session.subscribe();
+    sign_in(&session, "erin").await;
+    let states: Vec<(AuthState, AuthState)> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::StateChanged { new, old } => Some((*old, *new)),
+            _ => None,
+        })
+        .collect();
+    use AuthState::*;
+    assert_eq!(
+        states,
+        [
+            (Idle, Redirecting),
+            (Redirecting, ExchangingCode),
+            (ExchangingCode, FetchingUserInfo),
+            (FetchingUserInfo, Provisioning),
+            (Provisioning, Authenticated)
+        ]
+    );
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, SessionEvent::CredentialsProvisioned(c) if c.username == "erin")));
+    assert!(watch.has_changed().unwrap());
+    let snap = watch.borrow_and_update().clone();
+    assert!(snap.is_authenticated());
+    assert_eq!(snap.user_info.unwrap().sub, "erin");
+    assert_eq!(
+        snap.sip_credentials.unwrap().sip_uri,
+        "sip:erin@sip.example.com"
+    );
+    assert!(snap.token_expires_at.is_some());
+}
+
+#[tokio::test]
+async fn rejects_a_bad_callback_without_keeping_partial_state() {
+    let session = Setup::new(clients::PUBLIC).session().await;
+    session.login(&AuthorizationOptions::default()).unwrap();
+    let err = session
+        .handle_callback(&format!("{REDIRECT}?code=x&state=forged"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+    let snap = session.snapshot();
+    assert_eq!(snap.state, AuthState::Error);
+    assert_eq!(snap.error.unwrap().code, "invalid_state");
+    assert!(snap.tokens.is_none() && snap.user_info.is_none() && snap.sip_credentials.is_none());
+}
+
+#[tokio::test]
+async fn auto_refresh_runs_before_expiry_over_several_cycles() {
+    // 5 s access tokens and the default 300 s threshold: refresh at half-life, again and again.
+    let mut setup = Setup::new(clients::SHORT_LIVED);
+    setup.auto_refresh = true;
+    let session = setup.session().await;
+    let mut events = session.events();
+    sign_in(&session, "frank").await;
+    let first = session.snapshot().tokens.unwrap().access_token;
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("a refresh in time")
+            .unwrap();
+        if let SessionEvent::TokensRefreshed { expires_at } = event {
+            seen.push(expires_at.unwrap());
+            // Each refresh happened before the previous token expired.
+            let snap = session.snapshot();
+            assert_eq!(snap.state, AuthState::Authenticated);
+        }
+    }
+    assert!(seen.windows(2).all(|w| w[1] >= w[0]));
+    assert_ne!(session.snapshot().tokens.unwrap().access_token, first);
+    assert!(session.next_refresh_at().is_some(), "still scheduled");
+    session.logout().await.unwrap();
+    assert!(session.next_refresh_at().is_none());
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_callers_share_one_token_request() {
+    let proxy = CountingProxy::start(&oidc_issuer()).await.unwrap();
+    let clock = ManualClock::starting_now();
+    let mut setup = Setup::new(clients::PUBLIC);
+    setup.clock = Some(clock.clone());
+    setup.token_endpoint = Some(format!("{}/token", proxy.base));
+    let session = setup.session().await;
+    sign_in(&session, "gina").await;
+    assert_eq!(proxy.count("/token"), 1, "the code exchange");
+    let before = session.snapshot().tokens.unwrap().access_token;
+
+    // Inside the 300 s threshold of the 3600 s token.
+    clock.advance(Duration::from_secs(3600 - 200));
+    assert!(session.is_token_expired());
+    let results = join_all((0..1000).map(|_| session.get_access_token())).await;
+    let tokens: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        proxy.count("/token"),
+        2,
+        "exactly one refresh for 1000 callers"
+    );
+    assert!(tokens.iter().all(|t| *t == tokens[0]));
+    assert_ne!(tokens[0], before);
+    // A valid token is returned without any request.
+    session.get_access_token().await.unwrap();
+    assert_eq!(proxy.count("/token"), 2);
+}
+
+fn worker() -> PathBuf {
+    // target/debug/deps/it-<hash> -> target/debug/examples/session_worker
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("session_worker")
+}
+
+#[tokio::test]
+async fn two_processes_on_one_file_store_never_spend_a_refresh_token_twice() {
+    let (dir, store) = temp_store("two-procs");
+    let mut setup = Setup::new(clients::PUBLIC);
+    setup.store = Some(store.clone());
+    let session = setup.session().await;
+    sign_in(&session, "hank").await;
+    drop(session);
+
+    let spawn = || {
+        tokio::process::Command::new(worker())
+            .args([
+                "refresh",
+                dir.to_str().unwrap(),
+                &oidc_issuer(),
+                clients::PUBLIC,
+                "8",
+            ])
+            .output()
+    };
+    let (a, b) = tokio::join!(spawn(), spawn());
+    for out in [a.unwrap(), b.unwrap()] {
+        assert!(
+            out.status.success(),
+            "worker failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The grant survived (oidc-provider revokes it on refresh-token reuse): one more refresh works.
+    let session = setup.session().await;
+    session.restore().await.unwrap().unwrap();
+    session.refresh_tokens().await.unwrap();
+}
+
+#[tokio::test]
+async fn logout_revokes_refresh_and_access_tokens() {
+    let session = Setup::new(clients::PUBLIC).session().await;
+    let events = record_events(&session);
+    sign_in(&session, "ivan").await;
+    let tokens = session.snapshot().tokens.unwrap();
+    let issuer = oidc_issuer();
+    let rt = tokens.refresh_token.clone().unwrap();
+    assert!(introspect_active(&issuer, tokens.access_token.secret())
+        .await
+        .unwrap());
+    assert!(introspect_active(&issuer, rt.secret()).await.unwrap());
+    session.logout().await.unwrap();
+    assert!(!introspect_active(&issuer, tokens.access_token.secret())
+        .await
+        .unwrap());
+    assert!(!introspect_active(&issuer, rt.secret()).await.unwrap());
+    let snap = session.snapshot();
+    assert_eq!(snap.state, AuthState::Idle);
+    assert!(snap.tokens.is_none() && snap.sip_credentials.is_none());
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Logout(LogoutReason::UserInitiated))));
+}
+
+#[tokio::test]
+async fn restores_after_a_restart_and_refreshes_an_expired_session() {
+    let (_dir, store) = temp_store("restore");
+    let clock = ManualClock::starting_now();
+    let mut setup = Setup::new(clients::PUBLIC);
+    setup.store = Some(store.clone());
+    setup.clock = Some(clock.clone());
+    let first = setup.session().await;
+    sign_in(&first, "judy").await;
+    let credentials = first.sip_credentials().unwrap();
+    let stored_rt = first.snapshot().tokens.unwrap().refresh_token.unwrap();
+    drop(first);
+
+    // A new process: same store, valid session.
+    let second = setup.session().await;
+    assert_eq!(second.restore().await.unwrap().unwrap(), credentials);
+    assert!(second.is_authenticated());
+    drop(second);
+
+    // Later, just past the access token's expiry (the provider's own clock is real, so its fresh
+    // ID token must stay inside the 60 s leeway): restore refreshes, re-provisions and persists.
+    clock.advance(Duration::from_secs(3610));
+    let third = setup.session().await;
+    let restored = third.restore().await.unwrap().unwrap();
+    assert_eq!(restored.username, "judy");
+    assert_ne!(
+        restored.password, credentials.password,
+        "access_token strategy: new password"
+    );
+    let snap = third.snapshot();
+    assert_eq!(snap.state, AuthState::Authenticated);
+    let new_rt = snap.tokens.unwrap().refresh_token.unwrap();
+    assert_ne!(new_rt, stored_rt);
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&store.load("sipauth_session").unwrap().unwrap()).unwrap();
+    assert_eq!(on_disk["tokens"]["refresh_token"], new_rt.secret());
+}
+
+#[tokio::test]
+async fn corrupt_storage_reads_as_absent() {
+    let (_dir, store) = temp_store("corrupt");
+    store.save("sipauth_session", "{ this is not json").unwrap();
+    let mut setup = Setup::new(clients::PUBLIC);
+    setup.store = Some(store);
+    let session = setup.session().await;
+    assert_eq!(session.restore().await.unwrap(), None);
+    assert_eq!(session.state(), AuthState::Idle);
+}
+
+#[tokio::test]
+async fn a_writer_killed_with_sigkill_never_leaves_a_corrupt_store() {
+    let (dir, store) = temp_store("sigkill");
+    for round in 0..20u64 {
+        let mut child = std::process::Command::new(worker())
+            .args(["write-loop", dir.to_str().unwrap()])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20 + (round * 7) % 40));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if let Some(text) = store.load("sipauth_session").unwrap() {
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("round {round}: corrupt store: {e}"));
+            assert!(value["generation"].is_u64());
+        }
+    }
+    assert!(
+        store.load("sipauth_session").unwrap().is_some(),
+        "the writer wrote something"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_refresh_is_visible_and_logs_out() {
+    let (_dir, store) = temp_store("refused");
+    let mut setup = Setup::new(clients::PUBLIC);
+    setup.store = Some(store.clone());
+    let session = setup.session().await;
+    let events = record_events(&session);
+    sign_in(&session, "kim").await;
+    // Someone else spends (rotates) the refresh token behind the session's back.
+    let rt = session.snapshot().tokens.unwrap().refresh_token.unwrap();
+    session.client().refresh(&rt).await.unwrap();
+    store
+        .save(
+            "sipauth_session",
+            &store.load("sipauth_session").unwrap().unwrap(),
+        )
+        .unwrap();
+
+    let err = session.refresh_tokens().await.unwrap_err();
+    assert_eq!(err.code(), "invalid_grant");
+    let snap = session.snapshot();
+    assert_eq!(snap.state, AuthState::Error);
+    assert_eq!(snap.error.unwrap().code, "invalid_grant");
+    assert!(snap.tokens.is_none());
+    assert_eq!(
+        store.load("sipauth_session").unwrap(),
+        None,
+        "the dead session is not kept"
+    );
+    let events = events.lock().unwrap();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Logout(LogoutReason::RefreshFailed))));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Error(er) if er.code == "invalid_grant")));
+}
+
+#[tokio::test]
+async fn inactivity_ends_the_session_by_the_clock() {
+    let clock = ManualClock::starting_now();
+    let mut setup = Setup::new(clients::PUBLIC);
+    setup.clock = Some(clock.clone());
+    let session = setup.session().await;
+    let events = record_events(&session);
+    sign_in(&session, "lee").await;
+    let monitor = sipauth::InactivityMonitor::new(session.clone(), Duration::from_secs(1800));
+    clock.advance(Duration::from_secs(1000));
+    assert!(!monitor.check().await);
+    monitor.touch();
+    clock.advance(Duration::from_secs(1000));
+    assert!(!monitor.check().await, "activity reset the timer");
+    clock.advance(Duration::from_secs(801));
+    assert!(monitor.check().await);
+    assert_eq!(session.state(), AuthState::Idle);
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Logout(LogoutReason::SessionTimeout))));
+}
+
+/// A session over a stub provider (plain OAuth2) whose token endpoint the test controls.
+async fn stub_session(stub: &Stub, clock: &ManualClock, token: serde_json::Value) -> Session {
+    let mut p = ProviderConfig::custom(
+        ClientRegistration::public("c", REDIRECT),
+        &stub.url("/authorize"),
+        &stub.url("/token"),
+    )
+    .unwrap()
+    .with_scopes(["profile"]);
+    p.userinfo_endpoint = Some(stub.url("/userinfo").parse().unwrap());
+    stub.set("/token", Canned::json(200, token));
+    stub.set(
+        "/userinfo",
+        Canned::json(200, json!({"sub": "u1", "email": "u1@example.com"})),
+    );
+    let options = SessionOptions {
+        auto_refresh: false,
+        retry: RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(10),
+        },
+        ..SessionOptions::default()
+    };
+    let session = Session::builder(p, mapping())
+        .options(options)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let request = session.login(&AuthorizationOptions::default()).unwrap();
+    session
+        .handle_callback(&format!(
+            "{REDIRECT}?code=c&state={}",
+            request.state.secret()
+        ))
+        .await
+        .unwrap();
+    session
+}
+
+#[tokio::test]
+async fn rejects_an_expired_token_that_cannot_be_refreshed() {
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let session = stub_session(
+        &stub,
+        &clock,
+        json!({"access_token": "at", "token_type": "Bearer", "expires_in": 600}),
+    )
+    .await;
+    // Inside the threshold but not expired, and no refresh token: still usable.
+    clock.advance(Duration::from_secs(400));
+    assert_eq!(session.get_access_token().await.unwrap().secret(), "at");
+    clock.advance(Duration::from_secs(300));
+    let err = session.get_access_token().await.unwrap_err();
+    assert_eq!(err.code(), "token_expired");
+    assert_eq!(
+        session.refresh_tokens().await.unwrap_err().code(),
+        "no_refresh_token"
+    );
+}
+
+#[tokio::test]
+async fn transient_refresh_failures_are_retried_then_shown() {
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let session = stub_session(
+        &stub,
+        &clock,
+        json!({"access_token": "at", "token_type": "Bearer", "expires_in": 600, "refresh_token": "rt"}),
+    )
+    .await;
+    let events = record_events(&session);
+    stub.set("/token", Canned::text(503, "text/plain", "maintenance"));
+    let err = session.refresh_tokens().await.unwrap_err();
+    assert!(matches!(err, Error::Response(_)));
+    assert_eq!(
+        stub.hits("/token"),
+        1 + 3,
+        "the exchange, then three attempts"
+    );
+    assert_eq!(session.state(), AuthState::Error);
+    assert!(
+        session.snapshot().tokens.is_some(),
+        "a transient failure keeps the grant"
+    );
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Logout(LogoutReason::RefreshFailed))));
+    // The provider is back: the same grant refreshes.
+    stub.set(
+        "/token",
+        Canned::json(
+            200,
+            json!({"access_token": "at2", "token_type": "Bearer", "expires_in": 600}),
+        ),
+    );
+    session.refresh_tokens().await.unwrap();
+    assert_eq!(session.state(), AuthState::Authenticated);
+    assert_eq!(
+        stub.requests("/token").last().unwrap().form()["refresh_token"],
+        "rt"
+    );
+}
+
+#[tokio::test]
+async fn reprovisioning_rotates_the_password_and_reports_it() {
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let session = stub_session(
+        &stub,
+        &clock,
+        json!({"access_token": "at", "token_type": "Bearer", "expires_in": 600}),
+    )
+    .await;
+    let events = record_events(&session);
+    let creds = session.reprovision_credentials().await.unwrap();
+    assert_eq!(creds.password.secret(), "at");
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, SessionEvent::CredentialsProvisioned(_))));
+}
