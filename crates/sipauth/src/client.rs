@@ -36,7 +36,8 @@ pub struct SignIn {
     pub user_info: UserInfo,
 }
 
-/// A checked callback whose code was exchanged: tokens and the verified ID token.
+/// A checked callback whose code was exchanged (or an approved device code): tokens and the
+/// verified ID token.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Exchanged {

@@ -53,6 +53,7 @@ pub mod authorize;
 pub mod callback;
 pub mod client;
 pub mod clock;
+pub mod device;
 pub mod error;
 pub mod http;
 pub mod pkce;
@@ -72,6 +73,7 @@ pub use authorize::{
 };
 pub use client::{Exchanged, OidcClient, OidcClientBuilder, SignIn, TokenTypeHint};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use device::DeviceAuthorization;
 pub use error::{
     CallbackError, ConfigError, Endpoint, Error, ProviderError, ResponseError, SessionFailure,
     StateProblem, TransportError, VerificationError,

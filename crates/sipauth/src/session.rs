@@ -454,8 +454,50 @@ impl Session {
             s.error = None;
             s.state = AuthState::ExchangingCode;
         });
+        match self.0.client.exchange_callback(callback_url).await {
+            Ok(exchanged) => self.finish_sign_in(exchanged).await,
+            Err(e) => {
+                self.fail(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a device sign-in (RFC 8628): show the returned user code and URI to the user,
+    /// then call [`complete_device_login`](Self::complete_device_login).
+    pub async fn start_device_login(&self) -> Result<crate::device::DeviceAuthorization, Error> {
+        self.update(|s| s.error = None);
+        self.set_state(AuthState::Redirecting);
+        self.0
+            .client
+            .start_device_authorization()
+            .await
+            .inspect_err(|e| self.fail(e))
+    }
+
+    /// Waits for the user to approve a device sign-in, then provisions like a callback does.
+    pub async fn complete_device_login(
+        &self,
+        device: &crate::device::DeviceAuthorization,
+    ) -> Result<ProvisionedCredentials, Error> {
+        match self.0.client.poll_device_token(device).await {
+            Ok(exchanged) => {
+                self.set_state(AuthState::ExchangingCode);
+                self.finish_sign_in(exchanged).await
+            }
+            Err(e) => {
+                self.fail(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// User info, credentials, persistence and the authenticated state, after tokens arrived.
+    async fn finish_sign_in(
+        &self,
+        exchanged: crate::client::Exchanged,
+    ) -> Result<ProvisionedCredentials, Error> {
         let result = async {
-            let exchanged = self.0.client.exchange_callback(callback_url).await?;
             self.set_state(AuthState::FetchingUserInfo);
             let user_info = self
                 .0

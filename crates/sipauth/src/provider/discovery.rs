@@ -3,7 +3,7 @@
 //! exactly (Entra's multi-tenant documents publish a `{tenantid}` template, accepted for the
 //! tenant asked for). Endpoint policy (HTTPS except loopback) is applied to every URL it names.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{ClientAuthMethod, ClientRegistration, ProviderConfig, ProviderKind};
@@ -12,7 +12,7 @@ use crate::http::HttpClient;
 use crate::url_policy;
 
 /// The parts of an OpenID Provider Metadata document sipauth uses.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DiscoveryDocument {
     /// Issuer.

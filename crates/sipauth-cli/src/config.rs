@@ -1,0 +1,394 @@
+//! From what was typed to what runs: reads the TOML configuration file, layers the settings
+//! (flags > `SIPAUTH_*` variables > `[profiles.NAME]` > the settings saved at the last login >
+//! defaults), and builds the provider, credential mapping and store. Side-effect free except for
+//! reading files; the commands live in [`crate::commands`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+use sipauth::sip::{ApiMethod, HashAlgorithm, HmacAlgorithm};
+use sipauth::storage::SessionStore;
+use sipauth::{
+    ClientRegistration, ClientSecret, CredentialMapping, FileStore, HttpClient, MemoryStore,
+    PasswordStrategy, ProviderConfig, ProviderTemplate, SipPassword,
+};
+
+use crate::error::CliError;
+use crate::opt::{Global, Profile, ProviderName, StoreKind, StrategyName};
+
+/// The configuration file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    profiles: BTreeMap<String, Profile>,
+}
+
+/// The default configuration file: `<config dir>/sipauth/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("sipauth").join("config.toml"))
+}
+
+/// Reads one profile from a configuration file. A missing default file is fine; a file given
+/// explicitly must exist. Unknown keys and invalid values name the key and the file.
+pub fn load_profile(path: Option<&Path>, name: &str) -> Result<Profile, CliError> {
+    let (path, explicit) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => match default_config_path() {
+            Some(p) => (p, false),
+            None => return Ok(Profile::default()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(Profile::default())
+        }
+        Err(e) => {
+            return Err(CliError::config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let file: FileConfig = toml::from_str(&text).map_err(|e| {
+        let message = e.message().to_string();
+        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+        let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+        CliError::config(format!("{}{at}: {message}", path.display()))
+    })?;
+    match file.profiles.get(name) {
+        Some(p) => Ok(p.clone()),
+        None if name == "default" => Ok(Profile::default()),
+        None => Err(CliError::config(format!(
+            "no profile [profiles.{name}] in {}",
+            path.display()
+        ))),
+    }
+}
+
+/// `upper`'s set fields over `lower`.
+pub fn overlay(upper: &Profile, lower: &Profile) -> Profile {
+    let to_map = |p: &Profile| match serde_json::to_value(p) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let mut merged = to_map(lower);
+    merged.extend(to_map(upper));
+    serde_json::from_value(Value::Object(merged)).unwrap_or_else(|_| upper.clone())
+}
+
+/// Everything a command needs, resolved.
+pub struct Resolved {
+    /// The merged profile.
+    pub profile: Profile,
+    /// The profile's name.
+    pub name: String,
+    /// The store.
+    pub store: Arc<dyn SessionStore>,
+}
+
+fn data_dir(global: &Global, name: &str) -> Result<PathBuf, CliError> {
+    match &global.data_dir {
+        Some(d) => Ok(d.clone()),
+        None => dirs::data_dir()
+            .map(|d| d.join("sipauth").join(name))
+            .ok_or_else(|| {
+                CliError::config("no data directory: set --data-dir or SIPAUTH_DATA_DIR")
+            }),
+    }
+}
+
+/// Opens the store for a profile.
+pub fn open_store(global: &Global, name: &str) -> Result<Arc<dyn SessionStore>, CliError> {
+    let kind = global.store.unwrap_or(StoreKind::Auto);
+    // Linux's kernel keyring (the only backend built without D-Bus) does not survive a reboot,
+    // so "auto" means a 0600 file there and the OS keyring on macOS and Windows.
+    let use_keyring = match kind {
+        StoreKind::Keyring => true,
+        StoreKind::Auto => cfg!(any(target_os = "macos", target_os = "windows")),
+        _ => false,
+    };
+    Ok(match kind {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        _ if use_keyring => Arc::new(sipauth::storage::KeyringStore::new(format!(
+            "sipauth.{name}"
+        ))),
+        _ => Arc::new(
+            FileStore::new(data_dir(global, name)?).map_err(|e| CliError::config(e.to_string()))?,
+        ),
+    })
+}
+
+const SAVED_PROFILE: &str = "sipauth_profile";
+
+/// Layers flags and environment over the file's profile over the saved settings.
+pub fn resolve(global: &Global) -> Result<Resolved, CliError> {
+    let name = global.profile.clone().unwrap_or_else(|| "default".into());
+    let from_file = load_profile(global.config.as_deref(), &name)?;
+    let store = open_store(global, &name)?;
+    let saved = store
+        .load(SAVED_PROFILE)
+        .ok()
+        .flatten()
+        .and_then(|json| serde_json::from_str::<Profile>(&json).ok())
+        .unwrap_or_default();
+    let profile = overlay(&global.profile_opts, &overlay(&from_file, &saved));
+    Ok(Resolved {
+        profile,
+        name,
+        store,
+    })
+}
+
+/// Remembers the settings of a successful login, for the commands that follow.
+pub fn save_profile(resolved: &Resolved) {
+    if let Ok(json) = serde_json::to_string(&resolved.profile) {
+        if let Err(e) = resolved.store.save(SAVED_PROFILE, &json) {
+            tracing::warn!(error = %e, "cannot save the login settings");
+        }
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, CliError> {
+    value.as_deref().filter(|v| !v.is_empty()).ok_or_else(|| {
+        CliError::config(format!(
+            "{flag} is required (or SIPAUTH_{}, or in the profile)",
+            flag.trim_start_matches("--")
+                .replace('-', "_")
+                .to_uppercase()
+        ))
+    })
+}
+
+const DISCOVERY_CACHE: &str = "sipauth_discovery";
+const DISCOVERY_MAX_AGE: i64 = 24 * 3600;
+
+/// Discovery, served from the store when fresh (so `sipauth token` needs no network).
+async fn discover(
+    http: &HttpClient,
+    issuer: &str,
+    client: ClientRegistration,
+    store: &Arc<dyn SessionStore>,
+) -> Result<ProviderConfig, CliError> {
+    use sipauth::Clock;
+    let now = sipauth::SystemClock.now_unix();
+    let cached = store
+        .load(DISCOVERY_CACHE)
+        .ok()
+        .flatten()
+        .and_then(|json| serde_json::from_str::<Value>(&json).ok());
+    if let Some(entry) = cached {
+        let fresh = entry["issuer"] == issuer
+            && entry["fetched_at"]
+                .as_i64()
+                .is_some_and(|t| now - t < DISCOVERY_MAX_AGE);
+        if fresh {
+            if let Ok(doc) =
+                serde_json::from_value::<sipauth::DiscoveryDocument>(entry["document"].clone())
+            {
+                return ProviderConfig::from_document(&doc, client).map_err(CliError::from);
+            }
+        }
+    }
+    let doc = sipauth::provider::discovery::fetch_document(http, issuer)
+        .await
+        .map_err(CliError::from_library)?;
+    let entry = serde_json::json!({ "issuer": issuer, "fetched_at": now, "document": doc });
+    if let Err(e) = store.save(DISCOVERY_CACHE, &entry.to_string()) {
+        tracing::warn!(error = %e, "cannot cache the discovery document");
+    }
+    ProviderConfig::from_document(&doc, client).map_err(CliError::from)
+}
+
+/// Builds the provider configuration for a redirect URI.
+pub async fn provider(
+    p: &Profile,
+    redirect_uri: &str,
+    http: &HttpClient,
+    store: &Arc<dyn SessionStore>,
+) -> Result<ProviderConfig, CliError> {
+    let client_id = required(&p.client_id, "--client-id")?;
+    let client = match &p.client_secret {
+        Some(secret) => {
+            ClientRegistration::confidential(client_id, ClientSecret::new(secret), redirect_uri)
+        }
+        None => ClientRegistration::public(client_id, redirect_uri),
+    };
+    let template = match p.provider.unwrap_or(ProviderName::Custom) {
+        ProviderName::Custom => None,
+        ProviderName::Google => Some(ProviderTemplate::Google),
+        ProviderName::Microsoft => Some(ProviderTemplate::Microsoft {
+            tenant: p.tenant.clone().unwrap_or_else(|| "common".into()),
+        }),
+        ProviderName::Github => Some(ProviderTemplate::GitHub),
+        ProviderName::Okta => Some(ProviderTemplate::Okta {
+            domain: required(&p.domain, "--domain")?.to_string(),
+            authorization_server: p.authorization_server.clone(),
+        }),
+        ProviderName::Auth0 => Some(ProviderTemplate::Auth0 {
+            domain: required(&p.domain, "--domain")?.to_string(),
+            audience: p.audience.clone(),
+        }),
+        ProviderName::Keycloak => Some(ProviderTemplate::Keycloak {
+            base_url: required(&p.base_url, "--base-url")?.to_string(),
+            realm: required(&p.realm, "--realm")?.to_string(),
+        }),
+    };
+    let mut provider = match template {
+        Some(t) => t
+            .build(client)
+            .map_err(|e| CliError::config(e.to_string()))?,
+        None => discover(http, required(&p.issuer, "--issuer")?, client, store).await?,
+    };
+    if let Some(scope) = &p.scope {
+        provider = provider.with_scopes(scope.split_whitespace());
+    }
+    Ok(provider.with_offline_access())
+}
+
+/// The SIP domain: the profile's, else the issuer's (or authorization endpoint's) host.
+pub fn sip_domain(p: &Profile, provider: &ProviderConfig) -> String {
+    p.sip_domain.clone().unwrap_or_else(|| {
+        provider
+            .issuer
+            .as_deref()
+            .and_then(|i| url::Url::parse(i).ok())
+            .and_then(|u| u.host_str().map(str::to_string))
+            .or_else(|| {
+                provider
+                    .authorization_endpoint
+                    .host_str()
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "localhost".into())
+    })
+}
+
+/// The default WebSocket server for a quick local try.
+pub const DEFAULT_WS_URI: &str = "ws://127.0.0.1:8088/ws";
+
+/// Builds the credential mapping.
+pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMapping, CliError> {
+    let strategy = match p.password_strategy.unwrap_or(StrategyName::AccessToken) {
+        StrategyName::AccessToken => PasswordStrategy::AccessToken,
+        StrategyName::IdToken => PasswordStrategy::IdToken,
+        StrategyName::Hash => PasswordStrategy::Hash {
+            algorithm: if p.hash_sha512 == Some(true) {
+                HashAlgorithm::Sha512
+            } else {
+                HashAlgorithm::Sha256
+            },
+            salt: p.hash_salt.clone(),
+        },
+        StrategyName::Api => {
+            let endpoint = required(&p.api_endpoint, "--api-endpoint")?;
+            let endpoint = url::Url::parse(endpoint)
+                .map_err(|e| CliError::config(format!("--api-endpoint: {e}")))?;
+            PasswordStrategy::api(
+                endpoint,
+                if p.api_get == Some(true) {
+                    ApiMethod::Get
+                } else {
+                    ApiMethod::Post
+                },
+            )
+        }
+        StrategyName::Static => PasswordStrategy::Static {
+            password: SipPassword::new(required(&p.static_password, "--static-password")?),
+        },
+        StrategyName::HmacEphemeral => PasswordStrategy::HmacEphemeral {
+            secret: SipPassword::new(required(&p.hmac_secret, "--hmac-secret")?),
+            algorithm: HmacAlgorithm::Sha1,
+            ttl: Duration::from_secs(p.hmac_ttl.unwrap_or(3600)),
+        },
+    };
+    let ws = p.ws_uri.clone().unwrap_or_else(|| DEFAULT_WS_URI.into());
+    let mut m = CredentialMapping::new(sip_domain(p, provider), ws, strategy);
+    if let Some(claim) = &p.username_claim {
+        m = m.username_claim(claim);
+    } else if provider.kind == sipauth::ProviderKind::GitHub {
+        m = m.username_claim("preferred_username");
+    }
+    if p.collision_free_usernames == Some(true) {
+        m = m.collision_free_usernames();
+    }
+    if let Some(realm) = &p.sip_realm {
+        m = m.realm(realm);
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("sipauth-cli-{name}-{}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_a_named_profile() {
+        let path = write("ok", "[profiles.work]\nprovider = \"microsoft\"\ntenant = \"organizations\"\nclient_id = \"abc\"\n");
+        let p = load_profile(Some(&path), "work").unwrap();
+        assert_eq!(p.provider, Some(ProviderName::Microsoft));
+        assert_eq!(p.client_id.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_naming_key_and_file() {
+        let path = write("unknown", "[profiles.work]\nclient_idd = \"abc\"\n");
+        let err = load_profile(Some(&path), "work").unwrap_err();
+        assert!(err.message.contains("client_idd"), "{}", err.message);
+        assert!(
+            err.message.contains(path.to_str().unwrap()),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.exit_code(), crate::error::EXIT_CONFIG);
+    }
+
+    #[test]
+    fn rejects_invalid_values_naming_key_and_file() {
+        let path = write("invalid", "[profiles.work]\nprovider = \"gogle\"\n");
+        let err = load_profile(Some(&path), "work").unwrap_err();
+        assert!(err.message.contains("gogle"), "{}", err.message);
+        assert!(err.message.contains(path.to_str().unwrap()));
+        let path = write("badport", "[profiles.work]\nredirect_port = \"eighty\"\n");
+        assert!(load_profile(Some(&path), "work")
+            .unwrap_err()
+            .message
+            .contains(path.to_str().unwrap()));
+    }
+
+    #[test]
+    fn rejects_a_missing_named_profile_or_file() {
+        let path = write("missing", "[profiles.home]\n");
+        assert!(load_profile(Some(&path), "work").is_err());
+        assert!(load_profile(Some(Path::new("/nonexistent/sipauth.toml")), "default").is_err());
+        assert!(load_profile(Some(&path), "default").is_ok());
+    }
+
+    #[test]
+    fn upper_layers_win_field_by_field() {
+        let lower = Profile {
+            issuer: Some("https://a".into()),
+            client_id: Some("low".into()),
+            ..Profile::default()
+        };
+        let upper = Profile {
+            client_id: Some("high".into()),
+            ..Profile::default()
+        };
+        let merged = overlay(&upper, &lower);
+        assert_eq!(merged.issuer.as_deref(), Some("https://a"));
+        assert_eq!(merged.client_id.as_deref(), Some("high"));
+    }
+}

@@ -1,0 +1,27 @@
+//! The `sipauth` command as a library: [`run`] takes the parsed command line and returns the
+//! outcome; `main.rs` only parses, sets up logging and turns the outcome into an exit code.
+//! Definitions of flags are in [`opt`], settings layering in [`config`], subcommands in
+//! [`commands`], printing in [`output`], exit codes in [`error`].
+
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod opt;
+pub mod output;
+
+use error::CliError;
+use opt::{Cli, Command};
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Login(opts) => commands::login(global, opts).await,
+        Command::Status => commands::status(global).await,
+        Command::Token => commands::token(global).await,
+        Command::Credentials(opts) => commands::credentials(global, opts).await,
+        Command::Logout => commands::logout(global).await,
+        Command::Providers => commands::providers(global),
+        Command::Completions { shell } => commands::completions(*shell),
+    }
+}

@@ -1,0 +1,498 @@
+//! The command line, as typed: clap definitions only, no behaviour. [`Profile`] is shared with
+//! the TOML configuration file and the settings saved at login, so a setting has one name
+//! everywhere: `--client-id`, `SIPAUTH_CLIENT_ID`, `client_id = "..."`. Resolving the layers is
+//! [`crate::config`]'s job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+/// Sign in with your identity provider and get working SIP credentials.
+#[derive(Parser)]
+#[command(name = "sipauth", version, about, long_about = None)]
+pub struct Cli {
+    #[allow(missing_docs)] // doc comments here would become help text
+    #[command(flatten)]
+    pub global: Global,
+    #[allow(missing_docs)]
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options for every command.
+#[derive(Args, Clone, Default)]
+pub struct Global {
+    /// Named profile from the configuration file (default: `default`).
+    #[arg(long, global = true, env = "SIPAUTH_PROFILE")]
+    pub profile: Option<String>,
+    /// Configuration file (default: <config dir>/sipauth/config.toml).
+    #[arg(long, global = true, env = "SIPAUTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON document on standard output and nothing else there.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Where tokens are kept.
+    #[arg(long, global = true, env = "SIPAUTH_STORE", value_enum)]
+    pub store: Option<StoreKind>,
+    /// Directory for the file store (default: <data dir>/sipauth/<profile>).
+    #[arg(long, global = true, env = "SIPAUTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub profile_opts: Profile,
+}
+
+/// Token storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// The OS keyring on macOS and Windows, else a 0600 file.
+    Auto,
+    /// Nothing kept: every command signs in again.
+    Memory,
+    /// JSON files (0600) in the data directory.
+    File,
+    /// The OS keyring.
+    Keyring,
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Sign in (browser with a loopback redirect, or --device) and print SIP credentials.
+    Login(LoginOpts),
+    /// Who is signed in, token expiry, SIP URI.
+    Status,
+    /// Print a fresh access token (refreshed when needed).
+    Token,
+    /// Print the SIP credentials.
+    Credentials(CredentialsOpts),
+    /// Sign out, revoking the tokens.
+    Logout,
+    /// The provider templates and what each needs.
+    Providers,
+    /// Shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `sipauth login`.
+#[derive(Args, Clone, Default)]
+pub struct LoginOpts {
+    /// Device code sign-in (RFC 8628), for machines without a browser.
+    #[arg(long)]
+    pub device: bool,
+    /// Do not open a browser; only print the URL.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Show the SIP password in text output.
+    #[arg(long)]
+    pub show_password: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+/// `sipauth credentials`.
+#[derive(Args, Clone)]
+pub struct CredentialsOpts {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CredentialsFormat::Table)]
+    pub format: CredentialsFormat,
+    /// Show the SIP password in table output.
+    #[arg(long)]
+    pub show_password: bool,
+}
+
+/// Credential output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CredentialsFormat {
+    /// Aligned lines for people.
+    Table,
+    /// The credentials as JSON.
+    Json,
+    /// Shell `export` lines.
+    Env,
+    /// A JsSIP UA configuration.
+    Jssip,
+    /// SIP.js UserAgent options.
+    Sipjs,
+    /// A baresip account line.
+    Baresip,
+}
+
+/// Provider templates by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderName {
+    /// Google.
+    Google,
+    /// Microsoft Entra ID.
+    Microsoft,
+    /// GitHub.
+    Github,
+    /// Okta.
+    Okta,
+    /// Auth0.
+    Auth0,
+    /// Keycloak.
+    Keycloak,
+    /// Any OpenID provider, by discovery from --issuer.
+    Custom,
+}
+
+/// Password strategies by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyName {
+    /// The access token.
+    AccessToken,
+    /// The ID token.
+    IdToken,
+    /// SHA-256/512 of sub, token and salt.
+    Hash,
+    /// Your backend issues it (--api-endpoint).
+    Api,
+    /// One password (development only).
+    Static,
+    /// Kamailio auth_ephemeral (--hmac-secret).
+    HmacEphemeral,
+}
+
+/// One sign-in configuration: flags, `SIPAUTH_*` variables, a `[profiles.NAME]` table, or the
+/// settings saved at the last login. Every field is optional; see [`crate::config`].
+#[derive(Args, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Provider template.
+    #[arg(long, global = true, env = "SIPAUTH_PROVIDER", value_enum)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderName>,
+    /// Issuer URL (OpenID discovery).
+    #[arg(long, global = true, env = "SIPAUTH_ISSUER")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Client id.
+    #[arg(long, global = true, env = "SIPAUTH_CLIENT_ID")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Client secret (confidential clients; Google desktop apps).
+    #[arg(
+        long,
+        global = true,
+        env = "SIPAUTH_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// Scopes, space-separated (default: the template's).
+    #[arg(long, global = true, env = "SIPAUTH_SCOPE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Microsoft tenant: common, organizations, consumers or a GUID.
+    #[arg(long, global = true, env = "SIPAUTH_TENANT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Okta or Auth0 domain.
+    #[arg(long, global = true, env = "SIPAUTH_DOMAIN")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Okta authorization server (default: default).
+    #[arg(long, global = true, env = "SIPAUTH_AUTHORIZATION_SERVER")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_server: Option<String>,
+    /// Keycloak base URL.
+    #[arg(long, global = true, env = "SIPAUTH_BASE_URL")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Keycloak realm.
+    #[arg(long, global = true, env = "SIPAUTH_REALM")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+    /// Auth0 audience.
+    #[arg(long, global = true, env = "SIPAUTH_AUDIENCE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Loopback redirect port (default: any free port).
+    #[arg(long, global = true, env = "SIPAUTH_REDIRECT_PORT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_port: Option<u16>,
+    /// Loopback redirect path (default: /callback).
+    #[arg(long, global = true, env = "SIPAUTH_REDIRECT_PATH")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_path: Option<String>,
+    /// SIP domain (default: the issuer's host).
+    #[arg(long, global = true, env = "SIPAUTH_SIP_DOMAIN")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_domain: Option<String>,
+    /// SIP WebSocket server (default: ws://127.0.0.1:8088/ws, for a quick local try).
+    #[arg(long, global = true, env = "SIPAUTH_WS_URI")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws_uri: Option<String>,
+    /// SIP digest realm (default: the SIP domain).
+    #[arg(long, global = true, env = "SIPAUTH_SIP_REALM")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_realm: Option<String>,
+    /// Claim for the SIP username (default: email).
+    #[arg(long, global = true, env = "SIPAUTH_USERNAME_CLAIM")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_claim: Option<String>,
+    /// Collision-free usernames (local part + hash of issuer and subject).
+    #[arg(long, global = true, env = "SIPAUTH_COLLISION_FREE_USERNAMES")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collision_free_usernames: Option<bool>,
+    /// Password strategy (default: access_token).
+    #[arg(long, global = true, env = "SIPAUTH_PASSWORD_STRATEGY", value_enum)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_strategy: Option<StrategyName>,
+    /// Salt for the hash strategy.
+    #[arg(long, global = true, env = "SIPAUTH_HASH_SALT", hide_env_values = true)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_salt: Option<String>,
+    /// Use SHA-512 for the hash strategy.
+    #[arg(long, global = true, env = "SIPAUTH_HASH_SHA512")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_sha512: Option<bool>,
+    /// Endpoint of the api strategy.
+    #[arg(long, global = true, env = "SIPAUTH_API_ENDPOINT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_endpoint: Option<String>,
+    /// Use GET (no body) for the api strategy.
+    #[arg(long, global = true, env = "SIPAUTH_API_GET")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_get: Option<bool>,
+    /// Password of the static strategy (development only).
+    #[arg(
+        long,
+        global = true,
+        env = "SIPAUTH_STATIC_PASSWORD",
+        hide_env_values = true
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_password: Option<String>,
+    /// Secret of the hmac_ephemeral strategy.
+    #[arg(
+        long,
+        global = true,
+        env = "SIPAUTH_HMAC_SECRET",
+        hide_env_values = true
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_secret: Option<String>,
+    /// Lifetime in seconds of hmac_ephemeral credentials (default 3600).
+    #[arg(long, global = true, env = "SIPAUTH_HMAC_TTL")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_ttl: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sipauth").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn login_flags() {
+        let cli = parse(&[
+            "login",
+            "--device",
+            "--no-browser",
+            "--show-password",
+            "--timeout",
+            "9",
+        ])
+        .unwrap();
+        let Command::Login(o) = cli.command else {
+            panic!("login")
+        };
+        assert!(o.device && o.no_browser && o.show_password);
+        assert_eq!(o.timeout, 9);
+        let Command::Login(o) = parse(&["login"]).unwrap().command else {
+            panic!("login")
+        };
+        assert_eq!(o.timeout, 300);
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let cli = parse(&[
+            "--json",
+            "login",
+            "--issuer",
+            "https://idp",
+            "--client-id",
+            "c",
+            "--profile",
+            "work",
+        ])
+        .unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.profile.as_deref(), Some("work"));
+        assert_eq!(
+            cli.global.profile_opts.issuer.as_deref(),
+            Some("https://idp")
+        );
+        assert_eq!(cli.global.profile_opts.client_id.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn provider_template_flags() {
+        let cli = parse(&[
+            "login",
+            "--provider",
+            "microsoft",
+            "--tenant",
+            "organizations",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.global.profile_opts.provider,
+            Some(ProviderName::Microsoft)
+        );
+        assert_eq!(
+            cli.global.profile_opts.tenant.as_deref(),
+            Some("organizations")
+        );
+        let cli = parse(&[
+            "login",
+            "--provider",
+            "keycloak",
+            "--base-url",
+            "https://sso",
+            "--realm",
+            "voip",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.profile_opts.realm.as_deref(), Some("voip"));
+        let cli = parse(&[
+            "login",
+            "--provider",
+            "auth0",
+            "--domain",
+            "t.auth0.com",
+            "--audience",
+            "api",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.profile_opts.audience.as_deref(), Some("api"));
+        assert!(parse(&["login", "--provider", "gogle"]).is_err());
+    }
+
+    #[test]
+    fn sip_and_strategy_flags() {
+        let cli = parse(&[
+            "login",
+            "--sip-domain",
+            "sip.example.com",
+            "--ws-uri",
+            "wss://sip.example.com",
+            "--username-claim",
+            "preferred_username",
+            "--password-strategy",
+            "hmac-ephemeral",
+            "--hmac-secret",
+            "s",
+            "--hmac-ttl",
+            "60",
+            "--scope",
+            "openid email",
+        ])
+        .unwrap();
+        let p = cli.global.profile_opts;
+        assert_eq!(p.sip_domain.as_deref(), Some("sip.example.com"));
+        assert_eq!(p.password_strategy, Some(StrategyName::HmacEphemeral));
+        assert_eq!(p.hmac_ttl, Some(60));
+        assert_eq!(p.scope.as_deref(), Some("openid email"));
+        assert!(parse(&["login", "--password-strategy", "plaintext"]).is_err());
+        assert!(parse(&["login", "--hmac-ttl", "soon"]).is_err());
+    }
+
+    #[test]
+    fn credentials_formats_and_store() {
+        for (flag, want) in [
+            ("table", CredentialsFormat::Table),
+            ("env", CredentialsFormat::Env),
+            ("jssip", CredentialsFormat::Jssip),
+            ("sipjs", CredentialsFormat::Sipjs),
+            ("baresip", CredentialsFormat::Baresip),
+            ("json", CredentialsFormat::Json),
+        ] {
+            let Command::Credentials(o) =
+                parse(&["credentials", "--format", flag]).unwrap().command
+            else {
+                panic!("credentials")
+            };
+            assert_eq!(o.format, want);
+        }
+        let cli = parse(&["status", "--store", "file", "--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(cli.global.store, Some(StoreKind::File));
+        assert!(parse(&["status", "--store", "cloud"]).is_err());
+    }
+
+    #[test]
+    fn other_commands() {
+        assert!(matches!(
+            parse(&["status"]).unwrap().command,
+            Command::Status
+        ));
+        assert!(matches!(parse(&["token"]).unwrap().command, Command::Token));
+        assert!(matches!(
+            parse(&["logout"]).unwrap().command,
+            Command::Logout
+        ));
+        assert!(matches!(
+            parse(&["providers"]).unwrap().command,
+            Command::Providers
+        ));
+        assert!(matches!(
+            parse(&["completions", "bash"]).unwrap().command,
+            Command::Completions { .. }
+        ));
+        assert!(parse(&["frobnicate"]).is_err());
+    }
+}
+
+/// Settings that are secrets: redacted wherever a profile is printed.
+pub const SECRET_FIELDS: &[&str] = &[
+    "client_secret",
+    "hash_salt",
+    "static_password",
+    "hmac_secret",
+];
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            for field in SECRET_FIELDS {
+                if let Some(v) = map.get_mut(*field) {
+                    *v = serde_json::Value::String("[redacted]".into());
+                }
+            }
+        }
+        write!(f, "Profile({value})")
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let p = Profile {
+            client_id: Some("cid".into()),
+            client_secret: Some("s3cret".into()),
+            hmac_secret: Some("h".into()),
+            ..Profile::default()
+        };
+        let printed = format!("{p:?}");
+        assert!(printed.contains("cid"));
+        assert!(!printed.contains("s3cret"));
+        assert!(printed.contains("[redacted]"));
+    }
+}
