@@ -377,6 +377,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_profile_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").unwrap() + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let path = write("readme", &readme[start..end]);
+        let p = load_profile(Some(&path), "work").unwrap();
+        assert_eq!(p.provider, Some(ProviderName::Microsoft));
+        assert_eq!(p.password_strategy, Some(StrategyName::Api));
+    }
+
+    #[test]
     fn upper_layers_win_field_by_field() {
         let lower = Profile {
             issuer: Some("https://a".into()),

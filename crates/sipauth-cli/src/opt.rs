@@ -146,6 +146,7 @@ pub enum ProviderName {
 /// Password strategies by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum StrategyName {
     /// The access token.
     AccessToken,
@@ -393,7 +394,7 @@ mod tests {
             "--username-claim",
             "preferred_username",
             "--password-strategy",
-            "hmac-ephemeral",
+            "hmac_ephemeral",
             "--hmac-secret",
             "s",
             "--hmac-ttl",
@@ -408,6 +409,16 @@ mod tests {
         assert_eq!(p.hmac_ttl, Some(60));
         assert_eq!(p.scope.as_deref(), Some("openid email"));
         assert!(parse(&["login", "--password-strategy", "plaintext"]).is_err());
+        for name in [
+            "access_token",
+            "id_token",
+            "hash",
+            "api",
+            "static",
+            "hmac_ephemeral",
+        ] {
+            parse(&["login", "--password-strategy", name]).unwrap();
+        }
         assert!(parse(&["login", "--hmac-ttl", "soon"]).is_err());
     }
 
