@@ -64,16 +64,15 @@ struct Login {
     page: String,
 }
 
-/// Runs `sipauth login ... --no-browser`, plays the browser with the printed URL, lets `tamper`
+/// Runs `sipauth login --no-browser ARGS`, plays the browser with the printed URL, lets `tamper`
 /// change the redirect, and delivers it to the CLI's loopback listener.
-async fn login(
+async fn login_with(
     env: &Env,
     extra: &[&str],
     user: &str,
     tamper: impl FnOnce(String) -> String,
 ) -> Login {
-    let issuer = oidc_issuer();
-    let mut args = vec!["login", "--issuer", &issuer, "--no-browser"];
+    let mut args = vec!["login", "--no-browser"];
     args.extend_from_slice(extra);
     let mut child = env.cmd(&args).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -118,6 +117,19 @@ async fn login(
         page_status,
         page,
     }
+}
+
+/// [`login_with`] against the test provider's issuer.
+async fn login(
+    env: &Env,
+    extra: &[&str],
+    user: &str,
+    tamper: impl FnOnce(String) -> String,
+) -> Login {
+    let issuer = oidc_issuer();
+    let mut args = vec!["--issuer", issuer.as_str()];
+    args.extend_from_slice(extra);
+    login_with(env, &args, user, tamper).await
 }
 
 fn stdout(o: &Output) -> String {
@@ -413,34 +425,16 @@ async fn a_profile_from_the_config_file_signs_in() {
         format!("[profiles.lab]\nissuer = \"{}\"\nclient_id = \"{}\"\nsip_domain = \"lab.example.com\"\n", oidc_issuer(), clients::PUBLIC),
     )
     .unwrap();
-    let mut child = env
-        .cmd(&[
-            "login",
-            "--config",
-            path.to_str().unwrap(),
-            "--profile",
-            "lab",
-            "--no-browser",
-            "--json",
-        ])
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next_line().await.unwrap().unwrap();
-        if let Some(rest) = line.trim().strip_prefix("http") {
-            break format!("http{rest}");
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let redirect = query_param(&url, "redirect_uri").unwrap();
-    let callback = Browser::new()
-        .unwrap()
-        .sign_in(&url, "fay", &redirect)
-        .await
-        .unwrap();
-    reqwest::get(callback).await.unwrap();
-    let out = child.wait_with_output().await.unwrap();
+    let config = path.to_str().unwrap();
+    let l = login_with(
+        &env,
+        &["--config", config, "--profile", "lab", "--json"],
+        "fay",
+        |c| c,
+    )
+    .await;
+    assert_eq!(l.output.status.code(), Some(0), "{}", l.stderr);
+    let out = l.output;
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["sipUri"], "sip:fay@lab.example.com");
 }

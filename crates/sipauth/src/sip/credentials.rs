@@ -36,33 +36,6 @@ pub struct ProvisionedCredentials {
     pub user_info: UserInfo,
 }
 
-pub(crate) struct Parts {
-    pub username: String,
-    pub password: SipPassword,
-    pub display_name: String,
-    pub sip_domain: String,
-    pub ws_server_uri: String,
-    pub realm: String,
-    pub authorization_username: String,
-    pub expires_at: Option<i64>,
-    pub user_info: UserInfo,
-}
-
-pub(crate) fn assemble(p: Parts) -> ProvisionedCredentials {
-    ProvisionedCredentials {
-        sip_uri: sip_uri(&p.username, &p.sip_domain),
-        username: p.username,
-        password: p.password,
-        display_name: p.display_name,
-        sip_domain: p.sip_domain,
-        ws_server_uri: p.ws_server_uri,
-        realm: p.realm,
-        authorization_username: p.authorization_username,
-        expires_at: p.expires_at,
-        user_info: p.user_info,
-    }
-}
-
 /// True for characters RFC 3261 allows unescaped in a user part (unreserved / user-unreserved).
 fn user_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
@@ -109,7 +82,8 @@ mod tests {
 
     #[test]
     fn debug_redacts_the_password() {
-        let c = assemble(Parts {
+        let c = ProvisionedCredentials {
+            sip_uri: sip_uri("alice", "x.com"),
             username: "alice".into(),
             password: SipPassword::new("hunter2"),
             display_name: "Alice".into(),
@@ -119,7 +93,7 @@ mod tests {
             authorization_username: "alice".into(),
             expires_at: None,
             user_info: UserInfo::default(),
-        });
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["password"], "hunter2");

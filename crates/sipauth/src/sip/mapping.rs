@@ -341,7 +341,8 @@ impl CredentialMapping {
         let password = issued
             .password
             .ok_or_else(|| CredentialError::Strategy("no password produced".into()))?;
-        Ok(credentials::assemble(credentials::Parts {
+        Ok(ProvisionedCredentials {
+            sip_uri: credentials::sip_uri(&username, &sip_domain),
             authorization_username: authorization_username.unwrap_or_else(|| username.clone()),
             username,
             password,
@@ -351,7 +352,7 @@ impl CredentialMapping {
             realm,
             expires_at: issued.expires_at.or(input.tokens.expires_at),
             user_info: info.clone(),
-        }))
+        })
     }
 }
 

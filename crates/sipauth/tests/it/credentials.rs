@@ -354,6 +354,15 @@ fn api_mapping(stub: &Stub, method: ApiMethod) -> CredentialMapping {
     )
 }
 
+/// Provisions through a POST api_generated strategy that must fail; returns the error code.
+async fn api_error(stub: &Stub) -> String {
+    let mapping = api_mapping(stub, ApiMethod::Post);
+    let err = provision(&mapping, &user(json!({})), &tokens(false))
+        .await
+        .unwrap_err();
+    Error::from(err).code().to_string()
+}
+
 #[tokio::test]
 async fn api_generated_posts_user_info_with_the_bearer_token() {
     let stub = Stub::start().await.unwrap();
@@ -433,14 +442,7 @@ async fn rejects_api_errors_with_their_status() {
 async fn rejects_api_answers_without_a_password_or_with_unsafe_overrides() {
     let stub = Stub::start().await.unwrap();
     stub.set("/sip/provision", Canned::json(200, json!({"pass": "typo"})));
-    let err = provision(
-        &api_mapping(&stub, ApiMethod::Post),
-        &user(json!({})),
-        &tokens(false),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(Error::from(err).code(), "password_strategy_failed");
+    assert_eq!(api_error(&stub).await, "password_strategy_failed");
     stub.set(
         "/sip/provision",
         Canned::json(
@@ -448,26 +450,12 @@ async fn rejects_api_answers_without_a_password_or_with_unsafe_overrides() {
             json!({"password": "p", "wsServerUri": "ws://pbx.evil.example"}),
         ),
     );
-    let err = provision(
-        &api_mapping(&stub, ApiMethod::Post),
-        &user(json!({})),
-        &tokens(false),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(Error::from(err).code(), "insecure_websocket");
+    assert_eq!(api_error(&stub).await, "insecure_websocket");
     stub.set(
         "/sip/provision",
         Canned::json(200, json!({"password": "p", "username": "Bad User@x"})),
     );
-    let err = provision(
-        &api_mapping(&stub, ApiMethod::Post),
-        &user(json!({})),
-        &tokens(false),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(Error::from(err).code(), "invalid_username");
+    assert_eq!(api_error(&stub).await, "invalid_username");
 }
 
 #[tokio::test]
@@ -477,14 +465,7 @@ async fn rejects_a_slow_api_with_a_timeout() {
         "/sip/provision",
         Canned::json(200, json!({"password": "late"})).delayed(Duration::from_secs(3)),
     );
-    let err = provision(
-        &api_mapping(&stub, ApiMethod::Post),
-        &user(json!({})),
-        &tokens(false),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(Error::from(err).code(), "password_api_timeout");
+    assert_eq!(api_error(&stub).await, "password_api_timeout");
 }
 
 #[tokio::test]
