@@ -445,6 +445,79 @@ mod tests {
     }
 
     #[test]
+    fn every_profile_flag_lands_in_its_field() {
+        let cli = parse(&[
+            "login",
+            "--provider",
+            "okta",
+            "--issuer",
+            "https://i",
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s",
+            "--scope",
+            "openid",
+            "--tenant",
+            "t",
+            "--domain",
+            "d.okta.com",
+            "--authorization-server",
+            "aus1",
+            "--base-url",
+            "https://kc",
+            "--realm",
+            "r",
+            "--audience",
+            "a",
+            "--redirect-port",
+            "8765",
+            "--redirect-path",
+            "/cb",
+            "--sip-domain",
+            "sd",
+            "--ws-uri",
+            "wss://w",
+            "--sip-realm",
+            "sr",
+            "--username-claim",
+            "preferred_username",
+            "--collision-free-usernames",
+            "true",
+            "--password-strategy",
+            "api",
+            "--hash-salt",
+            "salt",
+            "--hash-sha512",
+            "true",
+            "--api-endpoint",
+            "https://api",
+            "--api-get",
+            "true",
+            "--static-password",
+            "sp",
+            "--hmac-secret",
+            "hs",
+            "--hmac-ttl",
+            "120",
+        ])
+        .unwrap();
+        let p = cli.global.profile_opts;
+        let expected = serde_json::json!({
+            "provider": "okta", "issuer": "https://i", "client_id": "c", "client_secret": "s",
+            "scope": "openid", "tenant": "t", "domain": "d.okta.com", "authorization_server": "aus1",
+            "base_url": "https://kc", "realm": "r", "audience": "a", "redirect_port": 8765,
+            "redirect_path": "/cb", "sip_domain": "sd", "ws_uri": "wss://w", "sip_realm": "sr",
+            "username_claim": "preferred_username", "collision_free_usernames": true,
+            "password_strategy": "api", "hash_salt": "salt", "hash_sha512": true,
+            "api_endpoint": "https://api", "api_get": true, "static_password": "sp",
+            "hmac_secret": "hs", "hmac_ttl": 120
+        });
+        assert_eq!(serde_json::to_value(&p).unwrap(), expected);
+        assert!(parse(&["login", "--redirect-port", "70000"]).is_err());
+    }
+
+    #[test]
     fn other_commands() {
         assert!(matches!(
             parse(&["status"]).unwrap().command,

@@ -103,6 +103,7 @@ impl OidcClient {
     ) -> Result<Exchanged, Error> {
         let mut interval = device.interval;
         loop {
+            tokio::time::sleep(Duration::from_secs(interval)).await;
             if self.clock().now_unix() >= device.expires_at {
                 return Err(ProviderError::new(
                     Endpoint::Token,
@@ -111,7 +112,6 @@ impl OidcClient {
                 )
                 .into());
             }
-            tokio::time::sleep(Duration::from_secs(interval)).await;
             let form = vec![
                 ("grant_type", DEVICE_CODE_GRANT.to_string()),
                 ("device_code", device.device_code.secret().to_string()),

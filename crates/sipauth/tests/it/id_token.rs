@@ -407,3 +407,16 @@ async fn concurrent_verifications_after_rotation_share_one_refetch() {
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(h.stub.hits("/jwks"), 2);
 }
+
+#[tokio::test]
+async fn skips_encryption_keys_and_unknown_key_types_in_the_jwks() {
+    // Keycloak publishes RSA-OAEP encryption keys beside its signing keys, sometimes with the
+    // same kid; an unknown key type must not break the whole set either.
+    let h = Harness::new().await;
+    let mut jwks = TestKey::jwks(&[&h.key]);
+    let keys = jwks["keys"].as_array_mut().unwrap();
+    keys.insert(0, json!({"kty": "RSA", "use": "enc", "alg": "RSA-OAEP", "kid": "key-1", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "e": "AQAB"}));
+    keys.insert(0, json!({"kty": "oct-future", "kid": "odd", "k": "x"}));
+    h.stub.set("/jwks", Canned::json(200, jwks));
+    h.sign_in_with(|h, c| h.key.sign(&c)).await.unwrap();
+}

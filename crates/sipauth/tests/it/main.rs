@@ -1,5 +1,6 @@
 //! The library's integration tests, one binary.
 //! - `real_provider`: full sign-ins against the real oidc-provider (testenv/start.sh).
+//! - `device`: the device grant's polling rules against a stub.
 //! - `id_token`: forged ID tokens and key rotation against a loopback stub provider.
 //! - `credentials`: identity to SIP credentials, every strategy, JsSIP accepting the config.
 //! - `session`: the session lifecycle against the real provider, stores, processes.
@@ -10,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod credentials;
+mod device;
 mod id_token;
 mod quirks;
 mod real_provider;

@@ -553,3 +553,33 @@ async fn reprovisioning_rotates_the_password_and_reports_it() {
         .iter()
         .any(|e| matches!(e, SessionEvent::CredentialsProvisioned(_))));
 }
+
+#[tokio::test]
+async fn a_callback_is_completed_by_another_session_on_the_same_store() {
+    // The process that opened the browser is not the one that receives the redirect (a loopback
+    // listener, a page reload): the pending state and verifier must be found in the store.
+    let (_dir, store) = temp_store("handoff");
+    let mut setup = Setup::new(clients::PUBLIC);
+    setup.store = Some(store.clone());
+    let starter = setup.session().await;
+    let request = starter.login(&AuthorizationOptions::default()).unwrap();
+    assert_eq!(store.keys("sipauth_pending_").unwrap().len(), 1);
+    drop(starter);
+    let callback = Browser::new()
+        .unwrap()
+        .sign_in(request.url.as_str(), "mona", REDIRECT)
+        .await
+        .unwrap();
+    let finisher = setup.session().await;
+    let credentials = finisher.handle_callback(&callback).await.unwrap();
+    assert_eq!(credentials.username, "mona");
+    assert!(
+        store.keys("sipauth_pending_").unwrap().is_empty(),
+        "the pending sign-in is spent"
+    );
+    let again = setup.session().await;
+    assert_eq!(
+        again.handle_callback(&callback).await.unwrap_err().code(),
+        "invalid_state"
+    );
+}
