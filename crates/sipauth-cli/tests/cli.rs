@@ -464,3 +464,53 @@ async fn providers_completions_and_version() {
     assert_eq!(env.run(&["--version"]).await.status.code(), Some(0));
     assert_eq!(env.run(&["login", "--bogus"]).await.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn environment_variables_configure_and_override_the_file() {
+    let env = Env::new("envvars");
+    // From the environment alone: the unreachable issuer is used (network error, not "missing").
+    let out = env
+        .cmd(&["login", "--no-browser"])
+        .env("SIPAUTH_ISSUER", "http://127.0.0.1:9")
+        .env("SIPAUTH_CLIENT_ID", "c")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without them, the missing setting is a configuration error naming the flag.
+    let out = env.run(&["login", "--no-browser"]).await;
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--client-id"));
+    // A variable beats the profile in the file.
+    let path = env.dir.join("sipauth.toml");
+    let profile = format!(
+        "[profiles.p]\nissuer = \"{}\"\nclient_id = \"{}\"\n",
+        oidc_issuer(),
+        clients::PUBLIC
+    );
+    std::fs::write(&path, profile).unwrap();
+    let out = env
+        .cmd(&[
+            "login",
+            "--config",
+            path.to_str().unwrap(),
+            "--profile",
+            "p",
+            "--no-browser",
+        ])
+        .env("SIPAUTH_ISSUER", "http://127.0.0.1:9")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
