@@ -1,10 +1,7 @@
 //! Starting a sign-in: the authorization URL (PKCE S256, state, nonce, prompt, login_hint) and the
 //! pending sign-in it leaves behind, kept by state, single use, with a time limit. Where pending
-//! sign-ins are kept is the [`PendingSignInStore`] trait's business (memory here; files and
-//! browser storage come with the storage layer). Completing a sign-in is [`crate::client`]'s job.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! sign-ins are kept is the [`PendingSignInStore`] trait's business; the implementation over any
+//! session store is [`crate::storage::StoredPendingSignIns`]. Completing a sign-in is [`crate::client`]'s job.
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -61,56 +58,6 @@ pub trait PendingSignInStore: Send + Sync + std::fmt::Debug {
     fn take(&self, state: &str) -> Result<Option<PendingSignIn>, Error>;
     /// Drops every pending sign-in that expired before `now`; returns how many.
     fn sweep(&self, now: i64) -> Result<usize, Error>;
-}
-
-/// Pending sign-ins in this process's memory: right when the same process handles the callback
-/// (a loopback listener, a server).
-#[derive(Debug, Default)]
-pub struct MemoryPendingStore {
-    entries: Mutex<HashMap<String, PendingSignIn>>,
-}
-
-impl MemoryPendingStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How many sign-ins are pending.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// True when none is pending.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingSignIn>> {
-        // A panic elsewhere while holding the lock leaves the map itself intact.
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl PendingSignInStore for MemoryPendingStore {
-    fn put(&self, pending: PendingSignIn) -> Result<(), Error> {
-        self.lock()
-            .insert(pending.state.secret().to_string(), pending);
-        Ok(())
-    }
-
-    fn take(&self, state: &str) -> Result<Option<PendingSignIn>, Error> {
-        Ok(self.lock().remove(state))
-    }
-
-    fn sweep(&self, now: i64) -> Result<usize, Error> {
-        let mut entries = self.lock();
-        let before = entries.len();
-        entries.retain(|_, p| p.expires_at > now);
-        Ok(before - entries.len())
-    }
 }
 
 /// Builds the authorization URL and the pending sign-in for it.
@@ -283,15 +230,17 @@ mod tests {
     }
 
     #[test]
-    fn memory_store_is_single_use_and_sweeps() {
-        let store = MemoryPendingStore::new();
+    fn pending_sign_ins_are_single_use_and_swept() {
+        let memory = std::sync::Arc::new(crate::storage::MemoryStore::new());
+        let store = crate::storage::StoredPendingSignIns::new(memory.clone(), "t_");
         let p = provider();
         let (a, pa) = build(&p, &AuthorizationOptions::default(), 0, 600).unwrap();
         let (_, pb) = build(&p, &AuthorizationOptions::default(), 500, 600).unwrap();
         store.put(pa).unwrap();
         store.put(pb).unwrap();
         assert_eq!(store.sweep(700).unwrap(), 1);
-        assert_eq!(store.len(), 1);
+        use crate::storage::SessionStore;
+        assert_eq!(memory.keys("t_pending_").unwrap().len(), 1);
         assert!(store.take(a.state.secret()).unwrap().is_none(), "swept");
         let (c, pc) = build(&p, &AuthorizationOptions::default(), 0, 600).unwrap();
         store.put(pc).unwrap();

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::authorize::{
-    self, AuthorizationOptions, AuthorizationRequest, MemoryPendingStore, PendingSignIn,
-    PendingSignInStore,
+    self, AuthorizationOptions, AuthorizationRequest, PendingSignIn, PendingSignInStore,
 };
 use crate::callback;
 use crate::clock::{SharedClock, SystemClock};
@@ -124,9 +123,13 @@ impl OidcClientBuilder {
             provider: Arc::new(self.provider),
             http,
             clock,
-            pending: self
-                .pending
-                .unwrap_or_else(|| Arc::new(MemoryPendingStore::new())),
+            // Default: pending sign-ins in this process's memory.
+            pending: self.pending.unwrap_or_else(|| {
+                let memory = Arc::new(crate::storage::MemoryStore::new());
+                Arc::new(crate::storage::StoredPendingSignIns::new(
+                    memory, "sipauth_",
+                ))
+            }),
             verifier,
             pending_ttl: i64::try_from(self.pending_ttl.as_secs()).unwrap_or(i64::MAX),
         })

@@ -68,8 +68,7 @@ pub mod userinfo;
 pub mod verify;
 
 pub use authorize::{
-    AuthorizationOptions, AuthorizationRequest, MemoryPendingStore, PendingSignIn,
-    PendingSignInStore,
+    AuthorizationOptions, AuthorizationRequest, PendingSignIn, PendingSignInStore,
 };
 pub use client::{Exchanged, OidcClient, OidcClientBuilder, SignIn, TokenTypeHint};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
