@@ -57,9 +57,17 @@ pub fn load_profile(path: Option<&Path>, name: &str) -> Result<Profile, CliError
     };
     let file: FileConfig = toml::from_str(&text).map_err(|e| {
         let message = e.message().to_string();
-        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
-        let at = line.map(|l| format!(":{l}")).unwrap_or_default();
-        CliError::config(format!("{}{at}: {message}", path.display()))
+        let start = e.span().map(|s| s.start.min(text.len())).unwrap_or(0);
+        let line_no = text[..start].matches('\n').count() + 1;
+        // Name the key the error points at (`key = value` on that line), unless the message does.
+        let key = text
+            .lines()
+            .nth(line_no - 1)
+            .and_then(|line| line.split_once('='))
+            .map(|(k, _)| k.trim().trim_matches('"').to_string())
+            .filter(|k| !k.is_empty() && !message.contains(k.as_str()));
+        let key = key.map(|k| format!(" key `{k}`:")).unwrap_or_default();
+        CliError::config(format!("{}:{line_no}:{key} {message}", path.display()))
     })?;
     match file.profiles.get(name) {
         Some(p) => Ok(p.clone()),
@@ -360,12 +368,20 @@ mod tests {
         let path = write("invalid", "[profiles.work]\nprovider = \"gogle\"\n");
         let err = load_profile(Some(&path), "work").unwrap_err();
         assert!(err.message.contains("gogle"), "{}", err.message);
+        assert!(err.message.contains("key `provider`"), "{}", err.message);
         assert!(err.message.contains(path.to_str().unwrap()));
         let path = write("badport", "[profiles.work]\nredirect_port = \"eighty\"\n");
-        assert!(load_profile(Some(&path), "work")
-            .unwrap_err()
-            .message
-            .contains(path.to_str().unwrap()));
+        let err = load_profile(Some(&path), "work").unwrap_err();
+        assert!(
+            err.message.contains(path.to_str().unwrap()),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains(":2: key `redirect_port`:"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
