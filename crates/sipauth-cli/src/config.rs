@@ -58,7 +58,11 @@ pub fn load_profile(path: Option<&Path>, name: &str) -> Result<Profile, CliError
     let file: FileConfig = toml::from_str(&text).map_err(|e| {
         let message = e.message().to_string();
         let start = e.span().map(|s| s.start.min(text.len())).unwrap_or(0);
-        let line_no = text[..start].matches('\n').count() + 1;
+        let line_no = text.as_bytes()[..start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
         // Name the key the error points at (`key = value` on that line), unless the message does.
         let key = text
             .lines()

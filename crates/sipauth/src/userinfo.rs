@@ -260,4 +260,29 @@ mod tests {
         assert_eq!(err.code(), "invalid_token");
         assert_eq!(err.description(), "expired");
     }
+
+    #[test]
+    fn rejects_malformed_www_authenticate_without_panicking() {
+        for header in [
+            "Bearer error=\"unterminated",
+            "Bearer",
+            "Bearer error=",
+            "é error=\"ü\"",
+        ] {
+            let raw = RawResponse {
+                status: 401,
+                content_type: String::new(),
+                www_authenticate: Some(header.into()),
+                body: vec![],
+            };
+            let _ = refused(&raw);
+        }
+        let raw = RawResponse {
+            status: 401,
+            content_type: String::new(),
+            www_authenticate: Some("Bearer error=\"unterminated".into()),
+            body: vec![],
+        };
+        assert!(refused(&raw).is_none());
+    }
 }
