@@ -131,7 +131,7 @@ impl OidcClientBuilder {
                 ))
             }),
             verifier,
-            pending_ttl: i64::try_from(self.pending_ttl.as_secs()).unwrap_or(i64::MAX),
+            pending_ttl: crate::clock::secs(self.pending_ttl),
         })
     }
 }

@@ -6,6 +6,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Whole seconds of a duration as a signed count, saturating (time arithmetic is in i64 seconds).
+pub(crate) fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
 /// A source of the current time, as whole seconds since the Unix epoch.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Seconds since 1970-01-01T00:00:00Z.
@@ -19,7 +24,7 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_unix(&self) -> i64 {
         match SystemTime::now().duration_since(UNIX_EPOCH) {
-            Ok(elapsed) => i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX),
+            Ok(elapsed) => secs(elapsed),
             // A clock set before 1970 is broken; treat it as the epoch.
             Err(_) => 0,
         }
@@ -43,8 +48,7 @@ impl ManualClock {
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        self.0.fetch_add(secs(by), Ordering::SeqCst);
     }
 
     /// Sets the clock.

@@ -70,12 +70,10 @@ impl OidcClient {
             return Err(token::endpoint_error(Endpoint::DeviceAuthorization, &raw));
         }
         let parsed: DeviceResponse = serde_json::from_slice(&raw.body).map_err(|e| {
-            Error::Response(crate::error::ResponseError {
-                endpoint: Endpoint::DeviceAuthorization,
-                status: raw.status,
-                reason: format!("not a device authorization response: {e}"),
-                body: crate::error::RedactedBody::new(&raw.body),
-            })
+            raw.unusable(
+                Endpoint::DeviceAuthorization,
+                format!("not a device authorization response: {e}"),
+            )
         })?;
         let now = self.clock().now_unix();
         let expires_in = seconds(&parsed.expires_in).unwrap_or(600);

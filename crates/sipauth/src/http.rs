@@ -20,6 +20,16 @@ impl RawResponse {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// The error for an answer we cannot use: status, reason, and the body redacted.
+    pub fn unusable(&self, endpoint: Endpoint, reason: impl Into<String>) -> crate::error::Error {
+        crate::error::Error::Response(crate::error::ResponseError {
+            endpoint,
+            status: self.status,
+            reason: reason.into(),
+            body: crate::error::RedactedBody::new(&self.body),
+        })
+    }
 }
 
 /// A cheaply cloneable HTTP client configured for talking to identity providers.

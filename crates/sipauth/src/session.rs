@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::authorize::{AuthorizationOptions, AuthorizationRequest};
 use crate::client::{OidcClient, OidcClientBuilder, SignIn, TokenTypeHint};
-use crate::clock::SharedClock;
+use crate::clock::{secs, SharedClock};
 use crate::error::{Error, SessionFailure};
 use crate::http::HttpClient;
 use crate::provider::ProviderConfig;
@@ -282,7 +282,7 @@ impl SessionBuilder {
 /// or half the remaining lifetime when that is shorter; at least 1 s, at most a day (then the
 /// schedule is simply re-evaluated).
 pub fn refresh_delay(expires_at: i64, now: i64, threshold: Duration) -> Duration {
-    let threshold = i64::try_from(threshold.as_secs()).unwrap_or(i64::MAX);
+    let threshold = secs(threshold);
     let left = expires_at.saturating_sub(now);
     let at = expires_at.saturating_sub(threshold);
     let secs = if at > now { at - now } else { left / 2 };
@@ -394,8 +394,7 @@ impl Session {
     }
 
     fn needs_refresh(&self, tokens: &TokenSet, now: i64) -> bool {
-        let threshold =
-            i64::try_from(self.0.options.refresh_threshold.as_secs()).unwrap_or(i64::MAX);
+        let threshold = secs(self.0.options.refresh_threshold);
         tokens
             .expires_at
             .is_some_and(|at| now >= at.saturating_sub(threshold))
@@ -730,7 +729,7 @@ impl Session {
         let at = tokens.expires_at?;
         let now = self.now();
         let delay = refresh_delay(at, now, self.0.options.refresh_threshold);
-        Some(now + i64::try_from(delay.as_secs()).unwrap_or(0))
+        Some(now + secs(delay))
     }
 
     fn schedule_refresh(&self) {
@@ -900,7 +899,7 @@ impl InactivityMonitor {
         let now = session.now();
         Arc::new(Self {
             session,
-            timeout: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+            timeout: secs(timeout),
             last_activity: std::sync::atomic::AtomicI64::new(now),
         })
     }

@@ -9,7 +9,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Endpoint, Error, ProviderError, RedactedBody, ResponseError};
+use crate::error::{Endpoint, Error, ProviderError};
 use crate::http::{HttpClient, RawResponse};
 use crate::provider::{ClientAuthMethod, ProviderConfig, ProviderKind};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
@@ -70,15 +70,6 @@ fn body_fields(raw: &RawResponse) -> Option<Map<String, Value>> {
     None
 }
 
-fn unusable(endpoint: Endpoint, raw: &RawResponse, reason: impl Into<String>) -> Error {
-    Error::Response(ResponseError {
-        endpoint,
-        status: raw.status,
-        reason: reason.into(),
-        body: RedactedBody::new(&raw.body),
-    })
-}
-
 /// Turns an RFC 6749 §5.2 error body into a [`ProviderError`], whatever the status (GitHub
 /// answers errors with 200).
 pub(crate) fn provider_error(
@@ -107,15 +98,14 @@ fn take_string(
     match fields.remove(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(unusable(endpoint, raw, format!("{name} is not a string"))),
+        Some(_) => Err(raw.unusable(endpoint, format!("{name} is not a string"))),
     }
 }
 
 fn parse_expires_in(value: Value, endpoint: Endpoint, raw: &RawResponse) -> Result<u64, Error> {
     let bad = || {
-        unusable(
+        raw.unusable(
             endpoint,
-            raw,
             "expires_in is not a non-negative number of seconds",
         )
     };
@@ -144,29 +134,21 @@ pub(crate) fn parse_token_response(
         } else {
             "error status without an OAuth2 error body"
         };
-        return Err(unusable(EP, raw, reason));
+        return Err(raw.unusable(EP, reason));
     };
     if let Some(err) = provider_error(EP, raw, &fields) {
         return Err(err.into());
     }
     if !raw.is_success() {
-        return Err(unusable(
-            EP,
-            raw,
-            "error status without an OAuth2 error body",
-        ));
+        return Err(raw.unusable(EP, "error status without an OAuth2 error body"));
     }
     let access_token = take_string(&mut fields, "access_token", EP, raw)?
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| unusable(EP, raw, "no access_token"))?;
+        .ok_or_else(|| raw.unusable(EP, "no access_token"))?;
     let token_type = take_string(&mut fields, "token_type", EP, raw)?
-        .ok_or_else(|| unusable(EP, raw, "no token_type"))?;
+        .ok_or_else(|| raw.unusable(EP, "no token_type"))?;
     if !token_type.eq_ignore_ascii_case("bearer") {
-        return Err(unusable(
-            EP,
-            raw,
-            format!("unsupported token_type {token_type:?}"),
-        ));
+        return Err(raw.unusable(EP, format!("unsupported token_type {token_type:?}")));
     }
     let expires_in = match fields.remove("expires_in") {
         None | Some(Value::Null) => None,
@@ -224,7 +206,7 @@ pub(crate) async fn post_token_form(
 pub(crate) fn endpoint_error(endpoint: Endpoint, raw: &RawResponse) -> Error {
     match body_fields(raw).and_then(|fields| provider_error(endpoint, raw, &fields)) {
         Some(err) => err.into(),
-        None => unusable(endpoint, raw, "error status without an OAuth2 error body"),
+        None => raw.unusable(endpoint, "error status without an OAuth2 error body"),
     }
 }
 

@@ -7,9 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::error::{
-    Endpoint, Error, ProviderError, RedactedBody, ResponseError, VerificationError,
-};
+use crate::error::{Endpoint, Error, ProviderError, VerificationError};
 use crate::http::{HttpClient, RawResponse};
 use crate::secret::AccessToken;
 use crate::verify::IdTokenClaims;
@@ -80,15 +78,6 @@ impl UserInfo {
     }
 }
 
-fn unusable(endpoint: Endpoint, raw: &RawResponse, reason: &str) -> Error {
-    Error::Response(ResponseError {
-        endpoint,
-        status: raw.status,
-        reason: reason.to_string(),
-        body: RedactedBody::new(&raw.body),
-    })
-}
-
 /// A 401 with `WWW-Authenticate: Bearer error="invalid_token"` is the provider refusing the token.
 fn refused(raw: &RawResponse) -> Option<Error> {
     let header = raw.www_authenticate.as_deref()?;
@@ -122,18 +111,17 @@ async fn get_json(
     let raw = http.send(Endpoint::UserInfo, request).await?;
     if !raw.is_success() {
         return Err(
-            refused(&raw).unwrap_or_else(|| unusable(Endpoint::UserInfo, &raw, "error status"))
+            refused(&raw).unwrap_or_else(|| raw.unusable(Endpoint::UserInfo, "error status"))
         );
     }
     if raw.content_type.starts_with("application/jwt") {
-        return Err(unusable(
+        return Err(raw.unusable(
             Endpoint::UserInfo,
-            &raw,
             "signed (JWT) userinfo responses are not supported",
         ));
     }
     serde_json::from_slice(&raw.body)
-        .map_err(|_| unusable(Endpoint::UserInfo, &raw, "the body is not JSON"))
+        .map_err(|_| raw.unusable(Endpoint::UserInfo, "the body is not JSON"))
 }
 
 /// Fetches OpenID userinfo and checks its subject against the ID token's.

@@ -19,8 +19,8 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::clock::SharedClock;
-use crate::error::{Endpoint, Error, RedactedBody, ResponseError, VerificationError};
+use crate::clock::{secs, SharedClock};
+use crate::error::{Endpoint, Error, VerificationError};
 use crate::http::HttpClient;
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::{ClientSecret, IdToken, Nonce};
@@ -47,10 +47,6 @@ impl Default for VerifyOptions {
             max_key_age: Duration::from_secs(3600),
         }
     }
-}
-
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, Default)]
@@ -130,23 +126,15 @@ impl JwksCache {
             .get(self.uri.clone())
             .header(reqwest::header::ACCEPT, "application/json");
         let raw = self.http.send(Endpoint::Jwks, request).await?;
-        let unusable = |reason: &str| {
-            Error::Response(ResponseError {
-                endpoint: Endpoint::Jwks,
-                status: raw.status,
-                reason: reason.to_string(),
-                body: RedactedBody::new(&raw.body),
-            })
-        };
         if !raw.is_success() {
-            return Err(unusable("the key set could not be fetched"));
+            return Err(raw.unusable(Endpoint::Jwks, "the key set could not be fetched"));
         }
-        let doc: Value =
-            serde_json::from_slice(&raw.body).map_err(|_| unusable("the key set is not JSON"))?;
+        let doc: Value = serde_json::from_slice(&raw.body)
+            .map_err(|_| raw.unusable(Endpoint::Jwks, "the key set is not JSON"))?;
         let entries = doc
             .get("keys")
             .and_then(Value::as_array)
-            .ok_or_else(|| unusable("the key set has no keys array"))?;
+            .ok_or_else(|| raw.unusable(Endpoint::Jwks, "the key set has no keys array"))?;
         // Keys we cannot use (encryption keys such as Keycloak's RSA-OAEP, unknown types) are
         // skipped one by one instead of failing the whole set.
         set.keys = entries

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{ClientAuthMethod, ClientRegistration, ProviderConfig, ProviderKind};
-use crate::error::{ConfigError, Endpoint, Error, RedactedBody, ResponseError};
+use crate::error::{ConfigError, Endpoint, Error};
 use crate::http::HttpClient;
 use crate::url_policy;
 
@@ -86,21 +86,18 @@ pub async fn fetch_document(http: &HttpClient, issuer: &str) -> Result<Discovery
         .get(url.clone())
         .header(reqwest::header::ACCEPT, "application/json");
     let raw = http.send(Endpoint::Discovery, request).await?;
-    let unusable = |reason: String| {
-        Error::Response(ResponseError {
-            endpoint: Endpoint::Discovery,
-            status: raw.status,
-            reason,
-            body: RedactedBody::new(&raw.body),
-        })
-    };
     if !raw.is_success() {
-        return Err(unusable(
-            "the discovery document could not be fetched".into(),
+        return Err(raw.unusable(
+            Endpoint::Discovery,
+            "the discovery document could not be fetched",
         ));
     }
-    let doc: DiscoveryDocument = serde_json::from_slice(&raw.body)
-        .map_err(|e| unusable(format!("not an OpenID provider metadata document: {e}")))?;
+    let doc: DiscoveryDocument = serde_json::from_slice(&raw.body).map_err(|e| {
+        raw.unusable(
+            Endpoint::Discovery,
+            format!("not an OpenID provider metadata document: {e}"),
+        )
+    })?;
     if doc.issuer != issuer && !is_tenant_template_for(&doc.issuer, issuer) {
         return Err(ConfigError::DiscoveryIssuerMismatch {
             expected: issuer.to_string(),

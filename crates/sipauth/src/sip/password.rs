@@ -252,7 +252,7 @@ pub(crate) async fn issue(
             algorithm,
             ttl,
         } => {
-            let expires_at = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+            let expires_at = now.saturating_add(crate::clock::secs(*ttl));
             let (username, p) = ephemeral_credentials(
                 *algorithm,
                 secret.secret().as_bytes(),
