@@ -14,7 +14,7 @@ use crate::callback;
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{CallbackError, ConfigError, Error, StateProblem, VerificationError};
 use crate::http::HttpClient;
-use crate::provider::{ProviderConfig, ProviderKind};
+use crate::provider::{self, ProviderConfig, ProviderKind};
 use crate::secret::{AuthorizationCode, RefreshToken};
 use crate::token::{self, TokenSet};
 use crate::userinfo::{self, UserInfo};
@@ -264,7 +264,9 @@ impl OidcClient {
         };
         let required = self.provider.authorization_response_iss_parameter_supported;
         let ok = match iss {
-            Some(got) => got == expected || expected.contains("{tenantid}"),
+            Some(got) => {
+                got == expected || provider::discovery::is_tenant_template_for(expected, got)
+            }
             None => !required,
         };
         if ok {
@@ -399,5 +401,39 @@ impl OidcClient {
         Ok(mapping
             .provision(&input, &self.http, self.clock.now_unix())
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::templates::ProviderTemplate;
+    use crate::provider::ClientRegistration;
+
+    #[test]
+    fn rejects_an_iss_that_does_not_fit_the_entra_template() {
+        let provider = ProviderTemplate::Microsoft {
+            tenant: "common".into(),
+        }
+        .build(ClientRegistration::public(
+            "app",
+            "http://127.0.0.1:7000/cb",
+        ))
+        .unwrap();
+        let client = OidcClient::new(provider).unwrap();
+        client.check_iss(None).unwrap();
+        client
+            .check_iss(Some("https://login.microsoftonline.com/tenant-1/v2.0"))
+            .unwrap();
+        for bad in [
+            "https://evil.example",
+            "https://login.microsoftonline.com/a/b/v2.0",
+        ] {
+            assert_eq!(
+                client.check_iss(Some(bad)).unwrap_err().code(),
+                "issuer_mismatch",
+                "{bad}"
+            );
+        }
     }
 }

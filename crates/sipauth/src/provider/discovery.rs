@@ -56,7 +56,7 @@ fn kind_for(issuer: &Url) -> ProviderKind {
 }
 
 /// True when `published` is Entra's template and `requested` names a tenant in its place.
-fn is_tenant_template_for(published: &str, requested: &str) -> bool {
+pub(crate) fn is_tenant_template_for(published: &str, requested: &str) -> bool {
     let Some((head, tail)) = published.split_once("{tenantid}") else {
         return false;
     };
