@@ -1,7 +1,8 @@
 //! One function per subcommand: each resolves its settings through [`crate::config`], drives a
 //! [`Session`], and prints through [`crate::output`]. Sign-in happens here: the RFC 8252 loopback
-//! listener (system browser or printed URL, a small success or failure page, a timeout, Ctrl-C)
-//! and the RFC 8628 device flow (code, URI and a QR code in the terminal).
+//! listener (system browser or printed URL, a small success or failure page, a timeout; only the
+//! request carrying the sign-in's state completes it) and the RFC 8628 device flow (code, URI and
+//! a QR code in the terminal).
 
 use std::io::Write;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use axum::response::{Html, IntoResponse};
 use clap::CommandFactory;
 use serde_json::json;
 use sipauth::{AuthorizationOptions, HttpClient, ProvisionedCredentials, Session, SessionOptions};
+use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{self, Resolved};
@@ -32,6 +34,13 @@ pub fn print_stdout(text: &str) -> Result<(), CliError> {
 
 fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
     print_stdout(&serde_json::to_string_pretty(value).unwrap_or_default())
+}
+
+/// Prints a `--json` failure document (what happened, with the error) and returns the error.
+pub fn print_failure(global: &Global, error: &CliError) {
+    if global.json {
+        let _ = print_json(&error.json());
+    }
 }
 
 const SESSION_KEY: &str = "sipauth_session";
@@ -58,16 +67,23 @@ async fn session_for(
         .build()?)
 }
 
-/// A restored session, or "not signed in" (exit 4).
-async fn signed_in(global: &Global) -> Result<Session, CliError> {
+/// The stored session, loaded: restored (refreshed when due) with `refresh`, or only read.
+/// "Not signed in" (exit 4) when nothing usable is stored.
+async fn signed_in(global: &Global, refresh: bool) -> Result<Session, CliError> {
     let resolved = config::resolve(global)?;
     if resolved.store.load(SESSION_KEY).ok().flatten().is_none() {
         return Err(CliError::not_signed_in());
     }
     let session = session_for(&resolved, UNUSED_REDIRECT, HttpClient::new()?).await?;
-    match session.restore().await? {
-        Some(_) => Ok(session),
-        None => Err(CliError::not_signed_in()),
+    let present = if refresh {
+        session.restore().await?.is_some()
+    } else {
+        session.load()?
+    };
+    if present {
+        Ok(session)
+    } else {
+        Err(CliError::not_signed_in())
     }
 }
 
@@ -79,11 +95,11 @@ fn print_credentials(
     if json {
         return print_json(&output::credentials_json(c));
     }
-    eprintln!(
+    output::say(&format!(
         "Signed in as {} <{}>",
         c.display_name,
         c.user_info.email.as_deref().unwrap_or(&c.user_info.sub)
-    );
+    ));
     print_stdout(&output::render_credentials(
         c,
         CredentialsFormat::Table,
@@ -92,72 +108,130 @@ fn print_credentials(
 }
 
 fn open_browser(url: &str) -> std::io::Result<()> {
-    let (program, args): (&str, Vec<&str>) = if cfg!(target_os = "macos") {
-        ("open", vec![url])
-    } else if cfg!(target_os = "windows") {
-        ("cmd", vec!["/C", "start", "", url])
-    } else {
-        ("xdg-open", vec![url])
-    };
-    std::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map(|_| ())
+    // The `open` crate starts the platform's opener without a shell (no `cmd /C start`, which
+    // cuts URLs at `&` on Windows).
+    open::that_detached(url)
 }
 
 const SUCCESS_PAGE: &str = "<!doctype html><meta charset=utf-8><title>sipauth</title>\
 <h1>Signed in</h1><p>Your SIP credentials are ready. You can close this tab.</p>";
 const FAILURE_PAGE: &str = "<!doctype html><meta charset=utf-8><title>sipauth</title>\
 <h1>Sign-in failed</h1><p>See the terminal for details. You can close this tab.</p>";
+const STRAY_PAGE: &str = "<!doctype html><meta charset=utf-8><title>sipauth</title>\
+<h1>Not this sign-in</h1><p>This request does not belong to the sign-in in progress, which is \
+still waiting. Use the link the terminal printed.</p>";
+const NOT_FOUND_PAGE: &str = "<!doctype html><meta charset=utf-8><title>sipauth</title>\
+<h1>Not found</h1><p>This is sipauth's sign-in listener.</p>";
 
 type Delivery = (String, oneshot::Sender<bool>);
 
+/// What the loopback listener knows: where the callback must arrive, and the state of the one
+/// sign-in in progress.
+#[derive(Clone)]
+struct Listener {
+    path: String,
+    state: String,
+    deliver: mpsc::Sender<Delivery>,
+}
+
+/// The loopback listener's one handler. Only a request at the redirect path carrying the state
+/// of the sign-in in progress completes it (with a code, or with the provider's error); any
+/// other request gets an error page and leaves the sign-in waiting, so a stray or hostile
+/// request on the loopback port cannot end it.
 async fn callback_handler(
-    axum::extract::State(tx): axum::extract::State<mpsc::Sender<Delivery>>,
+    axum::extract::State(listener): axum::extract::State<Listener>,
     uri: Uri,
 ) -> axum::response::Response {
+    use axum::http::StatusCode;
+    if uri.path() != listener.path {
+        return (StatusCode::NOT_FOUND, Html(NOT_FOUND_PAGE)).into_response();
+    }
+    let state_matches = uri.query().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| {
+            k == "state" && bool::from(v.as_bytes().ct_eq(listener.state.as_bytes()))
+        })
+    });
+    if !state_matches {
+        output::say("(ignored a request to the sign-in listener that does not carry this sign-in's state)");
+        return (StatusCode::BAD_REQUEST, Html(STRAY_PAGE)).into_response();
+    }
     let (reply_tx, reply_rx) = oneshot::channel();
-    if tx.send((uri.to_string(), reply_tx)).await.is_err() {
-        return Html(FAILURE_PAGE).into_response();
+    if listener
+        .deliver
+        .send((uri.to_string(), reply_tx))
+        .await
+        .is_err()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, Html(FAILURE_PAGE)).into_response();
     }
     match tokio::time::timeout(Duration::from_secs(60), reply_rx).await {
         Ok(Ok(true)) => Html(SUCCESS_PAGE).into_response(),
-        _ => (axum::http::StatusCode::BAD_REQUEST, Html(FAILURE_PAGE)).into_response(),
+        _ => (StatusCode::BAD_REQUEST, Html(FAILURE_PAGE)).into_response(),
     }
 }
 
-async fn wait_or_cancel<T>(
-    timeout: Duration,
-    what: &str,
-    work: impl std::future::Future<Output = Result<T, CliError>>,
-) -> Result<T, CliError> {
-    tokio::select! {
-        result = tokio::time::timeout(timeout, work) => result
-            .map_err(|_| CliError::sign_in(format!("timed out after {} s waiting for {what}", timeout.as_secs())))?,
-        _ = tokio::signal::ctrl_c() => Err(CliError::sign_in("cancelled")),
+/// Removes a started sign-in's pending record (PKCE verifier, state, nonce) when the login ends
+/// without completing it: Ctrl-C, a timeout, an error. Completing disarms it.
+struct PendingGuard {
+    session: Session,
+    request: Option<sipauth::AuthorizationRequest>,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if let Some(request) = self.request.take() {
+            if let Err(e) = self.session.cancel_login(&request) {
+                tracing::warn!(error = %e, "cannot remove the abandoned sign-in");
+            }
+        }
     }
 }
 
-/// `sipauth login`.
+/// The login's error for a failed sign-in, with the scopes named when the provider refused them.
+fn sign_in_error(e: sipauth::Error, session: &Session) -> CliError {
+    let invalid_scope = e.code() == "invalid_scope";
+    let mut err = CliError::from(e);
+    if invalid_scope {
+        err.message = format!(
+            "{} (requested scopes: \"{}\"; choose others with --scope)",
+            err.message,
+            session.client().provider().scopes.join(" ")
+        );
+    }
+    err
+}
+
+/// `sipauth login`. `--timeout` bounds the whole command, discovery included; Ctrl-C is
+/// handled by [`crate::run`] and ends it at any step.
 pub async fn login(global: &Global, opts: &LoginOpts) -> Result<(), CliError> {
+    let timeout = Duration::from_secs(opts.timeout.max(1));
+    match tokio::time::timeout(timeout, login_inner(global, opts)).await {
+        Ok(result) => result,
+        Err(_) => Err(CliError::timed_out(format!(
+            "timed out after {} s (--timeout)",
+            timeout.as_secs()
+        ))),
+    }
+}
+
+async fn login_inner(global: &Global, opts: &LoginOpts) -> Result<(), CliError> {
     let resolved = config::resolve(global)?;
     let http = HttpClient::new()?;
-    let timeout = Duration::from_secs(opts.timeout.max(1));
     if opts.device {
         let session = session_for(&resolved, UNUSED_REDIRECT, http).await?;
-        let device = session.start_device_login().await?;
-        eprintln!(
+        let device = session
+            .start_device_login()
+            .await
+            .map_err(|e| sign_in_error(e, &session))?;
+        output::say(&format!(
             "To sign in, open {} and enter the code {}",
             device.verification_uri, device.user_code
-        );
+        ));
         let target = device
             .verification_uri_complete
             .as_deref()
             .unwrap_or(&device.verification_uri);
-        if let Ok(code) = qrcode::QrCode::new(target.as_bytes()) {
+        if let Ok(code) = qrcode::QrCode::new(output::sanitize(target).as_bytes()) {
             eprintln!(
                 "{}",
                 code.render::<qrcode::render::unicode::Dense1x2>()
@@ -165,29 +239,20 @@ pub async fn login(global: &Global, opts: &LoginOpts) -> Result<(), CliError> {
                     .build()
             );
         }
-        eprintln!("Waiting for approval... Ctrl-C to cancel");
-        let credentials = wait_or_cancel(timeout, "the device approval", async {
-            session
-                .complete_device_login(&device)
-                .await
-                .map_err(CliError::from)
-        })
-        .await?;
+        output::say("Waiting for approval... Ctrl-C to cancel");
+        let credentials = session
+            .complete_device_login(&device)
+            .await
+            .map_err(|e| sign_in_error(e, &session))?;
         config::save_profile(&resolved);
         return print_credentials(&credentials, global.json, opts.show_password);
     }
 
     let port = resolved.profile.redirect_port.unwrap_or(0);
-    let path = resolved
-        .profile
-        .redirect_path
-        .clone()
-        .unwrap_or_else(|| "/callback".into());
-    if !path.starts_with('/') {
-        return Err(CliError::config(format!(
-            "--redirect-path must start with '/': {path:?}"
-        )));
-    }
+    let path = match &resolved.profile.redirect_path {
+        Some(path) => config::redirect_path(path)?.to_string(),
+        None => "/callback".to_string(),
+    };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| CliError::config(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
@@ -199,12 +264,20 @@ pub async fn login(global: &Global, opts: &LoginOpts) -> Result<(), CliError> {
     );
     let session = session_for(&resolved, &format!("{origin}{path}"), http).await?;
     let request = session.login(&AuthorizationOptions::default())?;
+    let mut guard = PendingGuard {
+        session: session.clone(),
+        request: Some(request.clone()),
+    };
 
     let (tx, mut rx) = mpsc::channel::<Delivery>(4);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let app = axum::Router::new()
-        .route(&path, axum::routing::get(callback_handler))
-        .with_state(tx);
+        .fallback(callback_handler)
+        .with_state(Listener {
+            path,
+            state: request.state.secret().to_string(),
+            deliver: tx,
+        });
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -212,40 +285,65 @@ pub async fn login(global: &Global, opts: &LoginOpts) -> Result<(), CliError> {
             })
             .await;
     });
+    // Stops the listener whatever happens (aborting it when the login is dropped).
+    let server = AbortOnDrop(Some(server));
 
     eprintln!("Sign in at:\n  {}", request.url);
     if !opts.no_browser {
         if let Err(e) = open_browser(request.url.as_str()) {
-            eprintln!("(could not open a browser: {e}; open the URL above)");
+            output::say(&format!("(could not open a browser: {e}; open the URL above)"));
         }
     }
     eprintln!("Waiting for sign-in in your browser... Ctrl-C to cancel");
-    let (path_and_query, reply) = wait_or_cancel(timeout, "the browser", async {
-        rx.recv()
-            .await
-            .ok_or_else(|| CliError::other("the loopback listener stopped"))
-    })
-    .await?;
+    let (path_and_query, reply) = rx
+        .recv()
+        .await
+        .ok_or_else(|| CliError::other("the loopback listener stopped"))?;
     let result = session
         .handle_callback(&format!("{origin}{path_and_query}"))
         .await;
+    // The callback consumed the pending record, whatever the result.
+    guard.request = None;
     let _ = reply.send(result.is_ok());
     // Let the browser get its page before the process ends.
     let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
-    let credentials = result?;
+    server.finish(Duration::from_secs(2)).await;
+    let credentials = result.map_err(|e| sign_in_error(e, &session))?;
     config::save_profile(&resolved);
     print_credentials(&credentials, global.json, opts.show_password)
 }
 
-/// `sipauth status`.
+/// A spawned task that is aborted when dropped.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl AbortOnDrop {
+    async fn finish(mut self, grace: Duration) {
+        if let Some(handle) = self.0.take() {
+            let abort = handle.abort_handle();
+            if tokio::time::timeout(grace, handle).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// `sipauth status`: reports what is stored; makes no request to the provider (a due refresh
+/// happens at the next `token` or `credentials`).
 pub async fn status(global: &Global) -> Result<(), CliError> {
-    let session = signed_in(global).await?;
+    let session = signed_in(global, false).await?;
     let snapshot = session.snapshot();
     if global.json {
         return print_json(&output::status_json(&snapshot));
     }
-    let user = snapshot.user_info.unwrap_or_default();
+    let user = snapshot.user_info.clone().unwrap_or_default();
     let mut lines = vec![format!(
         "Signed in as {} ({})",
         user.name.as_deref().unwrap_or(&user.sub),
@@ -257,14 +355,26 @@ pub async fn status(global: &Global) -> Result<(), CliError> {
     if let Some(at) = snapshot.token_expires_at {
         use sipauth::Clock;
         let left = at - sipauth::SystemClock.now_unix();
-        lines.push(format!("Access token expires in {left} s (at {at})"));
+        let refreshable = snapshot
+            .tokens
+            .as_ref()
+            .is_some_and(|t| t.refresh_token.is_some());
+        lines.push(match (left > 0, refreshable) {
+            (true, _) => format!("Access token expires in {left} s (at {at})"),
+            (false, true) => format!(
+                "Access token expired {} s ago; the next `sipauth token` refreshes it",
+                -left
+            ),
+            (false, false) => "Access token expired; sign in again".to_string(),
+        });
     }
-    print_stdout(&lines.join("\n"))
+    output::say(&lines.join("\n"));
+    Ok(())
 }
 
 /// `sipauth token`.
 pub async fn token(global: &Global) -> Result<(), CliError> {
-    let session = signed_in(global).await?;
+    let session = signed_in(global, true).await?;
     let token = session.get_access_token().await?;
     if global.json {
         return print_json(
@@ -276,7 +386,7 @@ pub async fn token(global: &Global) -> Result<(), CliError> {
 
 /// `sipauth credentials`.
 pub async fn credentials(global: &Global, opts: &CredentialsOpts) -> Result<(), CliError> {
-    let session = signed_in(global).await?;
+    let session = signed_in(global, true).await?;
     let c = session
         .sip_credentials()
         .ok_or_else(CliError::not_signed_in)?;
@@ -288,37 +398,61 @@ pub async fn credentials(global: &Global, opts: &CredentialsOpts) -> Result<(), 
     print_stdout(&output::render_credentials(&c, format, opts.show_password))
 }
 
-/// `sipauth logout`.
+/// `sipauth logout`: revokes at the provider where it can, always forgets the session here,
+/// and says exactly what happened to the tokens.
 pub async fn logout(global: &Global) -> Result<(), CliError> {
-    let session = match signed_in(global).await {
+    let session = match signed_in(global, false).await {
         Ok(s) => s,
         Err(e) if e.exit_code() == crate::error::EXIT_NOT_SIGNED_IN => {
             // Nothing to sign out of: still remove any leftovers, and succeed.
             let resolved = config::resolve(global)?;
             let _ = resolved.store.remove(SESSION_KEY);
-            eprintln!("Not signed in.");
+            output::say("Not signed in.");
             return if global.json {
-                print_json(&json!({ "signedOut": true, "revoked": false }))
+                print_json(&json!({ "signedOut": true, "revoked": false, "wasSignedIn": false }))
             } else {
                 Ok(())
             };
         }
         Err(e) => return Err(e),
     };
-    match session.logout().await {
-        Ok(()) => {
-            eprintln!("Signed out; tokens revoked.");
-            if global.json {
-                print_json(&json!({ "signedOut": true, "revoked": true }))?;
-            }
-            Ok(())
-        }
-        Err(e) => {
-            let mut err = CliError::from(e);
-            err.message = format!("signed out locally, but revocation failed: {}", err.message);
-            Err(err)
-        }
+    let report = session.logout().await?;
+    let revoked = report.as_ref().is_some_and(|r| r.all_revoked());
+    let failed = report.as_ref().is_some_and(|r| r.any_failed());
+    let doc = json!({
+        "signedOut": true,
+        "revoked": revoked,
+        "refreshToken": report.as_ref().and_then(|r| r.refresh_token.clone()),
+        "accessToken": report.as_ref().map(|r| r.access_token.clone()),
+    });
+    if failed {
+        let detail = report
+            .iter()
+            .flat_map(|r| r.refresh_token.iter().chain(std::iter::once(&r.access_token)))
+            .find_map(|r| match r {
+                sipauth::Revocation::Failed { code, description } => {
+                    Some(format!("{description} [{code}]"))
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut err = CliError::new(
+            crate::error::EXIT_REVOCATION,
+            "revocation_failed",
+            format!("signed out locally, but the provider did not revoke the tokens: {detail}"),
+        );
+        err.outcome = Some(doc);
+        return Err(err);
     }
+    if revoked {
+        output::say("Signed out; tokens revoked.");
+    } else {
+        output::say("Signed out locally. The provider does not support revocation: the tokens stay valid until they expire.");
+    }
+    if global.json {
+        print_json(&doc)?;
+    }
+    Ok(())
 }
 
 /// `sipauth providers`.

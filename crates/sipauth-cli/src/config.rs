@@ -150,6 +150,7 @@ pub fn resolve(global: &Global) -> Result<Resolved, CliError> {
         .and_then(|json| serde_json::from_str::<Profile>(&json).ok())
         .unwrap_or_default();
     let profile = overlay(&global.profile_opts, &overlay(&from_file, &saved));
+    check_settings(&profile)?;
     Ok(Resolved {
         profile,
         name,
@@ -157,13 +158,105 @@ pub fn resolve(global: &Global) -> Result<Resolved, CliError> {
     })
 }
 
-/// Remembers the settings of a successful login, for the commands that follow.
+/// Remembers the settings of a successful login, for the commands that follow. Secrets given
+/// inline (`--client-secret`, `--hmac-secret`, `--static-password`) are not saved: the saved
+/// settings are a plain file on Linux. Their `*_file` paths are.
 pub fn save_profile(resolved: &Resolved) {
-    if let Ok(json) = serde_json::to_string(&resolved.profile) {
+    let mut profile = resolved.profile.clone();
+    let dropped: Vec<&str> = [
+        ("--client-secret", profile.client_secret.take()),
+        ("--hmac-secret", profile.hmac_secret.take()),
+        ("--static-password", profile.static_password.take()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, v)| v.map(|_| flag))
+    .collect();
+    if !dropped.is_empty() {
+        crate::output::say(&format!(
+            "note: {} not saved; give it again (its SIPAUTH_* variable, a *-file flag, or the config file) for later commands",
+            dropped.join(", ")
+        ));
+    }
+    if let Ok(json) = serde_json::to_string(&profile) {
         if let Err(e) = resolved.store.save(SAVED_PROFILE, &json) {
             tracing::warn!(error = %e, "cannot save the login settings");
         }
     }
+}
+
+/// A secret given inline or in a file (whose one trailing newline is ignored).
+pub fn secret(
+    inline: &Option<String>,
+    file: &Option<String>,
+    flag: &str,
+) -> Result<Option<String>, CliError> {
+    if let Some(value) = inline.as_deref().filter(|v| !v.is_empty()) {
+        return Ok(Some(value.to_string()));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::config(format!("{flag}-file {path}: {e}")))?;
+    let text = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if text.is_empty() {
+        return Err(CliError::config(format!("{flag}-file {path} is empty")));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// Checks every setting that can be checked without the network, so a bad value fails at once
+/// with exit 5, before any sign-in or request: URLs (HTTPS except loopback, no credentials),
+/// the WebSocket server (wss except loopback), the redirect path, secret files.
+pub fn check_settings(p: &Profile) -> Result<(), CliError> {
+    let urls: [(&'static str, &Option<String>); 8] = [
+        ("--issuer", &p.issuer),
+        ("--base-url", &p.base_url),
+        ("--api-endpoint", &p.api_endpoint),
+        ("--authorization-endpoint", &p.authorization_endpoint),
+        ("--token-endpoint", &p.token_endpoint),
+        ("--userinfo-endpoint", &p.userinfo_endpoint),
+        ("--revocation-endpoint", &p.revocation_endpoint),
+        ("--jwks-uri", &p.jwks_uri),
+    ];
+    for (flag, value) in urls {
+        if let Some(value) = value {
+            sipauth::url_policy::parse_secure(flag, value).map_err(|e| CliError::config(e.to_string()))?;
+        }
+    }
+    if let Some(ws) = &p.ws_uri {
+        sipauth::sip::mapping::check_ws_uri(ws, false).map_err(|e| {
+            CliError::config(format!("--ws-uri: {e} [{}]", sipauth::Error::from(e.clone()).code()))
+        })?;
+    }
+    if let Some(path) = &p.redirect_path {
+        redirect_path(path)?;
+    }
+    secret(&p.client_secret, &p.client_secret_file, "--client-secret")?;
+    Ok(())
+}
+
+/// Checks a loopback redirect path: absolute, no query or fragment, nothing the URL parser
+/// would rewrite (so the path the provider redirects to is exactly the one we listen on).
+pub fn redirect_path(path: &str) -> Result<&str, CliError> {
+    let bad = |why: &str| CliError::config(format!("--redirect-path \"{path}\": {why}"));
+    if !path.starts_with('/') {
+        return Err(bad("must start with '/'"));
+    }
+    if path.contains(['?', '#']) {
+        return Err(bad("may not contain a query or fragment"));
+    }
+    let parsed = url::Url::parse(&format!("http://127.0.0.1{path}"))
+        .map_err(|e| bad(&e.to_string()))?;
+    if parsed.path() != path || path.contains('%') || path.contains("//") {
+        return Err(bad(
+            "may contain only letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ /",
+        ));
+    }
+    Ok(path)
 }
 
 fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, CliError> {
@@ -225,7 +318,7 @@ pub async fn provider(
     store: &Arc<dyn SessionStore>,
 ) -> Result<ProviderConfig, CliError> {
     let client_id = required(&p.client_id, "--client-id")?;
-    let client = match &p.client_secret {
+    let client = match secret(&p.client_secret, &p.client_secret_file, "--client-secret")? {
         Some(secret) => {
             ClientRegistration::confidential(client_id, ClientSecret::new(secret), redirect_uri)
         }
@@ -251,16 +344,57 @@ pub async fn provider(
             realm: required(&p.realm, "--realm")?.to_string(),
         }),
     };
-    let mut provider = match template {
-        Some(t) => t
+    let provider = match (template, &p.authorization_endpoint, &p.token_endpoint) {
+        (Some(t), _, _) => t
             .build(client)
             .map_err(|e| CliError::config(e.to_string()))?,
-        None => discover(http, required(&p.issuer, "--issuer")?, client, store).await?,
+        (None, Some(authorization), Some(token)) => custom_endpoints(p, client, authorization, token)?,
+        (None, None, None) => discover(http, required(&p.issuer, "--issuer")?, client, store).await?,
+        (None, _, _) => {
+            return Err(CliError::config(
+                "a provider without discovery needs both --authorization-endpoint and --token-endpoint",
+            ))
+        }
     };
-    if let Some(scope) = &p.scope {
-        provider = provider.with_scopes(scope.split_whitespace());
+    // --scope is sent exactly as given; otherwise offline_access is added where the provider
+    // takes it, for a refresh token.
+    Ok(match &p.scope {
+        Some(scope) => provider.with_scopes(scope.split_whitespace()),
+        None => provider.with_offline_access(),
+    })
+}
+
+/// A custom provider from explicit endpoints (no discovery).
+fn custom_endpoints(
+    p: &Profile,
+    client: ClientRegistration,
+    authorization: &str,
+    token: &str,
+) -> Result<ProviderConfig, CliError> {
+    let cfg = |e: sipauth::ConfigError| CliError::config(e.to_string());
+    let mut provider = ProviderConfig::custom(client, authorization, token).map_err(cfg)?;
+    let optional = |flag: &'static str, v: &Option<String>| {
+        v.as_deref()
+            .map(|u| sipauth::url_policy::parse_secure(flag, u))
+            .transpose()
+            .map_err(cfg)
+    };
+    provider.userinfo_endpoint = optional("--userinfo-endpoint", &p.userinfo_endpoint)?;
+    provider.revocation_endpoint = optional("--revocation-endpoint", &p.revocation_endpoint)?;
+    provider.jwks_uri = optional("--jwks-uri", &p.jwks_uri)?;
+    provider.issuer = p.issuer.clone();
+    provider = provider.with_scopes(["openid", "email", "profile"]);
+    if provider.jwks_uri.is_none() || provider.issuer.is_none() {
+        // Without keys and an issuer an ID token cannot be verified: plain OAuth, identity from
+        // userinfo.
+        provider = provider.with_scopes(["email", "profile"]);
+        if provider.userinfo_endpoint.is_none() {
+            return Err(CliError::config(
+                "a provider without discovery needs --jwks-uri and --issuer (OpenID), or --userinfo-endpoint (plain OAuth)",
+            ));
+        }
     }
-    Ok(provider.with_offline_access())
+    Ok(provider)
 }
 
 /// The SIP domain: the profile's, else the issuer's (or authorization endpoint's) host.
@@ -311,15 +445,23 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
             )
         }
         StrategyName::Static => PasswordStrategy::Static {
-            password: SipPassword::new(required(&p.static_password, "--static-password")?),
+            password: SipPassword::new(required(
+                &secret(&p.static_password, &p.static_password_file, "--static-password")?,
+                "--static-password",
+            )?),
         },
         StrategyName::HmacEphemeral => PasswordStrategy::HmacEphemeral {
-            secret: SipPassword::new(required(&p.hmac_secret, "--hmac-secret")?),
+            secret: SipPassword::new(required(
+                &secret(&p.hmac_secret, &p.hmac_secret_file, "--hmac-secret")?,
+                "--hmac-secret",
+            )?),
             algorithm: HmacAlgorithm::Sha1,
             ttl: Duration::from_secs(p.hmac_ttl.unwrap_or(3600)),
         },
     };
     let ws = p.ws_uri.clone().unwrap_or_else(|| DEFAULT_WS_URI.into());
+    sipauth::sip::mapping::check_ws_uri(&ws, false)
+        .map_err(|e| CliError::config(format!("--ws-uri: {e}")))?;
     let mut m = CredentialMapping::new(sip_domain(p, provider), ws, strategy);
     if let Some(claim) = &p.username_claim {
         m = m.username_claim(claim);
@@ -405,6 +547,29 @@ mod tests {
         let p = load_profile(Some(&path), "work").unwrap();
         assert_eq!(p.provider, Some(ProviderName::Microsoft));
         assert_eq!(p.password_strategy, Some(StrategyName::Api));
+    }
+
+    #[test]
+    fn rejects_redirect_paths_that_are_not_literal_paths() {
+        for bad in ["/cb/{id}", "/a?x=1", "cb", "/a#b", "/a b", "/a%2Fb", "//evil"] {
+            assert!(redirect_path(bad).is_err(), "{bad}");
+        }
+        for good in ["/callback", "/cb/:id", "/oauth2/callback", "/a-b_c.d~"] {
+            assert_eq!(redirect_path(good).unwrap(), good);
+        }
+    }
+
+    #[test]
+    fn secret_files_lose_one_trailing_newline_only() {
+        let path = write("secret", "s3cret\n");
+        let path = Some(path.to_string_lossy().into_owned());
+        assert_eq!(secret(&None, &path, "--client-secret").unwrap().as_deref(), Some("s3cret"));
+        assert_eq!(
+            secret(&Some("inline".into()), &path, "--client-secret").unwrap().as_deref(),
+            Some("inline")
+        );
+        let empty = Some(write("empty", "\n").to_string_lossy().into_owned());
+        assert!(secret(&None, &empty, "--client-secret").is_err());
     }
 
     #[test]

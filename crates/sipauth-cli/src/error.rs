@@ -7,8 +7,13 @@
 //! | 2 | bad command line (clap) |
 //! | 3 | sign-in failed (refused, invalid callback, verification, credentials) |
 //! | 4 | not signed in (or the session expired and cannot be refreshed) |
+//! | 4 | not signed in (or the session ended: expired, refresh refused, unreadable record) |
 //! | 5 | configuration error |
-//! | 6 | network error (provider unreachable, timeout) |
+//! | 6 | network error (provider or password API unreachable, timeout) |
+//! | 7 | signed out locally, but the provider refused or could not be reached to revoke |
+//! | 130 | cancelled (Ctrl-C) |
+//!
+//! [`exit_code_for`] is the one place that turns a library error into an exit code.
 
 use sipauth::Error;
 
@@ -24,6 +29,28 @@ pub const EXIT_NOT_SIGNED_IN: u8 = 4;
 pub const EXIT_CONFIG: u8 = 5;
 /// Network error.
 pub const EXIT_NETWORK: u8 = 6;
+/// Signed out locally; revocation at the provider failed.
+pub const EXIT_REVOCATION: u8 = 7;
+/// Cancelled by Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_CANCELLED: u8 = 130;
+
+/// The exit code for a library error, decided by its fault and code.
+pub fn exit_code_for(e: &Error) -> u8 {
+    match e {
+        Error::Transport(_) => EXIT_NETWORK,
+        Error::Config(_) => EXIT_CONFIG,
+        Error::Session(_) => EXIT_NOT_SIGNED_IN,
+        Error::Storage(_) => EXIT_OTHER,
+        // The password API is a server like the provider: not reaching it is a network error.
+        Error::Credentials(_)
+            if matches!(e.code(), "password_api_unreachable" | "password_api_timeout") =>
+        {
+            EXIT_NETWORK
+        }
+        Error::Credentials(_) if e.code() == "insecure_websocket" => EXIT_CONFIG,
+        _ => EXIT_SIGN_IN,
+    }
+}
 
 /// A failure, with its exit code and a one-line message (never a secret).
 #[derive(Debug)]
@@ -31,52 +58,79 @@ pub struct CliError {
     code: u8,
     /// The one-line message.
     pub message: String,
+    /// The stable error code for `--json` (`invalid_state`, `not_signed_in`, ...).
+    pub error: String,
+    /// What did happen despite the failure, for `--json` (logout: signed out locally).
+    pub outcome: Option<serde_json::Value>,
 }
 
 impl CliError {
     /// A configuration error.
     pub fn config(message: impl Into<String>) -> Self {
-        Self {
-            code: EXIT_CONFIG,
-            message: message.into(),
-        }
+        Self::new(EXIT_CONFIG, "configuration_error", message)
     }
 
     /// A failed sign-in.
     pub fn sign_in(message: impl Into<String>) -> Self {
-        Self {
-            code: EXIT_SIGN_IN,
-            message: message.into(),
-        }
+        Self::new(EXIT_SIGN_IN, "sign_in_failed", message)
     }
 
     /// Not signed in.
     pub fn not_signed_in() -> Self {
-        Self {
-            code: EXIT_NOT_SIGNED_IN,
-            message: "not signed in: run `sipauth login`".into(),
-        }
+        Self::new(
+            EXIT_NOT_SIGNED_IN,
+            "not_signed_in",
+            "not signed in: run `sipauth login`",
+        )
+    }
+
+    /// Cancelled by Ctrl-C.
+    pub fn cancelled() -> Self {
+        Self::new(EXIT_CANCELLED, "cancelled", "cancelled (Ctrl-C)")
+    }
+
+    /// A timeout of the command's own (`login --timeout`).
+    pub fn timed_out(message: impl Into<String>) -> Self {
+        Self::new(EXIT_NETWORK, "timeout", message)
     }
 
     /// Anything else.
     pub fn other(message: impl Into<String>) -> Self {
+        Self::new(EXIT_OTHER, "error", message)
+    }
+
+    /// A failure with an explicit exit code and error code.
+    pub fn new(code: u8, error: &str, message: impl Into<String>) -> Self {
         Self {
-            code: EXIT_OTHER,
+            code,
             message: message.into(),
+            error: error.into(),
+            outcome: None,
         }
     }
 
     /// Classifies a library error.
     pub fn from_library(e: Error) -> Self {
-        let code = match &e {
-            Error::Transport(_) => EXIT_NETWORK,
-            Error::Config(_) => EXIT_CONFIG,
-            Error::Session(_) => EXIT_NOT_SIGNED_IN,
-            Error::Storage(_) => EXIT_OTHER,
-            _ => EXIT_SIGN_IN,
-        };
         let message = format!("{} [{}]", e.to_string().replace('\n', " "), e.code());
-        Self { code, message }
+        Self::new(exit_code_for(&e), e.code(), message)
+    }
+
+    /// The `--json` document for this failure: the API error body's `error` and
+    /// `error_description`, the exit code, and whatever did happen.
+    pub fn json(&self) -> serde_json::Value {
+        let mut doc = serde_json::json!({
+            "error": self.error,
+            "error_description": crate::output::sanitize(&self.message),
+            "exitCode": self.code,
+        });
+        if let (Some(map), Some(serde_json::Value::Object(outcome))) =
+            (doc.as_object_mut(), &self.outcome)
+        {
+            for (k, v) in outcome {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        doc
     }
 
     /// The process exit code.
@@ -119,5 +173,27 @@ mod tests {
         let e = CliError::from(Error::from(CallbackError::MissingCode));
         assert!(e.message.ends_with("[missing_code]"));
         assert!(!e.message.contains('\n'));
+        assert_eq!(e.json()["error"], "missing_code");
+        assert_eq!(e.json()["exitCode"], 3);
+    }
+
+    #[test]
+    fn a_refused_refresh_is_not_signed_in_and_keeps_the_providers_code() {
+        let e = CliError::from(Error::from(SessionFailure::RefreshRefused {
+            code: "invalid_grant".into(),
+            description: "grant request is invalid".into(),
+        }));
+        assert_eq!(e.exit_code(), EXIT_NOT_SIGNED_IN);
+        assert_eq!(e.error, "invalid_grant");
+        assert!(e.message.contains("sign in again"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_unreachable_password_api_is_a_network_error() {
+        let e = CliError::from(Error::from(sipauth::CredentialError::ApiUnreachable {
+            endpoint: "http://127.0.0.1:9/api".into(),
+            message: "connection refused".into(),
+        }));
+        assert_eq!(e.exit_code(), EXIT_NETWORK);
     }
 }

@@ -12,8 +12,22 @@ pub mod output;
 use error::CliError;
 use opt::{Cli, Command};
 
-/// Runs one command.
+/// Runs one command. Ctrl-C ends any command at any step (discovery, the browser wait, a slow
+/// token exchange): the command's future is dropped, which cancels its requests and runs its
+/// clean-up (an abandoned sign-in's pending record is removed). With `--json`, a failure still
+/// prints one document on standard output saying what happened.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let result = tokio::select! {
+        result = run_command(&cli) => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::cancelled()),
+    };
+    if let Err(e) = &result {
+        commands::print_failure(&cli.global, e);
+    }
+    result
+}
+
+async fn run_command(cli: &Cli) -> Result<(), CliError> {
     let global = &cli.global;
     match &cli.command {
         Command::Login(opts) => commands::login(global, opts).await,

@@ -188,7 +188,32 @@ pub struct Profile {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
-    /// Scopes, space-separated (default: the template's).
+    /// File holding the client secret (a trailing newline is ignored).
+    #[arg(long, global = true, env = "SIPAUTH_CLIENT_SECRET_FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<String>,
+    /// Authorization endpoint (custom providers without discovery).
+    #[arg(long, global = true, env = "SIPAUTH_AUTHORIZATION_ENDPOINT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    /// Token endpoint (custom providers without discovery).
+    #[arg(long, global = true, env = "SIPAUTH_TOKEN_ENDPOINT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    /// Userinfo endpoint (custom providers without discovery).
+    #[arg(long, global = true, env = "SIPAUTH_USERINFO_ENDPOINT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    /// Revocation endpoint, RFC 7009 (custom providers without discovery).
+    #[arg(long, global = true, env = "SIPAUTH_REVOCATION_ENDPOINT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    /// JWKS URI for ID-token signatures (custom providers without discovery).
+    #[arg(long, global = true, env = "SIPAUTH_JWKS_URI")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Scopes, space-separated, sent exactly (default: the template's, plus offline_access where
+    /// the provider supports it).
     #[arg(long, global = true, env = "SIPAUTH_SCOPE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -273,6 +298,14 @@ pub struct Profile {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub static_password: Option<String>,
+    /// File holding the static strategy's password.
+    #[arg(long, global = true, env = "SIPAUTH_STATIC_PASSWORD_FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_password_file: Option<String>,
+    /// File holding the hmac_ephemeral secret.
+    #[arg(long, global = true, env = "SIPAUTH_HMAC_SECRET_FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_secret_file: Option<String>,
     /// Secret of the hmac_ephemeral strategy.
     #[arg(
         long,
@@ -500,6 +533,22 @@ mod tests {
             "hs",
             "--hmac-ttl",
             "120",
+            "--client-secret-file",
+            "/run/cs",
+            "--authorization-endpoint",
+            "https://i/auth",
+            "--token-endpoint",
+            "https://i/token",
+            "--userinfo-endpoint",
+            "https://i/me",
+            "--revocation-endpoint",
+            "https://i/revoke",
+            "--jwks-uri",
+            "https://i/jwks",
+            "--static-password-file",
+            "/run/sp",
+            "--hmac-secret-file",
+            "/run/hs",
         ])
         .unwrap();
         let p = cli.global.profile_opts;
@@ -511,7 +560,11 @@ mod tests {
             "username_claim": "preferred_username", "collision_free_usernames": true,
             "password_strategy": "api", "hash_salt": "salt", "hash_sha512": true,
             "api_endpoint": "https://api", "api_get": true, "static_password": "sp",
-            "hmac_secret": "hs", "hmac_ttl": 120
+            "hmac_secret": "hs", "hmac_ttl": 120, "client_secret_file": "/run/cs",
+            "authorization_endpoint": "https://i/auth", "token_endpoint": "https://i/token",
+            "userinfo_endpoint": "https://i/me", "revocation_endpoint": "https://i/revoke",
+            "jwks_uri": "https://i/jwks", "static_password_file": "/run/sp",
+            "hmac_secret_file": "/run/hs"
         });
         assert_eq!(serde_json::to_value(&p).unwrap(), expected);
         assert!(parse(&["login", "--redirect-port", "70000"]).is_err());

@@ -1,5 +1,8 @@
 //! What the commands print: credentials in every format, status, and the rule that `--json`
-//! prints exactly one JSON document on standard output. Human messages go to standard error.
+//! prints exactly one JSON document on standard output. Human messages go to standard error,
+//! through [`say`], which passes text from outside (provider error descriptions, callback
+//! parameters, device codes) through [`sanitize`] first: no escape sequence, carriage return or
+//! other control character from a server reaches the terminal.
 
 use serde_json::{json, Value};
 use sipauth::sip::client_config;
@@ -18,6 +21,33 @@ pub fn credentials_json(c: &ProvisionedCredentials) -> Value {
         }
     }
     v
+}
+
+/// Text made safe for a terminal: control characters (C0 but tab, DEL, C1, so ESC and CSI too)
+/// and Unicode direction overrides are shown as `\u{..}` escapes; newlines become spaces. One
+/// line, exactly what was sent, nothing the terminal would act on.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push(' '),
+            '\t' => out.push(c),
+            c if c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c) =>
+            {
+                out.push_str(&c.escape_unicode().to_string());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes a line to standard error, sanitised.
+pub fn say(text: &str) {
+    for line in text.split('\n') {
+        eprintln!("{}", sanitize(line));
+    }
 }
 
 fn shell_quote(s: &str) -> String {
@@ -70,6 +100,21 @@ pub fn render_credentials(
             .collect::<Vec<_>>()
             .join("\n")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn rejects_terminal_escapes_from_outside() {
+        let hostile = "denied\u{1b}[2J\u{1b}]0;pwned\u{7}\rfake line\u{9b}31m\u{202e}txt";
+        let clean = sanitize(hostile);
+        assert!(!clean.chars().any(|c| c.is_control() && c != '\t'), "{clean:?}");
+        assert!(!clean.contains('\u{202e}'));
+        assert!(clean.starts_with("denied\\u{1b}[2J"), "{clean}");
+        assert_eq!(sanitize("Alice Example <alice@example.com>"), "Alice Example <alice@example.com>");
     }
 }
 

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
@@ -12,50 +11,9 @@ use serde_json::Value;
 use sipauth_testkit::browser::{query_param, with_query_param, Browser};
 use sipauth_testkit::{clients, introspect_active, jssip_accepts, oidc_issuer};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
-struct Env {
-    dir: PathBuf,
-}
-
-impl Env {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "sipauth-cli-{name}-{}-{}",
-            std::process::id(),
-            sipauth::pkce::random_urlsafe(4).unwrap()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self { dir }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sipauth"));
-        cmd.args(args)
-            .env("SIPAUTH_DATA_DIR", self.dir.join("data"))
-            .env("SIPAUTH_STORE", "file")
-            .env("XDG_CONFIG_HOME", self.dir.join("config"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        tokio::time::timeout(Duration::from_secs(60), self.cmd(args).output())
-            .await
-            .unwrap()
-            .unwrap()
-    }
-
-    fn stored(&self) -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(self.dir.join("data/sipauth_session.json")).unwrap(),
-        )
-        .unwrap()
-    }
-}
+mod common;
+use common::Env;
 
 struct Login {
     output: Output,
@@ -318,21 +276,44 @@ fn assert_one_line_failure(l: &Login, code: i32, error_code: &str) {
 }
 
 #[tokio::test]
-async fn rejects_a_tampered_state_at_the_listener() {
+async fn rejects_a_tampered_state_at_the_listener_and_keeps_waiting() {
     let env = Env::new("tampered");
-    let l = login(
-        &env,
-        &["--client-id", clients::PUBLIC, "--json"],
-        "eve",
-        |c| {
-            let state = query_param(&c, "state").unwrap();
-            with_query_param(&c, "state", &format!("{state}x"))
-        },
-    )
-    .await;
-    assert_one_line_failure(&l, 3, "invalid_state");
-    assert_eq!(l.page_status, 400);
-    assert!(l.page.contains("Sign-in failed"));
+    let issuer = oidc_issuer();
+    let mut child = env
+        .cmd(&["login", "--no-browser", "--json", "--issuer", &issuer, "--client-id", clients::PUBLIC])
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("the URL on stderr");
+        if let Some(url) = line.trim().strip_prefix("http") {
+            break format!("http{url}");
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let redirect = query_param(&url, "redirect_uri").unwrap();
+    let callback = Browser::new().unwrap().sign_in(&url, "eve", &redirect).await.unwrap();
+    let state = query_param(&callback, "state").unwrap();
+    // A tampered state, a bare request, and another path: each an error page, none ends it.
+    for stray in [
+        with_query_param(&callback, "state", &format!("{state}x")),
+        redirect.clone(),
+        format!("{}/other", redirect.trim_end_matches("/callback")),
+    ] {
+        let response = reqwest::get(&stray).await.unwrap();
+        assert!(matches!(response.status().as_u16(), 400 | 404), "{stray}");
+        assert!(!response.text().await.unwrap().contains("Signed in"));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "still waiting");
+    let response = reqwest::get(&callback).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["username"], "eve");
 }
 
 #[tokio::test]
@@ -343,6 +324,7 @@ async fn rejects_a_redirect_from_the_wrong_issuer() {
     })
     .await;
     assert_one_line_failure(&l, 3, "issuer_mismatch");
+    assert!(!l.stderr.contains("Some("), "no Rust debug text: {}", l.stderr);
 }
 
 #[tokio::test]
@@ -365,7 +347,10 @@ async fn rejects_an_unreachable_issuer_as_a_network_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout(&out).is_empty());
+    // --json: one document saying what happened, even on failure.
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["error"], "network_error");
+    assert_eq!(doc["exitCode"], 6);
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim().lines().count(),
         1
@@ -513,4 +498,29 @@ async fn environment_variables_configure_and_override_the_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn the_keyring_store_keeps_the_login_settings() {
+    let env = Env::new("keyring");
+    // A profile of its own, so the test's keyring entries are its own.
+    let name = format!("kr{}", sipauth::pkce::random_urlsafe(6).unwrap().replace(['-', '_'], "x"));
+    let path = env.dir.join("sipauth.toml");
+    std::fs::write(
+        &path,
+        format!("[profiles.{name}]\nissuer = \"{}\"\nclient_id = \"{}\"\n", oidc_issuer(), clients::PUBLIC),
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let args = ["--config", config, "--profile", &name, "--store", "keyring"];
+    let l = login_with(&env, &args, "kim", |c| c).await;
+    assert_eq!(l.output.status.code(), Some(0), "{}", l.stderr);
+    assert!(!l.stderr.contains("cannot save"), "{}", l.stderr);
+    let mut status = vec!["status"];
+    status.extend_from_slice(&args);
+    let out = env.run(&status).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut logout = vec!["logout"];
+    logout.extend_from_slice(&args);
+    assert_eq!(env.run(&logout).await.status.code(), Some(0));
 }

@@ -32,7 +32,7 @@ fn params_of(part: Option<&str>) -> Result<HashMap<String, String>, CallbackErro
             if map.insert(k.to_string(), v.into_owned()).is_some() {
                 // RFC 6749 §3.1: parameters must not be included more than once.
                 return Err(CallbackError::Malformed(format!(
-                    "parameter {k:?} appears twice"
+                    "parameter \"{k}\" appears twice"
                 )));
             }
         }

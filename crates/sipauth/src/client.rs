@@ -55,6 +55,60 @@ pub enum TokenTypeHint {
     RefreshToken,
 }
 
+/// What a revocation request achieved (RFC 7009).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Revocation {
+    /// The provider accepted the revocation (RFC 7009 §2.2: also said of unknown tokens).
+    Revoked,
+    /// The provider has no revocation endpoint (Entra ID, GitHub): the token stays valid until
+    /// it expires.
+    NotSupported,
+    /// The provider refused, or could not be reached.
+    Failed {
+        /// The stable code (`revocation_failed`, `invalid_client`, `network_error`, ...).
+        code: String,
+        /// What happened.
+        description: String,
+    },
+}
+
+impl Revocation {
+    fn from_result(result: Result<Revocation, Error>) -> Self {
+        result.unwrap_or_else(|e| Revocation::Failed {
+            code: e.code().to_string(),
+            description: e.to_string(),
+        })
+    }
+}
+
+/// What signing out did to each token at the provider.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevocationReport {
+    /// The refresh token's revocation (none when there was no refresh token).
+    pub refresh_token: Option<Revocation>,
+    /// The access token's revocation.
+    pub access_token: Revocation,
+}
+
+impl RevocationReport {
+    /// True when every token that existed was revoked.
+    pub fn all_revoked(&self) -> bool {
+        self.access_token == Revocation::Revoked
+            && self
+                .refresh_token
+                .as_ref()
+                .is_none_or(|r| *r == Revocation::Revoked)
+    }
+
+    /// True when the provider refused or could not be reached for some token.
+    pub fn any_failed(&self) -> bool {
+        matches!(self.access_token, Revocation::Failed { .. })
+            || matches!(self.refresh_token, Some(Revocation::Failed { .. }))
+    }
+}
+
 /// Builds an [`OidcClient`] with non-default parts.
 #[derive(Debug)]
 pub struct OidcClientBuilder {
@@ -197,6 +251,12 @@ impl OidcClient {
         Ok(request)
     }
 
+    /// Forgets a started sign-in (its PKCE verifier, state and nonce) before its callback.
+    pub fn cancel_sign_in(&self, state: &str) -> Result<(), Error> {
+        self.pending.take(state)?;
+        Ok(())
+    }
+
     /// Completes a sign-in from the URL the provider redirected to.
     pub async fn handle_callback(&self, callback_url: &str) -> Result<SignIn, Error> {
         let exchanged = self.exchange_callback(callback_url).await?;
@@ -245,7 +305,7 @@ impl OidcClient {
         };
         self.check_iss(params.iss.as_deref())?;
         let code = params.code.ok_or(CallbackError::MissingCode)?;
-        let tokens = self.exchange_code(&code, &pending).await?;
+        let mut tokens = self.exchange_code(&code, &pending).await?;
         let id_token = match (&self.verifier, &tokens.id_token) {
             (Some(verifier), Some(raw)) => {
                 Some(verifier.verify(raw, pending.nonce.as_ref()).await?)
@@ -253,6 +313,7 @@ impl OidcClient {
             (Some(_), None) => return Err(VerificationError::MissingIdToken.into()),
             (None, _) => None,
         };
+        tokens.id_token_expires_at = id_token.as_ref().map(|t| t.claims().exp);
         Ok(Exchanged { tokens, id_token })
     }
 
@@ -299,10 +360,52 @@ impl OidcClient {
     }
 
     /// Revokes a token at the provider's RFC 7009 endpoint, with this client's authentication.
-    /// Returns `Ok(false)` when the provider has no revocation endpoint (Entra, GitHub).
-    pub async fn revoke(&self, token: &str, hint: TokenTypeHint) -> Result<bool, Error> {
+    /// [`Revocation::NotSupported`] when the provider has no revocation endpoint (Entra, GitHub).
+    pub async fn revoke(&self, token: &str, hint: TokenTypeHint) -> Result<Revocation, Error> {
+        self.revoke_with_bearer(token, hint, None).await
+    }
+
+    /// Revokes both tokens of a set, refresh token first (revoking it usually ends the grant),
+    /// and says what happened to each. A public client at a provider that lists `Bearer` among
+    /// `revocation_endpoint_auth_methods_supported` presents the access token as Bearer
+    /// authentication.
+    pub async fn revoke_tokens(&self, tokens: &TokenSet) -> RevocationReport {
+        let bearer = (self.provider.client_secret.is_none()
+            && self
+                .provider
+                .revocation_auth_methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case("bearer")))
+        .then(|| tokens.access_token.secret());
+        let refresh_token = match &tokens.refresh_token {
+            Some(rt) => Some(Revocation::from_result(
+                self.revoke_with_bearer(rt.secret(), TokenTypeHint::RefreshToken, bearer)
+                    .await,
+            )),
+            None => None,
+        };
+        let access_token = Revocation::from_result(
+            self.revoke_with_bearer(
+                tokens.access_token.secret(),
+                TokenTypeHint::AccessToken,
+                bearer,
+            )
+            .await,
+        );
+        RevocationReport {
+            refresh_token,
+            access_token,
+        }
+    }
+
+    async fn revoke_with_bearer(
+        &self,
+        token: &str,
+        hint: TokenTypeHint,
+        bearer: Option<&str>,
+    ) -> Result<Revocation, Error> {
         let Some(endpoint) = self.provider.revocation_endpoint.clone() else {
-            return Ok(false);
+            return Ok(Revocation::NotSupported);
         };
         let hint = match hint {
             TokenTypeHint::AccessToken => "access_token",
@@ -318,11 +421,12 @@ impl OidcClient {
             endpoint,
             crate::error::Endpoint::Revocation,
             form,
+            bearer,
         )
         .await?;
         // RFC 7009 §2.2: 200 for revoked and for unknown tokens alike.
         if raw.is_success() {
-            return Ok(true);
+            return Ok(Revocation::Revoked);
         }
         Err(token::endpoint_error(
             crate::error::Endpoint::Revocation,
@@ -344,7 +448,7 @@ impl OidcClient {
             tokens.refresh_token = Some(refresh_token.clone());
         }
         if let (Some(verifier), Some(raw)) = (&self.verifier, &tokens.id_token) {
-            verifier.verify(raw, None).await?;
+            tokens.id_token_expires_at = Some(verifier.verify(raw, None).await?.claims().exp);
         }
         Ok(tokens)
     }

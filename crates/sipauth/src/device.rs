@@ -64,6 +64,7 @@ impl OidcClient {
             endpoint,
             Endpoint::DeviceAuthorization,
             form,
+            None,
         )
         .await?;
         if !raw.is_success() {
@@ -116,14 +117,15 @@ impl OidcClient {
             ];
             let raw = token::post_token_form(self.http(), self.provider(), form).await?;
             match token::parse_token_response(self.provider().kind, &raw, self.clock().now_unix()) {
-                Ok(tokens) => {
+                Ok(mut tokens) => {
+                    // RFC 8628 does not require an ID token on the device grant: without one,
+                    // the identity comes from userinfo with the access token, as for plain
+                    // OAuth providers.
                     let id_token = match (self.id_token_verifier(), &tokens.id_token) {
                         (Some(verifier), Some(raw)) => Some(verifier.verify(raw, None).await?),
-                        (Some(_), None) => {
-                            return Err(crate::error::VerificationError::MissingIdToken.into())
-                        }
-                        (None, _) => None,
+                        _ => None,
                     };
+                    tokens.id_token_expires_at = id_token.as_ref().map(|t| t.claims().exp);
                     return Ok(Exchanged { tokens, id_token });
                 }
                 Err(Error::Provider(e)) if e.error == "authorization_pending" => {}

@@ -44,9 +44,29 @@ pub enum Error {
 }
 
 /// The session cannot do what was asked in its current state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionFailure {
+    /// The provider refused the refresh token (revoked, expired, or rotated away): the session
+    /// was ended and the user must sign in again. The code is the provider's (`invalid_grant`,
+    /// as the guide checks for) or, for an answer without an OAuth2 error body,
+    /// `token_exchange_failed`.
+    #[error("the identity provider refused the refresh token ({code}{}): the session has ended; sign in again", if .description.is_empty() { String::new() } else { format!(": {}", .description) })]
+    RefreshRefused {
+        /// The provider's error code.
+        code: String,
+        /// What the provider said.
+        description: String,
+    },
+    /// The stored session cannot be used (corrupt, or written by an unknown version); it was set
+    /// aside, not deleted (`unreadable_session`).
+    #[error("the stored session is unreadable ({reason}); it was moved aside{}; sign in again", .moved_to.as_ref().map(|p| format!(" to {p}")).unwrap_or_default())]
+    UnreadableRecord {
+        /// Why.
+        reason: String,
+        /// Where it was moved, when the store can say.
+        moved_to: Option<String>,
+    },
     /// Nobody is signed in (`not_authenticated`).
     #[error("not signed in")]
     NotAuthenticated,
@@ -59,8 +79,10 @@ pub enum SessionFailure {
 }
 
 impl SessionFailure {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> &str {
         match self {
+            SessionFailure::RefreshRefused { code, .. } => code,
+            SessionFailure::UnreadableRecord { .. } => "unreadable_session",
             SessionFailure::NotAuthenticated => "not_authenticated",
             SessionFailure::NoRefreshToken => "no_refresh_token",
             SessionFailure::TokenExpired => "token_expired",
@@ -120,6 +142,18 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The largest response body accepted from this endpoint, in bytes. Discovery documents and
+    /// key sets are small; token and userinfo answers may carry large ID tokens (Entra groups).
+    pub fn body_limit(self) -> usize {
+        match self {
+            Endpoint::Discovery | Endpoint::Jwks => 512 * 1024,
+            Endpoint::Token | Endpoint::UserInfo | Endpoint::Introspection => 1024 * 1024,
+            Endpoint::Revocation | Endpoint::DeviceAuthorization => 64 * 1024,
+            Endpoint::PasswordApi => 256 * 1024,
+            Endpoint::Authorization => 64 * 1024,
+        }
+    }
+
     fn failed_code(self) -> &'static str {
         match self {
             Endpoint::Authorization => "authorization_failed",
@@ -196,18 +230,30 @@ pub enum StateProblem {
     Expired,
 }
 
+impl StateProblem {
+    fn describe(self) -> &'static str {
+        match self {
+            StateProblem::Missing => "the callback carries no state",
+            StateProblem::Unknown => {
+                "no sign-in in progress has this state (tampered, already used, or started elsewhere)"
+            }
+            StateProblem::Expired => "the sign-in it belongs to expired",
+        }
+    }
+}
+
 /// The callback URL cannot complete a sign-in.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallbackError {
     /// `state` missing, unknown, reused or expired (`invalid_state`).
-    #[error("invalid state in the callback ({0:?}): the sign-in expired, was already used, or was not started here; start again")]
+    #[error("invalid state in the callback: {}; start the sign-in again", .0.describe())]
     InvalidState(StateProblem),
     /// No authorization code (`missing_code`).
     #[error("the callback has no authorization code; check the redirect URI")]
     MissingCode,
     /// RFC 9207: the `iss` parameter is missing or names another issuer (`issuer_mismatch`).
-    #[error("the callback's iss parameter {got:?} does not name the expected issuer {expected}")]
+    #[error("{}", match .got { Some(got) => format!("the callback's iss parameter names {got}, not the expected issuer {expected}"), None => format!("the callback has no iss parameter, although the issuer {expected} promises one (RFC 9207)") })]
     IssuerMismatch {
         /// The issuer we talk to.
         expected: String,
@@ -278,11 +324,18 @@ pub struct ResponseError {
     pub reason: String,
     /// The body, with anything secret-looking removed.
     pub body: RedactedBody,
+    /// True when the body passed the endpoint's size limit (`response_too_large`); nothing of
+    /// it was kept.
+    pub too_large: bool,
 }
 
 impl ResponseError {
     fn code(&self) -> &'static str {
-        self.endpoint.failed_code()
+        if self.too_large {
+            "response_too_large"
+        } else {
+            self.endpoint.failed_code()
+        }
     }
 }
 
@@ -312,10 +365,10 @@ pub enum ConfigError {
     #[error("{0} is required but not configured")]
     Missing(&'static str),
     /// `additional_params` tried to set a parameter the library owns.
-    #[error("additional parameter {0:?} may not be set: sipauth sets it itself")]
+    #[error("additional parameter \"{0}\" may not be set: sipauth sets it itself")]
     ReservedParameter(String),
     /// An unsupported or invalid value.
-    #[error("{field} has an unsupported value {value:?}: {reason}")]
+    #[error("{field} has an unsupported value \"{value}\": {reason}")]
     Unsupported {
         /// Which setting.
         field: &'static str,
@@ -325,7 +378,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// The discovery document names a different issuer than the one asked for.
-    #[error("the discovery document at {url} names issuer {got:?}, not {expected:?}")]
+    #[error("the discovery document at {url} names issuer {got}, not {expected}")]
     DiscoveryIssuerMismatch {
         /// The issuer we asked about.
         expected: String,
@@ -363,7 +416,7 @@ pub enum VerificationError {
     #[error("the ID token algorithm {0} is not allowed")]
     AlgorithmNotAllowed(String),
     /// No key in the provider's JWKS matches the ID token (after the one allowed refetch).
-    #[error("no signing key {kid:?} in the provider's JWKS")]
+    #[error("{}", match .kid { Some(kid) => format!("no signing key with kid \"{kid}\" in the provider's JWKS"), None => "no matching signing key in the provider's JWKS".to_string() })]
     UnknownSigningKey {
         /// The `kid` from the token header.
         kid: Option<String>,
@@ -372,7 +425,7 @@ pub enum VerificationError {
     #[error("the ID token signature is invalid")]
     BadSignature,
     /// `iss` is not the provider's issuer.
-    #[error("the ID token issuer {got:?} is not {expected:?}")]
+    #[error("the ID token issuer {got} is not {expected}")]
     IssuerMismatch {
         /// The expected issuer.
         expected: String,
@@ -380,7 +433,7 @@ pub enum VerificationError {
         got: String,
     },
     /// The tenant of an Entra ID token is not in the allow list.
-    #[error("the ID token's tenant {0:?} is not allowed")]
+    #[error("the ID token's tenant {0} is not allowed")]
     TenantNotAllowed(String),
     /// `aud` does not contain our client id.
     #[error("the ID token audience does not include this client")]
@@ -562,6 +615,7 @@ mod tests {
             status: 502,
             reason: "x".into(),
             body: RedactedBody::new(b""),
+            too_large: false,
         };
         assert_eq!(Error::from(bad).code(), "token_exchange_failed");
     }

@@ -1,11 +1,14 @@
 //! The one HTTP client sipauth uses (reqwest with rustls): redirects off (an OAuth client must not
-//! follow them: SSRF and code leakage), connect and total timeouts, a user agent. This module owns
-//! sending a request and turning transport failures into [`TransportError`]; what a response means
-//! is decided by the module that asked.
+//! follow them: SSRF and code leakage), connect and total timeouts, a user agent, and a size limit
+//! on every response body, per endpoint ([`Endpoint::body_limit`]): a body is read chunk by chunk
+//! and refused (`response_too_large`) as soon as it passes the limit, so a hostile or broken
+//! server can neither exhaust memory nor stall us past the timeout. This module owns sending a
+//! request and turning transport failures into [`TransportError`]; what a response means is
+//! decided by the module that asked.
 
 use std::time::Duration;
 
-use crate::error::{ConfigError, Endpoint, TransportError};
+use crate::error::{ConfigError, Endpoint, Error, RedactedBody, ResponseError, TransportError};
 
 /// What came back from an endpoint.
 #[derive(Debug)]
@@ -28,6 +31,7 @@ impl RawResponse {
             status: self.status,
             reason: reason.into(),
             body: crate::error::RedactedBody::new(&self.body),
+            too_large: false,
         })
     }
 }
@@ -73,15 +77,26 @@ impl HttpClient {
         &self.inner
     }
 
-    /// Sends a request and reads the whole response.
+    /// Sends a request and reads the response, up to the endpoint's body limit.
     pub(crate) async fn send(
         &self,
         endpoint: Endpoint,
         request: reqwest::RequestBuilder,
-    ) -> Result<RawResponse, TransportError> {
+    ) -> Result<RawResponse, Error> {
+        self.send_limited(endpoint, request, endpoint.body_limit())
+            .await
+    }
+
+    /// [`send`](Self::send) with an explicit body limit in bytes.
+    pub(crate) async fn send_limited(
+        &self,
+        endpoint: Endpoint,
+        request: reqwest::RequestBuilder,
+        limit: usize,
+    ) -> Result<RawResponse, Error> {
         let request = request.build().map_err(|e| transport(endpoint, "", e))?;
         let url = request.url().as_str().to_string();
-        let response = self
+        let mut response = self
             .inner
             .execute(request)
             .await
@@ -96,11 +111,33 @@ impl HttpClient {
         };
         let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
         let www_authenticate = header(reqwest::header::WWW_AUTHENTICATE);
-        let body = response
-            .bytes()
+        let too_large = |status| {
+            Error::Response(ResponseError {
+                endpoint,
+                status,
+                reason: format!("the response body is larger than the limit of {limit} bytes"),
+                body: RedactedBody::new(b""),
+                too_large: true,
+            })
+        };
+        // A declared length over the limit is refused before reading anything.
+        if response
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+        {
+            return Err(too_large(status));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
             .map_err(|e| transport(endpoint, &url, e))?
-            .to_vec();
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(status));
+            }
+            body.extend_from_slice(&chunk);
+        }
         tracing::debug!(%endpoint, status, "provider answered");
         Ok(RawResponse {
             status,

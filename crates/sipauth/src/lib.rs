@@ -70,7 +70,9 @@ pub mod verify;
 pub use authorize::{
     AuthorizationOptions, AuthorizationRequest, PendingSignIn, PendingSignInStore,
 };
-pub use client::{Exchanged, OidcClient, OidcClientBuilder, SignIn, TokenTypeHint};
+pub use client::{
+    Exchanged, OidcClient, OidcClientBuilder, Revocation, RevocationReport, SignIn, TokenTypeHint,
+};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use device::DeviceAuthorization;
 pub use error::{

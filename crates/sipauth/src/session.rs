@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::authorize::{AuthorizationOptions, AuthorizationRequest};
-use crate::client::{OidcClient, OidcClientBuilder, SignIn, TokenTypeHint};
+use crate::client::{OidcClient, OidcClientBuilder, RevocationReport, SignIn};
 use crate::clock::{secs, SharedClock};
 use crate::error::{Error, SessionFailure};
 use crate::http::HttpClient;
@@ -183,6 +183,9 @@ impl Default for SessionOptions {
     }
 }
 
+/// The version of the persisted record this library writes and reads.
+const RECORD_VERSION: u32 = 1;
+
 /// What is persisted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredSession {
@@ -276,17 +279,6 @@ impl SessionBuilder {
             timer: Mutex::default(),
         })))
     }
-}
-
-/// When to refresh a token expiring at `expires_at`, seen at `now`: `threshold` before expiry,
-/// or half the remaining lifetime when that is shorter; at least 1 s, at most a day (then the
-/// schedule is simply re-evaluated).
-pub fn refresh_delay(expires_at: i64, now: i64, threshold: Duration) -> Duration {
-    let threshold = secs(threshold);
-    let left = expires_at.saturating_sub(now);
-    let at = expires_at.saturating_sub(threshold);
-    let secs = if at > now { at - now } else { left / 2 };
-    Duration::from_secs(u64::try_from(secs.clamp(1, 86_400)).unwrap_or(1))
 }
 
 impl Session {
@@ -394,10 +386,7 @@ impl Session {
     }
 
     fn needs_refresh(&self, tokens: &TokenSet, now: i64) -> bool {
-        let threshold = secs(self.0.options.refresh_threshold);
-        tokens
-            .expires_at
-            .is_some_and(|at| now >= at.saturating_sub(threshold))
+        tokens.needs_refresh_at(now, self.0.options.refresh_threshold)
     }
 
     fn persist(
@@ -407,7 +396,7 @@ impl Session {
         credentials: Option<&ProvisionedCredentials>,
     ) -> Result<(), Error> {
         let record = StoredSession {
-            version: 1,
+            version: RECORD_VERSION,
             tokens: tokens.clone(),
             user_info: user_info.clone(),
             sip_credentials: credentials.cloned(),
@@ -418,18 +407,32 @@ impl Session {
         Ok(self.0.options.store.save(&self.session_key(), &json)?)
     }
 
-    /// The stored session; unreadable records read as absent, with a warning.
+    /// The stored session. A record that does not parse, or that an unknown version wrote, is
+    /// refused (`unreadable_session`) and set aside in the store, never silently read as absent
+    /// nor guessed at.
     fn load_stored(&self) -> Result<Option<StoredSession>, Error> {
-        let Some(json) = self.0.options.store.load(&self.session_key())? else {
+        let key = self.session_key();
+        let Some(json) = self.0.options.store.load(&key)? else {
             return Ok(None);
         };
-        match serde_json::from_str::<StoredSession>(&json) {
-            Ok(record) => Ok(Some(record)),
-            Err(e) => {
-                tracing::warn!(error = %e, "the stored session is unreadable; treating it as absent");
-                Ok(None)
-            }
-        }
+        let reason = match serde_json::from_str::<serde_json::Value>(&json) {
+            Err(e) => format!("not JSON: {e}"),
+            Ok(value) => match value.get("version").and_then(serde_json::Value::as_u64) {
+                Some(v) if v == u64::from(RECORD_VERSION) => {
+                    match serde_json::from_value::<StoredSession>(value) {
+                        Ok(record) => return Ok(Some(record)),
+                        Err(e) => format!("not a session record: {e}"),
+                    }
+                }
+                Some(v) => format!(
+                    "record version {v}, and this sipauth reads version {RECORD_VERSION}"
+                ),
+                None => "no record version".to_string(),
+            },
+        };
+        let moved_to = self.0.options.store.set_aside(&key)?;
+        tracing::warn!(%reason, moved_to = moved_to.as_deref().unwrap_or(""), "the stored session is unreadable");
+        Err(SessionFailure::UnreadableRecord { reason, moved_to }.into())
     }
 
     /// Starts a sign-in (`login(prompt, login_hint)`): returns the authorization URL; the caller
@@ -537,7 +540,8 @@ impl Session {
         }
     }
 
-    /// True when the access token is inside the refresh threshold (or past expiry).
+    /// True when the access token is due for a refresh (see [`TokenSet::refresh_due_at`]: the
+    /// threshold before expiry, or half-life for short-lived tokens) or past expiry.
     pub fn is_token_expired(&self) -> bool {
         let snapshot = self.0.snapshot.borrow();
         snapshot
@@ -564,7 +568,15 @@ impl Session {
                 Ok(tokens.access_token)
             };
         }
-        Ok(self.refresh_inner(false).await?.access_token)
+        match self.refresh_inner(false).await {
+            Ok(refreshed) => Ok(refreshed.access_token),
+            // The provider is down but the token still works: use it rather than fail.
+            Err(e) if is_transient(&e) && !tokens.is_expired_at(self.now()) => {
+                tracing::warn!(error = %e, "refresh failed; using the still-valid access token");
+                Ok(tokens.access_token)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Refreshes now (concurrent callers share one request).
@@ -590,7 +602,10 @@ impl Session {
         // Other processes sharing the store: take its lock, then re-read it.
         let _lock = self.0.options.store.lock(&self.session_key()).await?;
         if let Some(stored) = self.load_stored()? {
-            if stored.tokens.refresh_token != tokens.refresh_token {
+            // Another process refreshed (a rotated refresh token, or at least a new access token).
+            if stored.tokens.refresh_token != tokens.refresh_token
+                || stored.tokens.access_token.secret() != tokens.access_token.secret()
+            {
                 tracing::debug!("another process refreshed; adopting its tokens");
                 tokens = stored.tokens.clone();
                 self.update(|s| {
@@ -618,13 +633,22 @@ impl Session {
             s.is_refreshing = true;
             s.state = AuthState::Refreshing;
         });
-        let refreshed = match self.refresh_with_retry(&refresh_token).await {
+        let mut refreshed = match self.refresh_with_retry(&refresh_token).await {
             Ok(t) => t,
             Err(e) => {
                 self.refresh_failed(&e);
-                return Err(e);
+                return Err(match refusal(&e) {
+                    Some(refused) => refused.into(),
+                    None => e,
+                });
             }
         };
+        // A refresh without a new ID token keeps the last one (id_token_hint, the id_token
+        // password strategy), with its expiry.
+        if refreshed.id_token.is_none() {
+            refreshed.id_token = tokens.id_token.clone();
+            refreshed.id_token_expires_at = tokens.id_token_expires_at;
+        }
         let user_info = snapshot.user_info.clone().unwrap_or_default();
         // The rotated refresh token is on disk before the new access token is handed out.
         self.persist(&refreshed, &user_info, snapshot.sip_credentials.as_ref())?;
@@ -699,7 +723,7 @@ impl Session {
             .tokens
             .as_ref()
             .is_some_and(|t| t.is_expired_at(self.now()));
-        let refused = matches!(error, Error::Provider(_));
+        let refused = refusal(error).is_some();
         if refused {
             if let Err(e) = self.0.options.store.remove(&self.session_key()) {
                 tracing::warn!(error = %e, "cannot remove the refused session from storage");
@@ -721,15 +745,16 @@ impl Session {
         self.emit(SessionEvent::Logout(reason));
     }
 
-    /// When the next automatic refresh runs (Unix seconds), if one is due.
+    /// When the next automatic refresh runs (Unix seconds), if one is due: the moment
+    /// [`TokenSet::refresh_due_at`] names, at least a second from now, at most a day (then the
+    /// schedule is simply re-evaluated).
     pub fn next_refresh_at(&self) -> Option<i64> {
         let snapshot = self.0.snapshot.borrow();
         let tokens = snapshot.tokens.as_ref()?;
         tokens.refresh_token.as_ref()?;
-        let at = tokens.expires_at?;
+        let due = tokens.refresh_due_at(self.0.options.refresh_threshold)?;
         let now = self.now();
-        let delay = refresh_delay(at, now, self.0.options.refresh_threshold);
-        Some(now + secs(delay))
+        Some(due.clamp(now + 1, now + 86_400))
     }
 
     fn schedule_refresh(&self) {
@@ -767,45 +792,40 @@ impl Session {
     }
 
     /// Signs out: revokes the refresh token and the access token (RFC 7009, when the provider
-    /// has a revocation endpoint), then clears everything.
-    pub async fn logout(&self) -> Result<(), Error> {
+    /// has a revocation endpoint), then clears everything. The report says what happened to
+    /// each token at the provider: revoked, not supported there, or refused; the local session
+    /// is gone in every case (an error here is only a storage failure).
+    pub async fn logout(&self) -> Result<Option<RevocationReport>, Error> {
         self.end(LogoutReason::UserInitiated).await
     }
 
-    /// Ends the session for a reason (the inactivity monitor uses `SessionTimeout`).
-    pub async fn end(&self, reason: LogoutReason) -> Result<(), Error> {
+    /// Ends the session for a reason (the inactivity monitor uses `SessionTimeout`). Returns
+    /// the revocation report, or `None` when no tokens were held.
+    pub async fn end(&self, reason: LogoutReason) -> Result<Option<RevocationReport>, Error> {
         self.cancel_refresh();
-        let tokens = self.snapshot().tokens;
-        let mut first_error = None;
-        if let Some(tokens) = tokens {
-            if let Some(rt) = &tokens.refresh_token {
-                if let Err(e) = self
-                    .0
-                    .client
-                    .revoke(rt.secret(), TokenTypeHint::RefreshToken)
-                    .await
-                {
-                    tracing::warn!(error = %e, "revoking the refresh token failed");
-                    first_error.get_or_insert(e);
+        let report = match self.snapshot().tokens {
+            Some(tokens) => {
+                let report = self.0.client.revoke_tokens(&tokens).await;
+                if report.any_failed() {
+                    tracing::warn!(?report, "revocation at the provider failed");
                 }
+                Some(report)
             }
-            if let Err(e) = self
-                .0
-                .client
-                .revoke(tokens.access_token.secret(), TokenTypeHint::AccessToken)
-                .await
-            {
-                tracing::warn!(error = %e, "revoking the access token failed");
-                first_error.get_or_insert(e);
-            }
-        }
+            None => None,
+        };
         self.clear_auth()?;
         self.emit(SessionEvent::Logout(reason));
-        // The local session is gone either way; a failed revocation is still reported.
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
+        Ok(report)
+    }
+
+    /// Abandons a started sign-in: its pending record (PKCE verifier, state, nonce) is removed
+    /// now rather than when a later run sweeps it (Ctrl-C, a timeout, a window closed).
+    pub fn cancel_login(&self, request: &AuthorizationRequest) -> Result<(), Error> {
+        self.0.client.cancel_sign_in(request.state.secret())?;
+        if matches!(self.state(), AuthState::Redirecting) {
+            self.set_state(AuthState::Idle);
         }
+        Ok(())
     }
 
     /// Forgets the session locally (no revocation): storage, state, error, timer.
@@ -841,8 +861,32 @@ impl Session {
         Ok(credentials)
     }
 
-    /// Loads the stored session at start-up. Expired → refresh → re-provision → persist. Returns
-    /// the credentials when a session was restored.
+    /// Loads the stored session into the snapshot as it is, with no network request at all: no
+    /// refresh, no re-provisioning, no timer (for reporting, like `sipauth status`). Returns
+    /// false when nothing is stored.
+    pub fn load(&self) -> Result<bool, Error> {
+        let Some(stored) = self.load_stored()? else {
+            return Ok(false);
+        };
+        let expired = stored.tokens.is_expired_at(self.now());
+        self.update(|s| {
+            s.token_expires_at = stored.tokens.expires_at;
+            s.tokens = Some(stored.tokens.clone());
+            s.user_info = Some(stored.user_info.clone());
+            s.sip_credentials = stored.sip_credentials.clone();
+            s.error = None;
+            s.generation += 1;
+            s.state = if expired && stored.tokens.refresh_token.is_none() {
+                AuthState::Idle
+            } else {
+                AuthState::Authenticated
+            };
+        });
+        Ok(true)
+    }
+
+    /// Loads the stored session at start-up. Due for a refresh → refresh → re-provision →
+    /// persist. Returns the credentials when a session was restored.
     pub async fn restore(&self) -> Result<Option<ProvisionedCredentials>, Error> {
         let Some(stored) = self.load_stored()? else {
             return Ok(None);
@@ -865,13 +909,45 @@ impl Session {
             s.state = AuthState::Authenticated;
         });
         if needs_refresh {
-            self.refresh_inner(false).await?;
+            if let Err(e) = self.refresh_inner(false).await {
+                // A provider that is down does not end a session whose token still works.
+                if !(is_transient(&e) && !stored.tokens.is_expired_at(self.now())) {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "refresh failed; keeping the still-valid access token");
+                self.set_state(AuthState::Authenticated);
+                if stored.sip_credentials.is_none() {
+                    self.reprovision_credentials().await?;
+                }
+            }
         } else if stored.sip_credentials.is_none() {
             self.reprovision_credentials().await?;
         } else {
             self.schedule_refresh();
         }
         Ok(self.sip_credentials())
+    }
+}
+
+/// A refresh the provider refused for good (the grant is dead): its OAuth2 error, or a
+/// 400/401 answer without one (some providers answer a dead refresh token with an empty 400).
+fn refusal(e: &Error) -> Option<SessionFailure> {
+    match e {
+        Error::Provider(p) if p.endpoint == crate::error::Endpoint::Token => {
+            Some(SessionFailure::RefreshRefused {
+                code: p.error.clone(),
+                description: p.description.clone().unwrap_or_default(),
+            })
+        }
+        Error::Response(r)
+            if r.endpoint == crate::error::Endpoint::Token && matches!(r.status, 400 | 401) =>
+        {
+            Some(SessionFailure::RefreshRefused {
+                code: e.code().to_string(),
+                description: format!("HTTP {} without an OAuth2 error body", r.status),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -936,43 +1012,5 @@ impl InactivityMonitor {
                 }
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refresh_is_scheduled_threshold_before_expiry() {
-        assert_eq!(
-            refresh_delay(10_000, 6_000, Duration::from_secs(300)),
-            Duration::from_secs(3_700)
-        );
-    }
-
-    #[test]
-    fn short_lifetimes_refresh_at_half_life_never_in_a_loop() {
-        // 5 s token, 300 s threshold: at 2 s, never 0.
-        assert_eq!(
-            refresh_delay(1_005, 1_000, Duration::from_secs(300)),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            refresh_delay(1_001, 1_000, Duration::from_secs(300)),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            refresh_delay(900, 1_000, Duration::from_secs(300)),
-            Duration::from_secs(1)
-        );
-    }
-
-    #[test]
-    fn long_lifetimes_are_re_evaluated_daily() {
-        assert_eq!(
-            refresh_delay(i64::MAX, 0, Duration::from_secs(300)),
-            Duration::from_secs(86_400)
-        );
     }
 }

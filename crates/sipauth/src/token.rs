@@ -30,6 +30,11 @@ pub struct TokenSet {
     pub refresh_token: Option<RefreshToken>,
     /// The raw ID token, if one was issued.
     pub id_token: Option<IdToken>,
+    /// When that ID token expires (its verified `exp`), kept with it: a refresh that returns no
+    /// new ID token carries the last one over (for `id_token_hint` and the `id_token` password
+    /// strategy), and this says whether it is still valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_expires_at: Option<i64>,
     /// Granted scopes, space-separated (GitHub's commas normalised).
     pub scope: Option<String>,
     /// Any other fields the provider sent.
@@ -41,6 +46,26 @@ impl TokenSet {
     /// True when the access token is expired at `now` (with no expiry known: never).
     pub fn is_expired_at(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// When a refresh of this access token becomes due (Unix seconds): `threshold` before
+    /// expiry, or half-way through the token's lifetime when it lives less than twice the
+    /// threshold. A 5-minute Keycloak token with the default 300 s threshold is due after
+    /// 150 s, not the moment it is issued; a one-hour token 300 s before it expires. `None`
+    /// when no expiry is known. The one rule for "needs a refresh" and for the refresh schedule.
+    pub fn refresh_due_at(&self, threshold: std::time::Duration) -> Option<i64> {
+        let expires_at = self.expires_at?;
+        let threshold = crate::clock::secs(threshold);
+        let margin = match self.expires_in {
+            Some(lifetime) => threshold.min(i64::try_from(lifetime / 2).unwrap_or(i64::MAX)),
+            None => threshold,
+        };
+        Some(expires_at.saturating_sub(margin))
+    }
+
+    /// True when a refresh is due at `now` by [`refresh_due_at`](Self::refresh_due_at).
+    pub fn needs_refresh_at(&self, now: i64, threshold: std::time::Duration) -> bool {
+        self.refresh_due_at(threshold).is_some_and(|due| now >= due)
     }
 }
 
@@ -148,7 +173,7 @@ pub(crate) fn parse_token_response(
     let token_type = take_string(&mut fields, "token_type", EP, raw)?
         .ok_or_else(|| raw.unusable(EP, "no token_type"))?;
     if !token_type.eq_ignore_ascii_case("bearer") {
-        return Err(raw.unusable(EP, format!("unsupported token_type {token_type:?}")));
+        return Err(raw.unusable(EP, format!("unsupported token_type \"{token_type}\"")));
     }
     let expires_in = match fields.remove("expires_in") {
         None | Some(Value::Null) => None,
@@ -180,6 +205,7 @@ pub(crate) fn parse_token_response(
         expires_at,
         refresh_token,
         id_token,
+        id_token_expires_at: None,
         scope,
         extra: fields,
     })
@@ -197,6 +223,7 @@ pub(crate) async fn post_token_form(
         provider.token_endpoint.clone(),
         Endpoint::Token,
         form,
+        None,
     )
     .await
 }
@@ -217,13 +244,19 @@ pub(crate) async fn post_client_form(
     url: url::Url,
     endpoint: Endpoint,
     mut form: Vec<(&str, String)>,
+    bearer: Option<&str>,
 ) -> Result<RawResponse, Error> {
     let mut request = http
         .reqwest()
         .post(url)
         .header(reqwest::header::ACCEPT, "application/json");
     match (&provider.client_secret, provider.client_auth_method) {
-        (None, _) => form.push(("client_id", provider.client_id.clone())),
+        (None, _) => {
+            form.push(("client_id", provider.client_id.clone()));
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+        }
         (Some(secret), ClientAuthMethod::ClientSecretPost) => {
             form.push(("client_id", provider.client_id.clone()));
             form.push(("client_secret", secret.secret().to_string()));
@@ -258,6 +291,36 @@ pub(crate) async fn post_client_form(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lasting(expires_in: u64, issued_at: i64) -> TokenSet {
+        TokenSet {
+            access_token: AccessToken::new("at"),
+            token_type: "Bearer".into(),
+            expires_in: Some(expires_in),
+            expires_at: Some(issued_at + i64::try_from(expires_in).unwrap()),
+            refresh_token: None,
+            id_token: None,
+            id_token_expires_at: None,
+            scope: None,
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn short_lived_tokens_are_not_due_the_moment_they_are_issued() {
+        let threshold = std::time::Duration::from_secs(300);
+        // 4 s token issued at 1000: due at 1002, not before.
+        let t = lasting(4, 1_000);
+        assert!(!t.needs_refresh_at(1_000, threshold));
+        assert!(!t.needs_refresh_at(1_001, threshold));
+        assert!(t.needs_refresh_at(1_002, threshold));
+        // Keycloak's 5-minute default: due at half-life.
+        let t = lasting(300, 0);
+        assert_eq!(t.refresh_due_at(threshold), Some(150));
+        // One hour: the threshold before expiry.
+        let t = lasting(3_600, 0);
+        assert_eq!(t.refresh_due_at(threshold), Some(3_300));
+    }
 
     fn raw(status: u16, content_type: &str, body: &str) -> RawResponse {
         RawResponse {

@@ -18,17 +18,47 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Parses an absolute URL, naming the setting in the error.
+/// `value` with any `user:password@` part of its authority replaced by `[redacted]@`, for
+/// error messages: a URL given with credentials must not echo them.
+pub fn redact_userinfo(value: &str) -> String {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return value.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://[redacted]@{}", &rest[at + 1..]),
+        None => value.to_string(),
+    }
+}
+
+/// Parses an absolute URL, naming the setting in the error. A URL carrying credentials
+/// (`https://user:secret@host/`) is refused: they would be sent as Basic authentication to
+/// whatever the URL names, and end up in logs.
 pub fn parse(field: &'static str, value: &str) -> Result<Url, ConfigError> {
-    Url::parse(value).map_err(|e| ConfigError::InvalidUrl {
+    let url = Url::parse(value).map_err(|e| ConfigError::InvalidUrl {
         field,
-        value: value.to_string(),
+        value: redact_userinfo(value),
         reason: e.to_string(),
+    })?;
+    refuse_credentials(field, &url)?;
+    Ok(url)
+}
+
+fn refuse_credentials(field: &'static str, url: &Url) -> Result<(), ConfigError> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    Err(ConfigError::InvalidUrl {
+        field,
+        value: redact_userinfo(url.as_str()),
+        reason: "a URL may not carry a user name or password".into(),
     })
 }
 
-/// Checks that an endpoint URL is `https`, or `http` on a loopback host, and has no fragment.
+/// Checks that an endpoint URL is `https`, or `http` on a loopback host, has no credentials and
+/// no fragment.
 pub fn require_secure(field: &'static str, url: &Url) -> Result<(), ConfigError> {
+    refuse_credentials(field, url)?;
     if url.fragment().is_some() {
         return Err(ConfigError::InvalidUrl {
             field,
@@ -46,7 +76,7 @@ pub fn require_secure(field: &'static str, url: &Url) -> Result<(), ConfigError>
         other => Err(ConfigError::InvalidUrl {
             field,
             value: url.to_string(),
-            reason: format!("scheme {other:?} is not http(s)"),
+            reason: format!("scheme \"{other}\" is not http or https"),
         }),
     }
 }
@@ -69,7 +99,7 @@ pub fn require_redirect(url: &Url) -> Result<(), ConfigError> {
             field: FIELD,
             value: url.to_string(),
             reason: format!(
-                "scheme {scheme:?} is neither https, loopback http, nor a reverse-DNS private-use scheme"
+                "scheme \"{scheme}\" is neither https, loopback http, nor a reverse-DNS private-use scheme"
             ),
         }),
     }
@@ -78,6 +108,26 @@ pub fn require_redirect(url: &Url) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejects_urls_with_credentials_without_echoing_them() {
+        for value in [
+            "https://user:hunter2@idp.example.com/",
+            "http://alice:hunter2@127.0.0.1:8080",
+            "https://token-only@idp.example.com",
+        ] {
+            let err = parse_secure("issuer", value).unwrap_err();
+            let text = err.to_string();
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(!text.contains("token-only"), "{text}");
+            assert!(text.contains("user name or password"), "{text}");
+        }
+        assert_eq!(
+            redact_userinfo("https://u:p@h/x@y"),
+            "https://[redacted]@h/x@y"
+        );
+        assert_eq!(redact_userinfo("https://h/x@y"), "https://h/x@y");
+    }
 
     #[test]
     fn accepts_https_and_loopback_http() {

@@ -42,6 +42,78 @@ pub struct DiscoveryDocument {
     /// RFC 9207.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// How clients authenticate at the revocation endpoint (RFC 8414).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+}
+
+/// The RFC 8414 metadata URL for an issuer: the well-known segment goes between the host and
+/// the issuer's path (`https://h/t` → `https://h/.well-known/oauth-authorization-server/t`).
+pub fn oauth_metadata_url(issuer: &str) -> Result<Url, ConfigError> {
+    let mut url = url_policy::parse_secure("issuer", issuer)?;
+    let path = url.path().trim_end_matches('/').to_string();
+    url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    url.set_query(None);
+    Ok(url)
+}
+
+async fn fetch_json(http: &HttpClient, url: &Url) -> Result<DiscoveryDocument, Error> {
+    let request = http
+        .reqwest()
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "application/json");
+    let raw = http.send(Endpoint::Discovery, request).await?;
+    if !raw.is_success() {
+        return Err(raw.unusable(
+            Endpoint::Discovery,
+            "the discovery document could not be fetched",
+        ));
+    }
+    serde_json::from_slice(&raw.body).map_err(|e| {
+        raw.unusable(
+            Endpoint::Discovery,
+            format!("not an OpenID provider metadata document: {e}"),
+        )
+    })
+}
+
+/// Some providers publish revocation, introspection and device endpoints only in their RFC 8414
+/// metadata: fill what OpenID discovery left out from there (same issuer only). Failing to get
+/// it is not an error; the endpoints simply stay unknown.
+async fn complete_from_oauth_metadata(http: &HttpClient, issuer: &str, doc: &mut DiscoveryDocument) {
+    if doc.revocation_endpoint.is_some()
+        && doc.introspection_endpoint.is_some()
+        && doc.device_authorization_endpoint.is_some()
+    {
+        return;
+    }
+    let Ok(url) = oauth_metadata_url(issuer) else {
+        return;
+    };
+    let oauth = match fetch_json(http, &url).await {
+        Ok(oauth) if oauth.issuer == doc.issuer => oauth,
+        Ok(_) => {
+            tracing::debug!(%url, "RFC 8414 metadata names another issuer; ignored");
+            return;
+        }
+        Err(e) => {
+            tracing::debug!(%url, error = %e, "no RFC 8414 metadata");
+            return;
+        }
+    };
+    doc.revocation_endpoint = doc.revocation_endpoint.take().or(oauth.revocation_endpoint);
+    doc.introspection_endpoint = doc
+        .introspection_endpoint
+        .take()
+        .or(oauth.introspection_endpoint);
+    doc.device_authorization_endpoint = doc
+        .device_authorization_endpoint
+        .take()
+        .or(oauth.device_authorization_endpoint);
+    if doc.revocation_endpoint_auth_methods_supported.is_empty() {
+        doc.revocation_endpoint_auth_methods_supported =
+            oauth.revocation_endpoint_auth_methods_supported;
+    }
 }
 
 fn kind_for(issuer: &Url) -> ProviderKind {
@@ -78,26 +150,11 @@ pub fn discovery_url(issuer: &str) -> Result<Url, ConfigError> {
     )
 }
 
-/// Fetches an issuer's discovery document.
+/// Fetches an issuer's discovery document, completed from its RFC 8414 metadata where OpenID
+/// discovery lacks the revocation, introspection or device endpoint.
 pub async fn fetch_document(http: &HttpClient, issuer: &str) -> Result<DiscoveryDocument, Error> {
     let url = discovery_url(issuer)?;
-    let request = http
-        .reqwest()
-        .get(url.clone())
-        .header(reqwest::header::ACCEPT, "application/json");
-    let raw = http.send(Endpoint::Discovery, request).await?;
-    if !raw.is_success() {
-        return Err(raw.unusable(
-            Endpoint::Discovery,
-            "the discovery document could not be fetched",
-        ));
-    }
-    let doc: DiscoveryDocument = serde_json::from_slice(&raw.body).map_err(|e| {
-        raw.unusable(
-            Endpoint::Discovery,
-            format!("not an OpenID provider metadata document: {e}"),
-        )
-    })?;
+    let mut doc = fetch_json(http, &url).await?;
     if doc.issuer != issuer && !is_tenant_template_for(&doc.issuer, issuer) {
         return Err(ConfigError::DiscoveryIssuerMismatch {
             expected: issuer.to_string(),
@@ -106,6 +163,7 @@ pub async fn fetch_document(http: &HttpClient, issuer: &str) -> Result<Discovery
         }
         .into());
     }
+    complete_from_oauth_metadata(http, issuer, &mut doc).await;
     Ok(doc)
 }
 
@@ -160,6 +218,8 @@ impl ProviderConfig {
         )?;
         p.end_session_endpoint = optional("end_session_endpoint", &doc.end_session_endpoint)?;
         p.issuer = Some(doc.issuer.clone());
+        p.scopes_supported = doc.scopes_supported.clone();
+        p.revocation_auth_methods = doc.revocation_endpoint_auth_methods_supported.clone();
         p.authorization_response_iss_parameter_supported =
             doc.authorization_response_iss_parameter_supported;
         let methods = &doc.token_endpoint_auth_methods_supported;
@@ -209,5 +269,17 @@ mod tests {
             "https://sso.example.com/realms/voip/.well-known/openid-configuration"
         );
         assert!(discovery_url("http://idp.example.com").is_err());
+    }
+
+    #[test]
+    fn oauth_metadata_goes_between_host_and_path() {
+        assert_eq!(
+            oauth_metadata_url("https://idp.example.com/tenant1").unwrap().as_str(),
+            "https://idp.example.com/.well-known/oauth-authorization-server/tenant1"
+        );
+        assert_eq!(
+            oauth_metadata_url("https://idp.example.com/").unwrap().as_str(),
+            "https://idp.example.com/.well-known/oauth-authorization-server"
+        );
     }
 }

@@ -187,6 +187,12 @@ pub struct ProviderConfig {
     pub authorization_response_iss_parameter_supported: bool,
     /// Entra only: tenants allowed to sign in (empty = any tenant).
     pub allowed_tenants: Vec<String>,
+    /// The scopes the provider says it supports (discovery's `scopes_supported`; empty when not
+    /// known, as for templates).
+    pub scopes_supported: Vec<String>,
+    /// `revocation_endpoint_auth_methods_supported` from the provider's metadata (empty when
+    /// not published).
+    pub revocation_auth_methods: Vec<String>,
 }
 
 /// Authorization parameters sipauth sets itself; `additional_params` may not contain them.
@@ -248,6 +254,8 @@ impl ProviderConfig {
             additional_params: BTreeMap::new(),
             authorization_response_iss_parameter_supported: false,
             allowed_tenants: Vec::new(),
+            scopes_supported: Vec::new(),
+            revocation_auth_methods: Vec::new(),
         })
     }
 
@@ -288,7 +296,10 @@ impl ProviderConfig {
     /// Asks for a refresh token the way this provider wants it: Google needs
     /// `access_type=offline` and `prompt=consent`; GitHub issues them by app setting; the others
     /// need the `offline_access` scope. (The reference library's defaults get no refresh token
-    /// from most providers.)
+    /// from most providers.) The scope is added only where the provider takes it: when its
+    /// metadata lists `scopes_supported`, only if `offline_access` is among them (a provider that
+    /// does not know it answers `invalid_scope`); without a list, only for the templates known to
+    /// take it (Microsoft, Okta, Auth0, Keycloak), never for an unknown custom provider.
     pub fn with_offline_access(mut self) -> Self {
         match self.kind {
             ProviderKind::Google => {
@@ -298,8 +309,13 @@ impl ProviderConfig {
                     .insert("prompt".into(), "consent".into());
             }
             ProviderKind::GitHub => {}
-            _ => {
-                if !self.scopes.iter().any(|s| s == "offline_access") {
+            kind => {
+                let supported = if self.scopes_supported.is_empty() {
+                    kind != ProviderKind::Custom
+                } else {
+                    self.scopes_supported.iter().any(|s| s == "offline_access")
+                };
+                if supported && !self.scopes.iter().any(|s| s == "offline_access") {
                     self.scopes.push("offline_access".into());
                 }
             }
@@ -459,12 +475,23 @@ mod tests {
 
     #[test]
     fn offline_access_follows_the_provider() {
-        let p = custom().with_offline_access();
+        let mut p = custom();
+        p.scopes_supported = vec!["openid".into(), "offline_access".into()];
+        let p = p.with_offline_access();
         assert!(p.scopes.contains(&"offline_access".to_string()));
-        let p = custom().with_offline_access().with_offline_access();
+        let p = p.with_offline_access().with_offline_access();
         assert_eq!(
             p.scopes.iter().filter(|s| *s == "offline_access").count(),
             1
         );
+    }
+
+    #[test]
+    fn rejects_offline_access_where_the_provider_does_not_list_it() {
+        let mut p = custom();
+        p.scopes_supported = vec!["openid".into(), "email".into()];
+        assert!(!p.with_offline_access().scopes.iter().any(|s| s == "offline_access"));
+        // An unknown custom provider without a list: not guessed either.
+        assert!(!custom().with_offline_access().scopes.iter().any(|s| s == "offline_access"));
     }
 }

@@ -40,7 +40,7 @@ pub enum CredentialError {
         reason: String,
     },
     /// The SIP domain is not a host name.
-    #[error("{0:?} is not a usable SIP domain")]
+    #[error("\"{0}\" is not a usable SIP domain")]
     InvalidDomain(String),
     /// `ws://` to a non-loopback host without explicit permission, or not a WebSocket URI.
     #[error("the WebSocket server {uri} must use wss:// (ws:// is allowed only on loopback, or when explicitly permitted)")]

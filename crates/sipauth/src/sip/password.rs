@@ -297,17 +297,15 @@ async fn call_api(
     let raw = http
         .send(Endpoint::PasswordApi, request)
         .await
-        .map_err(|e| {
-            if e.timed_out {
-                CredentialError::ApiTimeout {
-                    endpoint: endpoint.to_string(),
-                }
-            } else {
-                CredentialError::ApiUnreachable {
-                    endpoint: endpoint.to_string(),
-                    message: e.message,
-                }
-            }
+        .map_err(|e| match e {
+            crate::error::Error::Transport(e) if e.timed_out => CredentialError::ApiTimeout {
+                endpoint: endpoint.to_string(),
+            },
+            crate::error::Error::Transport(e) => CredentialError::ApiUnreachable {
+                endpoint: endpoint.to_string(),
+                message: e.message,
+            },
+            other => CredentialError::Strategy(format!("api_generated: {other}")),
         })?;
     if !raw.is_success() {
         return Err(CredentialError::ApiStatus {

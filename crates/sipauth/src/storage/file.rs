@@ -2,6 +2,9 @@
 //! to a temporary file, fsynced, renamed over the old one, and the directory fsynced, so a crash
 //! or SIGKILL at any point leaves the old value or the new one. Locks are `<key>.lock` files held
 //! with the operating system's advisory lock (released when the holder exits, even by SIGKILL).
+//! Removing a key also removes its lock file when nobody holds it; a locker that finds its lock
+//! file unlinked under it after waiting retries on the new one, so removal never lets two
+//! holders in.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -58,12 +61,44 @@ impl FileStore {
         }
     }
 
+    fn lock_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.lock"))
+    }
+
+    /// Removes `<key>.lock` unless someone holds it.
+    fn remove_unheld_lock(&self, key: &str) {
+        let path = self.lock_path(key);
+        let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
+            return;
+        };
+        if file.try_lock().is_ok() && same_file(&file, &path) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+
     fn sync_dir(&self) {
         // Makes the rename durable; not every filesystem allows it, and losing it only loses
         // durability, never atomicity.
         if let Ok(dir) = File::open(&self.dir) {
             let _ = dir.sync_all();
         }
+    }
+}
+
+/// True when `file` is the file currently at `path`.
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
     }
 }
 
@@ -99,13 +134,28 @@ impl SessionStore for FileStore {
     fn remove(&self, key: &str) -> Result<(), StorageError> {
         check_key(key)?;
         let path = self.path_of(key);
-        match fs::remove_file(&path) {
-            Ok(()) => {
-                self.sync_dir();
-                Ok(())
-            }
+        let result = match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StorageError::new(format!("remove {}", path.display()), e)),
+        };
+        self.remove_unheld_lock(key);
+        self.sync_dir();
+        result
+    }
+
+    fn set_aside(&self, key: &str) -> Result<Option<String>, StorageError> {
+        check_key(key)?;
+        let path = self.path_of(key);
+        let stamp = crate::clock::Clock::now_unix(&crate::clock::SystemClock);
+        let aside = self.dir.join(format!("{key}.unreadable-{stamp}.json.bak"));
+        match fs::rename(&path, &aside) {
+            Ok(()) => {
+                self.sync_dir();
+                Ok(Some(aside.display().to_string()))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StorageError::new(format!("move aside {}", path.display()), e)),
         }
     }
 
@@ -139,19 +189,25 @@ impl SessionStore for FileStore {
     }
 
     fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StorageError>> {
-        let path = self.dir.join(format!("{key}.lock"));
+        let path = self.lock_path(key);
         Box::pin(async move {
             check_key(key)?;
             let what = format!("lock {}", path.display());
             let file = tokio::task::spawn_blocking(move || -> std::io::Result<File> {
-                let file = private_options()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&path)?;
-                file.lock()?;
-                Ok(file)
+                loop {
+                    let file = private_options()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(&path)?;
+                    file.lock()?;
+                    // The file may have been removed (logout) while we waited: then this lock
+                    // guards nothing; take the lock on the file now at the path.
+                    if same_file(&file, &path) {
+                        return Ok(file);
+                    }
+                }
             })
             .await
             .map_err(|e| StorageError::new(what.clone(), e))?
@@ -219,6 +275,30 @@ mod tests {
         for bad in ["../x", "a/b", "", ".hidden", "a b"] {
             assert!(store.save(bad, "v").is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn removing_a_key_removes_its_unheld_lock_file() {
+        let store = FileStore::new(temp_dir("unlock")).unwrap();
+        store.save("session", "{}").unwrap();
+        drop(store.lock("session").await.unwrap());
+        assert!(store.dir().join("session.lock").exists());
+        store.remove("session").unwrap();
+        assert!(!store.dir().join("session.lock").exists());
+        // A held lock is left alone.
+        let held = store.lock("session").await.unwrap();
+        store.remove("session").unwrap();
+        assert!(store.dir().join("session.lock").exists());
+        drop(held);
+    }
+
+    #[test]
+    fn set_aside_keeps_the_value_under_another_name() {
+        let store = FileStore::new(temp_dir("aside")).unwrap();
+        store.save("session", "garbage").unwrap();
+        let moved = store.set_aside("session").unwrap().unwrap();
+        assert_eq!(store.load("session").unwrap(), None);
+        assert_eq!(std::fs::read_to_string(moved).unwrap(), "garbage");
     }
 
     #[tokio::test]

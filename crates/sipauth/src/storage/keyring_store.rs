@@ -69,9 +69,21 @@ impl SessionStore for KeyringStore {
     }
 
     fn save(&self, key: &str, value: &str) -> Result<(), StorageError> {
-        self.entry(key)?
-            .set_password(value)
-            .map_err(|e| StorageError::new(format!("keyring write {key}"), e))?;
+        // Linux keyutils: a process's first write creates the user's persistent keyring, and
+        // linking the new key into it fails with EACCES, which the keyring crate reports as
+        // "no entry" although the write itself happened. Seen on every first write of a
+        // process; the second attempt, with the persistent keyring in place, succeeds.
+        let result = match self.entry(key)?.set_password(value) {
+            Err(keyring::Error::NoEntry) => {
+                self.entries
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(key);
+                self.entry(key)?.set_password(value)
+            }
+            other => other,
+        };
+        result.map_err(|e| StorageError::new(format!("keyring write {key}"), e))?;
         self.indexed(key, true);
         Ok(())
     }

@@ -63,6 +63,12 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     fn keys(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
     /// Waits for the exclusive lock on `key`.
     fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StorageError>>;
+    /// Moves an unreadable value out of the way, keeping it for diagnosis where the store can
+    /// (a file store renames it); returns where it went. The default removes it.
+    fn set_aside(&self, key: &str) -> Result<Option<String>, StorageError> {
+        self.remove(key)?;
+        Ok(None)
+    }
 }
 
 /// Checks a key (it becomes a file name in [`FileStore`]).
@@ -77,7 +83,7 @@ pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
         Ok(())
     } else {
         Err(StorageError::new(
-            format!("key {key:?}"),
+            format!("key \"{key}\""),
             "keys are [A-Za-z0-9_.-], not starting with '.'",
         ))
     }

@@ -1,6 +1,7 @@
 //! The library's integration tests, one binary.
 //! - `real_provider`: full sign-ins against the real oidc-provider (testenv/start.sh).
 //! - `device`: the device grant's polling rules against a stub.
+//! - `hostile`: oversized bodies, sparse metadata (RFC 8414), revocation outcomes, against stubs.
 //! - `id_token`: forged ID tokens and key rotation against a loopback stub provider.
 //! - `credentials`: identity to SIP credentials, every strategy, JsSIP accepting the config.
 //! - `session`: the session lifecycle against the real provider, stores, processes.
@@ -12,6 +13,7 @@
 
 mod credentials;
 mod device;
+mod hostile;
 mod id_token;
 mod quirks;
 mod real_provider;

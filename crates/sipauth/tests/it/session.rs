@@ -333,14 +333,42 @@ async fn restores_after_a_restart_and_refreshes_an_expired_session() {
 }
 
 #[tokio::test]
-async fn corrupt_storage_reads_as_absent() {
-    let (_dir, store) = temp_store("corrupt");
+async fn rejects_corrupt_storage_saying_so_and_keeps_the_file_aside() {
+    let (dir, store) = temp_store("corrupt");
     store.save("sipauth_session", "{ this is not json").unwrap();
     let mut setup = Setup::new(clients::PUBLIC);
-    setup.store = Some(store);
+    setup.store = Some(store.clone());
     let session = setup.session().await;
-    assert_eq!(session.restore().await.unwrap(), None);
+    let err = session.restore().await.unwrap_err();
+    assert_eq!(err.code(), "unreadable_session");
+    assert!(err.to_string().contains("not JSON"), "{err}");
     assert_eq!(session.state(), AuthState::Idle);
+    assert_eq!(store.load("sipauth_session").unwrap(), None);
+    let aside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains("unreadable"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the corrupt record is kept aside");
+    // Nothing stored any more: the next restore is a plain "not signed in".
+    assert_eq!(session.restore().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn rejects_a_session_record_of_an_unknown_version() {
+    let (_dir, store) = temp_store("version");
+    store
+        .save(
+            "sipauth_session",
+            r#"{"version":99,"tokens":{},"user_info":{"sub":"x"},"saved_at":0}"#,
+        )
+        .unwrap();
+    let mut setup = Setup::new(clients::PUBLIC);
+    setup.store = Some(store.clone());
+    let session = setup.session().await;
+    let err = session.restore().await.unwrap_err();
+    assert_eq!(err.code(), "unreadable_session");
+    assert!(err.to_string().contains("record version 99"), "{err}");
 }
 
 #[tokio::test]
