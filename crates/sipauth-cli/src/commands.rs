@@ -147,12 +147,13 @@ async fn callback_handler(
         return (StatusCode::NOT_FOUND, Html(NOT_FOUND_PAGE)).into_response();
     }
     let state_matches = uri.query().is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| {
-            k == "state" && bool::from(v.as_bytes().ct_eq(listener.state.as_bytes()))
-        })
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "state" && bool::from(v.as_bytes().ct_eq(listener.state.as_bytes())))
     });
     if !state_matches {
-        output::say("(ignored a request to the sign-in listener that does not carry this sign-in's state)");
+        output::say(
+            "(ignored a request to the sign-in listener that does not carry this sign-in's state)",
+        );
         return (StatusCode::BAD_REQUEST, Html(STRAY_PAGE)).into_response();
     }
     let (reply_tx, reply_rx) = oneshot::channel();
@@ -291,7 +292,9 @@ async fn login_inner(global: &Global, opts: &LoginOpts) -> Result<(), CliError> 
     eprintln!("Sign in at:\n  {}", request.url);
     if !opts.no_browser {
         if let Err(e) = open_browser(request.url.as_str()) {
-            output::say(&format!("(could not open a browser: {e}; open the URL above)"));
+            output::say(&format!(
+                "(could not open a browser: {e}; open the URL above)"
+            ));
         }
     }
     eprintln!("Waiting for sign-in in your browser... Ctrl-C to cancel");
@@ -428,7 +431,11 @@ pub async fn logout(global: &Global) -> Result<(), CliError> {
     if failed {
         let detail = report
             .iter()
-            .flat_map(|r| r.refresh_token.iter().chain(std::iter::once(&r.access_token)))
+            .flat_map(|r| {
+                r.refresh_token
+                    .iter()
+                    .chain(std::iter::once(&r.access_token))
+            })
             .find_map(|r| match r {
                 sipauth::Revocation::Failed { code, description } => {
                     Some(format!("{description} [{code}]"))

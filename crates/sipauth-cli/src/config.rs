@@ -224,12 +224,16 @@ pub fn check_settings(p: &Profile) -> Result<(), CliError> {
     ];
     for (flag, value) in urls {
         if let Some(value) = value {
-            sipauth::url_policy::parse_secure(flag, value).map_err(|e| CliError::config(e.to_string()))?;
+            sipauth::url_policy::parse_secure(flag, value)
+                .map_err(|e| CliError::config(e.to_string()))?;
         }
     }
     if let Some(ws) = &p.ws_uri {
         sipauth::sip::mapping::check_ws_uri(ws, false).map_err(|e| {
-            CliError::config(format!("--ws-uri: {e} [{}]", sipauth::Error::from(e.clone()).code()))
+            CliError::config(format!(
+                "--ws-uri: {e} [{}]",
+                sipauth::Error::from(e.clone()).code()
+            ))
         })?;
     }
     if let Some(path) = &p.redirect_path {
@@ -249,8 +253,8 @@ pub fn redirect_path(path: &str) -> Result<&str, CliError> {
     if path.contains(['?', '#']) {
         return Err(bad("may not contain a query or fragment"));
     }
-    let parsed = url::Url::parse(&format!("http://127.0.0.1{path}"))
-        .map_err(|e| bad(&e.to_string()))?;
+    let parsed =
+        url::Url::parse(&format!("http://127.0.0.1{path}")).map_err(|e| bad(&e.to_string()))?;
     if parsed.path() != path || path.contains('%') || path.contains("//") {
         return Err(bad(
             "may contain only letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ /",
@@ -348,13 +352,15 @@ pub async fn provider(
         (Some(t), _, _) => t
             .build(client)
             .map_err(|e| CliError::config(e.to_string()))?,
-        (None, Some(authorization), Some(token)) => custom_endpoints(p, client, authorization, token)?,
-        (None, None, None) => discover(http, required(&p.issuer, "--issuer")?, client, store).await?,
-        (None, _, _) => {
-            return Err(CliError::config(
-                "a provider without discovery needs both --authorization-endpoint and --token-endpoint",
-            ))
+        (None, Some(authorization), Some(token)) => {
+            custom_endpoints(p, client, authorization, token)?
         }
+        (None, None, None) => {
+            discover(http, required(&p.issuer, "--issuer")?, client, store).await?
+        }
+        (None, _, _) => return Err(CliError::config(
+            "a provider without discovery needs both --authorization-endpoint and --token-endpoint",
+        )),
     };
     // --scope is sent exactly as given; otherwise offline_access is added where the provider
     // takes it, for a refresh token.
@@ -446,7 +452,11 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         }
         StrategyName::Static => PasswordStrategy::Static {
             password: SipPassword::new(required(
-                &secret(&p.static_password, &p.static_password_file, "--static-password")?,
+                &secret(
+                    &p.static_password,
+                    &p.static_password_file,
+                    "--static-password",
+                )?,
                 "--static-password",
             )?),
         },
@@ -551,7 +561,9 @@ mod tests {
 
     #[test]
     fn rejects_redirect_paths_that_are_not_literal_paths() {
-        for bad in ["/cb/{id}", "/a?x=1", "cb", "/a#b", "/a b", "/a%2Fb", "//evil"] {
+        for bad in [
+            "/cb/{id}", "/a?x=1", "cb", "/a#b", "/a b", "/a%2Fb", "//evil",
+        ] {
             assert!(redirect_path(bad).is_err(), "{bad}");
         }
         for good in ["/callback", "/cb/:id", "/oauth2/callback", "/a-b_c.d~"] {
@@ -563,9 +575,14 @@ mod tests {
     fn secret_files_lose_one_trailing_newline_only() {
         let path = write("secret", "s3cret\n");
         let path = Some(path.to_string_lossy().into_owned());
-        assert_eq!(secret(&None, &path, "--client-secret").unwrap().as_deref(), Some("s3cret"));
         assert_eq!(
-            secret(&Some("inline".into()), &path, "--client-secret").unwrap().as_deref(),
+            secret(&None, &path, "--client-secret").unwrap().as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            secret(&Some("inline".into()), &path, "--client-secret")
+                .unwrap()
+                .as_deref(),
             Some("inline")
         );
         let empty = Some(write("empty", "\n").to_string_lossy().into_owned());

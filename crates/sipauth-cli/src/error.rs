@@ -43,7 +43,10 @@ pub fn exit_code_for(e: &Error) -> u8 {
         Error::Storage(_) => EXIT_OTHER,
         // The password API is a server like the provider: not reaching it is a network error.
         Error::Credentials(_)
-            if matches!(e.code(), "password_api_unreachable" | "password_api_timeout") =>
+            if matches!(
+                e.code(),
+                "password_api_unreachable" | "password_api_timeout"
+            ) =>
         {
             EXIT_NETWORK
         }

@@ -32,7 +32,8 @@ pub fn sanitize(text: &str) -> String {
         match c {
             '\n' => out.push(' '),
             '\t' => out.push(c),
-            c if c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)
+            c if c.is_control()
+                || ('\u{202a}'..='\u{202e}').contains(&c)
                 || ('\u{2066}'..='\u{2069}').contains(&c) =>
             {
                 out.push_str(&c.escape_unicode().to_string());
@@ -103,21 +104,6 @@ pub fn render_credentials(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::sanitize;
-
-    #[test]
-    fn rejects_terminal_escapes_from_outside() {
-        let hostile = "denied\u{1b}[2J\u{1b}]0;pwned\u{7}\rfake line\u{9b}31m\u{202e}txt";
-        let clean = sanitize(hostile);
-        assert!(!clean.chars().any(|c| c.is_control() && c != '\t'), "{clean:?}");
-        assert!(!clean.contains('\u{202e}'));
-        assert!(clean.starts_with("denied\\u{1b}[2J"), "{clean}");
-        assert_eq!(sanitize("Alice Example <alice@example.com>"), "Alice Example <alice@example.com>");
-    }
-}
-
 /// `sipauth status --json`.
 pub fn status_json(snapshot: &sipauth::SessionSnapshot) -> Value {
     json!({
@@ -128,4 +114,25 @@ pub fn status_json(snapshot: &sipauth::SessionSnapshot) -> Value {
         "tokenExpiresAt": snapshot.token_expires_at,
         "refreshable": snapshot.tokens.as_ref().is_some_and(|t| t.refresh_token.is_some()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn rejects_terminal_escapes_from_outside() {
+        let hostile = "denied\u{1b}[2J\u{1b}]0;pwned\u{7}\rfake line\u{9b}31m\u{202e}txt";
+        let clean = sanitize(hostile);
+        assert!(
+            !clean.chars().any(|c| c.is_control() && c != '\t'),
+            "{clean:?}"
+        );
+        assert!(!clean.contains('\u{202e}'));
+        assert!(clean.starts_with("denied\\u{1b}[2J"), "{clean}");
+        assert_eq!(
+            sanitize("Alice Example <alice@example.com>"),
+            "Alice Example <alice@example.com>"
+        );
+    }
 }

@@ -280,7 +280,15 @@ async fn rejects_a_tampered_state_at_the_listener_and_keeps_waiting() {
     let env = Env::new("tampered");
     let issuer = oidc_issuer();
     let mut child = env
-        .cmd(&["login", "--no-browser", "--json", "--issuer", &issuer, "--client-id", clients::PUBLIC])
+        .cmd(&[
+            "login",
+            "--no-browser",
+            "--json",
+            "--issuer",
+            &issuer,
+            "--client-id",
+            clients::PUBLIC,
+        ])
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -292,7 +300,11 @@ async fn rejects_a_tampered_state_at_the_listener_and_keeps_waiting() {
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let redirect = query_param(&url, "redirect_uri").unwrap();
-    let callback = Browser::new().unwrap().sign_in(&url, "eve", &redirect).await.unwrap();
+    let callback = Browser::new()
+        .unwrap()
+        .sign_in(&url, "eve", &redirect)
+        .await
+        .unwrap();
     let state = query_param(&callback, "state").unwrap();
     // A tampered state, a bare request, and another path: each an error page, none ends it.
     for stray in [
@@ -324,7 +336,11 @@ async fn rejects_a_redirect_from_the_wrong_issuer() {
     })
     .await;
     assert_one_line_failure(&l, 3, "issuer_mismatch");
-    assert!(!l.stderr.contains("Some("), "no Rust debug text: {}", l.stderr);
+    assert!(
+        !l.stderr.contains("Some("),
+        "no Rust debug text: {}",
+        l.stderr
+    );
 }
 
 #[tokio::test]
@@ -504,11 +520,20 @@ async fn environment_variables_configure_and_override_the_file() {
 async fn the_keyring_store_keeps_the_login_settings() {
     let env = Env::new("keyring");
     // A profile of its own, so the test's keyring entries are its own.
-    let name = format!("kr{}", sipauth::pkce::random_urlsafe(6).unwrap().replace(['-', '_'], "x"));
+    let name = format!(
+        "kr{}",
+        sipauth::pkce::random_urlsafe(6)
+            .unwrap()
+            .replace(['-', '_'], "x")
+    );
     let path = env.dir.join("sipauth.toml");
     std::fs::write(
         &path,
-        format!("[profiles.{name}]\nissuer = \"{}\"\nclient_id = \"{}\"\n", oidc_issuer(), clients::PUBLIC),
+        format!(
+            "[profiles.{name}]\nissuer = \"{}\"\nclient_id = \"{}\"\n",
+            oidc_issuer(),
+            clients::PUBLIC
+        ),
     )
     .unwrap();
     let config = path.to_str().unwrap();
@@ -516,10 +541,17 @@ async fn the_keyring_store_keeps_the_login_settings() {
     let l = login_with(&env, &args, "kim", |c| c).await;
     assert_eq!(l.output.status.code(), Some(0), "{}", l.stderr);
     assert!(!l.stderr.contains("cannot save"), "{}", l.stderr);
+    // The profile now names nothing: issuer and client id must come from the saved settings.
+    std::fs::write(&path, format!("[profiles.{name}]\n")).unwrap();
     let mut status = vec!["status"];
     status.extend_from_slice(&args);
     let out = env.run(&status).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut logout = vec!["logout"];
     logout.extend_from_slice(&args);
     assert_eq!(env.run(&logout).await.status.code(), Some(0));

@@ -41,7 +41,8 @@ async fn provider(extra: Value) -> Stub {
 fn seed(env: &Env, stub: &Stub, lifetime: i64, age: i64) {
     let data = env.dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let profile = json!({ "issuer": stub.base, "client_id": "cli", "sip_domain": "sip.example.com" });
+    let profile =
+        json!({ "issuer": stub.base, "client_id": "cli", "sip_domain": "sip.example.com" });
     std::fs::write(data.join("sipauth_profile.json"), profile.to_string()).unwrap();
     let issued = now() - age;
     let session = json!({
@@ -83,7 +84,11 @@ async fn twenty_processes_on_four_second_tokens_make_one_refresh() {
     // And one more process, a second later: the fresh token is not due yet.
     let out = env.run(&["token"]).await;
     assert_eq!(text(&out.stdout).trim(), "at-new");
-    assert_eq!(stub.hits("/token"), 1, "a 4 s token is not due the moment it is issued");
+    assert_eq!(
+        stub.hits("/token"),
+        1,
+        "a 4 s token is not due the moment it is issued"
+    );
     // The refresh returned no ID token: the last one is kept, with its expiry.
     let stored = env.stored();
     assert_eq!(stored["tokens"]["id_token"], "eyJ.old.idtoken");
@@ -94,7 +99,13 @@ async fn twenty_processes_on_four_second_tokens_make_one_refresh() {
 async fn rejects_a_dead_refresh_token_ending_the_session_with_exit_4() {
     for (name, answer) in [
         ("empty400", Canned::text(400, "text/plain", "")),
-        ("grant", Canned::json(400, json!({"error": "invalid_grant", "error_description": "grant request is invalid"}))),
+        (
+            "grant",
+            Canned::json(
+                400,
+                json!({"error": "invalid_grant", "error_description": "grant request is invalid"}),
+            ),
+        ),
     ] {
         let stub = provider(json!({})).await;
         stub.set("/token", answer);
@@ -105,24 +116,42 @@ async fn rejects_a_dead_refresh_token_ending_the_session_with_exit_4() {
         assert_eq!(out.status.code(), Some(4), "{name}: {err}");
         assert!(err.contains("sign in again"), "{name}: {err}");
         assert!(out.stdout.is_empty());
-        assert!(!env.dir.join("data/sipauth_session.json").exists(), "{name}: cleared");
+        assert!(
+            !env.dir.join("data/sipauth_session.json").exists(),
+            "{name}: cleared"
+        );
         let status = env.run(&["status"]).await;
-        assert_eq!(status.status.code(), Some(4), "{name}: not signed in afterwards");
+        assert_eq!(
+            status.status.code(),
+            Some(4),
+            "{name}: not signed in afterwards"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_failed_refresh_while_the_token_still_works_returns_it() {
     let stub = provider(json!({})).await;
-    stub.set("/token", Canned::text(503, "text/plain", "down for maintenance"));
+    stub.set(
+        "/token",
+        Canned::text(503, "text/plain", "down for maintenance"),
+    );
     let env = Env::new("stillvalid");
     seed(&env, &stub, 3600, 3500); // 100 s left: due, not expired
-    let out = env.cmd(&["token"]).env_remove("NO_COLOR").output().await.unwrap();
+    let out = env
+        .cmd(&["token"])
+        .env_remove("NO_COLOR")
+        .output()
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "at-old");
     let err = text(&out.stderr);
     assert!(err.contains("WARN"), "the failure is visible: {err}");
-    assert!(!err.contains('\u{1b}'), "no colour codes when standard error is not a terminal");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes when standard error is not a terminal"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +170,11 @@ async fn rejects_unreadable_session_files_saying_so() {
     let stub = provider(json!({})).await;
     for (name, record, says) in [
         ("corrupt", "{ not json".to_string(), "not JSON"),
-        ("future", json!({"version": 7, "tokens": {}}).to_string(), "record version 7"),
+        (
+            "future",
+            json!({"version": 7, "tokens": {}}).to_string(),
+            "record version 7",
+        ),
     ] {
         let env = Env::new(name);
         seed(&env, &stub, 3600, 0);
@@ -182,18 +215,27 @@ async fn logout_says_exactly_what_happened_to_the_tokens() {
     assert_eq!(doc["accessToken"]["outcome"], "not_supported");
     assert!(text(&out.stderr).contains("does not support revocation"));
     assert!(!env.dir.join("data/sipauth_session.json").exists());
-    assert!(!env.dir.join("data/sipauth_session.lock").exists(), "no lock file left");
+    assert!(
+        !env.dir.join("data/sipauth_session.lock").exists(),
+        "no lock file left"
+    );
 
     // A refusal: still signed out here, its own exit code, and one JSON document.
     let stub = provider(json!({})).await;
     stub.set(
         "/.well-known/oauth-authorization-server",
-        Canned::json(200, json!({
-            "issuer": stub.base, "authorization_endpoint": stub.url("/auth"),
-            "token_endpoint": stub.url("/token"), "revocation_endpoint": stub.url("/revoke")
-        })),
+        Canned::json(
+            200,
+            json!({
+                "issuer": stub.base, "authorization_endpoint": stub.url("/auth"),
+                "token_endpoint": stub.url("/token"), "revocation_endpoint": stub.url("/revoke")
+            }),
+        ),
     );
-    stub.set("/revoke", Canned::json(401, json!({"error": "invalid_client"})));
+    stub.set(
+        "/revoke",
+        Canned::json(401, json!({"error": "invalid_client"})),
+    );
     let env = Env::new("refused");
     seed(&env, &stub, 3600, 0);
     let out = env.run(&["logout", "--json"]).await;
@@ -208,7 +250,14 @@ async fn logout_says_exactly_what_happened_to_the_tokens() {
 }
 
 /// Starts `sipauth login --no-browser ARGS` and returns the child and the authorization URL.
-async fn start_login(env: &Env, args: &[&str]) -> (tokio::process::Child, String, tokio::task::JoinHandle<String>) {
+async fn start_login(
+    env: &Env,
+    args: &[&str],
+) -> (
+    tokio::process::Child,
+    String,
+    tokio::task::JoinHandle<String>,
+) {
     let mut all = vec!["login", "--no-browser"];
     all.extend_from_slice(args);
     let mut child = env.cmd(&all).spawn().unwrap();
@@ -238,7 +287,10 @@ async fn start_login(env: &Env, args: &[&str]) -> (tokio::process::Child, String
 
 fn interrupt(child: &tokio::process::Child) {
     let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
 }
 
 fn pending_files(env: &Env) -> Vec<String> {
@@ -256,21 +308,28 @@ async fn ctrl_c_ends_a_slow_token_exchange_at_once() {
     let stub = provider(json!({})).await;
     stub.set(
         "/token",
-        Canned::json(200, json!({"access_token": "x", "token_type": "Bearer"})).delayed(Duration::from_secs(25)),
+        Canned::json(200, json!({"access_token": "x", "token_type": "Bearer"}))
+            .delayed(Duration::from_secs(25)),
     );
     let env = Env::new("ctrlc");
-    let (child, url, rest) = start_login(&env, &["--issuer", &stub.base, "--client-id", "cli"]).await;
+    let (child, url, rest) =
+        start_login(&env, &["--issuer", &stub.base, "--client-id", "cli"]).await;
     let redirect = query_param(&url, "redirect_uri").unwrap();
     let state = query_param(&url, "state").unwrap();
     let callback = format!("{redirect}?code=c1&state={state}&iss={}", stub.base);
-    tokio::spawn(async move { let _ = reqwest::get(callback).await; });
+    tokio::spawn(async move {
+        let _ = reqwest::get(callback).await;
+    });
     // Wait until the exchange is under way, then Ctrl-C.
     while stub.hits("/token") == 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let started = Instant::now();
     interrupt(&child);
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(rest.await.unwrap().contains("cancelled"));
@@ -280,10 +339,18 @@ async fn ctrl_c_ends_a_slow_token_exchange_at_once() {
 async fn ctrl_c_while_waiting_leaves_no_pending_sign_in() {
     let stub = provider(json!({})).await;
     let env = Env::new("leftover");
-    let (child, _url, rest) = start_login(&env, &["--issuer", &stub.base, "--client-id", "cli"]).await;
-    assert_eq!(pending_files(&env).len(), 1, "the pending sign-in is on disk while waiting");
+    let (child, _url, rest) =
+        start_login(&env, &["--issuer", &stub.base, "--client-id", "cli"]).await;
+    assert_eq!(
+        pending_files(&env).len(),
+        1,
+        "the pending sign-in is on disk while waiting"
+    );
     interrupt(&child);
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert!(rest.await.unwrap().contains("cancelled"));
     assert!(pending_files(&env).is_empty(), "{:?}", pending_files(&env));
@@ -299,7 +366,16 @@ async fn login_timeout_covers_discovery() {
     let env = Env::new("slowdisco");
     let started = Instant::now();
     let out = env
-        .run(&["login", "--no-browser", "--timeout", "2", "--issuer", &stub.base, "--client-id", "cli"])
+        .run(&[
+            "login",
+            "--no-browser",
+            "--timeout",
+            "2",
+            "--issuer",
+            &stub.base,
+            "--client-id",
+            "cli",
+        ])
         .await;
     assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("timed out after 2 s"));
@@ -310,7 +386,8 @@ async fn login_timeout_covers_discovery() {
 async fn rejects_terminal_escapes_from_a_callback() {
     let stub = provider(json!({})).await;
     let env = Env::new("escapes");
-    let (child, url, rest) = start_login(&env, &["--issuer", &stub.base, "--client-id", "cli"]).await;
+    let (child, url, rest) =
+        start_login(&env, &["--issuer", &stub.base, "--client-id", "cli"]).await;
     let redirect = query_param(&url, "redirect_uri").unwrap();
     let state = query_param(&url, "state").unwrap();
     let hostile = "%1B%5B2J%1B%5D0%3Bpwned%07%0Dfake";
@@ -320,11 +397,17 @@ async fn rejects_terminal_escapes_from_a_callback() {
     ))
     .await
     .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = rest.await.unwrap();
     assert!(err.contains("access_denied"), "{err}");
-    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}') && !err.contains('\r'), "{err:?}");
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{7}') && !err.contains('\r'),
+        "{err:?}"
+    );
     assert!(pending_files(&env).is_empty());
 }
 
@@ -333,16 +416,37 @@ async fn rejects_redirect_paths_that_are_not_literal() {
     let env = Env::new("paths");
     for bad in ["/{id}", "/a?x=1", "cb"] {
         let out = env
-            .run(&["login", "--no-browser", "--issuer", "http://127.0.0.1:9", "--client-id", "c", "--redirect-path", bad])
+            .run(&[
+                "login",
+                "--no-browser",
+                "--issuer",
+                "http://127.0.0.1:9",
+                "--client-id",
+                "c",
+                "--redirect-path",
+                bad,
+            ])
             .await;
         assert_eq!(out.status.code(), Some(5), "{bad}: {}", text(&out.stderr));
         assert!(text(&out.stderr).contains("--redirect-path"));
     }
     // A colon is an ordinary path character, not a route pattern: no panic, it listens there.
     let stub = provider(json!({})).await;
-    let (child, url, _rest) =
-        start_login(&env, &["--issuer", &stub.base, "--client-id", "c", "--redirect-path", "/cb/:id"]).await;
-    assert!(query_param(&url, "redirect_uri").unwrap().ends_with("/cb/:id"));
+    let (child, url, _rest) = start_login(
+        &env,
+        &[
+            "--issuer",
+            &stub.base,
+            "--client-id",
+            "c",
+            "--redirect-path",
+            "/cb/:id",
+        ],
+    )
+    .await;
+    assert!(query_param(&url, "redirect_uri")
+        .unwrap()
+        .ends_with("/cb/:id"));
     interrupt(&child);
     let out = child.wait_with_output().await.unwrap();
     assert_eq!(out.status.code(), Some(130));
@@ -353,20 +457,38 @@ async fn rejects_bad_settings_before_any_network_step() {
     let env = Env::new("early");
     // An issuer with credentials: refused, and the password is never echoed.
     let out = env
-        .run(&["login", "--no-browser", "--issuer", "https://user:hunter2@idp.example.com/", "--client-id", "c"])
+        .run(&[
+            "login",
+            "--no-browser",
+            "--issuer",
+            "https://user:hunter2@idp.example.com/",
+            "--client-id",
+            "c",
+        ])
         .await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("hunter2"));
     // A plain ws:// on a public host fails at once, before discovery of an unreachable issuer.
     let out = env
-        .run(&["login", "--no-browser", "--issuer", "http://127.0.0.1:9", "--client-id", "c", "--ws-uri", "ws://sip.example.com/ws"])
+        .run(&[
+            "login",
+            "--no-browser",
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--client-id",
+            "c",
+            "--ws-uri",
+            "ws://sip.example.com/ws",
+        ])
         .await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--ws-uri"));
     // And `credentials` with it never prints a previous run's configuration.
     let stub = provider(json!({})).await;
     seed(&env, &stub, 3600, 0);
-    let out = env.run(&["credentials", "--ws-uri", "ws://sip.example.com/ws"]).await;
+    let out = env
+        .run(&["credentials", "--ws-uri", "ws://sip.example.com/ws"])
+        .await;
     assert_eq!(out.status.code(), Some(5));
     assert!(out.stdout.is_empty());
 }
@@ -379,13 +501,27 @@ async fn scopes_follow_the_provider_and_the_flag_exactly() {
     assert_eq!(query_param(&url, "scope").unwrap(), "openid email profile");
     interrupt(&child);
     let _ = child.wait_with_output().await;
-    let (child, url, _) =
-        start_login(&env, &["--issuer", &stub.base, "--client-id", "c", "--scope", "openid phone"]).await;
+    let (child, url, _) = start_login(
+        &env,
+        &[
+            "--issuer",
+            &stub.base,
+            "--client-id",
+            "c",
+            "--scope",
+            "openid phone",
+        ],
+    )
+    .await;
     assert_eq!(query_param(&url, "scope").unwrap(), "openid phone");
     // The provider's invalid_scope names what was asked for.
     let redirect = query_param(&url, "redirect_uri").unwrap();
     let state = query_param(&url, "state").unwrap();
-    let _ = reqwest::get(format!("{redirect}?error=invalid_scope&state={state}&iss={}", stub.base)).await;
+    let _ = reqwest::get(format!(
+        "{redirect}?error=invalid_scope&state={state}&iss={}",
+        stub.base
+    ))
+    .await;
     let out = child.wait_with_output().await.unwrap();
     assert_eq!(out.status.code(), Some(3));
 }
@@ -393,22 +529,46 @@ async fn scopes_follow_the_provider_and_the_flag_exactly() {
 #[tokio::test]
 async fn a_custom_provider_without_discovery_signs_in_and_keeps_no_secret() {
     let stub = Stub::start().await.unwrap();
-    stub.set("/token", Canned::json(200, json!({"access_token": "at-c", "token_type": "Bearer", "expires_in": 3600})));
-    stub.set("/me", Canned::json(200, json!({"sub": "42", "email": "zoe@example.com", "email_verified": true, "name": "Zoe"})));
+    stub.set(
+        "/token",
+        Canned::json(
+            200,
+            json!({"access_token": "at-c", "token_type": "Bearer", "expires_in": 3600}),
+        ),
+    );
+    stub.set(
+        "/me",
+        Canned::json(
+            200,
+            json!({"sub": "42", "email": "zoe@example.com", "email_verified": true, "name": "Zoe"}),
+        ),
+    );
     let env = Env::new("custom");
     let (child, url, rest) = start_login(
         &env,
         &[
-            "--json", "--client-id", "c", "--client-secret", "s3cret-value",
-            "--authorization-endpoint", &stub.url("/auth"), "--token-endpoint", &stub.url("/token"),
-            "--userinfo-endpoint", &stub.url("/me"), "--sip-domain", "sip.example.com",
+            "--json",
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s3cret-value",
+            "--authorization-endpoint",
+            &stub.url("/auth"),
+            "--token-endpoint",
+            &stub.url("/token"),
+            "--userinfo-endpoint",
+            &stub.url("/me"),
+            "--sip-domain",
+            "sip.example.com",
         ],
     )
     .await;
     assert!(url.starts_with(&stub.url("/auth")), "{url}");
     let redirect = query_param(&url, "redirect_uri").unwrap();
     let state = query_param(&url, "state").unwrap();
-    let page = reqwest::get(format!("{redirect}?code=c1&state={state}")).await.unwrap();
+    let page = reqwest::get(format!("{redirect}?code=c1&state={state}"))
+        .await
+        .unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let out = child.wait_with_output().await.unwrap();
     let err = rest.await.unwrap();
@@ -416,6 +576,9 @@ async fn a_custom_provider_without_discovery_signs_in_and_keeps_no_secret() {
     let creds: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(creds["sipUri"], "sip:zoe@sip.example.com");
     let saved = std::fs::read_to_string(env.dir.join("data/sipauth_profile.json")).unwrap();
-    assert!(!saved.contains("s3cret-value"), "the client secret is not saved: {saved}");
+    assert!(
+        !saved.contains("s3cret-value"),
+        "the client secret is not saved: {saved}"
+    );
     assert!(err.contains("--client-secret not saved"), "{err}");
 }

@@ -424,9 +424,9 @@ impl Session {
                         Err(e) => format!("not a session record: {e}"),
                     }
                 }
-                Some(v) => format!(
-                    "record version {v}, and this sipauth reads version {RECORD_VERSION}"
-                ),
+                Some(v) => {
+                    format!("record version {v}, and this sipauth reads version {RECORD_VERSION}")
+                }
                 None => "no record version".to_string(),
             },
         };
@@ -911,7 +911,7 @@ impl Session {
         if needs_refresh {
             if let Err(e) = self.refresh_inner(false).await {
                 // A provider that is down does not end a session whose token still works.
-                if !(is_transient(&e) && !stored.tokens.is_expired_at(self.now())) {
+                if !is_transient(&e) || stored.tokens.is_expired_at(self.now()) {
                     return Err(e);
                 }
                 tracing::warn!(error = %e, "refresh failed; keeping the still-valid access token");

@@ -285,7 +285,7 @@ pub(crate) async fn post_client_form(
             "application/x-www-form-urlencoded",
         )
         .body(body);
-    Ok(http.send(endpoint, request).await?)
+    http.send(endpoint, request).await
 }
 
 #[cfg(test)]

@@ -80,7 +80,11 @@ async fn fetch_json(http: &HttpClient, url: &Url) -> Result<DiscoveryDocument, E
 /// Some providers publish revocation, introspection and device endpoints only in their RFC 8414
 /// metadata: fill what OpenID discovery left out from there (same issuer only). Failing to get
 /// it is not an error; the endpoints simply stay unknown.
-async fn complete_from_oauth_metadata(http: &HttpClient, issuer: &str, doc: &mut DiscoveryDocument) {
+async fn complete_from_oauth_metadata(
+    http: &HttpClient,
+    issuer: &str,
+    doc: &mut DiscoveryDocument,
+) {
     if doc.revocation_endpoint.is_some()
         && doc.introspection_endpoint.is_some()
         && doc.device_authorization_endpoint.is_some()
@@ -274,11 +278,15 @@ mod tests {
     #[test]
     fn oauth_metadata_goes_between_host_and_path() {
         assert_eq!(
-            oauth_metadata_url("https://idp.example.com/tenant1").unwrap().as_str(),
+            oauth_metadata_url("https://idp.example.com/tenant1")
+                .unwrap()
+                .as_str(),
             "https://idp.example.com/.well-known/oauth-authorization-server/tenant1"
         );
         assert_eq!(
-            oauth_metadata_url("https://idp.example.com/").unwrap().as_str(),
+            oauth_metadata_url("https://idp.example.com/")
+                .unwrap()
+                .as_str(),
             "https://idp.example.com/.well-known/oauth-authorization-server"
         );
     }

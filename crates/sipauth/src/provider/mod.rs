@@ -490,8 +490,16 @@ mod tests {
     fn rejects_offline_access_where_the_provider_does_not_list_it() {
         let mut p = custom();
         p.scopes_supported = vec!["openid".into(), "email".into()];
-        assert!(!p.with_offline_access().scopes.iter().any(|s| s == "offline_access"));
+        assert!(!p
+            .with_offline_access()
+            .scopes
+            .iter()
+            .any(|s| s == "offline_access"));
         // An unknown custom provider without a list: not guessed either.
-        assert!(!custom().with_offline_access().scopes.iter().any(|s| s == "offline_access"));
+        assert!(!custom()
+            .with_offline_access()
+            .scopes
+            .iter()
+            .any(|s| s == "offline_access"));
     }
 }

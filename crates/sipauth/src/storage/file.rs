@@ -155,7 +155,10 @@ impl SessionStore for FileStore {
                 Ok(Some(aside.display().to_string()))
             }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StorageError::new(format!("move aside {}", path.display()), e)),
+            Err(e) => Err(StorageError::new(
+                format!("move aside {}", path.display()),
+                e,
+            )),
         }
     }
 

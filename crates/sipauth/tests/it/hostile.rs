@@ -15,11 +15,15 @@ async fn endless_server() -> String {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = axum::Router::new().fallback(|| async {
         let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
-        let head = futures::stream::once(async { Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"issuer\":\"")) });
+        let head = futures::stream::once(async {
+            Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"issuer\":\""))
+        });
         let tail = futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
         axum::response::Response::builder()
             .header("content-type", "application/json")
-            .body(axum::body::Body::from_stream(futures::StreamExt::chain(head, tail)))
+            .body(axum::body::Body::from_stream(futures::StreamExt::chain(
+                head, tail,
+            )))
             .unwrap()
     });
     tokio::spawn(async move {
@@ -109,19 +113,28 @@ async fn a_device_grant_without_an_id_token_takes_the_identity_from_userinfo() {
     );
     stub.set(
         "/device",
-        Canned::json(200, json!({
-            "device_code": "dc", "user_code": "ABCD-EFGH",
-            "verification_uri": "https://example.com/device", "expires_in": 600, "interval": 1
-        })),
+        Canned::json(
+            200,
+            json!({
+                "device_code": "dc", "user_code": "ABCD-EFGH",
+                "verification_uri": "https://example.com/device", "expires_in": 600, "interval": 1
+            }),
+        ),
     );
     // Allowed by RFC 8628: tokens, but no ID token, although openid was requested.
     stub.set(
         "/token",
-        Canned::json(200, json!({"access_token": "at-dev", "token_type": "Bearer", "expires_in": 60})),
+        Canned::json(
+            200,
+            json!({"access_token": "at-dev", "token_type": "Bearer", "expires_in": 60}),
+        ),
     );
     stub.set(
         "/me",
-        Canned::json(200, json!({"sub": "dana", "email": "dana@example.com", "email_verified": true})),
+        Canned::json(
+            200,
+            json!({"sub": "dana", "email": "dana@example.com", "email_verified": true}),
+        ),
     );
     let client = discovered(&stub).await;
     let device = client.start_device_authorization().await.unwrap();
@@ -171,11 +184,14 @@ async fn revocation_found_in_rfc8414_metadata_uses_bearer_when_listed() {
     );
     stub.set(
         "/.well-known/oauth-authorization-server",
-        Canned::json(200, json!({
-            "issuer": stub.base, "authorization_endpoint": stub.url("/auth"),
-            "token_endpoint": stub.url("/token"), "revocation_endpoint": stub.url("/revoke"),
-            "revocation_endpoint_auth_methods_supported": ["none", "Bearer"]
-        })),
+        Canned::json(
+            200,
+            json!({
+                "issuer": stub.base, "authorization_endpoint": stub.url("/auth"),
+                "token_endpoint": stub.url("/token"), "revocation_endpoint": stub.url("/revoke"),
+                "revocation_endpoint_auth_methods_supported": ["none", "Bearer"]
+            }),
+        ),
     );
     stub.set("/revoke", Canned::text(200, "text/plain", ""));
     let client = discovered(&stub).await;
@@ -202,7 +218,10 @@ async fn rejects_nothing_silently_when_the_provider_refuses_revocation() {
     );
     stub.set(
         "/revoke",
-        Canned::json(401, json!({"error": "invalid_client", "error_description": "client authentication failed"})),
+        Canned::json(
+            401,
+            json!({"error": "invalid_client", "error_description": "client authentication failed"}),
+        ),
     );
     let client = discovered(&stub).await;
     let report = client.revoke_tokens(&tokens()).await;

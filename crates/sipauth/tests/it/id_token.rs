@@ -334,7 +334,10 @@ async fn rejects_an_expired_pending_sign_in() {
     let err = h.client.handle_callback(&callback).await.unwrap_err();
     assert_eq!(err.code(), "invalid_state");
     assert!(err.to_string().contains("expired"), "{err}");
-    assert!(!err.to_string().contains("Expired"), "no Rust debug text: {err}");
+    assert!(
+        !err.to_string().contains("Expired"),
+        "no Rust debug text: {err}"
+    );
     assert_eq!(
         h.stub.hits("/token"),
         0,
