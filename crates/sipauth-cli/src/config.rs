@@ -475,10 +475,22 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
     let mut m = CredentialMapping::new(sip_domain(p, provider), ws, strategy);
     if let Some(claim) = &p.username_claim {
         m = m.username_claim(claim);
-    } else if provider.kind == sipauth::ProviderKind::GitHub {
+    } else if matches!(
+        provider.kind,
+        sipauth::ProviderKind::GitHub | sipauth::ProviderKind::Microsoft
+    ) {
+        // GitHub: the login. Entra ID: its `email` claim is unverified and user-editable, so
+        // the UPN names the account.
         m = m.username_claim("preferred_username");
     }
-    if p.collision_free_usernames == Some(true) {
+    // Multi-tenant providers: two people may share a local part, so collision-free is the
+    // default there; `--collision-free-usernames false` asks for the plain local part.
+    let collision_free = p.collision_free_usernames.unwrap_or(
+        p.username_claim.is_none()
+            && provider.is_multi_tenant()
+            && provider.kind != sipauth::ProviderKind::GitHub,
+    );
+    if collision_free {
         m = m.collision_free_usernames();
     }
     if let Some(realm) = &p.sip_realm {

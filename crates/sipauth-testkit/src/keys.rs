@@ -52,6 +52,14 @@ impl TestKey {
         self.sign_as(claims, &self.kid)
     }
 
+    /// Signs claims with a header of the test's making (start: ES256 with this key's kid).
+    pub fn sign_with_header(&self, claims: &Value, edit: impl FnOnce(&mut Header)) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        edit(&mut header);
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap_or_default()
+    }
+
     /// Signs claims, putting another kid in the header (a kid the verifier does not know).
     pub fn sign_as(&self, claims: &Value, kid: &str) -> String {
         let mut header = Header::new(Algorithm::ES256);

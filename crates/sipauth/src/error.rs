@@ -421,6 +421,16 @@ pub enum VerificationError {
         /// The `kid` from the token header.
         kid: Option<String>,
     },
+    /// The JWT header lists critical extensions (`crit`), which sipauth does not implement
+    /// (RFC 7515 §4.1.11: such a token MUST be rejected).
+    #[error("the token's header lists critical extensions {0}, which are not supported")]
+    UnsupportedCritical(String),
+    /// The JWT header's `typ` says it is not an ID token (an RFC 9068 `at+jwt` access token).
+    #[error("the token is typed \"{0}\", not an ID token (JWT)")]
+    WrongTokenType(String),
+    /// The signing key is an RSA key under 2048 bits (RFC 7518 §3.3).
+    #[error("the signing key is a {0}-bit RSA key; at least 2048 bits are required")]
+    WeakKey(usize),
     /// The signature does not verify.
     #[error("the ID token signature is invalid")]
     BadSignature,
@@ -476,6 +486,9 @@ impl VerificationError {
             VerificationError::AlgorithmNotAllowed(_) => "id_token_algorithm_not_allowed",
             VerificationError::UnknownSigningKey { .. } => "unknown_signing_key",
             VerificationError::BadSignature => "invalid_signature",
+            VerificationError::UnsupportedCritical(_) => "unsupported_critical_header",
+            VerificationError::WrongTokenType(_) => "invalid_token_type",
+            VerificationError::WeakKey(_) => "weak_signing_key",
             VerificationError::IssuerMismatch { .. } => "invalid_issuer",
             VerificationError::TenantNotAllowed(_) => "tenant_not_allowed",
             VerificationError::AudienceMismatch => "invalid_audience",

@@ -105,7 +105,9 @@ impl JwksCache {
         let allowed = set
             .last_unknown_kid_refetch
             .is_none_or(|at| now - at >= secs(self.options.min_refetch_interval));
-        if allowed && !stale {
+        // Even right after a fetch: caches and CDNs serve stale key sets, so an unknown kid
+        // gets one refetch, rate-limited so a flood of unknown kids makes no storm.
+        if allowed {
             set.last_unknown_kid_refetch = Some(now);
             self.refetch(&mut set, now).await?;
             if let Some(key) = find_key(&set.keys, kid, alg)? {
@@ -177,6 +179,23 @@ fn find_key(keys: &[Jwk], kid: Option<&str>, alg: Algorithm) -> Result<Option<De
                 None => true,
             }
     });
+    if let Some(Jwk {
+        algorithm: AlgorithmParameters::RSA(rsa),
+        ..
+    }) = found
+    {
+        // RFC 7518 §3.3: RSA keys of at least 2048 bits.
+        let modulus = URL_SAFE_NO_PAD
+            .decode(rsa.n.trim_end_matches('='))
+            .map_err(|_| VerificationError::Malformed("RSA modulus is not base64url".into()))?;
+        let bits = modulus
+            .iter()
+            .position(|b| *b != 0)
+            .map_or(0, |first| (modulus.len() - first) * 8);
+        if bits < 2048 {
+            return Err(VerificationError::WeakKey(bits).into());
+        }
+    }
     match found {
         None => Ok(None),
         Some(jwk) => DecodingKey::from_jwk(jwk)
@@ -330,6 +349,19 @@ fn alg_from_header(raw: &str) -> Result<(String, Option<String>), VerificationEr
         .get("kid")
         .and_then(Value::as_str)
         .map(str::to_string);
+    // RFC 7515 §4.1.11: extensions listed in `crit` MUST be understood; we implement none.
+    if let Some(crit) = header.get("crit") {
+        return Err(VerificationError::UnsupportedCritical(crit.to_string()));
+    }
+    // RFC 8725 §3.11 / RFC 9068 §2.1: an access token is explicitly typed, and is never an ID
+    // token (nor is anything typed otherwise but JWT).
+    if let Some(typ) = header.get("typ").and_then(Value::as_str) {
+        let typ = typ.to_ascii_lowercase();
+        let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+        if typ != "jwt" {
+            return Err(VerificationError::WrongTokenType(typ.to_string()));
+        }
+    }
     Ok((alg, kid))
 }
 

@@ -259,6 +259,20 @@ impl ProviderConfig {
         })
     }
 
+    /// True when the provider signs in people of many organisations under one issuer (Google,
+    /// GitHub, Entra's `common`/`organizations`/`consumers`): there, two people can share an
+    /// email local part, so collision-free SIP usernames should be the default.
+    pub fn is_multi_tenant(&self) -> bool {
+        match self.kind {
+            ProviderKind::Google | ProviderKind::GitHub => true,
+            ProviderKind::Microsoft => self
+                .issuer
+                .as_deref()
+                .is_none_or(|i| i.contains("{tenantid}")),
+            _ => false,
+        }
+    }
+
     /// True when `openid` is among the scopes: an ID token is then required and verified.
     pub fn is_openid(&self) -> bool {
         self.scopes.iter().any(|s| s == "openid")

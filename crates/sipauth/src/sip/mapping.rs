@@ -123,6 +123,9 @@ pub struct CredentialMapping {
     pub username_policy: UsernamePolicy,
     /// Allow `ws://` to non-loopback hosts (never in production).
     pub allow_insecure_ws: bool,
+    /// Name SIP accounts after emails the provider has not verified (default false: an
+    /// unverified email must never name someone else's SIP account).
+    pub allow_unverified_email: bool,
 }
 
 fn claim_text(info: &UserInfo, name: &str) -> Option<String> {
@@ -194,6 +197,7 @@ impl CredentialMapping {
             password,
             username_policy: UsernamePolicy::default(),
             allow_insecure_ws: false,
+            allow_unverified_email: false,
         }
     }
 
@@ -210,6 +214,21 @@ impl CredentialMapping {
     {
         self.username = UsernameRule::Transformer(Arc::new(f));
         self
+    }
+
+    /// Accepts usernames made from an `email` the provider does not say is verified
+    /// (`email_verified` not true). Off by default: anyone can put any address in an
+    /// unverified email at many providers, and it would name another person's SIP account.
+    pub fn allow_unverified_email(mut self) -> Self {
+        self.allow_unverified_email = true;
+        self
+    }
+
+    fn check_verified(&self, info: &UserInfo, claim: &str) -> Result<(), CredentialError> {
+        if claim == "email" && info.email_verified != Some(true) && !self.allow_unverified_email {
+            return Err(CredentialError::UnverifiedEmail);
+        }
+        Ok(())
     }
 
     /// Collision-free usernames (local part + hash of issuer and subject).
@@ -265,13 +284,21 @@ impl CredentialMapping {
             UsernameRule::Claim(name) => {
                 let raw = claim_text(info, name)
                     .ok_or_else(|| CredentialError::MissingClaim(name.clone()))?;
+                self.check_verified(info, name)?;
                 username::check(username::local_part(&raw), name, policy)
             }
             UsernameRule::Transformer(f) => {
                 username::check(username::sanitize(&f(info)), "username transformer", policy)
             }
             UsernameRule::CollisionFree => {
-                let local = claim_text(info, "email")
+                // The local part comes from a verified email, else from preferred_username; an
+                // unverified email is never used, even for the readable part.
+                let email = claim_text(info, "email")
+                    .filter(|_| self.check_verified(info, "email").is_ok());
+                if email.is_none() && info.email.is_some() && info.preferred_username.is_none() {
+                    return Err(CredentialError::UnverifiedEmail);
+                }
+                let local = email
                     .or_else(|| claim_text(info, "preferred_username"))
                     .map(|v| username::local_part(&v))
                     .unwrap_or_default();

@@ -48,6 +48,9 @@ pub enum CredentialError {
         /// The URI.
         uri: String,
     },
+    /// The username would come from an email the provider has not verified.
+    #[error("the email claim is not verified (email_verified is not true), so it cannot name a SIP account; use another username claim, or allow unverified emails explicitly")]
+    UnverifiedEmail,
     /// The `id_token` strategy without an ID token.
     #[error("the id_token password strategy needs an ID token, and the provider issued none")]
     IdTokenUnavailable,
@@ -87,6 +90,7 @@ impl CredentialError {
             CredentialError::InvalidDomain(_) => "invalid_sip_domain",
             CredentialError::InsecureWebSocket { .. } => "insecure_websocket",
             CredentialError::IdTokenUnavailable => "id_token_unavailable",
+            CredentialError::UnverifiedEmail => "unverified_email",
             CredentialError::ApiStatus { .. } => "password_api_failed",
             CredentialError::ApiTimeout { .. } => "password_api_timeout",
             CredentialError::ApiUnreachable { .. } => "password_api_unreachable",

@@ -86,7 +86,9 @@ async fn display_name_falls_back_from_claim_to_name_to_username() {
         .await
         .unwrap();
     assert_eq!(c.display_name, "Test User");
-    let bare: UserInfo = serde_json::from_value(json!({"sub": "s", "email": "bob@x.com"})).unwrap();
+    let bare: UserInfo =
+        serde_json::from_value(json!({"sub": "s", "email": "bob@x.com", "email_verified": true}))
+            .unwrap();
     let c = provision(&m, &bare, &tokens(false)).await.unwrap();
     assert_eq!(c.display_name, "bob");
     let m = access_token_mapping().display_name_transformer(|u| u.given_name.clone());
@@ -566,4 +568,82 @@ async fn a_real_sign_in_becomes_credentials() {
     assert_eq!(c.display_name, "Dave Example");
     assert_eq!(c.password.secret(), sign_in.tokens.access_token.secret());
     jssip_accepts(&client_config::jssip_config(&c)).unwrap();
+}
+
+#[tokio::test]
+async fn rejects_usernames_from_unverified_emails() {
+    for verified in [json!(false), json!(null)] {
+        let info = user(json!({ "email_verified": verified }));
+        let err = provision(&access_token_mapping(), &info, &tokens(false))
+            .await
+            .unwrap_err();
+        assert_eq!(sipauth::Error::from(err).code(), "unverified_email");
+        // Collision-free: the readable part never comes from the unverified email.
+        let c = provision(
+            &access_token_mapping().collision_free_usernames(),
+            &info,
+            &tokens(false),
+        )
+        .await
+        .unwrap();
+        assert!(c.username.starts_with("tuser-"), "{}", c.username);
+    }
+    let only_email: UserInfo =
+        serde_json::from_value(json!({"sub": "s", "email": "x@evil.example"})).unwrap();
+    let err = provision(
+        &access_token_mapping().collision_free_usernames(),
+        &only_email,
+        &tokens(false),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(sipauth::Error::from(err).code(), "unverified_email");
+    // Allowed explicitly, or from another claim, it maps.
+    let info = user(json!({ "email_verified": false }));
+    let c = provision(
+        &access_token_mapping().allow_unverified_email(),
+        &info,
+        &tokens(false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.username, "test.usertag");
+    let c = provision(
+        &access_token_mapping().username_claim("preferred_username"),
+        &info,
+        &tokens(false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.username, "tuser");
+}
+
+#[tokio::test]
+async fn rejects_one_sip_identity_for_two_people_on_a_multi_tenant_provider() {
+    // The guide's plain local part maps both to one user; collision-free keeps them apart.
+    let zoe = user(json!({ "sub": "zoe-1", "email": "Zoe.Angstrom+voip@Example.ORG" }));
+    let evil = user(json!({ "sub": "evil-2", "email": "zoe.angstrom+voip@evil.example" }));
+    let plain = access_token_mapping();
+    let a = provision(&plain, &zoe, &tokens(false)).await.unwrap();
+    let b = provision(&plain, &evil, &tokens(false)).await.unwrap();
+    assert_eq!(
+        a.sip_uri, b.sip_uri,
+        "the plain rule collides, as documented"
+    );
+    let free = access_token_mapping().collision_free_usernames();
+    let a = provision(&free, &zoe, &tokens(false)).await.unwrap();
+    let b = provision(&free, &evil, &tokens(false)).await.unwrap();
+    assert_ne!(a.sip_uri, b.sip_uri);
+    assert!(
+        a.username.starts_with("zoe.angstromvoip-"),
+        "{}",
+        a.username
+    );
+    let google = sipauth::ProviderTemplate::Google
+        .build(sipauth::ClientRegistration::public(
+            "g",
+            "http://127.0.0.1/cb",
+        ))
+        .unwrap();
+    assert!(google.is_multi_tenant());
 }

@@ -424,3 +424,88 @@ async fn skips_encryption_keys_and_unknown_key_types_in_the_jwks() {
     h.stub.set("/jwks", Canned::json(200, jwks));
     h.sign_in_with(|h, c| h.key.sign(&c)).await.unwrap();
 }
+
+#[tokio::test]
+async fn rejects_a_token_with_an_unknown_critical_header() {
+    let h = Harness::new().await;
+    h.expect_rejection("unsupported_critical_header", |h, claims| {
+        h.key.sign_with_header(&claims, |header| {
+            header.crit = Some(vec!["exp-ext".into()]);
+        })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_an_access_token_offered_as_an_id_token() {
+    let h = Harness::new().await;
+    for typ in ["at+jwt", "application/at+jwt", "AT+JWT"] {
+        h.expect_rejection("invalid_token_type", |h, claims| {
+            h.key
+                .sign_with_header(&claims, |header| header.typ = Some(typ.into()))
+        })
+        .await;
+    }
+    // Plain JWT typing stays accepted.
+    h.sign_in_with(|h, claims| {
+        h.key
+            .sign_with_header(&claims, |header| header.typ = Some("JWT".into()))
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn rejects_a_signature_by_an_rsa_key_under_2048_bits() {
+    use base64::Engine;
+    let h = Harness::new().await;
+    // A published 1024-bit RSA key: refused before any signature check.
+    let mut modulus = vec![0xc3u8; 128];
+    modulus[127] |= 1;
+    let weak = json!({
+        "kty": "RSA", "kid": "weak", "use": "sig", "alg": "RS256", "e": "AQAB",
+        "n": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&modulus)
+    });
+    h.stub.set(
+        "/jwks",
+        Canned::json(200, json!({"keys": [h.key.jwk(), weak]})),
+    );
+    h.expect_rejection("weak_signing_key", |_, claims| {
+        use base64::Engine;
+        let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        format!(
+            "{}.{}.{}",
+            enc(br#"{"alg":"RS256","kid":"weak"}"#),
+            enc(claims.to_string().as_bytes()),
+            enc(&[0u8; 128])
+        )
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_kid_right_after_a_fetch_gets_one_refetch() {
+    let h = Harness::new().await;
+    // The first fetch serves a stale set without the new key; the refetch has it.
+    let rotated = TestKey::generate("key-2");
+    h.stub
+        .set("/jwks", Canned::json(200, TestKey::jwks(&[&h.key])));
+    let stub = h.stub.clone();
+    let jwks_after = TestKey::jwks(&[&h.key, &rotated]);
+    let signed = |claims: &Value| rotated.sign(claims);
+    // Swap the key set as soon as the first fetch has happened.
+    let watcher = tokio::spawn(async move {
+        while stub.hits("/jwks") == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        stub.set("/jwks", Canned::json(200, jwks_after));
+    });
+    h.stub.set(
+        "/jwks",
+        Canned::json(200, TestKey::jwks(&[&h.key])).delayed(Duration::from_millis(50)),
+    );
+    let result = h.sign_in_with(|_, claims| signed(&claims)).await;
+    watcher.await.unwrap();
+    result.unwrap();
+    assert_eq!(h.stub.hits("/jwks"), 2, "one fetch, one refetch");
+}

@@ -469,7 +469,10 @@ async fn stub_session(stub: &Stub, clock: &ManualClock, token: serde_json::Value
     stub.set("/token", Canned::json(200, token));
     stub.set(
         "/userinfo",
-        Canned::json(200, json!({"sub": "u1", "email": "u1@example.com"})),
+        Canned::json(
+            200,
+            json!({"sub": "u1", "email": "u1@example.com", "email_verified": true}),
+        ),
     );
     let options = SessionOptions {
         auto_refresh: false,
