@@ -515,3 +515,44 @@ async fn environment_variables_configure_and_override_the_file() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_keyring_store_keeps_the_login_settings() {
+    let env = Env::new("keyring");
+    // A profile of its own, so the test's keyring entries are its own.
+    let name = format!(
+        "kr{}",
+        sipauth::pkce::random_urlsafe(6)
+            .unwrap()
+            .replace(['-', '_'], "x")
+    );
+    let path = env.dir.join("sipauth.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[profiles.{name}]\nissuer = \"{}\"\nclient_id = \"{}\"\n",
+            oidc_issuer(),
+            clients::PUBLIC
+        ),
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let args = ["--config", config, "--profile", &name, "--store", "keyring"];
+    let l = login_with(&env, &args, "kim", |c| c).await;
+    assert_eq!(l.output.status.code(), Some(0), "{}", l.stderr);
+    assert!(!l.stderr.contains("cannot save"), "{}", l.stderr);
+    // The profile now names nothing: issuer and client id must come from the saved settings.
+    std::fs::write(&path, format!("[profiles.{name}]\n")).unwrap();
+    let mut status = vec!["status"];
+    status.extend_from_slice(&args);
+    let out = env.run(&status).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut logout = vec!["logout"];
+    logout.extend_from_slice(&args);
+    assert_eq!(env.run(&logout).await.status.code(), Some(0));
+}

@@ -9,6 +9,9 @@ use keyring::Entry;
 
 use super::{check_key, BoxFuture, MemoryStore, SessionStore, StorageError, StoreLock};
 
+/// Once per process: see [`KeyringStore::save`].
+static PRIME: std::sync::Once = std::sync::Once::new();
+
 /// Values in the OS keyring.
 pub struct KeyringStore {
     service: String,
@@ -38,6 +41,15 @@ impl KeyringStore {
 
     fn entry(&self, key: &str) -> Result<Arc<Entry>, StorageError> {
         check_key(key)?;
+        // Linux keyutils: the first keyring access of a process (read or write) fails with
+        // EACCES while the user's persistent keyring is being attached, which the keyring crate
+        // reports as "no entry": a saved value then reads as absent. So each process first
+        // touches a throwaway entry.
+        PRIME.call_once(|| {
+            if let Ok(probe) = Entry::new(&self.service, "sipauth_keyring_prime") {
+                let _ = probe.get_password();
+            }
+        });
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(entry) = entries.get(key) {
             return Ok(entry.clone());
@@ -69,21 +81,9 @@ impl SessionStore for KeyringStore {
     }
 
     fn save(&self, key: &str, value: &str) -> Result<(), StorageError> {
-        // Linux keyutils: a process's first write creates the user's persistent keyring, and
-        // linking the new key into it fails with EACCES, which the keyring crate reports as
-        // "no entry" although the write itself happened. Seen on every first write of a
-        // process; the second attempt, with the persistent keyring in place, succeeds.
-        let result = match self.entry(key)?.set_password(value) {
-            Err(keyring::Error::NoEntry) => {
-                self.entries
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(key);
-                self.entry(key)?.set_password(value)
-            }
-            other => other,
-        };
-        result.map_err(|e| StorageError::new(format!("keyring write {key}"), e))?;
+        self.entry(key)?
+            .set_password(value)
+            .map_err(|e| StorageError::new(format!("keyring write {key}"), e))?;
         self.indexed(key, true);
         Ok(())
     }
