@@ -19,3 +19,6 @@ fi
 (cd "$here/jssip" && npm ci --no-audit --no-fund --loglevel=error >&2)
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The library must keep compiling for the browser (checked by run-tests.sh).
+rustup target list --installed | grep -qx wasm32-unknown-unknown \
+  || rustup target add wasm32-unknown-unknown >&2

@@ -13,4 +13,6 @@ testenv/start.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+# The transport and runtime seam: the library without its native parts, for the browser.
+cargo check -p sipauth --target wasm32-unknown-unknown --no-default-features --features web --locked
 cargo test --workspace --all-features --locked

@@ -121,11 +121,11 @@ impl CliError {
     /// The `--json` document for this failure: the API error body's `error` and
     /// `error_description`, the exit code, and whatever did happen.
     pub fn json(&self) -> serde_json::Value {
-        let mut doc = serde_json::json!({
-            "error": self.error,
-            "error_description": crate::output::sanitize(&self.message),
-            "exitCode": self.code,
-        });
+        let body = sipauth_wire::ApiError::new(&self.error, crate::output::sanitize(&self.message));
+        let mut doc = serde_json::to_value(body).unwrap_or_default();
+        if let Some(map) = doc.as_object_mut() {
+            map.insert("exitCode".into(), self.code.into());
+        }
         if let (Some(map), Some(serde_json::Value::Object(outcome))) =
             (doc.as_object_mut(), &self.outcome)
         {

@@ -4,23 +4,17 @@
 //! parameters, device codes) through [`sanitize`] first: no escape sequence, carriage return or
 //! other control character from a server reaches the terminal.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sipauth::sip::client_config;
 use sipauth::ProvisionedCredentials;
 
 use crate::opt::CredentialsFormat;
 
-/// The credentials as the documented JSON contract: `sipUri`, `username`, `password`,
-/// `displayName`, `realm`, `wsServerUri`, `authorizationUsername`, `sipDomain`, `expiresAt`,
-/// and `user` (the verified claims).
+/// The credentials as the documented JSON contract ([`sipauth_wire::SipCredentials`]):
+/// `sipUri`, `username`, `password`, `displayName`, `realm`, `wsServerUri`,
+/// `authorizationUsername`, `sipDomain`, `expiresAt`, and `user` (the verified claims).
 pub fn credentials_json(c: &ProvisionedCredentials) -> Value {
-    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-    if let Some(map) = v.as_object_mut() {
-        if let Some(user) = map.remove("userInfo") {
-            map.insert("user".into(), user);
-        }
-    }
-    v
+    serde_json::to_value(c.to_wire()).unwrap_or(Value::Null)
 }
 
 /// Text made safe for a terminal: control characters (C0 but tab, DEL, C1, so ESC and CSI too)
@@ -104,16 +98,26 @@ pub fn render_credentials(
     }
 }
 
-/// `sipauth status --json`.
+/// `sipauth status --json` ([`sipauth_wire::SessionView`]).
 pub fn status_json(snapshot: &sipauth::SessionSnapshot) -> Value {
-    json!({
-        "signedIn": snapshot.is_authenticated(),
-        "state": snapshot.state,
-        "user": snapshot.user_info,
-        "sipUri": snapshot.sip_credentials.as_ref().map(|c| c.sip_uri.clone()),
-        "tokenExpiresAt": snapshot.token_expires_at,
-        "refreshable": snapshot.tokens.as_ref().is_some_and(|t| t.refresh_token.is_some()),
-    })
+    let view = sipauth_wire::SessionView {
+        signed_in: snapshot.is_authenticated(),
+        state: serde_json::to_value(snapshot.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        user: snapshot
+            .user_info
+            .as_ref()
+            .and_then(|u| serde_json::to_value(u).ok()),
+        sip_uri: snapshot.sip_credentials.as_ref().map(|c| c.sip_uri.clone()),
+        token_expires_at: snapshot.token_expires_at,
+        refreshable: snapshot
+            .tokens
+            .as_ref()
+            .is_some_and(|t| t.refresh_token.is_some()),
+    };
+    serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

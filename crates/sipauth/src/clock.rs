@@ -1,20 +1,25 @@
 //! Time as a parameter. Everything that decides by the clock (pending sign-in expiry, ID-token
-//! `exp`/`iat`, JWKS refetch rate limits, later token refresh) reads a [`Clock`], so tests move time
-//! with [`ManualClock`] instead of sleeping.
+//! `exp`/`iat`, JWKS refetch rate limits, token refresh) reads a [`Clock`], and everything that
+//! waits (the auto-refresh timer, device-grant polling, refresh retries) sleeps through it, so
+//! tests move time with [`ManualClock`] instead of waiting.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::http::BoxFuture;
 
 /// Whole seconds of a duration as a signed count, saturating (time arithmetic is in i64 seconds).
 pub(crate) fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// A source of the current time, as whole seconds since the Unix epoch.
+/// A source of the current time, as whole seconds since the Unix epoch, and of waiting.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Seconds since 1970-01-01T00:00:00Z.
     fn now_unix(&self) -> i64;
+
+    /// Waits `duration` by this clock.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
 /// The system's wall clock.
@@ -29,16 +34,31 @@ impl Clock for SystemClock {
             Err(_) => 0,
         }
     }
+
+    /// The runtime's timer (tokio's with the `native` feature). Without one there is nothing to
+    /// wait with: the future never completes (give the session a clock that has a timer).
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        #[cfg(feature = "native")]
+        {
+            Box::pin(tokio::time::sleep(duration))
+        }
+        #[cfg(not(feature = "native"))]
+        {
+            let _ = duration;
+            Box::pin(std::future::pending())
+        }
+    }
 }
 
-/// A clock that only moves when told to: for tests and simulations.
+/// A clock that only moves when told to: for tests and simulations. Its sleeps end when the
+/// clock is moved past their deadline (a sleep shorter than a second ends at once).
 #[derive(Debug, Clone)]
-pub struct ManualClock(Arc<AtomicI64>);
+pub struct ManualClock(Arc<tokio::sync::watch::Sender<i64>>);
 
 impl ManualClock {
     /// A clock showing `unix` seconds.
     pub fn new(unix: i64) -> Self {
-        Self(Arc::new(AtomicI64::new(unix)))
+        Self(Arc::new(tokio::sync::watch::Sender::new(unix)))
     }
 
     /// A clock starting at the system's current time.
@@ -48,18 +68,27 @@ impl ManualClock {
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(secs(by), Ordering::SeqCst);
+        self.0.send_modify(|t| *t = t.saturating_add(secs(by)));
     }
 
     /// Sets the clock.
     pub fn set(&self, unix: i64) {
-        self.0.store(unix, Ordering::SeqCst);
+        self.0.send_replace(unix);
     }
 }
 
 impl Clock for ManualClock {
     fn now_unix(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        *self.0.borrow()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let deadline = self.now_unix().saturating_add(secs(duration));
+        let mut time = self.0.subscribe();
+        Box::pin(async move {
+            // The sender lives as long as any clone of the clock; if all are gone, so is time.
+            let _ = time.wait_for(|now| *now >= deadline).await;
+        })
     }
 }
 
@@ -78,6 +107,23 @@ mod tests {
         assert_eq!(clock.now_unix(), 1_061);
         clock.set(5);
         assert_eq!(clock.now_unix(), 5);
+    }
+
+    #[tokio::test]
+    async fn manual_sleeps_end_when_the_clock_passes_their_deadline() {
+        let clock = ManualClock::new(1_000);
+        let sleep = tokio::spawn(clock.sleep(Duration::from_secs(30)));
+        tokio::task::yield_now().await;
+        clock.advance(Duration::from_secs(29));
+        tokio::task::yield_now().await;
+        assert!(!sleep.is_finished());
+        clock.advance(Duration::from_secs(1));
+        tokio::time::timeout(Duration::from_secs(5), sleep)
+            .await
+            .unwrap()
+            .unwrap();
+        // Under a second: at once.
+        clock.sleep(Duration::from_millis(500)).await;
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl OidcClient {
     ) -> Result<Exchanged, Error> {
         let mut interval = device.interval;
         loop {
-            tokio::time::sleep(Duration::from_secs(interval)).await;
+            self.clock().sleep(Duration::from_secs(interval)).await;
             if self.clock().now_unix() >= device.expires_at {
                 return Err(ProviderError::new(
                     Endpoint::Token,

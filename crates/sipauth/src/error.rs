@@ -9,6 +9,7 @@
 //! only as a [`RedactedBody`].
 
 use crate::secret::CsrfState;
+use sipauth_wire::ErrorCode;
 
 /// Any failure of the client library.
 #[derive(Debug, thiserror::Error)]
@@ -82,10 +83,10 @@ impl SessionFailure {
     fn code(&self) -> &str {
         match self {
             SessionFailure::RefreshRefused { code, .. } => code,
-            SessionFailure::UnreadableRecord { .. } => "unreadable_session",
-            SessionFailure::NotAuthenticated => "not_authenticated",
-            SessionFailure::NoRefreshToken => "no_refresh_token",
-            SessionFailure::TokenExpired => "token_expired",
+            SessionFailure::UnreadableRecord { .. } => ErrorCode::UnreadableSession.as_str(),
+            SessionFailure::NotAuthenticated => ErrorCode::NotAuthenticated.as_str(),
+            SessionFailure::NoRefreshToken => ErrorCode::NoRefreshToken.as_str(),
+            SessionFailure::TokenExpired => ErrorCode::TokenExpired.as_str(),
         }
     }
 }
@@ -103,9 +104,15 @@ impl Error {
             Error::Config(e) => e.code(),
             Error::Verification(e) => e.code(),
             Error::Credentials(e) => e.code(),
-            Error::Storage(_) => "storage_error",
+            Error::Storage(_) => ErrorCode::StorageError.as_str(),
             Error::Session(e) => e.code(),
         }
+    }
+
+    /// The code as one of sipauth's own [`ErrorCode`]s; `None` for a provider's own code
+    /// (`access_denied`, `invalid_grant`, ...), which [`code`](Self::code) passes through.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(self.code())
     }
 
     /// A human-readable description, when there is one beyond the code.
@@ -156,15 +163,15 @@ impl Endpoint {
 
     fn failed_code(self) -> &'static str {
         match self {
-            Endpoint::Authorization => "authorization_failed",
-            Endpoint::Token => "token_exchange_failed",
-            Endpoint::UserInfo => "userinfo_failed",
-            Endpoint::Revocation => "revocation_failed",
-            Endpoint::Discovery => "discovery_failed",
-            Endpoint::Jwks => "jwks_failed",
-            Endpoint::DeviceAuthorization => "device_authorization_failed",
-            Endpoint::Introspection => "introspection_failed",
-            Endpoint::PasswordApi => "password_api_failed",
+            Endpoint::Authorization => ErrorCode::AuthorizationFailed.as_str(),
+            Endpoint::Token => ErrorCode::TokenExchangeFailed.as_str(),
+            Endpoint::UserInfo => ErrorCode::UserinfoFailed.as_str(),
+            Endpoint::Revocation => ErrorCode::RevocationFailed.as_str(),
+            Endpoint::Discovery => ErrorCode::DiscoveryFailed.as_str(),
+            Endpoint::Jwks => ErrorCode::JwksFailed.as_str(),
+            Endpoint::DeviceAuthorization => ErrorCode::DeviceAuthorizationFailed.as_str(),
+            Endpoint::Introspection => ErrorCode::IntrospectionFailed.as_str(),
+            Endpoint::PasswordApi => ErrorCode::PasswordApiFailed.as_str(),
         }
     }
 }
@@ -276,11 +283,11 @@ pub enum CallbackError {
 impl CallbackError {
     fn code(&self) -> &'static str {
         match self {
-            CallbackError::InvalidState(_) => "invalid_state",
-            CallbackError::MissingCode => "missing_code",
-            CallbackError::IssuerMismatch { .. } => "issuer_mismatch",
-            CallbackError::RedirectMismatch { .. } => "redirect_mismatch",
-            CallbackError::Malformed(_) => "invalid_callback",
+            CallbackError::InvalidState(_) => ErrorCode::InvalidState.as_str(),
+            CallbackError::MissingCode => ErrorCode::MissingCode.as_str(),
+            CallbackError::IssuerMismatch { .. } => ErrorCode::IssuerMismatch.as_str(),
+            CallbackError::RedirectMismatch { .. } => ErrorCode::RedirectMismatch.as_str(),
+            CallbackError::Malformed(_) => ErrorCode::InvalidCallback.as_str(),
         }
     }
 }
@@ -303,9 +310,9 @@ pub struct TransportError {
 impl TransportError {
     fn code(&self) -> &'static str {
         if self.timed_out {
-            "timeout"
+            ErrorCode::Timeout.as_str()
         } else {
-            "network_error"
+            ErrorCode::NetworkError.as_str()
         }
     }
 }
@@ -332,7 +339,7 @@ pub struct ResponseError {
 impl ResponseError {
     fn code(&self) -> &'static str {
         if self.too_large {
-            "response_too_large"
+            ErrorCode::ResponseTooLarge.as_str()
         } else {
             self.endpoint.failed_code()
         }
@@ -392,12 +399,14 @@ pub enum ConfigError {
 impl ConfigError {
     fn code(&self) -> &'static str {
         match self {
-            ConfigError::InsecureUrl { .. } => "insecure_url",
-            ConfigError::InvalidUrl { .. } => "invalid_url",
-            ConfigError::Missing(_) => "missing_configuration",
-            ConfigError::ReservedParameter(_) => "reserved_parameter",
-            ConfigError::Unsupported { .. } => "unsupported_configuration",
-            ConfigError::DiscoveryIssuerMismatch { .. } => "discovery_issuer_mismatch",
+            ConfigError::InsecureUrl { .. } => ErrorCode::InsecureUrl.as_str(),
+            ConfigError::InvalidUrl { .. } => ErrorCode::InvalidUrl.as_str(),
+            ConfigError::Missing(_) => ErrorCode::MissingConfiguration.as_str(),
+            ConfigError::ReservedParameter(_) => ErrorCode::ReservedParameter.as_str(),
+            ConfigError::Unsupported { .. } => ErrorCode::UnsupportedConfiguration.as_str(),
+            ConfigError::DiscoveryIssuerMismatch { .. } => {
+                ErrorCode::DiscoveryIssuerMismatch.as_str()
+            }
         }
     }
 }
@@ -481,24 +490,28 @@ pub enum VerificationError {
 impl VerificationError {
     fn code(&self) -> &'static str {
         match self {
-            VerificationError::MissingIdToken => "missing_id_token",
-            VerificationError::Malformed(_) => "invalid_id_token",
-            VerificationError::AlgorithmNotAllowed(_) => "id_token_algorithm_not_allowed",
-            VerificationError::UnknownSigningKey { .. } => "unknown_signing_key",
-            VerificationError::BadSignature => "invalid_signature",
-            VerificationError::UnsupportedCritical(_) => "unsupported_critical_header",
-            VerificationError::WrongTokenType(_) => "invalid_token_type",
-            VerificationError::WeakKey(_) => "weak_signing_key",
-            VerificationError::IssuerMismatch { .. } => "invalid_issuer",
-            VerificationError::TenantNotAllowed(_) => "tenant_not_allowed",
-            VerificationError::AudienceMismatch => "invalid_audience",
-            VerificationError::AuthorizedPartyMismatch => "invalid_azp",
-            VerificationError::Expired { .. } => "id_token_expired",
-            VerificationError::IssuedInFuture => "invalid_iat",
-            VerificationError::NotYetValid => "id_token_not_yet_valid",
-            VerificationError::NonceMismatch => "invalid_nonce",
-            VerificationError::MissingClaim(_) => "missing_claim",
-            VerificationError::SubjectMismatch => "subject_mismatch",
+            VerificationError::MissingIdToken => ErrorCode::MissingIdToken.as_str(),
+            VerificationError::Malformed(_) => ErrorCode::InvalidIdToken.as_str(),
+            VerificationError::AlgorithmNotAllowed(_) => {
+                ErrorCode::IdTokenAlgorithmNotAllowed.as_str()
+            }
+            VerificationError::UnknownSigningKey { .. } => ErrorCode::UnknownSigningKey.as_str(),
+            VerificationError::BadSignature => ErrorCode::InvalidSignature.as_str(),
+            VerificationError::UnsupportedCritical(_) => {
+                ErrorCode::UnsupportedCriticalHeader.as_str()
+            }
+            VerificationError::WrongTokenType(_) => ErrorCode::InvalidTokenType.as_str(),
+            VerificationError::WeakKey(_) => ErrorCode::WeakSigningKey.as_str(),
+            VerificationError::IssuerMismatch { .. } => ErrorCode::InvalidIssuer.as_str(),
+            VerificationError::TenantNotAllowed(_) => ErrorCode::TenantNotAllowed.as_str(),
+            VerificationError::AudienceMismatch => ErrorCode::InvalidAudience.as_str(),
+            VerificationError::AuthorizedPartyMismatch => ErrorCode::InvalidAzp.as_str(),
+            VerificationError::Expired { .. } => ErrorCode::IdTokenExpired.as_str(),
+            VerificationError::IssuedInFuture => ErrorCode::InvalidIat.as_str(),
+            VerificationError::NotYetValid => ErrorCode::IdTokenNotYetValid.as_str(),
+            VerificationError::NonceMismatch => ErrorCode::InvalidNonce.as_str(),
+            VerificationError::MissingClaim(_) => ErrorCode::MissingClaim.as_str(),
+            VerificationError::SubjectMismatch => ErrorCode::SubjectMismatch.as_str(),
         }
     }
 }

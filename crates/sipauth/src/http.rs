@@ -1,169 +1,346 @@
-//! The one HTTP client sipauth uses (reqwest with rustls): redirects off (an OAuth client must not
-//! follow them: SSRF and code leakage), connect and total timeouts, a user agent, and a size limit
-//! on every response body, per endpoint ([`Endpoint::body_limit`]): a body is read chunk by chunk
-//! and refused (`response_too_large`) as soon as it passes the limit, so a hostile or broken
-//! server can neither exhaust memory nor stall us past the timeout. This module owns sending a
-//! request and turning transport failures into [`TransportError`]; what a response means is
-//! decided by the module that asked.
+//! How sipauth talks HTTP: a small [`Transport`] trait (send one [`HttpRequest`], read the
+//! answer up to a size limit) and the [`HttpClient`] handle every flow uses. This module owns the
+//! guarantees every transport must keep where its platform allows, and turns transport failures
+//! into [`TransportError`](crate::error::TransportError); what a response means is decided by the module that asked.
+//!
+//! The guarantees:
+//! - **no redirects followed** (an OAuth client must not follow them: SSRF and code leakage);
+//! - **timeouts**: connect and total;
+//! - **bounded bodies**: every body is read chunk by chunk up to its endpoint's limit
+//!   ([`Endpoint::body_limit`]) and refused (`response_too_large`) as soon as it passes it, so a
+//!   hostile or broken server can neither exhaust memory nor stall us past the timeout.
+//!
+//! The native transport (feature `native`, the default) is reqwest over rustls and keeps all
+//! three. A browser transport (the `web` feature, with the wasm bindings) runs on `fetch`, which
+//! cannot refuse redirects itself (`redirect: "manual"` yields an opaque answer, reported as
+//! unusable), whose timeout is an abort signal, and whose body is still read with the limit.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{ConfigError, Endpoint, Error, RedactedBody, ResponseError, TransportError};
+use url::Url;
+
+use crate::error::{ConfigError, Endpoint, Error, RedactedBody, ResponseError};
+
+/// A boxed, sendable future (the trait stays object-safe without an async-trait dependency).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The HTTP methods sipauth uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+}
+
+/// One request, as a transport sends it.
+#[derive(Clone)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: Method,
+    /// The URL.
+    pub url: Url,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body, for POST.
+    pub body: Option<Vec<u8>>,
+    /// A total timeout shorter than the transport's own, for this request.
+    pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Headers and bodies carry credentials: never printed.
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpRequest {
+    /// A GET of `url` accepting JSON.
+    pub fn get(url: Url) -> Self {
+        Self {
+            method: Method::Get,
+            url,
+            headers: vec![("accept".into(), "application/json".into())],
+            body: None,
+            timeout: None,
+        }
+    }
+
+    /// A POST to `url` accepting JSON.
+    pub fn post(url: Url) -> Self {
+        Self {
+            method: Method::Post,
+            ..Self::get(url)
+        }
+    }
+
+    /// Sets a header (replacing one of the same name).
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// A form-encoded body.
+    pub fn form<'a>(mut self, fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.body = Some(body.into_bytes());
+        self.header("content-type", "application/x-www-form-urlencoded")
+    }
+
+    /// A JSON body.
+    pub fn json<T: serde::Serialize>(mut self, value: &T) -> Self {
+        self.body = Some(serde_json::to_vec(value).unwrap_or_default());
+        self.header("content-type", "application/json")
+    }
+
+    /// A total timeout for this request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
 
 /// What came back from an endpoint.
 #[derive(Debug)]
-pub(crate) struct RawResponse {
+pub struct RawResponse {
+    /// The HTTP status.
     pub status: u16,
+    /// The `Content-Type`, or empty.
     pub content_type: String,
+    /// The `WWW-Authenticate` header, if any.
     pub www_authenticate: Option<String>,
+    /// The body (at most the limit the request was sent with).
     pub body: Vec<u8>,
 }
 
 impl RawResponse {
+    /// True for 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
     /// The error for an answer we cannot use: status, reason, and the body redacted.
-    pub fn unusable(&self, endpoint: Endpoint, reason: impl Into<String>) -> crate::error::Error {
-        crate::error::Error::Response(crate::error::ResponseError {
+    pub fn unusable(&self, endpoint: Endpoint, reason: impl Into<String>) -> Error {
+        Error::Response(ResponseError {
             endpoint,
             status: self.status,
             reason: reason.into(),
-            body: crate::error::RedactedBody::new(&self.body),
+            body: RedactedBody::new(&self.body),
             too_large: false,
         })
     }
 }
 
-/// A cheaply cloneable HTTP client configured for talking to identity providers.
+/// The error for a body past its limit.
+pub fn too_large(endpoint: Endpoint, status: u16, limit: usize) -> Error {
+    Error::Response(ResponseError {
+        endpoint,
+        status,
+        reason: format!("the response body is larger than the limit of {limit} bytes"),
+        body: RedactedBody::new(b""),
+        too_large: true,
+    })
+}
+
+/// Sends requests. Implementations keep this module's guarantees where their platform allows
+/// (see the module documentation) and read at most `limit` bytes of body, refusing more with
+/// [`too_large`].
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// Sends `request` to `endpoint` and reads the answer.
+    fn send<'a>(
+        &'a self,
+        endpoint: Endpoint,
+        request: HttpRequest,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<RawResponse, Error>>;
+}
+
+/// A cheaply cloneable handle on the transport sipauth uses.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    inner: reqwest::Client,
+    transport: Arc<dyn Transport>,
 }
 
 /// The default total timeout for one request to a provider.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl HttpClient {
-    /// A client with sipauth's defaults (no redirects, 10 s connect, 30 s total timeout).
+    /// The platform's transport with sipauth's defaults (no redirects, 10 s connect, 30 s
+    /// total timeout, bounded bodies).
     pub fn new() -> Result<Self, ConfigError> {
         Self::with_timeout(DEFAULT_TIMEOUT)
     }
 
-    /// A client with a total timeout of your choice.
+    /// The platform's transport with a total timeout of your choice.
+    #[cfg(feature = "native")]
     pub fn with_timeout(timeout: Duration) -> Result<Self, ConfigError> {
-        let inner = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10).min(timeout))
-            .timeout(timeout)
-            .user_agent(concat!("sipauth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ConfigError::Unsupported {
-                field: "http_client",
-                value: String::new(),
-                reason: e.to_string(),
-            })?;
-        Ok(Self { inner })
+        Ok(Self::with_transport(native::ReqwestTransport::new(
+            timeout,
+        )?))
     }
 
-    /// Wraps a reqwest client you built. It should not follow redirects.
+    /// Without the `native` feature, a transport must be given ([`with_transport`](Self::with_transport)).
+    #[cfg(not(feature = "native"))]
+    pub fn with_timeout(_timeout: Duration) -> Result<Self, ConfigError> {
+        Err(ConfigError::Missing(
+            "an HTTP transport (enable the `native` feature, or pass one with HttpClient::with_transport)",
+        ))
+    }
+
+    /// Uses your transport (a test double, a proxying client, the browser's fetch).
+    pub fn with_transport(transport: impl Transport + 'static) -> Self {
+        Self {
+            transport: Arc::new(transport),
+        }
+    }
+
+    /// Wraps a reqwest client you built. It must not follow redirects.
+    #[cfg(feature = "native")]
     pub fn from_reqwest(inner: reqwest::Client) -> Self {
-        Self { inner }
-    }
-
-    /// The underlying reqwest client (to build requests).
-    pub(crate) fn reqwest(&self) -> &reqwest::Client {
-        &self.inner
+        Self::with_transport(native::ReqwestTransport { inner })
     }
 
     /// Sends a request and reads the response, up to the endpoint's body limit.
-    pub(crate) async fn send(
+    pub async fn send(
         &self,
         endpoint: Endpoint,
-        request: reqwest::RequestBuilder,
+        request: HttpRequest,
     ) -> Result<RawResponse, Error> {
-        self.send_limited(endpoint, request, endpoint.body_limit())
+        self.transport
+            .send(endpoint, request, endpoint.body_limit())
             .await
-    }
-
-    /// [`send`](Self::send) with an explicit body limit in bytes.
-    pub(crate) async fn send_limited(
-        &self,
-        endpoint: Endpoint,
-        request: reqwest::RequestBuilder,
-        limit: usize,
-    ) -> Result<RawResponse, Error> {
-        let request = request.build().map_err(|e| transport(endpoint, "", e))?;
-        let url = request.url().as_str().to_string();
-        let mut response = self
-            .inner
-            .execute(request)
-            .await
-            .map_err(|e| transport(endpoint, &url, e))?;
-        let status = response.status().as_u16();
-        let header = |name: reqwest::header::HeaderName| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-        let www_authenticate = header(reqwest::header::WWW_AUTHENTICATE);
-        let too_large = |status| {
-            Error::Response(ResponseError {
-                endpoint,
-                status,
-                reason: format!("the response body is larger than the limit of {limit} bytes"),
-                body: RedactedBody::new(b""),
-                too_large: true,
-            })
-        };
-        // A declared length over the limit is refused before reading anything.
-        if response
-            .content_length()
-            .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
-        {
-            return Err(too_large(status));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| transport(endpoint, &url, e))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(too_large(status));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        tracing::debug!(%endpoint, status, "provider answered");
-        Ok(RawResponse {
-            status,
-            content_type,
-            www_authenticate,
-            body,
-        })
     }
 }
 
-fn transport(endpoint: Endpoint, url: &str, error: reqwest::Error) -> TransportError {
-    let timed_out = error.is_timeout();
-    let error = error.without_url();
-    // reqwest's own message is terse ("error sending request"): append the cause chain, which
-    // tells a refused connection from a DNS or TLS failure. None of it contains a request body.
-    let mut message = error.to_string();
-    let mut cause = std::error::Error::source(&error);
-    while let Some(c) = cause {
-        message.push_str(": ");
-        message.push_str(&c.to_string());
-        cause = c.source();
+#[cfg(feature = "native")]
+mod native {
+    //! The native transport: reqwest over rustls.
+
+    use std::time::Duration;
+
+    use super::{too_large, BoxFuture, HttpRequest, Method, RawResponse, Transport};
+    use crate::error::{ConfigError, Endpoint, Error, TransportError};
+
+    #[derive(Debug)]
+    pub(super) struct ReqwestTransport {
+        pub(super) inner: reqwest::Client,
     }
-    TransportError {
-        endpoint,
-        url: url.to_string(),
-        timed_out,
-        message,
+
+    impl ReqwestTransport {
+        pub(super) fn new(timeout: Duration) -> Result<Self, ConfigError> {
+            let inner = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(10).min(timeout))
+                .timeout(timeout)
+                .user_agent(concat!("sipauth/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| ConfigError::Unsupported {
+                    field: "http_client",
+                    value: String::new(),
+                    reason: e.to_string(),
+                })?;
+            Ok(Self { inner })
+        }
+    }
+
+    impl Transport for ReqwestTransport {
+        fn send<'a>(
+            &'a self,
+            endpoint: Endpoint,
+            request: HttpRequest,
+            limit: usize,
+        ) -> BoxFuture<'a, Result<RawResponse, Error>> {
+            Box::pin(async move {
+                let url = request.url.as_str().to_string();
+                let mut builder = match request.method {
+                    Method::Get => self.inner.get(request.url.clone()),
+                    Method::Post => self.inner.post(request.url.clone()),
+                };
+                for (name, value) in &request.headers {
+                    builder = builder.header(name.as_str(), value.as_str());
+                }
+                if let Some(body) = request.body {
+                    builder = builder.body(body);
+                }
+                if let Some(timeout) = request.timeout {
+                    builder = builder.timeout(timeout);
+                }
+                let mut response = builder
+                    .send()
+                    .await
+                    .map_err(|e| transport(endpoint, &url, e))?;
+                let status = response.status().as_u16();
+                let header = |name: reqwest::header::HeaderName| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
+                let www_authenticate = header(reqwest::header::WWW_AUTHENTICATE);
+                // A declared length over the limit is refused before reading anything.
+                if response
+                    .content_length()
+                    .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+                {
+                    return Err(too_large(endpoint, status, limit));
+                }
+                let mut body = Vec::new();
+                while let Some(chunk) = response
+                    .chunk()
+                    .await
+                    .map_err(|e| transport(endpoint, &url, e))?
+                {
+                    if body.len() + chunk.len() > limit {
+                        return Err(too_large(endpoint, status, limit));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                tracing::debug!(%endpoint, status, "provider answered");
+                Ok(RawResponse {
+                    status,
+                    content_type,
+                    www_authenticate,
+                    body,
+                })
+            })
+        }
+    }
+
+    fn transport(endpoint: Endpoint, url: &str, error: reqwest::Error) -> Error {
+        let timed_out = error.is_timeout();
+        let error = error.without_url();
+        // reqwest's own message is terse ("error sending request"): append the cause chain,
+        // which tells a refused connection from a DNS or TLS failure. None of it contains a
+        // request body.
+        let mut message = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(c) = cause {
+            message.push_str(": ");
+            message.push_str(&c.to_string());
+            cause = c.source();
+        }
+        Error::Transport(TransportError {
+            endpoint,
+            url: url.to_string(),
+            timed_out,
+            message,
+        })
     }
 }

@@ -58,6 +58,7 @@ pub mod error;
 pub mod http;
 pub mod pkce;
 pub mod provider;
+pub mod runtime;
 pub mod secret;
 pub mod session;
 pub mod sip;
@@ -93,7 +94,12 @@ pub use session::{
 pub use sip::{
     CredentialError, CredentialMapping, MappingInput, PasswordStrategy, ProvisionedCredentials,
 };
-pub use storage::{FileStore, MemoryStore, SessionStore};
+/// The shared wire types (credentials JSON, provisioning API, error bodies, session view).
+pub use sipauth_wire as wire;
+pub use sipauth_wire::ErrorCode;
+#[cfg(feature = "native")]
+pub use storage::FileStore;
+pub use storage::{MemoryStore, SessionStore};
 pub use token::TokenSet;
 pub use userinfo::UserInfo;
 pub use verify::{IdTokenClaims, IdTokenVerifier, JwksCache, VerifiedIdToken, VerifyOptions};

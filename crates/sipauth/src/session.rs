@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
-use tokio::task::JoinHandle;
 
 use crate::authorize::{AuthorizationOptions, AuthorizationRequest};
 use crate::client::{OidcClient, OidcClientBuilder, RevocationReport, SignIn};
@@ -206,7 +205,7 @@ struct Inner {
     events: broadcast::Sender<SessionEvent>,
     listeners: Mutex<Vec<Listener>>,
     refresh_gate: tokio::sync::Mutex<()>,
-    timer: Mutex<Option<JoinHandle<()>>>,
+    timer: Mutex<Option<crate::runtime::BackgroundTask>>,
 }
 
 impl Drop for Inner {
@@ -706,7 +705,7 @@ impl Session {
                 Err(e) if attempt < policy.attempts && is_transient(&e) => {
                     let wait = policy.base_delay.saturating_mul(1 << (attempt - 1).min(10));
                     tracing::warn!(error = %e, attempt, "token refresh failed; retrying");
-                    tokio::time::sleep(wait).await;
+                    self.0.client.clock().sleep(wait).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -767,8 +766,9 @@ impl Session {
         };
         let delay = Duration::from_secs(u64::try_from(at - self.now()).unwrap_or(1));
         let weak: Weak<Inner> = Arc::downgrade(&self.0);
-        let handle = tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+        let sleep = self.0.client.clock().sleep(delay);
+        let handle = crate::runtime::spawn(async move {
+            sleep.await;
             if let Some(inner) = weak.upgrade() {
                 let session = Session(inner);
                 if let Err(e) = session.refresh_inner(false).await {
@@ -776,7 +776,12 @@ impl Session {
                 }
             }
         });
-        *self.0.timer.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        if handle.is_none() {
+            tracing::warn!(
+                "no async runtime to run the refresh timer on; tokens are refreshed on demand only"
+            );
+        }
+        *self.0.timer.lock().unwrap_or_else(|p| p.into_inner()) = handle;
     }
 
     fn cancel_refresh(&self) {
@@ -998,12 +1003,14 @@ impl InactivityMonitor {
         false
     }
 
-    /// Checks every `every` until the monitor is dropped by everyone else.
-    pub fn spawn(self: &Arc<Self>, every: Duration) -> JoinHandle<()> {
+    /// Checks every `every` (by the session's clock) until the monitor is dropped by everyone
+    /// else. `None` when there is no async runtime to run it on.
+    pub fn spawn(self: &Arc<Self>, every: Duration) -> Option<crate::runtime::BackgroundTask> {
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
+        let clock = self.session.0.client.clock().clone();
+        crate::runtime::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                clock.sleep(every).await;
                 match weak.upgrade() {
                     Some(monitor) => {
                         monitor.check().await;

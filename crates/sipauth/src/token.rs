@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Endpoint, Error, ProviderError};
-use crate::http::{HttpClient, RawResponse};
+use crate::http::{HttpClient, HttpRequest, RawResponse};
 use crate::provider::{ClientAuthMethod, ProviderConfig, ProviderKind};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 
@@ -246,15 +246,12 @@ pub(crate) async fn post_client_form(
     mut form: Vec<(&str, String)>,
     bearer: Option<&str>,
 ) -> Result<RawResponse, Error> {
-    let mut request = http
-        .reqwest()
-        .post(url)
-        .header(reqwest::header::ACCEPT, "application/json");
+    let mut request = HttpRequest::post(url);
     match (&provider.client_secret, provider.client_auth_method) {
         (None, _) => {
             form.push(("client_id", provider.client_id.clone()));
             if let Some(token) = bearer {
-                request = request.bearer_auth(token);
+                request = request.bearer(token);
             }
         }
         (Some(secret), ClientAuthMethod::ClientSecretPost) => {
@@ -270,21 +267,10 @@ pub(crate) async fn post_client_form(
                 enc(&provider.client_id),
                 enc(secret.secret())
             ));
-            request = request.header(
-                reqwest::header::AUTHORIZATION,
-                format!("Basic {credentials}"),
-            );
+            request = request.header("authorization", format!("Basic {credentials}"));
         }
     }
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
-        .finish();
-    let request = request
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(body);
+    let request = request.form(form.iter().map(|(k, v)| (*k, v.as_str())));
     http.send(endpoint, request).await
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::{Endpoint, Error, ProviderError, VerificationError};
-use crate::http::{HttpClient, RawResponse};
+use crate::http::{HttpClient, HttpRequest, RawResponse};
 use crate::secret::AccessToken;
 use crate::verify::IdTokenClaims;
 
@@ -100,11 +100,9 @@ async fn get_json(
     accept: &str,
     github: bool,
 ) -> Result<Value, Error> {
-    let mut request = http
-        .reqwest()
-        .get(url.clone())
-        .bearer_auth(token.secret())
-        .header(reqwest::header::ACCEPT, accept);
+    let mut request = HttpRequest::get(url.clone())
+        .bearer(token.secret())
+        .header("accept", accept);
     if github {
         request = request.header("X-GitHub-Api-Version", "2022-11-28");
     }

@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::clock::{secs, SharedClock};
 use crate::error::{Endpoint, Error, VerificationError};
-use crate::http::HttpClient;
+use crate::http::{HttpClient, HttpRequest};
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::{ClientSecret, IdToken, Nonce};
 
@@ -122,12 +122,10 @@ impl JwksCache {
 
     async fn refetch(&self, set: &mut KeySet, now: i64) -> Result<(), Error> {
         set.fetches += 1;
-        let request = self
+        let raw = self
             .http
-            .reqwest()
-            .get(self.uri.clone())
-            .header(reqwest::header::ACCEPT, "application/json");
-        let raw = self.http.send(Endpoint::Jwks, request).await?;
+            .send(Endpoint::Jwks, HttpRequest::get(self.uri.clone()))
+            .await?;
         if !raw.is_success() {
             return Err(raw.unusable(Endpoint::Jwks, "the key set could not be fetched"));
         }

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{ClientAuthMethod, ClientRegistration, ProviderConfig, ProviderKind};
 use crate::error::{ConfigError, Endpoint, Error};
-use crate::http::HttpClient;
+use crate::http::{HttpClient, HttpRequest};
 use crate::url_policy;
 
 /// The parts of an OpenID Provider Metadata document sipauth uses.
@@ -58,11 +58,9 @@ pub fn oauth_metadata_url(issuer: &str) -> Result<Url, ConfigError> {
 }
 
 async fn fetch_json(http: &HttpClient, url: &Url) -> Result<DiscoveryDocument, Error> {
-    let request = http
-        .reqwest()
-        .get(url.clone())
-        .header(reqwest::header::ACCEPT, "application/json");
-    let raw = http.send(Endpoint::Discovery, request).await?;
+    let raw = http
+        .send(Endpoint::Discovery, HttpRequest::get(url.clone()))
+        .await?;
     if !raw.is_success() {
         return Err(raw.unusable(
             Endpoint::Discovery,

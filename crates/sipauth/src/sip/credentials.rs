@@ -36,6 +36,25 @@ pub struct ProvisionedCredentials {
     pub user_info: UserInfo,
 }
 
+impl ProvisionedCredentials {
+    /// The credentials as the shared JSON document ([`sipauth_wire::SipCredentials`]): what the
+    /// command prints and a UI shows.
+    pub fn to_wire(&self) -> sipauth_wire::SipCredentials {
+        sipauth_wire::SipCredentials {
+            sip_uri: self.sip_uri.clone(),
+            username: self.username.clone(),
+            password: self.password.secret().to_string(),
+            display_name: self.display_name.clone(),
+            sip_domain: self.sip_domain.clone(),
+            ws_server_uri: self.ws_server_uri.clone(),
+            realm: self.realm.clone(),
+            authorization_username: self.authorization_username.clone(),
+            expires_at: self.expires_at,
+            user: serde_json::to_value(&self.user_info).unwrap_or_default(),
+        }
+    }
+}
+
 /// True for characters RFC 3261 allows unescaped in a user part (unreserved / user-unreserved).
 fn user_char(c: char) -> bool {
     c.is_ascii_alphanumeric()

@@ -5,6 +5,7 @@
 //! for SIP clients (JsSIP, SIP.js, baresip). Registering on a real SIP server is the
 //! provisioning layer's job.
 
+use sipauth_wire::ErrorCode;
 pub mod client_config;
 pub mod credentials;
 pub mod mapping;
@@ -84,17 +85,17 @@ pub enum CredentialError {
 impl CredentialError {
     pub(crate) fn code(&self) -> &'static str {
         match self {
-            CredentialError::InvalidUsername { .. } => "invalid_username",
-            CredentialError::MissingClaim(_) => "missing_claim",
-            CredentialError::Resolver { .. } => "resolver_failed",
-            CredentialError::InvalidDomain(_) => "invalid_sip_domain",
-            CredentialError::InsecureWebSocket { .. } => "insecure_websocket",
-            CredentialError::IdTokenUnavailable => "id_token_unavailable",
-            CredentialError::UnverifiedEmail => "unverified_email",
-            CredentialError::ApiStatus { .. } => "password_api_failed",
-            CredentialError::ApiTimeout { .. } => "password_api_timeout",
-            CredentialError::ApiUnreachable { .. } => "password_api_unreachable",
-            CredentialError::Strategy(_) => "password_strategy_failed",
+            CredentialError::InvalidUsername { .. } => ErrorCode::InvalidUsername.as_str(),
+            CredentialError::MissingClaim(_) => ErrorCode::MissingClaim.as_str(),
+            CredentialError::Resolver { .. } => ErrorCode::ResolverFailed.as_str(),
+            CredentialError::InvalidDomain(_) => ErrorCode::InvalidSipDomain.as_str(),
+            CredentialError::InsecureWebSocket { .. } => ErrorCode::InsecureWebsocket.as_str(),
+            CredentialError::IdTokenUnavailable => ErrorCode::IdTokenUnavailable.as_str(),
+            CredentialError::UnverifiedEmail => ErrorCode::UnverifiedEmail.as_str(),
+            CredentialError::ApiStatus { .. } => ErrorCode::PasswordApiFailed.as_str(),
+            CredentialError::ApiTimeout { .. } => ErrorCode::PasswordApiTimeout.as_str(),
+            CredentialError::ApiUnreachable { .. } => ErrorCode::PasswordApiUnreachable.as_str(),
+            CredentialError::Strategy(_) => ErrorCode::PasswordStrategyFailed.as_str(),
         }
     }
 }

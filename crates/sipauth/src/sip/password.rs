@@ -12,13 +12,12 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256, Sha512};
 use url::Url;
 
 use super::CredentialError;
 use crate::error::Endpoint;
-use crate::http::HttpClient;
+use crate::http::{HttpClient, HttpRequest};
 use crate::secret::SipPassword;
 use crate::token::TokenSet;
 use crate::userinfo::UserInfo;
@@ -285,14 +284,14 @@ async fn call_api(
     crate::url_policy::require_secure("password endpoint", endpoint)
         .map_err(|e| CredentialError::Strategy(e.to_string()))?;
     let request = match method {
-        ApiMethod::Post => http
-            .reqwest()
-            .post(endpoint.clone())
-            .json(&json!({ "userInfo": user_info })),
-        ApiMethod::Get => http.reqwest().get(endpoint.clone()),
+        ApiMethod::Post => {
+            HttpRequest::post(endpoint.clone()).json(&sipauth_wire::ProvisionRequest {
+                user_info: serde_json::to_value(user_info).ok(),
+            })
+        }
+        ApiMethod::Get => HttpRequest::get(endpoint.clone()),
     }
-    .bearer_auth(tokens.access_token.secret())
-    .header(reqwest::header::ACCEPT, "application/json")
+    .bearer(tokens.access_token.secret())
     .timeout(timeout);
     let raw = http
         .send(Endpoint::PasswordApi, request)
@@ -313,28 +312,26 @@ async fn call_api(
             status: raw.status,
         });
     }
-    let body: Value = serde_json::from_slice(&raw.body)
-        .map_err(|_| CredentialError::Strategy("api_generated: the answer is not JSON".into()))?;
-    let text = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let password = text("password")
-        .or_else(|| text("sipPassword"))
-        .ok_or_else(|| {
+    let answer: sipauth_wire::ProvisionResponse =
+        serde_json::from_slice(&raw.body).map_err(|_| {
             CredentialError::Strategy(
-                "api_generated: no password or sipPassword in the answer".into(),
+                "api_generated: the answer is not a JSON object of the provisioning API".into(),
             )
         })?;
+    let password = answer.password().map(str::to_string).ok_or_else(|| {
+        CredentialError::Strategy("api_generated: no password or sipPassword in the answer".into())
+    })?;
+    let text = |v: Option<String>| v.filter(|s| !s.is_empty());
     Ok(Issued {
         password: Some(SipPassword::new(password)),
-        username: text("username"),
-        sip_domain: text("sipDomain"),
-        ws_server_uri: text("wsServerUri"),
-        realm: text("realm"),
-        ..Issued::default()
+        username: text(answer.username),
+        sip_domain: text(answer.sip_domain),
+        ws_server_uri: text(answer.ws_server_uri),
+        realm: text(answer.realm),
+        // Kamailio auth_ephemeral answers: `<expiry>:<user>` and its expiry must be kept, or
+        // the credentials are refused.
+        authorization_username: text(answer.authorization_username),
+        expires_at: answer.expires_at,
     })
 }
 

@@ -5,6 +5,7 @@
 //! web bindings. What is stored (the session record, pending sign-ins) is decided by
 //! [`crate::session`] and [`StoredPendingSignIns`].
 
+#[cfg(feature = "native")]
 mod file;
 #[cfg(feature = "keyring")]
 mod keyring_store;
@@ -15,6 +16,7 @@ use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 
+#[cfg(feature = "native")]
 pub use file::FileStore;
 #[cfg(feature = "keyring")]
 pub use keyring_store::KeyringStore;

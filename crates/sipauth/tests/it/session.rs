@@ -167,26 +167,42 @@ async fn rejects_a_bad_callback_without_keeping_partial_state() {
 #[tokio::test]
 async fn auto_refresh_runs_before_expiry_over_several_cycles() {
     // 5 s access tokens and the default 300 s threshold: refresh at half-life, again and again.
+    // The timer sleeps by the session's clock: the test moves it, nothing waits for real.
+    let clock = ManualClock::starting_now();
     let mut setup = Setup::new(clients::SHORT_LIVED);
     setup.auto_refresh = true;
+    setup.clock = Some(clock.clone());
     let session = setup.session().await;
     let mut events = session.events();
     sign_in(&session, "frank").await;
     let first = session.snapshot().tokens.unwrap().access_token;
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
-            .await
-            .expect("a refresh in time")
-            .unwrap();
-        if let SessionEvent::TokensRefreshed { expires_at } = event {
-            seen.push(expires_at.unwrap());
-            // Each refresh happened before the previous token expired.
-            let snap = session.snapshot();
-            assert_eq!(snap.state, AuthState::Authenticated);
+        let due = session.next_refresh_at().expect("a refresh is scheduled");
+        let token = session.snapshot().tokens.unwrap();
+        assert!(due < token.expires_at.unwrap(), "scheduled before expiry");
+        // Nothing is refreshed before the clock reaches the schedule.
+        while let Ok(event) = tokio::time::timeout(Duration::from_millis(300), events.recv()).await
+        {
+            assert!(
+                !matches!(event.unwrap(), SessionEvent::TokensRefreshed { .. }),
+                "refreshed before its time"
+            );
+        }
+        clock.set(due);
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+                .await
+                .expect("the refresh, once the clock reached its time")
+                .unwrap();
+            if let SessionEvent::TokensRefreshed { expires_at } = event {
+                seen.push(expires_at.unwrap());
+                assert_eq!(session.snapshot().state, AuthState::Authenticated);
+                break;
+            }
         }
     }
-    assert!(seen.windows(2).all(|w| w[1] >= w[0]));
+    assert!(seen.windows(2).all(|w| w[1] > w[0]));
     assert_ne!(session.snapshot().tokens.unwrap().access_token, first);
     assert!(session.next_refresh_at().is_some(), "still scheduled");
     session.logout().await.unwrap();
