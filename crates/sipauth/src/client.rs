@@ -14,7 +14,7 @@ use crate::callback;
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{CallbackError, ConfigError, Error, StateProblem, VerificationError};
 use crate::http::HttpClient;
-use crate::provider::{self, ProviderConfig, ProviderKind};
+use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::{AuthorizationCode, RefreshToken};
 use crate::token::{self, TokenSet};
 use crate::userinfo::{self, UserInfo};
@@ -320,21 +320,19 @@ impl OidcClient {
     /// RFC 9207: when the provider advertises `iss` in responses, it must be there and be ours;
     /// when it is there anyway, it must still be ours.
     fn check_iss(&self, iss: Option<&str>) -> Result<(), Error> {
-        let Some(expected) = self.provider.issuer.as_deref() else {
+        let Some(expected) = crate::verify::Issuer::for_provider(&self.provider) else {
             return Ok(());
         };
         let required = self.provider.authorization_response_iss_parameter_supported;
         let ok = match iss {
-            Some(got) => {
-                got == expected || provider::discovery::is_tenant_template_for(expected, got)
-            }
+            Some(got) => expected.accepts(got),
             None => !required,
         };
         if ok {
             Ok(())
         } else {
             Err(CallbackError::IssuerMismatch {
-                expected: expected.to_string(),
+                expected: expected.as_str().to_string(),
                 got: iss.map(str::to_string),
             }
             .into())

@@ -437,6 +437,9 @@ pub enum VerificationError {
     /// The JWT header's `typ` says it is not an ID token (an RFC 9068 `at+jwt` access token).
     #[error("the token is typed \"{0}\", not an ID token (JWT)")]
     WrongTokenType(String),
+    /// Introspection says the token is not active (revoked, expired, unknown).
+    #[error("the token is not active at its issuer")]
+    InactiveToken,
     /// The signing key is an RSA key under 2048 bits (RFC 7518 §3.3).
     #[error("the signing key is a {0}-bit RSA key; at least 2048 bits are required")]
     WeakKey(usize),
@@ -502,6 +505,7 @@ impl VerificationError {
             }
             VerificationError::WrongTokenType(_) => ErrorCode::InvalidTokenType.as_str(),
             VerificationError::WeakKey(_) => ErrorCode::WeakSigningKey.as_str(),
+            VerificationError::InactiveToken => ErrorCode::InactiveToken.as_str(),
             VerificationError::IssuerMismatch { .. } => ErrorCode::InvalidIssuer.as_str(),
             VerificationError::TenantNotAllowed(_) => ErrorCode::TenantNotAllowed.as_str(),
             VerificationError::AudienceMismatch => ErrorCode::InvalidAudience.as_str(),

@@ -102,7 +102,10 @@ pub use storage::FileStore;
 pub use storage::{MemoryStore, SessionStore};
 pub use token::TokenSet;
 pub use userinfo::UserInfo;
-pub use verify::{IdTokenClaims, IdTokenVerifier, JwksCache, VerifiedIdToken, VerifyOptions};
+pub use verify::{
+    IdTokenClaims, IdTokenVerifier, Introspector, Issuer, JwksCache, TokenKind, TokenVerifier,
+    VerificationPolicy, VerifiedBy, VerifiedIdToken, VerifiedIdentity, VerifyOptions,
+};
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.
 #[doc = include_str!("../../../README.md")]

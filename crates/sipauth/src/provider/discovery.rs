@@ -129,17 +129,6 @@ fn kind_for(issuer: &Url) -> ProviderKind {
     }
 }
 
-/// True when `published` is Entra's template and `requested` names a tenant in its place.
-pub(crate) fn is_tenant_template_for(published: &str, requested: &str) -> bool {
-    let Some((head, tail)) = published.split_once("{tenantid}") else {
-        return false;
-    };
-    requested
-        .strip_prefix(head)
-        .and_then(|rest| rest.strip_suffix(tail))
-        .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/'))
-}
-
 /// The discovery document URL for an issuer (OpenID Connect Discovery §4).
 pub fn discovery_url(issuer: &str) -> Result<Url, ConfigError> {
     url_policy::parse_secure("issuer", issuer)?;
@@ -157,7 +146,8 @@ pub fn discovery_url(issuer: &str) -> Result<Url, ConfigError> {
 pub async fn fetch_document(http: &HttpClient, issuer: &str) -> Result<DiscoveryDocument, Error> {
     let url = discovery_url(issuer)?;
     let mut doc = fetch_json(http, &url).await?;
-    if doc.issuer != issuer && !is_tenant_template_for(&doc.issuer, issuer) {
+    // Exact, or the tenant asked for in place of Entra's published `{tenantid}`.
+    if !crate::verify::Issuer::new(doc.issuer.clone()).accepts(issuer) {
         return Err(ConfigError::DiscoveryIssuerMismatch {
             expected: issuer.to_string(),
             got: doc.issuer,
@@ -239,24 +229,6 @@ impl ProviderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tenant_template_matches_only_one_segment() {
-        let t = "https://login.microsoftonline.com/{tenantid}/v2.0";
-        assert!(is_tenant_template_for(
-            t,
-            "https://login.microsoftonline.com/common/v2.0"
-        ));
-        assert!(!is_tenant_template_for(
-            t,
-            "https://login.microsoftonline.com/a/b/v2.0"
-        ));
-        assert!(!is_tenant_template_for(
-            t,
-            "https://evil.example/common/v2.0"
-        ));
-        assert!(!is_tenant_template_for("https://x", "https://x"));
-    }
 
     #[test]
     fn discovery_url_handles_trailing_slashes() {

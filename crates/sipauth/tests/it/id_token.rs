@@ -509,3 +509,107 @@ async fn an_unknown_kid_right_after_a_fetch_gets_one_refetch() {
     result.unwrap();
     assert_eq!(h.stub.hits("/jwks"), 2, "one fetch, one refetch");
 }
+
+/// The service's verifier: the same issuer and key cache, an access-token policy.
+fn access_verifier(h: &Harness) -> sipauth::TokenVerifier {
+    let jwks = sipauth::JwksCache::new(
+        h.stub.url("/jwks").parse().unwrap(),
+        sipauth::HttpClient::new().unwrap(),
+        Arc::new(h.clock.clone()),
+        sipauth::VerifyOptions::default(),
+    );
+    sipauth::TokenVerifier::new(
+        sipauth::Issuer::new(h.stub.base.clone()),
+        Some(jwks),
+        Arc::new(h.clock.clone()),
+    )
+}
+
+fn access_claims(h: &Harness, aud: &str) -> Value {
+    json!({
+        "iss": h.stub.base, "sub": "user-1", "aud": aud, "client_id": "softphone",
+        "iat": h.now(), "exp": h.now() + 300, "jti": "j1", "email": "u1@example.com"
+    })
+}
+
+#[tokio::test]
+async fn an_rfc9068_access_token_verifies_as_an_access_token_only() {
+    let h = Harness::new().await;
+    let verifier = access_verifier(&h);
+    let policy = sipauth::VerificationPolicy::access_token(["https://voip.example.com/api"]);
+    let at = h
+        .key
+        .sign_with_header(&access_claims(&h, "https://voip.example.com/api"), |hd| {
+            hd.typ = Some("at+jwt".into())
+        });
+    let identity = verifier.verify_jwt(&at, &policy).await.unwrap();
+    assert_eq!(identity.subject, "user-1");
+    assert_eq!(identity.issuer, h.stub.base);
+    assert_eq!(identity.verified_by, sipauth::VerifiedBy::JwtAccessToken);
+    assert_eq!(identity.string("email"), Some("u1@example.com"));
+    // The same token is no ID token.
+    let id_policy = sipauth::VerificationPolicy::id_token("https://voip.example.com/api");
+    let err = verifier.verify_jwt(&at, &id_policy).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_token_type");
+}
+
+#[tokio::test]
+async fn rejects_an_id_token_offered_as_an_access_token() {
+    let h = Harness::new().await;
+    let verifier = access_verifier(&h);
+    let policy = sipauth::VerificationPolicy::access_token([CLIENT]);
+    let id_token = h.key.sign(&h.good_claims("n"));
+    let err = verifier.verify_jwt(&id_token, &policy).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_token_type");
+}
+
+#[tokio::test]
+async fn rejects_an_access_token_for_another_audience_or_issuer() {
+    let h = Harness::new().await;
+    let verifier = access_verifier(&h);
+    let policy = sipauth::VerificationPolicy::access_token(["https://voip.example.com/api"]);
+    let typed = |claims: &Value| {
+        h.key
+            .sign_with_header(claims, |hd| hd.typ = Some("at+jwt".into()))
+    };
+    let other = typed(&access_claims(&h, "https://mail.example.com/api"));
+    assert_eq!(
+        verifier
+            .verify_jwt(&other, &policy)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_audience"
+    );
+    let foreign = typed(&with(
+        access_claims(&h, "https://voip.example.com/api"),
+        "iss",
+        json!("https://evil.example"),
+    ));
+    assert_eq!(
+        verifier
+            .verify_jwt(&foreign, &policy)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_issuer"
+    );
+    let expired = typed(&with(
+        access_claims(&h, "https://voip.example.com/api"),
+        "exp",
+        json!(h.now() - 120),
+    ));
+    assert_eq!(
+        verifier
+            .verify_jwt(&expired, &policy)
+            .await
+            .unwrap_err()
+            .code(),
+        "id_token_expired"
+    );
+    // HS256 is never accepted for access tokens, whatever the policy holds.
+    let mut hmac_policy = policy.clone();
+    hmac_policy.hmac_secret = Some(ClientSecret::new("s"));
+    let hs = keys::hs256(&access_claims(&h, "https://voip.example.com/api"), b"s");
+    assert!(verifier.verify_jwt(&hs, &hmac_policy).await.is_err());
+}

@@ -276,3 +276,72 @@ async fn refreshes_with_a_rotating_refresh_token() {
     let err = client.refresh(&first_rt).await.unwrap_err();
     assert_eq!(err.code(), "invalid_grant");
 }
+
+/// An access token of the public client, from a real sign-in.
+async fn access_token_of(login: &str) -> sipauth::AccessToken {
+    let client = public_client().await;
+    let callback = browse(&client, login).await;
+    client
+        .handle_callback(&callback)
+        .await
+        .unwrap()
+        .tokens
+        .access_token
+}
+
+fn introspector() -> sipauth::Introspector {
+    let issuer = oidc_issuer();
+    sipauth::Introspector::new(
+        format!("{issuer}/token/introspection").parse().unwrap(),
+        HttpClient::new().unwrap(),
+        clients::CONFIDENTIAL_BASIC,
+        ClientSecret::new(clients::CONFIDENTIAL_BASIC_SECRET),
+        sipauth::Issuer::new(issuer),
+        std::sync::Arc::new(sipauth::SystemClock),
+    )
+}
+
+#[tokio::test]
+async fn an_opaque_access_token_verifies_by_introspection() {
+    let token = access_token_of("ivan").await;
+    let policy = sipauth::VerificationPolicy::access_token([clients::PUBLIC]);
+    let identity = introspector().introspect(&token, &policy).await.unwrap();
+    assert_eq!(identity.subject, "ivan");
+    assert_eq!(identity.issuer, oidc_issuer());
+    assert_eq!(identity.verified_by, sipauth::VerifiedBy::Introspection);
+    assert!(identity.expires_at.is_some());
+}
+
+#[tokio::test]
+async fn rejects_an_opaque_token_of_another_client_or_a_dead_one() {
+    let token = access_token_of("judy").await;
+    // Issued to the public client: not for a service whose audience is another client.
+    let other = sipauth::VerificationPolicy::access_token(["sipauth-other"]);
+    let err = introspector().introspect(&token, &other).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_audience");
+    let garbage = sipauth::AccessToken::new("not-a-token-of-this-issuer");
+    let policy = sipauth::VerificationPolicy::access_token([clients::PUBLIC]);
+    let err = introspector()
+        .introspect(&garbage, &policy)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "inactive_token");
+}
+
+#[tokio::test]
+async fn an_opaque_access_token_verifies_by_userinfo_without_an_audience() {
+    let token = access_token_of("kate").await;
+    let issuer = oidc_issuer();
+    let identity = sipauth::verify::verify_by_userinfo(
+        &HttpClient::new().unwrap(),
+        &format!("{issuer}/me").parse().unwrap(),
+        &token,
+        &sipauth::Issuer::new(issuer.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(identity.subject, "kate");
+    assert_eq!(identity.verified_by, sipauth::VerifiedBy::UserInfo);
+    assert!(identity.audiences.is_empty());
+    assert_eq!(identity.string("email"), Some("kate@example.com"));
+}

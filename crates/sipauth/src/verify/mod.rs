@@ -1,0 +1,532 @@
+//! Token verification: the one path for the client's sign-in and for the provisioning service.
+//! A [`TokenVerifier`] holds one [`Issuer`] and its [`JwksCache`]; a [`VerificationPolicy`]
+//! says what a token must be (an ID token for this client, or an RFC 9068 access token for these
+//! audiences) and the answer is a [`VerifiedIdentity`]: issuer, subject, claims, expiry, and how
+//! it was verified. Opaque access tokens are verified by RFC 7662 introspection or by the
+//! userinfo endpoint ([`introspection`]).
+//!
+//! A JWT is checked in this order: the header (well-formed; no `crit` extensions, RFC 7515
+//! §4.1.11; explicit typing, RFC 8725 §3.11: `at+jwt` only as an access token, RFC 9068 §4),
+//! the algorithm against the allowlist (never `none`; HS256 only with a client secret), the key
+//! (by kid, from the JWKS; RSA at least 2048 bits), the signature (jsonwebtoken's), then the
+//! claims on our own clock with a leeway: `iss`, `sub`, `aud`, `azp` and nonce for ID tokens,
+//! `exp`, `iat`, `nbf`. Nothing is hand-rolled.
+
+mod introspection;
+mod issuer;
+mod jwks;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use introspection::{verify_by_userinfo, Introspector};
+pub use issuer::Issuer;
+pub use jwks::JwksCache;
+
+use crate::clock::{secs, SharedClock};
+use crate::error::{Error, VerificationError};
+use crate::provider::ProviderConfig;
+use crate::secret::{ClientSecret, IdToken, Nonce};
+
+/// Algorithms accepted for ID tokens signed with the provider's keys. Never `none`.
+pub const ASYMMETRIC_ALGORITHMS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
+
+/// Tuning for verification and the key cache.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// Allowed clock skew for `exp`, `iat` and `nbf` (default 60 s).
+    pub leeway: Duration,
+    /// Minimum time between refetches caused by unknown kids (default 60 s).
+    pub min_refetch_interval: Duration,
+    /// Refetch the key set when it is older than this (default 1 h).
+    pub max_key_age: Duration,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            leeway: Duration::from_secs(60),
+            min_refetch_interval: Duration::from_secs(60),
+            max_key_age: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What a token must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// An OpenID Connect ID token (`typ` absent or `JWT`).
+    IdToken,
+    /// An RFC 9068 JWT access token (`typ` `at+jwt`).
+    AccessToken,
+}
+
+/// What a token must satisfy.
+#[derive(Debug, Clone)]
+pub struct VerificationPolicy {
+    /// ID token or access token.
+    pub kind: TokenKind,
+    /// `aud` must contain one of these.
+    pub audiences: Vec<String>,
+    /// Allowed skew for `exp`, `iat` and `nbf`.
+    pub leeway: Duration,
+    /// ID tokens: the nonce of the sign-in that asked for it (`None`: not checked, e.g. after a
+    /// refresh).
+    pub nonce: Option<Nonce>,
+    /// ID tokens: when `azp` is present it must be this; with several audiences it must be
+    /// present.
+    pub authorized_party: Option<String>,
+    /// The client secret, which alone allows HS256 (confidential clients); never for access
+    /// tokens.
+    pub hmac_secret: Option<ClientSecret>,
+}
+
+impl VerificationPolicy {
+    /// An ID token for this client (`aud` and `azp` are the client id).
+    pub fn id_token(client_id: impl Into<String>) -> Self {
+        let client_id = client_id.into();
+        Self {
+            kind: TokenKind::IdToken,
+            audiences: vec![client_id.clone()],
+            leeway: VerifyOptions::default().leeway,
+            nonce: None,
+            authorized_party: Some(client_id),
+            hmac_secret: None,
+        }
+    }
+
+    /// An RFC 9068 access token for one of these audiences.
+    pub fn access_token<I, S>(audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            kind: TokenKind::AccessToken,
+            audiences: audiences.into_iter().map(Into::into).collect(),
+            leeway: VerifyOptions::default().leeway,
+            nonce: None,
+            authorized_party: None,
+            hmac_secret: None,
+        }
+    }
+
+    /// With this nonce.
+    pub fn with_nonce(mut self, nonce: Option<Nonce>) -> Self {
+        self.nonce = nonce;
+        self
+    }
+
+    /// With this leeway.
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+}
+
+/// How an identity was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifiedBy {
+    /// An ID token's signature and claims.
+    IdToken,
+    /// An RFC 9068 access token's signature and claims.
+    JwtAccessToken,
+    /// RFC 7662 introspection at the issuer.
+    Introspection,
+    /// The issuer's userinfo endpoint answered for the token (no audience check possible).
+    UserInfo,
+}
+
+/// Who a verified token speaks for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct VerifiedIdentity {
+    /// The issuer, as the token named it.
+    pub issuer: String,
+    /// The subject: with the issuer, the stable key of a person.
+    pub subject: String,
+    /// The audiences the token was issued for (empty when unknown: userinfo).
+    pub audiences: Vec<String>,
+    /// When the token expires (Unix seconds), when known.
+    pub expires_at: Option<i64>,
+    /// How it was verified.
+    pub verified_by: VerifiedBy,
+    /// Every other claim (email, email_verified, name, tid, groups, ...).
+    pub claims: Map<String, Value>,
+}
+
+impl VerifiedIdentity {
+    /// A string claim.
+    pub fn string(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+}
+
+/// A JWT's header, as far as verification needs it.
+#[derive(Debug)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+fn read_header(raw: &str) -> Result<Header, VerificationError> {
+    let malformed = |m: &str| VerificationError::Malformed(m.to_string());
+    let mut parts = raw.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("not three dot-separated parts"));
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| malformed("header is not base64url"))?;
+    let header: Value =
+        serde_json::from_slice(&bytes).map_err(|_| malformed("header is not JSON"))?;
+    let text = |k: &str| header.get(k).and_then(Value::as_str).map(str::to_string);
+    let alg = text("alg").ok_or_else(|| malformed("header has no alg"))?;
+    // RFC 7515 §4.1.11: extensions listed in `crit` MUST be understood; we implement none.
+    if let Some(crit) = header.get("crit") {
+        return Err(VerificationError::UnsupportedCritical(crit.to_string()));
+    }
+    let typ = text("typ").map(|t| {
+        let t = t.to_ascii_lowercase();
+        t.strip_prefix("application/").unwrap_or(&t).to_string()
+    });
+    Ok(Header {
+        alg,
+        kid: text("kid"),
+        typ,
+    })
+}
+
+/// Verifies JWTs of one issuer.
+#[derive(Debug)]
+pub struct TokenVerifier {
+    issuer: Issuer,
+    jwks: Option<JwksCache>,
+    clock: SharedClock,
+}
+
+impl TokenVerifier {
+    /// A verifier for tokens of `issuer`, with its keys (`None`: only HS256 ID tokens of a
+    /// confidential client can be verified).
+    pub fn new(issuer: Issuer, jwks: Option<JwksCache>, clock: SharedClock) -> Self {
+        Self {
+            issuer,
+            jwks,
+            clock,
+        }
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// The key cache, if any.
+    pub fn jwks(&self) -> Option<&JwksCache> {
+        self.jwks.as_ref()
+    }
+
+    /// Verifies a JWT against a policy.
+    pub async fn verify_jwt(
+        &self,
+        raw: &str,
+        policy: &VerificationPolicy,
+    ) -> Result<VerifiedIdentity, Error> {
+        let header = read_header(raw)?;
+        // RFC 8725 §3.11, RFC 9068 §4: a token is what its type says, and nothing else.
+        match (policy.kind, header.typ.as_deref()) {
+            (TokenKind::IdToken, None | Some("jwt")) => {}
+            (TokenKind::AccessToken, Some("at+jwt")) => {}
+            (_, typ) => {
+                return Err(
+                    VerificationError::WrongTokenType(typ.unwrap_or("(none)").to_string()).into(),
+                )
+            }
+        }
+        let hmac = policy
+            .hmac_secret
+            .as_ref()
+            .filter(|_| policy.kind == TokenKind::IdToken);
+        let (alg, key) = match (header.alg.as_str(), hmac) {
+            ("HS256", Some(secret)) => (
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.secret().as_bytes()),
+            ),
+            (name, _) if ASYMMETRIC_ALGORITHMS.contains(&name) => {
+                let alg = match name {
+                    "RS256" => Algorithm::RS256,
+                    "PS256" => Algorithm::PS256,
+                    "ES256" => Algorithm::ES256,
+                    _ => Algorithm::EdDSA,
+                };
+                let jwks = self
+                    .jwks
+                    .as_ref()
+                    .ok_or(crate::error::ConfigError::Missing(
+                        "jwks_uri (needed to verify tokens)",
+                    ))?;
+                (alg, jwks.key_for(header.kid.as_deref(), alg).await?)
+            }
+            (other, _) => {
+                return Err(VerificationError::AlgorithmNotAllowed(other.to_string()).into())
+            }
+        };
+        // The signature is jsonwebtoken's job; every claim check below uses our own clock.
+        let mut validation = Validation::new(alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims = HashSet::new();
+        let data = jsonwebtoken::decode::<Map<String, Value>>(raw, &key, &validation).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    VerificationError::BadSignature
+                }
+                _ => VerificationError::Malformed(e.to_string()),
+            },
+        )?;
+        Ok(self.check_claims(data.claims, policy)?)
+    }
+
+    fn check_claims(
+        &self,
+        mut claims: Map<String, Value>,
+        policy: &VerificationPolicy,
+    ) -> Result<VerifiedIdentity, VerificationError> {
+        let now = self.clock.now_unix();
+        let leeway = secs(policy.leeway);
+        let iss = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or(VerificationError::MissingClaim("iss"))?
+            .to_string();
+        self.issuer.check(&iss, &claims)?;
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if sub.is_empty() {
+            return Err(VerificationError::MissingClaim("sub"));
+        }
+        let aud = audiences(claims.get("aud")).ok_or(VerificationError::MissingClaim("aud"))?;
+        if !aud.iter().any(|a| policy.audiences.contains(a)) {
+            return Err(VerificationError::AudienceMismatch);
+        }
+        if let Some(party) = &policy.authorized_party {
+            match claims.get("azp").and_then(Value::as_str) {
+                Some(azp) if azp != party => {
+                    return Err(VerificationError::AuthorizedPartyMismatch)
+                }
+                None if aud.len() > 1 => return Err(VerificationError::AuthorizedPartyMismatch),
+                _ => {}
+            }
+        }
+        let number = |name: &'static str, claims: &Map<String, Value>| {
+            claims.get(name).and_then(Value::as_f64).map(|v| v as i64)
+        };
+        let exp = number("exp", &claims).ok_or(VerificationError::MissingClaim("exp"))?;
+        if now > exp.saturating_add(leeway) {
+            return Err(VerificationError::Expired { exp, now, leeway });
+        }
+        let iat = number("iat", &claims).ok_or(VerificationError::IssuedInFuture)?;
+        if iat > now.saturating_add(leeway) {
+            return Err(VerificationError::IssuedInFuture);
+        }
+        if let Some(nbf) = number("nbf", &claims) {
+            if nbf > now.saturating_add(leeway) {
+                return Err(VerificationError::NotYetValid);
+            }
+        }
+        if let Some(expected) = &policy.nonce {
+            match claims.get("nonce").and_then(Value::as_str) {
+                Some(got) if expected.ct_eq_str(got) => {}
+                _ => return Err(VerificationError::NonceMismatch),
+            }
+        }
+        for k in ["iss", "sub", "aud", "exp"] {
+            claims.remove(k);
+        }
+        Ok(VerifiedIdentity {
+            issuer: iss,
+            subject: sub,
+            audiences: aud,
+            expires_at: Some(exp),
+            verified_by: match policy.kind {
+                TokenKind::IdToken => VerifiedBy::IdToken,
+                TokenKind::AccessToken => VerifiedBy::JwtAccessToken,
+            },
+            claims,
+        })
+    }
+}
+
+/// `aud` as a list (a string or an array of strings).
+pub(crate) fn audiences(value: Option<&Value>) -> Option<Vec<String>> {
+    match value? {
+        Value::String(a) => Some(vec![a.clone()]),
+        Value::Array(list) => Some(
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The claims of a verified ID token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[non_exhaustive]
+pub struct IdTokenClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the stable user id at this issuer.
+    pub sub: String,
+    /// Audiences.
+    pub aud: Vec<String>,
+    /// Expiry (Unix seconds).
+    pub exp: i64,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// The nonce, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Every other claim (email, name, tid, auth_time, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl IdTokenClaims {
+    /// A string claim from `extra`.
+    pub fn string(&self, name: &str) -> Option<&str> {
+        self.extra.get(name).and_then(Value::as_str)
+    }
+}
+
+/// An ID token whose signature and claims were verified. Only this module creates one.
+#[derive(Debug, Clone)]
+pub struct VerifiedIdToken {
+    raw: IdToken,
+    claims: IdTokenClaims,
+}
+
+impl VerifiedIdToken {
+    /// The verified claims.
+    pub fn claims(&self) -> &IdTokenClaims {
+        &self.claims
+    }
+
+    /// The raw token (e.g. as `id_token_hint` for logout).
+    pub fn raw(&self) -> &IdToken {
+        &self.raw
+    }
+}
+
+/// Verifies the ID tokens of one provider for this client: [`TokenVerifier`] with the ID-token
+/// policy of the provider configuration (audience and authorized party = client id; HS256 only
+/// for a confidential client).
+#[derive(Debug)]
+pub struct IdTokenVerifier {
+    verifier: TokenVerifier,
+    policy: VerificationPolicy,
+}
+
+impl IdTokenVerifier {
+    /// A verifier for this provider. `jwks` is required unless the client is confidential and
+    /// the provider signs with HS256.
+    pub fn new(
+        provider: &ProviderConfig,
+        jwks: Option<JwksCache>,
+        clock: SharedClock,
+        options: &VerifyOptions,
+    ) -> Result<Self, Error> {
+        let issuer = Issuer::for_provider(provider).ok_or(crate::error::ConfigError::Missing(
+            "issuer (needed to verify ID tokens)",
+        ))?;
+        let mut policy =
+            VerificationPolicy::id_token(provider.client_id.clone()).with_leeway(options.leeway);
+        policy.hmac_secret = provider.client_secret.clone();
+        Ok(Self {
+            verifier: TokenVerifier::new(issuer, jwks, clock),
+            policy,
+        })
+    }
+
+    /// The key cache, if any.
+    pub fn jwks(&self) -> Option<&JwksCache> {
+        self.verifier.jwks()
+    }
+
+    /// The general verifier underneath.
+    pub fn token_verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+
+    /// Verifies a raw ID token. `expected_nonce` is the nonce of the sign-in that asked for it;
+    /// `None` (after a refresh) accepts a token without one.
+    pub async fn verify(
+        &self,
+        raw: &IdToken,
+        expected_nonce: Option<&Nonce>,
+    ) -> Result<VerifiedIdToken, Error> {
+        let policy = self.policy.clone().with_nonce(expected_nonce.cloned());
+        let mut identity = self.verifier.verify_jwt(raw.secret(), &policy).await?;
+        let number = |v: Option<Value>| v.and_then(|v| v.as_f64()).map(|v| v as i64);
+        let iat = number(identity.claims.remove("iat")).unwrap_or_default();
+        let nonce = identity
+            .claims
+            .remove("nonce")
+            .and_then(|v| v.as_str().map(str::to_string));
+        Ok(VerifiedIdToken {
+            raw: raw.clone(),
+            claims: IdTokenClaims {
+                iss: identity.issuer,
+                sub: identity.subject,
+                aud: identity.audiences,
+                exp: identity.expires_at.unwrap_or_default(),
+                iat,
+                nonce,
+                extra: identity.claims,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_alg_and_kid_from_the_header() {
+        let header =
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1","typ":"application/AT+JWT"}"#);
+        let h = read_header(&format!("{header}.e30.")).unwrap();
+        assert_eq!(h.alg, "none");
+        assert_eq!(h.kid.as_deref(), Some("k1"));
+        assert_eq!(h.typ.as_deref(), Some("at+jwt"));
+    }
+
+    #[test]
+    fn rejects_malformed_tokens() {
+        for bad in ["", "a.b", "a.b.c.d", "!!!.e30.x", "e30.e30.x"] {
+            assert!(read_header(bad).is_err(), "{bad}");
+        }
+        let crit = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","crit":["b64"]}"#);
+        assert!(matches!(
+            read_header(&format!("{crit}.e30.x")),
+            Err(VerificationError::UnsupportedCritical(_))
+        ));
+    }
+}
