@@ -462,9 +462,29 @@ pub async fn logout(global: &Global) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What each provider name of `--provider` needs (`sipauth providers`).
+pub const TEMPLATE_HELP: &[(&str, &str)] = &[
+    ("google", "client id (+ secret for desktop apps)"),
+    (
+        "microsoft",
+        "client id, tenant (common | organizations | consumers | GUID)",
+    ),
+    ("github", "client id, client secret"),
+    (
+        "okta",
+        "client id, domain, authorization server (default: default)",
+    ),
+    ("auth0", "client id, domain, optional audience"),
+    ("keycloak", "client id, base URL, realm"),
+    (
+        "custom",
+        "client id, issuer (discovery) or --authorization-endpoint and --token-endpoint",
+    ),
+];
+
 /// `sipauth providers`.
 pub fn providers(global: &Global) -> Result<(), CliError> {
-    let help = sipauth::provider::templates::TEMPLATE_HELP;
+    let help = TEMPLATE_HELP;
     if global.json {
         let list: Vec<_> = help
             .iter()
@@ -486,4 +506,25 @@ pub fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "sipauth", &mut out);
     print_stdout(String::from_utf8_lossy(&out).trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TEMPLATE_HELP;
+    use crate::opt::ProviderName;
+    use clap::ValueEnum;
+
+    #[test]
+    fn every_provider_name_has_help() {
+        for name in ProviderName::value_variants() {
+            let name = name.to_possible_value().map(|v| v.get_name().to_string());
+            assert!(
+                TEMPLATE_HELP
+                    .iter()
+                    .any(|(n, _)| Some(n.to_string()) == name),
+                "{name:?}"
+            );
+        }
+        assert_eq!(TEMPLATE_HELP.len(), ProviderName::value_variants().len());
+    }
 }

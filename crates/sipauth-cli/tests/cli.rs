@@ -522,9 +522,7 @@ async fn the_keyring_store_keeps_the_login_settings() {
     // A profile of its own, so the test's keyring entries are its own.
     let name = format!(
         "kr{}",
-        sipauth::pkce::random_urlsafe(6)
-            .unwrap()
-            .replace(['-', '_'], "x")
+        sipauth::random_urlsafe(6).unwrap().replace(['-', '_'], "x")
     );
     let path = env.dir.join("sipauth.toml");
     std::fs::write(

@@ -139,7 +139,7 @@ async fn run(args: Args) -> Result<serde_json::Value, Box<dyn std::error::Error>
         salt: None,
     };
     let mapping = CredentialMapping::new(sip_domain, args.ws_uri, strategy);
-    let credentials = client.provision(&sign_in, &mapping).await?;
+    let credentials = mapping.provision_sign_in(&client, &sign_in).await?;
     let mut credentials_json = serde_json::to_value(&credentials)?;
     if !args.show_password {
         credentials_json["password"] = json!("[hidden: --show-password]");

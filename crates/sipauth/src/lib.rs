@@ -49,59 +49,50 @@
 //! - Additional authorization parameters can never override `client_id`, `redirect_uri`,
 //!   `state`, `nonce` or the PKCE challenge: that is a configuration error.
 
-pub mod authorize;
-pub mod callback;
-pub mod client;
+// Concerns, each a folder or a file of its own; everything a user needs is re-exported below.
 pub mod clock;
-pub mod device;
 pub mod error;
 pub mod http;
-pub mod pkce;
+pub mod oidc;
 pub mod provider;
-pub mod runtime;
+mod random;
+mod runtime;
 pub mod secret;
 pub mod session;
 pub mod sip;
 pub mod storage;
-pub mod token;
 pub mod url_policy;
-pub mod userinfo;
 pub mod verify;
 
-pub use authorize::{
-    AuthorizationOptions, AuthorizationRequest, PendingSignIn, PendingSignInStore,
-};
-pub use client::{
-    Exchanged, OidcClient, OidcClientBuilder, Revocation, RevocationReport, SignIn, TokenTypeHint,
-};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use device::DeviceAuthorization;
 pub use error::{
-    CallbackError, ConfigError, Endpoint, Error, ProviderError, ResponseError, SessionFailure,
-    StateProblem, TransportError, VerificationError,
+    CallbackError, ConfigError, CredentialError, Endpoint, Error, ProviderError, ResponseError,
+    SessionFailure, StateProblem, StorageError, TransportError, VerificationError,
 };
-pub use http::HttpClient;
-pub use provider::discovery::DiscoveryDocument;
-pub use provider::templates::ProviderTemplate;
+pub use http::{HttpClient, HttpRequest, RawResponse, Transport};
+pub use oidc::{
+    AuthorizationOptions, AuthorizationRequest, DeviceAuthorization, Exchanged, OidcClient,
+    OidcClientBuilder, PendingSignIn, PendingSignInStore, Revocation, RevocationReport, SignIn,
+    StoredPendingSignIns, TokenSet, TokenTypeHint, UserInfo,
+};
 pub use provider::{
-    ClientAuthMethod, ClientRegistration, ProviderConfig, ProviderKind, ResponseMode,
+    ClientAuthMethod, ClientRegistration, DiscoveryDocument, ProviderConfig, ProviderKind,
+    ProviderTemplate, ResponseMode,
 };
+pub use random::random_urlsafe;
+pub use runtime::BackgroundTask;
 pub use secret::{AccessToken, ClientSecret, CsrfState, IdToken, Nonce, RefreshToken, SipPassword};
 pub use session::{
     AuthState, InactivityMonitor, LogoutReason, Session, SessionBuilder, SessionError,
     SessionEvent, SessionOptions, SessionSnapshot,
 };
-pub use sip::{
-    CredentialError, CredentialMapping, MappingInput, PasswordStrategy, ProvisionedCredentials,
-};
+pub use sip::{CredentialMapping, MappingInput, PasswordStrategy, ProvisionedCredentials};
 /// The shared wire types (credentials JSON, provisioning API, error bodies, session view).
 pub use sipauth_wire as wire;
 pub use sipauth_wire::ErrorCode;
 #[cfg(feature = "native")]
 pub use storage::FileStore;
 pub use storage::{MemoryStore, SessionStore};
-pub use token::TokenSet;
-pub use userinfo::UserInfo;
 pub use verify::{
     IdTokenClaims, IdTokenVerifier, Introspector, Issuer, JwksCache, TokenKind, TokenVerifier,
     VerificationPolicy, VerifiedBy, VerifiedIdToken, VerifiedIdentity, VerifyOptions,

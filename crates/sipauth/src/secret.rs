@@ -1,6 +1,6 @@
 //! Secret newtypes: tokens, the client secret, the PKCE verifier, state, nonce and authorization
 //! code. This module owns how secrets are held and compared; it leaves where they are stored to the
-//! storage layer and how they are generated to [`crate::pkce`].
+//! storage layer and how they are generated to `oidc::pkce`.
 //!
 //! Every type here prints `Name([redacted])` under `Debug`, has no `Display`, and exposes its value
 //! only through `secret()`. Equality, where a type offers it, is constant-time.

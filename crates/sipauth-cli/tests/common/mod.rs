@@ -18,7 +18,7 @@ impl Env {
         let dir = std::env::temp_dir().join(format!(
             "sipauth-cli-{name}-{}-{}",
             std::process::id(),
-            sipauth::pkce::random_urlsafe(4).unwrap()
+            sipauth::random_urlsafe(4).unwrap()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         Self { dir }

@@ -1,10 +1,13 @@
 //! Provider configuration: everything sipauth needs to know about one identity provider and this
 //! client's registration at it (the guide's `OAuth2ProviderConfig`, plus issuer and JWKS URI).
 //! Templates for the well-known providers live in [`templates`], discovery from an issuer's
-//! metadata in [`discovery`]. What to do with the configuration belongs to [`crate::client`].
+//! metadata in [`discovery`]. What to do with the configuration belongs to [`crate::oidc`].
 
 pub mod discovery;
 pub mod templates;
+
+pub use discovery::DiscoveryDocument;
+pub use templates::ProviderTemplate;
 
 use std::collections::BTreeMap;
 

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::oidc::userinfo::UserInfo;
 use crate::secret::SipPassword;
-use crate::userinfo::UserInfo;
 
 /// Everything a SIP client needs to register.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -14,9 +14,9 @@ use super::password::{self, PasswordStrategy};
 use super::username::{self, UsernamePolicy};
 use super::CredentialError;
 use crate::http::HttpClient;
-use crate::token::TokenSet;
+use crate::oidc::token::TokenSet;
+use crate::oidc::userinfo::UserInfo;
 use crate::url_policy;
-use crate::userinfo::UserInfo;
 
 type UserInfoFn = Arc<dyn Fn(&UserInfo) -> Option<String> + Send + Sync>;
 

@@ -5,7 +5,6 @@
 //! for SIP clients (JsSIP, SIP.js, baresip). Registering on a real SIP server is the
 //! provisioning layer's job.
 
-use sipauth_wire::ErrorCode;
 pub mod client_config;
 pub mod credentials;
 pub mod mapping;
@@ -17,85 +16,30 @@ pub use mapping::{CredentialMapping, DisplayNameRule, MappingInput, UsernameRule
 pub use password::{ApiMethod, HashAlgorithm, HmacAlgorithm, PasswordStrategy};
 pub use username::UsernamePolicy;
 
-/// The identity could not be turned into SIP credentials.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CredentialError {
-    /// A username from this claim or transformer is empty, too long or invalid.
-    #[error("cannot make a SIP username from {claim}: {reason}")]
-    InvalidUsername {
-        /// The claim name, or `username transformer`.
-        claim: String,
-        /// Why.
-        reason: String,
-    },
-    /// A claim the mapping needs is absent from the user info.
-    #[error("the user info has no {0} claim, which the credential mapping needs")]
-    MissingClaim(String),
-    /// A resolver produced nothing usable.
-    #[error("the {field} resolver gave no usable value: {reason}")]
-    Resolver {
-        /// `sip_domain`, `ws_server_uri`, ...
-        field: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// The SIP domain is not a host name.
-    #[error("\"{0}\" is not a usable SIP domain")]
-    InvalidDomain(String),
-    /// `ws://` to a non-loopback host without explicit permission, or not a WebSocket URI.
-    #[error("the WebSocket server {uri} must use wss:// (ws:// is allowed only on loopback, or when explicitly permitted)")]
-    InsecureWebSocket {
-        /// The URI.
-        uri: String,
-    },
-    /// The username would come from an email the provider has not verified.
-    #[error("the email claim is not verified (email_verified is not true), so it cannot name a SIP account; use another username claim, or allow unverified emails explicitly")]
-    UnverifiedEmail,
-    /// The `id_token` strategy without an ID token.
-    #[error("the id_token password strategy needs an ID token, and the provider issued none")]
-    IdTokenUnavailable,
-    /// The password API answered with an error status.
-    #[error("the password API {endpoint} answered HTTP {status}")]
-    ApiStatus {
-        /// The endpoint.
-        endpoint: String,
-        /// The status.
-        status: u16,
-    },
-    /// The password API did not answer in time.
-    #[error("the password API {endpoint} timed out")]
-    ApiTimeout {
-        /// The endpoint.
-        endpoint: String,
-    },
-    /// The password API could not be reached.
-    #[error("cannot reach the password API {endpoint}: {message}")]
-    ApiUnreachable {
-        /// The endpoint.
-        endpoint: String,
-        /// The transport error.
-        message: String,
-    },
-    /// A strategy failed otherwise.
-    #[error("password strategy failed: {0}")]
-    Strategy(String),
-}
+/// Why an identity could not become SIP credentials (defined with the other errors).
+pub use crate::error::CredentialError;
 
-impl CredentialError {
-    pub(crate) fn code(&self) -> &'static str {
-        match self {
-            CredentialError::InvalidUsername { .. } => ErrorCode::InvalidUsername.as_str(),
-            CredentialError::MissingClaim(_) => ErrorCode::MissingClaim.as_str(),
-            CredentialError::Resolver { .. } => ErrorCode::ResolverFailed.as_str(),
-            CredentialError::InvalidDomain(_) => ErrorCode::InvalidSipDomain.as_str(),
-            CredentialError::InsecureWebSocket { .. } => ErrorCode::InsecureWebsocket.as_str(),
-            CredentialError::IdTokenUnavailable => ErrorCode::IdTokenUnavailable.as_str(),
-            CredentialError::UnverifiedEmail => ErrorCode::UnverifiedEmail.as_str(),
-            CredentialError::ApiStatus { .. } => ErrorCode::PasswordApiFailed.as_str(),
-            CredentialError::ApiTimeout { .. } => ErrorCode::PasswordApiTimeout.as_str(),
-            CredentialError::ApiUnreachable { .. } => ErrorCode::PasswordApiUnreachable.as_str(),
-            CredentialError::Strategy(_) => ErrorCode::PasswordStrategyFailed.as_str(),
-        }
+impl CredentialMapping {
+    /// Turns a completed sign-in into SIP credentials, running the password strategy with the
+    /// client's HTTP client and clock; the issuer (for collision-free usernames) is the verified
+    /// ID token's, else the provider's.
+    pub async fn provision_sign_in(
+        &self,
+        client: &crate::oidc::OidcClient,
+        sign_in: &crate::oidc::SignIn,
+    ) -> Result<ProvisionedCredentials, crate::error::Error> {
+        let issuer = sign_in
+            .id_token
+            .as_ref()
+            .map(|t| t.claims().iss.as_str())
+            .or(client.provider().issuer.as_deref());
+        let input = MappingInput {
+            tokens: &sign_in.tokens,
+            user_info: &sign_in.user_info,
+            issuer,
+        };
+        Ok(self
+            .provision(&input, client.http(), client.clock().now_unix())
+            .await?)
     }
 }

@@ -18,9 +18,9 @@ use url::Url;
 use super::CredentialError;
 use crate::error::Endpoint;
 use crate::http::{HttpClient, HttpRequest};
+use crate::oidc::token::TokenSet;
+use crate::oidc::userinfo::UserInfo;
 use crate::secret::SipPassword;
-use crate::token::TokenSet;
-use crate::userinfo::UserInfo;
 
 /// The digest of the `hash` strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -112,7 +112,7 @@ impl SessionStore for FileStore {
         check_key(key)?;
         let target = self.path_of(key);
         let suffix =
-            crate::pkce::random_urlsafe(6).map_err(|e| StorageError::new("temp name", e))?;
+            crate::random::random_urlsafe(6).map_err(|e| StorageError::new("temp name", e))?;
         let temp = self
             .dir
             .join(format!(".{key}.{}.{suffix}.tmp", std::process::id()));
@@ -167,7 +167,7 @@ impl SessionStore for FileStore {
         // Renaming is atomic: of two processes taking the same key, only one succeeds.
         let path = self.path_of(key);
         let suffix =
-            crate::pkce::random_urlsafe(6).map_err(|e| StorageError::new("temp name", e))?;
+            crate::random::random_urlsafe(6).map_err(|e| StorageError::new("temp name", e))?;
         let taken = self.dir.join(format!(".{key}.{suffix}.taken"));
         match fs::rename(&path, &taken) {
             Ok(()) => {
@@ -229,7 +229,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "sipauth-filestore-{name}-{}-{}",
             std::process::id(),
-            crate::pkce::random_urlsafe(4).unwrap()
+            crate::random::random_urlsafe(4).unwrap()
         ));
         let _ = fs::remove_dir_all(&dir);
         dir

@@ -3,14 +3,13 @@
 //! [`FileStore`] (JSON files, 0600, written to a temporary file, fsynced and renamed, with lock
 //! files), and `KeyringStore` (the OS keyring, feature `keyring`). Browser storage comes with the
 //! web bindings. What is stored (the session record, pending sign-ins) is decided by
-//! [`crate::session`] and [`StoredPendingSignIns`].
+//! [`crate::session`] and [`crate::oidc::StoredPendingSignIns`].
 
 #[cfg(feature = "native")]
 mod file;
 #[cfg(feature = "keyring")]
 mod keyring_store;
 mod memory;
-mod pending;
 
 use std::any::Any;
 use std::future::Future;
@@ -21,7 +20,6 @@ pub use file::FileStore;
 #[cfg(feature = "keyring")]
 pub use keyring_store::KeyringStore;
 pub use memory::MemoryStore;
-pub use pending::StoredPendingSignIns;
 
 /// A boxed future (the trait stays object-safe without an async-trait dependency).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -29,25 +27,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A held lock; dropping it releases the lock.
 pub type StoreLock = Box<dyn Any + Send + Sync>;
 
-/// A storage failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("session storage failed ({what}): {message}")]
-#[non_exhaustive]
-pub struct StorageError {
-    /// What was being done, with the path or key.
-    pub what: String,
-    /// The cause.
-    pub message: String,
-}
-
-impl StorageError {
-    pub(crate) fn new(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        Self {
-            what: what.into(),
-            message: message.to_string(),
-        }
-    }
-}
+/// A storage failure (defined with the other errors).
+pub use crate::error::StorageError;
 
 /// String values by key, plus an exclusive lock per key that other processes sharing the same
 /// store respect. Keys are made of `[A-Za-z0-9_.-]`.

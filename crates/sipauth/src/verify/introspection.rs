@@ -66,7 +66,10 @@ impl Introspector {
             ]);
         let raw = self.http.send(Endpoint::Introspection, request).await?;
         if !raw.is_success() {
-            return Err(crate::token::endpoint_error(Endpoint::Introspection, &raw));
+            return Err(crate::oidc::token::endpoint_error(
+                Endpoint::Introspection,
+                &raw,
+            ));
         }
         let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&raw.body) else {
             return Err(raw.unusable(Endpoint::Introspection, "the answer is not a JSON object"));
@@ -142,7 +145,7 @@ pub async fn verify_by_userinfo(
     token: &AccessToken,
     issuer: &Issuer,
 ) -> Result<VerifiedIdentity, Error> {
-    let info = crate::userinfo::fetch_openid(http, endpoint, token, None).await?;
+    let info = crate::oidc::userinfo::fetch_openid(http, endpoint, token, None).await?;
     let mut claims = match serde_json::to_value(&info) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),

@@ -3,7 +3,7 @@
 //! says what a token must be (an ID token for this client, or an RFC 9068 access token for these
 //! audiences) and the answer is a [`VerifiedIdentity`]: issuer, subject, claims, expiry, and how
 //! it was verified. Opaque access tokens are verified by RFC 7662 introspection or by the
-//! userinfo endpoint ([`introspection`]).
+//! userinfo endpoint ([`Introspector`], [`verify_by_userinfo`]).
 //!
 //! A JWT is checked in this order: the header (well-formed; no `crit` extensions, RFC 7515
 //! §4.1.11; explicit typing, RFC 8725 §3.11: `at+jwt` only as an access token, RFC 9068 §4),

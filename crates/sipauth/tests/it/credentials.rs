@@ -563,7 +563,7 @@ async fn a_real_sign_in_becomes_credentials() {
         PasswordStrategy::AccessToken,
     )
     .collision_free_usernames();
-    let c = client.provision(&sign_in, &mapping).await.unwrap();
+    let c = mapping.provision_sign_in(&client, &sign_in).await.unwrap();
     assert!(c.username.starts_with("dave-"), "{}", c.username);
     assert_eq!(c.display_name, "Dave Example");
     assert_eq!(c.password.secret(), sign_in.tokens.access_token.secret());

@@ -34,7 +34,7 @@ fn temp_store(name: &str) -> (PathBuf, Arc<FileStore>) {
     let dir = std::env::temp_dir().join(format!(
         "sipauth-session-{name}-{}-{}",
         std::process::id(),
-        sipauth::pkce::random_urlsafe(4).unwrap()
+        sipauth::random_urlsafe(4).unwrap()
     ));
     let store = Arc::new(FileStore::new(&dir).unwrap());
     (dir, store)

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use super::SessionStore;
-use crate::authorize::{PendingSignIn, PendingSignInStore};
+use super::authorize::{PendingSignIn, PendingSignInStore};
 use crate::error::Error;
+use crate::storage::{check_key, MemoryStore, SessionStore, StorageError};
 
 /// Pending sign-ins under `<prefix>pending_<state>` in a store.
 #[derive(Debug, Clone)]
@@ -24,6 +24,11 @@ impl StoredPendingSignIns {
         }
     }
 
+    /// Pending sign-ins in this process's memory (the default of a bare [`super::OidcClient`]).
+    pub fn in_memory() -> Self {
+        Self::new(Arc::new(MemoryStore::new()), "sipauth_")
+    }
+
     fn key(&self, state: &str) -> String {
         format!("{}pending_{state}", self.prefix)
     }
@@ -32,13 +37,13 @@ impl StoredPendingSignIns {
 impl PendingSignInStore for StoredPendingSignIns {
     fn put(&self, pending: PendingSignIn) -> Result<(), Error> {
         let json = serde_json::to_string(&pending)
-            .map_err(|e| super::StorageError::new("encode pending sign-in", e))?;
+            .map_err(|e| StorageError::new("encode pending sign-in", e))?;
         Ok(self.store.save(&self.key(pending.state.secret()), &json)?)
     }
 
     fn take(&self, state: &str) -> Result<Option<PendingSignIn>, Error> {
         // A state that cannot be a key cannot have been stored: it is simply unknown.
-        if super::check_key(&self.key(state)).is_err() {
+        if check_key(&self.key(state)).is_err() {
             return Ok(None);
         }
         Ok(self

@@ -1,29 +1,18 @@
-//! Randomness for a sign-in: the PKCE verifier and its S256 challenge (RFC 7636), `state` and
-//! `nonce`. Values are base64url of 32 bytes from the operating system's CSPRNG (256 bits, no
-//! modulo bias, only unreserved characters). This module owns generation only; keeping and
-//! checking the values is [`crate::authorize`]'s job.
+//! The secrets of a sign-in: the PKCE verifier and its S256 challenge (RFC 7636), `state` and
+//! `nonce`. Values are base64url of 32 bytes from [`crate::random`] (256 bits, no modulo bias,
+//! only unreserved characters). This module owns making them; keeping and checking them is
+//! [`super::authorize`]'s and [`super::pending`]'s job.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::error::ConfigError;
+use crate::random::random_urlsafe;
 use crate::secret::{CsrfState, Nonce, PkceVerifier};
 
 const RANDOM_BYTES: usize = 32;
 
-/// base64url (no padding) of `n` random bytes from the OS CSPRNG.
-pub fn random_urlsafe(n: usize) -> Result<String, ConfigError> {
-    let mut buf = vec![0u8; n];
-    getrandom::fill(&mut buf).map_err(|e| ConfigError::Unsupported {
-        field: "randomness",
-        value: String::new(),
-        reason: format!("the operating system's random number generator failed: {e}"),
-    })?;
-    Ok(URL_SAFE_NO_PAD.encode(buf))
-}
-
-/// A fresh PKCE verifier: 43 characters, 256 bits of entropy.
 pub fn new_verifier() -> Result<PkceVerifier, ConfigError> {
     random_urlsafe(RANDOM_BYTES).map(PkceVerifier::new)
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::client::{Exchanged, OidcClient};
 use crate::error::{ConfigError, Endpoint, Error, ProviderError};
+use crate::oidc::token;
+use crate::oidc::{Exchanged, OidcClient};
 use crate::secret::AuthorizationCode;
-use crate::token;
 
 /// The grant type of RFC 8628 §3.4.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";

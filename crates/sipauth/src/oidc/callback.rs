@@ -1,7 +1,7 @@
 //! Reading the callback URL the provider redirected to: query or fragment parameters (the query
 //! wins), the provider's error response, `code`, `state` and RFC 9207's `iss`. This module only
 //! parses; checking state, issuer and redirect URI against the pending sign-in is
-//! [`crate::client`]'s job.
+//! [`crate::oidc`]'s job.
 
 use std::collections::HashMap;
 

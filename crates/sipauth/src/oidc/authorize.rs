@@ -1,13 +1,13 @@
 //! Starting a sign-in: the authorization URL (PKCE S256, state, nonce, prompt, login_hint) and the
 //! pending sign-in it leaves behind, kept by state, single use, with a time limit. Where pending
 //! sign-ins are kept is the [`PendingSignInStore`] trait's business; the implementation over any
-//! session store is [`crate::storage::StoredPendingSignIns`]. Completing a sign-in is [`crate::client`]'s job.
+//! session store is [`crate::storage::StoredPendingSignIns`]. Completing a sign-in is [`crate::oidc`]'s job.
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{ConfigError, Error};
-use crate::pkce;
+use crate::oidc::pkce;
 use crate::provider::ProviderConfig;
 use crate::secret::{CsrfState, Nonce, PkceVerifier};
 
@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn pending_sign_ins_are_single_use_and_swept() {
         let memory = std::sync::Arc::new(crate::storage::MemoryStore::new());
-        let store = crate::storage::StoredPendingSignIns::new(memory.clone(), "t_");
+        let store = crate::oidc::StoredPendingSignIns::new(memory.clone(), "t_");
         let p = provider();
         let (a, pa) = build(&p, &AuthorizationOptions::default(), 0, 600).unwrap();
         let (_, pb) = build(&p, &AuthorizationOptions::default(), 500, 600).unwrap();

@@ -1,23 +1,38 @@
-//! [`OidcClient`]: one provider, one client registration, and the whole sign-in: start it
-//! ([`OidcClient::authorization_request`]), complete it ([`OidcClient::handle_callback`]: state,
-//! redirect URI and RFC 9207 `iss` checks, code exchange, ID-token verification, userinfo), and
-//! refresh tokens. Lifecycle (storage, scheduling, events) belongs to the session layer; this
-//! type does each protocol step once and correctly.
+//! The OAuth 2.0 / OpenID Connect client: [`OidcClient`] holds one provider and one client
+//! registration and does each protocol step once and correctly. Start a sign-in
+//! ([`OidcClient::authorization_request`]: `authorize`, `pkce`, kept by `pending`),
+//! complete it ([`OidcClient::handle_callback`]: `callback` state, redirect URI and RFC 9207
+//! `iss` checks, the code exchange at the `token` endpoint, ID-token verification by
+//! [`crate::verify`], `userinfo`), refresh, sign in by `device` code (RFC 8628), and
+//! `revocation` (RFC 7009). Lifecycle (storage, scheduling, events) belongs to
+//! [`crate::session`]; turning an identity into SIP credentials to [`crate::sip`].
+
+pub(crate) mod authorize;
+pub(crate) mod callback;
+pub(crate) mod device;
+pub(crate) mod pending;
+pub(crate) mod pkce;
+pub(crate) mod revocation;
+pub(crate) mod token;
+pub(crate) mod userinfo;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::authorize::{
-    self, AuthorizationOptions, AuthorizationRequest, PendingSignIn, PendingSignInStore,
+pub use authorize::{
+    AuthorizationOptions, AuthorizationRequest, PendingSignIn, PendingSignInStore,
 };
-use crate::callback;
+pub use device::DeviceAuthorization;
+pub use pending::StoredPendingSignIns;
+pub use revocation::{Revocation, RevocationReport, TokenTypeHint};
+pub use token::TokenSet;
+pub use userinfo::UserInfo;
+
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{CallbackError, ConfigError, Error, StateProblem, VerificationError};
 use crate::http::HttpClient;
 use crate::provider::{ProviderConfig, ProviderKind};
 use crate::secret::{AuthorizationCode, RefreshToken};
-use crate::token::{self, TokenSet};
-use crate::userinfo::{self, UserInfo};
 use crate::verify::{IdTokenVerifier, JwksCache, VerifiedIdToken, VerifyOptions};
 
 /// The default lifetime of a pending sign-in.
@@ -44,69 +59,6 @@ pub struct Exchanged {
     pub tokens: TokenSet,
     /// The verified ID token (OpenID providers).
     pub id_token: Option<VerifiedIdToken>,
-}
-
-/// Which token a revocation is about (RFC 7009 `token_type_hint`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenTypeHint {
-    /// An access token.
-    AccessToken,
-    /// A refresh token.
-    RefreshToken,
-}
-
-/// What a revocation request achieved (RFC 7009).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum Revocation {
-    /// The provider accepted the revocation (RFC 7009 §2.2: also said of unknown tokens).
-    Revoked,
-    /// The provider has no revocation endpoint (Entra ID, GitHub): the token stays valid until
-    /// it expires.
-    NotSupported,
-    /// The provider refused, or could not be reached.
-    Failed {
-        /// The stable code (`revocation_failed`, `invalid_client`, `network_error`, ...).
-        code: String,
-        /// What happened.
-        description: String,
-    },
-}
-
-impl Revocation {
-    fn from_result(result: Result<Revocation, Error>) -> Self {
-        result.unwrap_or_else(|e| Revocation::Failed {
-            code: e.code().to_string(),
-            description: e.to_string(),
-        })
-    }
-}
-
-/// What signing out did to each token at the provider.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RevocationReport {
-    /// The refresh token's revocation (none when there was no refresh token).
-    pub refresh_token: Option<Revocation>,
-    /// The access token's revocation.
-    pub access_token: Revocation,
-}
-
-impl RevocationReport {
-    /// True when every token that existed was revoked.
-    pub fn all_revoked(&self) -> bool {
-        self.access_token == Revocation::Revoked
-            && self
-                .refresh_token
-                .as_ref()
-                .is_none_or(|r| *r == Revocation::Revoked)
-    }
-
-    /// True when the provider refused or could not be reached for some token.
-    pub fn any_failed(&self) -> bool {
-        matches!(self.access_token, Revocation::Failed { .. })
-            || matches!(self.refresh_token, Some(Revocation::Failed { .. }))
-    }
 }
 
 /// Builds an [`OidcClient`] with non-default parts.
@@ -178,12 +130,9 @@ impl OidcClientBuilder {
             http,
             clock,
             // Default: pending sign-ins in this process's memory.
-            pending: self.pending.unwrap_or_else(|| {
-                let memory = Arc::new(crate::storage::MemoryStore::new());
-                Arc::new(crate::storage::StoredPendingSignIns::new(
-                    memory, "sipauth_",
-                ))
-            }),
+            pending: self
+                .pending
+                .unwrap_or_else(|| Arc::new(StoredPendingSignIns::in_memory())),
             verifier,
             pending_ttl: crate::clock::secs(self.pending_ttl),
         })
@@ -357,81 +306,6 @@ impl OidcClient {
         token::parse_token_response(self.provider.kind, &raw, self.clock.now_unix())
     }
 
-    /// Revokes a token at the provider's RFC 7009 endpoint, with this client's authentication.
-    /// [`Revocation::NotSupported`] when the provider has no revocation endpoint (Entra, GitHub).
-    pub async fn revoke(&self, token: &str, hint: TokenTypeHint) -> Result<Revocation, Error> {
-        self.revoke_with_bearer(token, hint, None).await
-    }
-
-    /// Revokes both tokens of a set, refresh token first (revoking it usually ends the grant),
-    /// and says what happened to each. A public client at a provider that lists `Bearer` among
-    /// `revocation_endpoint_auth_methods_supported` presents the access token as Bearer
-    /// authentication.
-    pub async fn revoke_tokens(&self, tokens: &TokenSet) -> RevocationReport {
-        let bearer = (self.provider.client_secret.is_none()
-            && self
-                .provider
-                .revocation_auth_methods
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case("bearer")))
-        .then(|| tokens.access_token.secret());
-        let refresh_token = match &tokens.refresh_token {
-            Some(rt) => Some(Revocation::from_result(
-                self.revoke_with_bearer(rt.secret(), TokenTypeHint::RefreshToken, bearer)
-                    .await,
-            )),
-            None => None,
-        };
-        let access_token = Revocation::from_result(
-            self.revoke_with_bearer(
-                tokens.access_token.secret(),
-                TokenTypeHint::AccessToken,
-                bearer,
-            )
-            .await,
-        );
-        RevocationReport {
-            refresh_token,
-            access_token,
-        }
-    }
-
-    async fn revoke_with_bearer(
-        &self,
-        token: &str,
-        hint: TokenTypeHint,
-        bearer: Option<&str>,
-    ) -> Result<Revocation, Error> {
-        let Some(endpoint) = self.provider.revocation_endpoint.clone() else {
-            return Ok(Revocation::NotSupported);
-        };
-        let hint = match hint {
-            TokenTypeHint::AccessToken => "access_token",
-            TokenTypeHint::RefreshToken => "refresh_token",
-        };
-        let form = vec![
-            ("token", token.to_string()),
-            ("token_type_hint", hint.to_string()),
-        ];
-        let raw = token::post_client_form(
-            &self.http,
-            &self.provider,
-            endpoint,
-            crate::error::Endpoint::Revocation,
-            form,
-            bearer,
-        )
-        .await?;
-        // RFC 7009 §2.2: 200 for revoked and for unknown tokens alike.
-        if raw.is_success() {
-            return Ok(Revocation::Revoked);
-        }
-        Err(token::endpoint_error(
-            crate::error::Endpoint::Revocation,
-            &raw,
-        ))
-    }
-
     /// Uses a refresh token. A rotated refresh token replaces the old one; when the provider sends
     /// none, the old one is carried over. A new ID token is verified (a nonce is not required).
     pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenSet, Error> {
@@ -480,30 +354,6 @@ fn without_query(url: &url::Url) -> url::Url {
     url.set_query(None);
     url.set_fragment(None);
     url
-}
-
-impl OidcClient {
-    /// Turns a completed sign-in into SIP credentials with this mapping (running its password
-    /// strategy with this client's HTTP client and clock).
-    pub async fn provision(
-        &self,
-        sign_in: &SignIn,
-        mapping: &crate::sip::CredentialMapping,
-    ) -> Result<crate::sip::ProvisionedCredentials, Error> {
-        let issuer = sign_in
-            .id_token
-            .as_ref()
-            .map(|t| t.claims().iss.as_str())
-            .or(self.provider.issuer.as_deref());
-        let input = crate::sip::MappingInput {
-            tokens: &sign_in.tokens,
-            user_info: &sign_in.user_info,
-            issuer,
-        };
-        Ok(mapping
-            .provision(&input, &self.http, self.clock.now_unix())
-            .await?)
-    }
 }
 
 #[cfg(test)]
