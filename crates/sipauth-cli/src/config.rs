@@ -229,7 +229,7 @@ pub fn check_settings(p: &Profile) -> Result<(), CliError> {
         }
     }
     if let Some(ws) = &p.ws_uri {
-        sipauth::sip::mapping::check_ws_uri(ws, false).map_err(|e| {
+        sipauth::sip::check_ws_uri(ws, false).map_err(|e| {
             CliError::config(format!(
                 "--ws-uri: {e} [{}]",
                 sipauth::Error::from(e.clone()).code()
@@ -470,7 +470,7 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         },
     };
     let ws = p.ws_uri.clone().unwrap_or_else(|| DEFAULT_WS_URI.into());
-    sipauth::sip::mapping::check_ws_uri(&ws, false)
+    sipauth::sip::check_ws_uri(&ws, false)
         .map_err(|e| CliError::config(format!("--ws-uri: {e}")))?;
     let mut m = CredentialMapping::new(sip_domain(p, provider), ws, strategy);
     if let Some(claim) = &p.username_claim {

@@ -122,6 +122,18 @@ async fn get_json(
         .map_err(|_| raw.unusable(Endpoint::UserInfo, "the body is not JSON"))
 }
 
+/// A userinfo answer that arrived but cannot be used: the provider's fault (`userinfo_failed`),
+/// not a token that failed verification.
+fn malformed(reason: String) -> Error {
+    Error::Response(crate::error::ResponseError {
+        endpoint: Endpoint::UserInfo,
+        status: 200,
+        reason,
+        body: crate::error::RedactedBody::new(b""),
+        too_large: false,
+    })
+}
+
 /// Fetches OpenID userinfo and checks its subject against the ID token's.
 pub(crate) async fn fetch_openid(
     http: &HttpClient,
@@ -131,7 +143,7 @@ pub(crate) async fn fetch_openid(
 ) -> Result<UserInfo, Error> {
     let value = get_json(http, endpoint, token, "application/json", false).await?;
     let info: UserInfo = serde_json::from_value(value)
-        .map_err(|e| VerificationError::Malformed(format!("userinfo: {e}")))?;
+        .map_err(|e| malformed(format!("not a userinfo object: {e}")))?;
     if info.sub.is_empty() {
         return Err(VerificationError::MissingClaim("sub").into());
     }
@@ -152,7 +164,7 @@ pub(crate) async fn fetch_github(
     const ACCEPT: &str = "application/vnd.github+json";
     let user = get_json(http, user_endpoint, token, ACCEPT, true).await?;
     let Value::Object(mut user) = user else {
-        return Err(VerificationError::Malformed("GitHub /user is not an object".into()).into());
+        return Err(malformed("GitHub /user is not an object".into()));
     };
     let id = match user.get("id") {
         Some(Value::Number(n)) if n.as_u64().is_some() => n.to_string(),

@@ -6,13 +6,15 @@
 //! provisioning layer's job.
 
 pub mod client_config;
-pub mod credentials;
-pub mod mapping;
-pub mod password;
-pub mod username;
+mod credentials;
+mod mapping;
+mod password;
+mod username;
 
-pub use credentials::ProvisionedCredentials;
-pub use mapping::{CredentialMapping, DisplayNameRule, MappingInput, UsernameRule, ValueRule};
+pub use credentials::{escape_user, sip_uri, ProvisionedCredentials};
+pub use mapping::{
+    check_ws_uri, CredentialMapping, DisplayNameRule, MappingInput, UsernameRule, ValueRule,
+};
 pub use password::{ApiMethod, HashAlgorithm, HmacAlgorithm, PasswordStrategy};
 pub use username::UsernamePolicy;
 

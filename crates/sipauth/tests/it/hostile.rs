@@ -231,3 +231,20 @@ async fn rejects_nothing_silently_when_the_provider_refuses_revocation() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn rejects_a_malformed_userinfo_body_as_the_providers_fault() {
+    let stub = Stub::start().await.unwrap();
+    stub.set(
+        "/.well-known/openid-configuration",
+        Canned::json(200, discovery(&stub, json!({}))),
+    );
+    stub.set(
+        "/me",
+        Canned::json(200, json!({"sub": 5, "email": ["not", "a string"]})),
+    );
+    let client = discovered(&stub).await;
+    let err = client.user_info(&tokens(), None).await.unwrap_err();
+    assert_eq!(err.code(), "userinfo_failed", "{err}");
+    assert!(matches!(err, sipauth::Error::Response(_)), "{err:?}");
+}
