@@ -11,4 +11,4 @@ testenv/start.sh
 # shellcheck disable=SC1091
 . testenv/run/env
 SIPAUTH_EXAMPLE_AUTO_LOGIN="${SIPAUTH_EXAMPLE_AUTO_LOGIN:-alice}" \
-  cargo run --locked -p sipauth --example signin -- --issuer "$SIPAUTH_TEST_ISSUER" "$@"
+  cargo run --locked -p sipauth-cli --example signin -- --issuer "$SIPAUTH_TEST_ISSUER" "$@"

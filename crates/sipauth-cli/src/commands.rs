@@ -1,23 +1,19 @@
 //! One function per subcommand: each resolves its settings through [`crate::config`], drives a
 //! [`Session`], and prints through [`crate::output`]. Sign-in happens here: the RFC 8252 loopback
-//! listener (system browser or printed URL, a small success or failure page, a timeout; only the
-//! request carrying the sign-in's state completes it) and the RFC 8628 device flow (code, URI and
-//! a QR code in the terminal).
+//! listener ([`crate::loopback`]; the system browser or a printed URL; a timeout) and the RFC
+//! 8628 device flow (code, URI and a QR code in the terminal).
 
 use std::io::Write;
 use std::time::Duration;
 
-use axum::http::Uri;
-use axum::response::{Html, IntoResponse};
 use clap::CommandFactory;
 use serde_json::json;
 use sipauth::{AuthorizationOptions, HttpClient, ProvisionedCredentials, Session, SessionOptions};
-use subtle::ConstantTimeEq;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{self, Resolved};
 use crate::error::CliError;
-use crate::opt::{Cli, CredentialsFormat, CredentialsOpts, Global, LoginOpts};
+use crate::loopback::Loopback;
+use crate::opt::{Cli, CredentialsFormat, CredentialsOpts, Global, LoginOpts, Profile};
 use crate::output;
 
 /// Writes to standard output; a closed pipe (`sipauth token | head -c0`) is not an error.
@@ -69,8 +65,8 @@ async fn session_for(
 
 /// The stored session, loaded: restored (refreshed when due) with `refresh`, or only read.
 /// "Not signed in" (exit 4) when nothing usable is stored.
-async fn signed_in(global: &Global, refresh: bool) -> Result<Session, CliError> {
-    let resolved = config::resolve(global)?;
+async fn signed_in(global: &Global, flags: &Profile, refresh: bool) -> Result<Session, CliError> {
+    let resolved = config::resolve(global, flags)?;
     if resolved.store.load(SESSION_KEY).ok().flatten().is_none() {
         return Err(CliError::not_signed_in());
     }
@@ -111,64 +107,6 @@ fn open_browser(url: &str) -> std::io::Result<()> {
     // The `open` crate starts the platform's opener without a shell (no `cmd /C start`, which
     // cuts URLs at `&` on Windows).
     open::that_detached(url)
-}
-
-const SUCCESS_PAGE: &str = "<!doctype html><meta charset=utf-8><title>sipauth</title>\
-<h1>Signed in</h1><p>Your SIP credentials are ready. You can close this tab.</p>";
-const FAILURE_PAGE: &str = "<!doctype html><meta charset=utf-8><title>sipauth</title>\
-<h1>Sign-in failed</h1><p>See the terminal for details. You can close this tab.</p>";
-const STRAY_PAGE: &str = "<!doctype html><meta charset=utf-8><title>sipauth</title>\
-<h1>Not this sign-in</h1><p>This request does not belong to the sign-in in progress, which is \
-still waiting. Use the link the terminal printed.</p>";
-const NOT_FOUND_PAGE: &str = "<!doctype html><meta charset=utf-8><title>sipauth</title>\
-<h1>Not found</h1><p>This is sipauth's sign-in listener.</p>";
-
-type Delivery = (String, oneshot::Sender<bool>);
-
-/// What the loopback listener knows: where the callback must arrive, and the state of the one
-/// sign-in in progress.
-#[derive(Clone)]
-struct Listener {
-    path: String,
-    state: String,
-    deliver: mpsc::Sender<Delivery>,
-}
-
-/// The loopback listener's one handler. Only a request at the redirect path carrying the state
-/// of the sign-in in progress completes it (with a code, or with the provider's error); any
-/// other request gets an error page and leaves the sign-in waiting, so a stray or hostile
-/// request on the loopback port cannot end it.
-async fn callback_handler(
-    axum::extract::State(listener): axum::extract::State<Listener>,
-    uri: Uri,
-) -> axum::response::Response {
-    use axum::http::StatusCode;
-    if uri.path() != listener.path {
-        return (StatusCode::NOT_FOUND, Html(NOT_FOUND_PAGE)).into_response();
-    }
-    let state_matches = uri.query().is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .any(|(k, v)| k == "state" && bool::from(v.as_bytes().ct_eq(listener.state.as_bytes())))
-    });
-    if !state_matches {
-        output::say(
-            "(ignored a request to the sign-in listener that does not carry this sign-in's state)",
-        );
-        return (StatusCode::BAD_REQUEST, Html(STRAY_PAGE)).into_response();
-    }
-    let (reply_tx, reply_rx) = oneshot::channel();
-    if listener
-        .deliver
-        .send((uri.to_string(), reply_tx))
-        .await
-        .is_err()
-    {
-        return (StatusCode::SERVICE_UNAVAILABLE, Html(FAILURE_PAGE)).into_response();
-    }
-    match tokio::time::timeout(Duration::from_secs(60), reply_rx).await {
-        Ok(Ok(true)) => Html(SUCCESS_PAGE).into_response(),
-        _ => (StatusCode::BAD_REQUEST, Html(FAILURE_PAGE)).into_response(),
-    }
 }
 
 /// Removes a started sign-in's pending record (PKCE verifier, state, nonce) when the login ends
@@ -216,7 +154,7 @@ pub async fn login(global: &Global, opts: &LoginOpts) -> Result<(), CliError> {
 }
 
 async fn login_inner(global: &Global, opts: &LoginOpts) -> Result<(), CliError> {
-    let resolved = config::resolve(global)?;
+    let resolved = config::resolve(global, &opts.profile())?;
     let http = HttpClient::new()?;
     if opts.device {
         let session = session_for(&resolved, UNUSED_REDIRECT, http).await?;
@@ -249,45 +187,21 @@ async fn login_inner(global: &Global, opts: &LoginOpts) -> Result<(), CliError> 
         return print_credentials(&credentials, global.json, opts.show_password);
     }
 
-    let port = resolved.profile.redirect_port.unwrap_or(0);
-    let path = match &resolved.profile.redirect_path {
+    let port = resolved.profile.redirect.redirect_port.unwrap_or(0);
+    let path = match &resolved.profile.redirect.redirect_path {
         Some(path) => config::redirect_path(path)?.to_string(),
         None => "/callback".to_string(),
     };
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    let loopback = Loopback::bind(port, &path)
         .await
         .map_err(|e| CliError::config(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
-    let origin = format!(
-        "http://{}",
-        listener
-            .local_addr()
-            .map_err(|e| CliError::other(e.to_string()))?
-    );
-    let session = session_for(&resolved, &format!("{origin}{path}"), http).await?;
+    let session = session_for(&resolved, &loopback.redirect_uri(), http).await?;
     let request = session.login(&AuthorizationOptions::default())?;
     let mut guard = PendingGuard {
         session: session.clone(),
         request: Some(request.clone()),
     };
-
-    let (tx, mut rx) = mpsc::channel::<Delivery>(4);
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let app = axum::Router::new()
-        .fallback(callback_handler)
-        .with_state(Listener {
-            path,
-            state: request.state.secret().to_string(),
-            deliver: tx,
-        });
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-    });
-    // Stops the listener whatever happens (aborting it when the login is dropped).
-    let server = AbortOnDrop(Some(server));
+    let mut waiting = loopback.accept(request.state.secret());
 
     eprintln!("Sign in at:\n  {}", request.url);
     if !opts.no_browser {
@@ -298,50 +212,25 @@ async fn login_inner(global: &Global, opts: &LoginOpts) -> Result<(), CliError> 
         }
     }
     eprintln!("Waiting for sign-in in your browser... Ctrl-C to cancel");
-    let (path_and_query, reply) = rx
-        .recv()
+    let callback = waiting
+        .next()
         .await
         .ok_or_else(|| CliError::other("the loopback listener stopped"))?;
-    let result = session
-        .handle_callback(&format!("{origin}{path_and_query}"))
-        .await;
+    let result = session.handle_callback(&callback.url).await;
     // The callback consumed the pending record, whatever the result.
     guard.request = None;
-    let _ = reply.send(result.is_ok());
+    callback.respond(result.is_ok());
     // Let the browser get its page before the process ends.
-    let _ = stop_tx.send(());
-    server.finish(Duration::from_secs(2)).await;
+    waiting.finish(Duration::from_secs(2)).await;
     let credentials = result.map_err(|e| sign_in_error(e, &session))?;
     config::save_profile(&resolved);
     print_credentials(&credentials, global.json, opts.show_password)
 }
 
-/// A spawned task that is aborted when dropped.
-struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
-
-impl AbortOnDrop {
-    async fn finish(mut self, grace: Duration) {
-        if let Some(handle) = self.0.take() {
-            let abort = handle.abort_handle();
-            if tokio::time::timeout(grace, handle).await.is_err() {
-                abort.abort();
-            }
-        }
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            handle.abort();
-        }
-    }
-}
-
 /// `sipauth status`: reports what is stored; makes no request to the provider (a due refresh
 /// happens at the next `token` or `credentials`).
-pub async fn status(global: &Global) -> Result<(), CliError> {
-    let session = signed_in(global, false).await?;
+pub async fn status(global: &Global, flags: &Profile) -> Result<(), CliError> {
+    let session = signed_in(global, flags, false).await?;
     let snapshot = session.snapshot();
     if global.json {
         return print_json(&output::status_json(&snapshot));
@@ -376,8 +265,8 @@ pub async fn status(global: &Global) -> Result<(), CliError> {
 }
 
 /// `sipauth token`.
-pub async fn token(global: &Global) -> Result<(), CliError> {
-    let session = signed_in(global, true).await?;
+pub async fn token(global: &Global, flags: &Profile) -> Result<(), CliError> {
+    let session = signed_in(global, flags, true).await?;
     let token = session.get_access_token().await?;
     if global.json {
         return print_json(
@@ -389,7 +278,7 @@ pub async fn token(global: &Global) -> Result<(), CliError> {
 
 /// `sipauth credentials`.
 pub async fn credentials(global: &Global, opts: &CredentialsOpts) -> Result<(), CliError> {
-    let session = signed_in(global, true).await?;
+    let session = signed_in(global, &opts.profile(), true).await?;
     let c = session
         .sip_credentials()
         .ok_or_else(CliError::not_signed_in)?;
@@ -403,12 +292,12 @@ pub async fn credentials(global: &Global, opts: &CredentialsOpts) -> Result<(), 
 
 /// `sipauth logout`: revokes at the provider where it can, always forgets the session here,
 /// and says exactly what happened to the tokens.
-pub async fn logout(global: &Global) -> Result<(), CliError> {
-    let session = match signed_in(global, false).await {
+pub async fn logout(global: &Global, flags: &Profile) -> Result<(), CliError> {
+    let session = match signed_in(global, flags, false).await {
         Ok(s) => s,
         Err(e) if e.exit_code() == crate::error::EXIT_NOT_SIGNED_IN => {
             // Nothing to sign out of: still remove any leftovers, and succeed.
-            let resolved = config::resolve(global)?;
+            let resolved = config::resolve(global, flags)?;
             let _ = resolved.store.remove(SESSION_KEY);
             output::say("Not signed in.");
             return if global.json {

@@ -25,7 +25,7 @@ use crate::opt::{Global, Profile, ProviderName, StoreKind, StrategyName};
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     #[serde(default)]
-    profiles: BTreeMap<String, Profile>,
+    profiles: BTreeMap<String, toml::Table>,
 }
 
 /// The default configuration file: `<config dir>/sipauth/config.toml`.
@@ -74,13 +74,70 @@ pub fn load_profile(path: Option<&Path>, name: &str) -> Result<Profile, CliError
         CliError::config(format!("{}:{line_no}:{key} {message}", path.display()))
     })?;
     match file.profiles.get(name) {
-        Some(p) => Ok(p.clone()),
+        Some(table) => profile_from_table(&text, &path, name, table),
         None if name == "default" => Ok(Profile::default()),
         None => Err(CliError::config(format!(
             "no profile [profiles.{name}] in {}",
             path.display()
         ))),
     }
+}
+
+/// A profile from its table, key by key, so an unknown key or an invalid value is named with
+/// its line (a profile's fields are grouped, which serde cannot check for unknown keys itself).
+fn profile_from_table(
+    text: &str,
+    path: &Path,
+    name: &str,
+    table: &toml::Table,
+) -> Result<Profile, CliError> {
+    let known = Profile::keys();
+    let fail = |key: &str, message: String| {
+        let line = key_line(text, name, key);
+        CliError::config(format!("{}:{line}: key `{key}`: {message}", path.display()))
+    };
+    for (key, value) in table {
+        if !known.iter().any(|k| k == key) {
+            return Err(fail(key, "unknown key".into()));
+        }
+        let mut single = toml::Table::new();
+        single.insert(key.clone(), value.clone());
+        if let Err(e) = Profile::deserialize(toml::Value::Table(single)) {
+            return Err(fail(key, e.message().to_string()));
+        }
+    }
+    Profile::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+        CliError::config(format!(
+            "{}: [profiles.{name}]: {}",
+            path.display(),
+            e.message()
+        ))
+    })
+}
+
+/// The line (1-based) of `key = ...` inside `[profiles.NAME]`, or of the table's header.
+fn key_line(text: &str, name: &str, key: &str) -> usize {
+    let header = format!("[profiles.{name}]");
+    let mut in_table = false;
+    let mut header_line = 1;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_table = trimmed == header || trimmed == format!("[profiles.\"{name}\"]");
+            if in_table {
+                header_line = i + 1;
+            }
+            continue;
+        }
+        if in_table {
+            if let Some((k, _)) = trimmed.split_once('=') {
+                if k.trim().trim_matches('"') == key {
+                    return i + 1;
+                }
+            }
+        }
+    }
+    header_line
 }
 
 /// `upper`'s set fields over `lower`.
@@ -138,8 +195,8 @@ pub fn open_store(global: &Global, name: &str) -> Result<Arc<dyn SessionStore>, 
 
 const SAVED_PROFILE: &str = "sipauth_profile";
 
-/// Layers flags and environment over the file's profile over the saved settings.
-pub fn resolve(global: &Global) -> Result<Resolved, CliError> {
+/// Layers a command's flags and environment over the file's profile over the saved settings.
+pub fn resolve(global: &Global, flags: &Profile) -> Result<Resolved, CliError> {
     let name = global.profile.clone().unwrap_or_else(|| "default".into());
     let from_file = load_profile(global.config.as_deref(), &name)?;
     let store = open_store(global, &name)?;
@@ -149,7 +206,7 @@ pub fn resolve(global: &Global) -> Result<Resolved, CliError> {
         .flatten()
         .and_then(|json| serde_json::from_str::<Profile>(&json).ok())
         .unwrap_or_default();
-    let profile = overlay(&global.profile_opts, &overlay(&from_file, &saved));
+    let profile = overlay(flags, &overlay(&from_file, &saved));
     check_settings(&profile)?;
     Ok(Resolved {
         profile,
@@ -164,9 +221,9 @@ pub fn resolve(global: &Global) -> Result<Resolved, CliError> {
 pub fn save_profile(resolved: &Resolved) {
     let mut profile = resolved.profile.clone();
     let dropped: Vec<&str> = [
-        ("--client-secret", profile.client_secret.take()),
-        ("--hmac-secret", profile.hmac_secret.take()),
-        ("--static-password", profile.static_password.take()),
+        ("--client-secret", profile.provider.client_secret.take()),
+        ("--hmac-secret", profile.strategy.hmac_secret.take()),
+        ("--static-password", profile.strategy.static_password.take()),
     ]
     .into_iter()
     .filter_map(|(flag, v)| v.map(|_| flag))
@@ -213,14 +270,17 @@ pub fn secret(
 /// the WebSocket server (wss except loopback), the redirect path, secret files.
 pub fn check_settings(p: &Profile) -> Result<(), CliError> {
     let urls: [(&'static str, &Option<String>); 8] = [
-        ("--issuer", &p.issuer),
-        ("--base-url", &p.base_url),
-        ("--api-endpoint", &p.api_endpoint),
-        ("--authorization-endpoint", &p.authorization_endpoint),
-        ("--token-endpoint", &p.token_endpoint),
-        ("--userinfo-endpoint", &p.userinfo_endpoint),
-        ("--revocation-endpoint", &p.revocation_endpoint),
-        ("--jwks-uri", &p.jwks_uri),
+        ("--issuer", &p.provider.issuer),
+        ("--base-url", &p.provider.base_url),
+        ("--api-endpoint", &p.strategy.api_endpoint),
+        (
+            "--authorization-endpoint",
+            &p.provider.authorization_endpoint,
+        ),
+        ("--token-endpoint", &p.provider.token_endpoint),
+        ("--userinfo-endpoint", &p.provider.userinfo_endpoint),
+        ("--revocation-endpoint", &p.provider.revocation_endpoint),
+        ("--jwks-uri", &p.provider.jwks_uri),
     ];
     for (flag, value) in urls {
         if let Some(value) = value {
@@ -228,7 +288,7 @@ pub fn check_settings(p: &Profile) -> Result<(), CliError> {
                 .map_err(|e| CliError::config(e.to_string()))?;
         }
     }
-    if let Some(ws) = &p.ws_uri {
+    if let Some(ws) = &p.sip.ws_uri {
         sipauth::sip::check_ws_uri(ws, false).map_err(|e| {
             CliError::config(format!(
                 "--ws-uri: {e} [{}]",
@@ -236,10 +296,14 @@ pub fn check_settings(p: &Profile) -> Result<(), CliError> {
             ))
         })?;
     }
-    if let Some(path) = &p.redirect_path {
+    if let Some(path) = &p.redirect.redirect_path {
         redirect_path(path)?;
     }
-    secret(&p.client_secret, &p.client_secret_file, "--client-secret")?;
+    secret(
+        &p.provider.client_secret,
+        &p.provider.client_secret_file,
+        "--client-secret",
+    )?;
     Ok(())
 }
 
@@ -321,34 +385,42 @@ pub async fn provider(
     http: &HttpClient,
     store: &Arc<dyn SessionStore>,
 ) -> Result<ProviderConfig, CliError> {
-    let client_id = required(&p.client_id, "--client-id")?;
-    let client = match secret(&p.client_secret, &p.client_secret_file, "--client-secret")? {
+    let client_id = required(&p.provider.client_id, "--client-id")?;
+    let client = match secret(
+        &p.provider.client_secret,
+        &p.provider.client_secret_file,
+        "--client-secret",
+    )? {
         Some(secret) => {
             ClientRegistration::confidential(client_id, ClientSecret::new(secret), redirect_uri)
         }
         None => ClientRegistration::public(client_id, redirect_uri),
     };
-    let template = match p.provider.unwrap_or(ProviderName::Custom) {
+    let template = match p.provider.provider.unwrap_or(ProviderName::Custom) {
         ProviderName::Custom => None,
         ProviderName::Google => Some(ProviderTemplate::Google),
         ProviderName::Microsoft => Some(ProviderTemplate::Microsoft {
-            tenant: p.tenant.clone().unwrap_or_else(|| "common".into()),
+            tenant: p.provider.tenant.clone().unwrap_or_else(|| "common".into()),
         }),
         ProviderName::Github => Some(ProviderTemplate::GitHub),
         ProviderName::Okta => Some(ProviderTemplate::Okta {
-            domain: required(&p.domain, "--domain")?.to_string(),
-            authorization_server: p.authorization_server.clone(),
+            domain: required(&p.provider.domain, "--domain")?.to_string(),
+            authorization_server: p.provider.authorization_server.clone(),
         }),
         ProviderName::Auth0 => Some(ProviderTemplate::Auth0 {
-            domain: required(&p.domain, "--domain")?.to_string(),
-            audience: p.audience.clone(),
+            domain: required(&p.provider.domain, "--domain")?.to_string(),
+            audience: p.provider.audience.clone(),
         }),
         ProviderName::Keycloak => Some(ProviderTemplate::Keycloak {
-            base_url: required(&p.base_url, "--base-url")?.to_string(),
-            realm: required(&p.realm, "--realm")?.to_string(),
+            base_url: required(&p.provider.base_url, "--base-url")?.to_string(),
+            realm: required(&p.provider.realm, "--realm")?.to_string(),
         }),
     };
-    let provider = match (template, &p.authorization_endpoint, &p.token_endpoint) {
+    let provider = match (
+        template,
+        &p.provider.authorization_endpoint,
+        &p.provider.token_endpoint,
+    ) {
         (Some(t), _, _) => t
             .build(client)
             .map_err(|e| CliError::config(e.to_string()))?,
@@ -356,7 +428,13 @@ pub async fn provider(
             custom_endpoints(p, client, authorization, token)?
         }
         (None, None, None) => {
-            discover(http, required(&p.issuer, "--issuer")?, client, store).await?
+            discover(
+                http,
+                required(&p.provider.issuer, "--issuer")?,
+                client,
+                store,
+            )
+            .await?
         }
         (None, _, _) => return Err(CliError::config(
             "a provider without discovery needs both --authorization-endpoint and --token-endpoint",
@@ -364,7 +442,7 @@ pub async fn provider(
     };
     // --scope is sent exactly as given; otherwise offline_access is added where the provider
     // takes it, for a refresh token.
-    Ok(match &p.scope {
+    Ok(match &p.provider.scope {
         Some(scope) => provider.with_scopes(scope.split_whitespace()),
         None => provider.with_offline_access(),
     })
@@ -385,10 +463,11 @@ fn custom_endpoints(
             .transpose()
             .map_err(cfg)
     };
-    provider.userinfo_endpoint = optional("--userinfo-endpoint", &p.userinfo_endpoint)?;
-    provider.revocation_endpoint = optional("--revocation-endpoint", &p.revocation_endpoint)?;
-    provider.jwks_uri = optional("--jwks-uri", &p.jwks_uri)?;
-    provider.issuer = p.issuer.clone();
+    provider.userinfo_endpoint = optional("--userinfo-endpoint", &p.provider.userinfo_endpoint)?;
+    provider.revocation_endpoint =
+        optional("--revocation-endpoint", &p.provider.revocation_endpoint)?;
+    provider.jwks_uri = optional("--jwks-uri", &p.provider.jwks_uri)?;
+    provider.issuer = p.provider.issuer.clone();
     provider = provider.with_scopes(["openid", "email", "profile"]);
     if provider.jwks_uri.is_none() || provider.issuer.is_none() {
         // Without keys and an issuer an ID token cannot be verified: plain OAuth, identity from
@@ -405,7 +484,7 @@ fn custom_endpoints(
 
 /// The SIP domain: the profile's, else the issuer's (or authorization endpoint's) host.
 pub fn sip_domain(p: &Profile, provider: &ProviderConfig) -> String {
-    p.sip_domain.clone().unwrap_or_else(|| {
+    p.sip.sip_domain.clone().unwrap_or_else(|| {
         provider
             .issuer
             .as_deref()
@@ -426,24 +505,28 @@ pub const DEFAULT_WS_URI: &str = "ws://127.0.0.1:8088/ws";
 
 /// Builds the credential mapping.
 pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMapping, CliError> {
-    let strategy = match p.password_strategy.unwrap_or(StrategyName::AccessToken) {
+    let strategy = match p
+        .strategy
+        .password_strategy
+        .unwrap_or(StrategyName::AccessToken)
+    {
         StrategyName::AccessToken => PasswordStrategy::AccessToken,
         StrategyName::IdToken => PasswordStrategy::IdToken,
         StrategyName::Hash => PasswordStrategy::Hash {
-            algorithm: if p.hash_sha512 == Some(true) {
+            algorithm: if p.strategy.hash_sha512 == Some(true) {
                 HashAlgorithm::Sha512
             } else {
                 HashAlgorithm::Sha256
             },
-            salt: p.hash_salt.clone(),
+            salt: p.strategy.hash_salt.clone(),
         },
         StrategyName::Api => {
-            let endpoint = required(&p.api_endpoint, "--api-endpoint")?;
+            let endpoint = required(&p.strategy.api_endpoint, "--api-endpoint")?;
             let endpoint = url::Url::parse(endpoint)
                 .map_err(|e| CliError::config(format!("--api-endpoint: {e}")))?;
             PasswordStrategy::api(
                 endpoint,
-                if p.api_get == Some(true) {
+                if p.strategy.api_get == Some(true) {
                     ApiMethod::Get
                 } else {
                     ApiMethod::Post
@@ -453,8 +536,8 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         StrategyName::Static => PasswordStrategy::Static {
             password: SipPassword::new(required(
                 &secret(
-                    &p.static_password,
-                    &p.static_password_file,
+                    &p.strategy.static_password,
+                    &p.strategy.static_password_file,
                     "--static-password",
                 )?,
                 "--static-password",
@@ -462,18 +545,26 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         },
         StrategyName::HmacEphemeral => PasswordStrategy::HmacEphemeral {
             secret: SipPassword::new(required(
-                &secret(&p.hmac_secret, &p.hmac_secret_file, "--hmac-secret")?,
+                &secret(
+                    &p.strategy.hmac_secret,
+                    &p.strategy.hmac_secret_file,
+                    "--hmac-secret",
+                )?,
                 "--hmac-secret",
             )?),
             algorithm: HmacAlgorithm::Sha1,
-            ttl: Duration::from_secs(p.hmac_ttl.unwrap_or(3600)),
+            ttl: Duration::from_secs(p.strategy.hmac_ttl.unwrap_or(3600)),
         },
     };
-    let ws = p.ws_uri.clone().unwrap_or_else(|| DEFAULT_WS_URI.into());
+    let ws = p
+        .sip
+        .ws_uri
+        .clone()
+        .unwrap_or_else(|| DEFAULT_WS_URI.into());
     sipauth::sip::check_ws_uri(&ws, false)
         .map_err(|e| CliError::config(format!("--ws-uri: {e}")))?;
     let mut m = CredentialMapping::new(sip_domain(p, provider), ws, strategy);
-    if let Some(claim) = &p.username_claim {
+    if let Some(claim) = &p.sip.username_claim {
         m = m.username_claim(claim);
     } else if matches!(
         provider.kind,
@@ -485,15 +576,15 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
     }
     // Multi-tenant providers: two people may share a local part, so collision-free is the
     // default there; `--collision-free-usernames false` asks for the plain local part.
-    let collision_free = p.collision_free_usernames.unwrap_or(
-        p.username_claim.is_none()
+    let collision_free = p.sip.collision_free_usernames.unwrap_or(
+        p.sip.username_claim.is_none()
             && provider.is_multi_tenant()
             && provider.kind != sipauth::ProviderKind::GitHub,
     );
     if collision_free {
         m = m.collision_free_usernames();
     }
-    if let Some(realm) = &p.sip_realm {
+    if let Some(realm) = &p.sip.sip_realm {
         m = m.realm(realm);
     }
     Ok(m)
@@ -514,8 +605,8 @@ mod tests {
     fn reads_a_named_profile() {
         let path = write("ok", "[profiles.work]\nprovider = \"microsoft\"\ntenant = \"organizations\"\nclient_id = \"abc\"\n");
         let p = load_profile(Some(&path), "work").unwrap();
-        assert_eq!(p.provider, Some(ProviderName::Microsoft));
-        assert_eq!(p.client_id.as_deref(), Some("abc"));
+        assert_eq!(p.provider.provider, Some(ProviderName::Microsoft));
+        assert_eq!(p.provider.client_id.as_deref(), Some("abc"));
     }
 
     #[test]
@@ -567,8 +658,8 @@ mod tests {
         let end = start + readme[start..].find("```").unwrap();
         let path = write("readme", &readme[start..end]);
         let p = load_profile(Some(&path), "work").unwrap();
-        assert_eq!(p.provider, Some(ProviderName::Microsoft));
-        assert_eq!(p.password_strategy, Some(StrategyName::Api));
+        assert_eq!(p.provider.provider, Some(ProviderName::Microsoft));
+        assert_eq!(p.strategy.password_strategy, Some(StrategyName::Api));
     }
 
     #[test]
@@ -604,16 +695,22 @@ mod tests {
     #[test]
     fn upper_layers_win_field_by_field() {
         let lower = Profile {
-            issuer: Some("https://a".into()),
-            client_id: Some("low".into()),
+            provider: crate::opt::ProviderOpts {
+                issuer: Some("https://a".into()),
+                client_id: Some("low".into()),
+                ..Default::default()
+            },
             ..Profile::default()
         };
         let upper = Profile {
-            client_id: Some("high".into()),
+            provider: crate::opt::ProviderOpts {
+                client_id: Some("high".into()),
+                ..Default::default()
+            },
             ..Profile::default()
         };
         let merged = overlay(&upper, &lower);
-        assert_eq!(merged.issuer.as_deref(), Some("https://a"));
-        assert_eq!(merged.client_id.as_deref(), Some("high"));
+        assert_eq!(merged.provider.issuer.as_deref(), Some("https://a"));
+        assert_eq!(merged.provider.client_id.as_deref(), Some("high"));
     }
 }

@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod loopback;
 pub mod opt;
 pub mod output;
 
@@ -31,10 +32,10 @@ async fn run_command(cli: &Cli) -> Result<(), CliError> {
     let global = &cli.global;
     match &cli.command {
         Command::Login(opts) => commands::login(global, opts).await,
-        Command::Status => commands::status(global).await,
-        Command::Token => commands::token(global).await,
+        Command::Status(a) => commands::status(global, &a.profile()).await,
+        Command::Token(a) => commands::token(global, &a.profile()).await,
         Command::Credentials(opts) => commands::credentials(global, opts).await,
-        Command::Logout => commands::logout(global).await,
+        Command::Logout(a) => commands::logout(global, &a.profile()).await,
         Command::Providers => commands::providers(global),
         Command::Completions { shell } => commands::completions(*shell),
     }

@@ -20,7 +20,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options for every command.
+/// Options for every command: which profile, which store, and the output form. Everything else
+/// belongs to the commands that use it.
 #[derive(Args, Clone, Default)]
 pub struct Global {
     /// Named profile from the configuration file (default: `default`).
@@ -38,9 +39,6 @@ pub struct Global {
     /// Directory for the file store (default: <data dir>/sipauth/<profile>).
     #[arg(long, global = true, env = "SIPAUTH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    #[allow(missing_docs)]
-    #[command(flatten)]
-    pub profile_opts: Profile,
 }
 
 /// Token storage.
@@ -61,14 +59,14 @@ pub enum StoreKind {
 pub enum Command {
     /// Sign in (browser with a loopback redirect, or --device) and print SIP credentials.
     Login(LoginOpts),
-    /// Who is signed in, token expiry, SIP URI.
-    Status,
+    /// Who is signed in, token expiry, SIP URI (no request to the provider).
+    Status(ProviderArgs),
     /// Print a fresh access token (refreshed when needed).
-    Token,
+    Token(ProviderArgs),
     /// Print the SIP credentials.
     Credentials(CredentialsOpts),
-    /// Sign out, revoking the tokens.
-    Logout,
+    /// Sign out, revoking the tokens where the provider can.
+    Logout(ProviderArgs),
     /// The provider templates and what each needs.
     Providers,
     /// Shell completions.
@@ -76,6 +74,24 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// A command that needs only the provider (the rest comes from the saved login settings).
+#[derive(Args, Clone, Default)]
+pub struct ProviderArgs {
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub provider: ProviderOpts,
+}
+
+impl ProviderArgs {
+    /// The settings given on the command line.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            provider: self.provider.clone(),
+            ..Profile::default()
+        }
+    }
 }
 
 /// `sipauth login`.
@@ -90,9 +106,33 @@ pub struct LoginOpts {
     /// Show the SIP password in text output.
     #[arg(long)]
     pub show_password: bool,
-    /// Give up after this many seconds.
+    /// Give up after this many seconds (discovery included).
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub provider: ProviderOpts,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub redirect: RedirectOpts,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub sip: SipOpts,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub strategy: StrategyOpts,
+}
+
+impl LoginOpts {
+    /// The settings given on the command line.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            provider: self.provider.clone(),
+            redirect: self.redirect.clone(),
+            sip: self.sip.clone(),
+            strategy: self.strategy.clone(),
+        }
+    }
 }
 
 /// `sipauth credentials`.
@@ -104,6 +144,27 @@ pub struct CredentialsOpts {
     /// Show the SIP password in table output.
     #[arg(long)]
     pub show_password: bool,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub provider: ProviderOpts,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub sip: SipOpts,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub strategy: StrategyOpts,
+}
+
+impl CredentialsOpts {
+    /// The settings given on the command line.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            provider: self.provider.clone(),
+            sip: self.sip.clone(),
+            strategy: self.strategy.clone(),
+            ..Profile::default()
+        }
+    }
 }
 
 /// Credential output formats.
@@ -162,193 +223,231 @@ pub enum StrategyName {
     HmacEphemeral,
 }
 
-/// One sign-in configuration: flags, `SIPAUTH_*` variables, a `[profiles.NAME]` table, or the
-/// settings saved at the last login. Every field is optional; see [`crate::config`].
+/// Which provider, and this client's registration at it.
 #[derive(Args, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Profile {
+#[command(next_help_heading = "Provider")]
+pub struct ProviderOpts {
     /// Provider template.
-    #[arg(long, global = true, env = "SIPAUTH_PROVIDER", value_enum)]
+    #[arg(long, env = "SIPAUTH_PROVIDER", value_enum)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<ProviderName>,
     /// Issuer URL (OpenID discovery).
-    #[arg(long, global = true, env = "SIPAUTH_ISSUER")]
+    #[arg(long, env = "SIPAUTH_ISSUER")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// Client id.
-    #[arg(long, global = true, env = "SIPAUTH_CLIENT_ID")]
+    #[arg(long, env = "SIPAUTH_CLIENT_ID")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// Client secret (confidential clients; Google desktop apps).
-    #[arg(
-        long,
-        global = true,
-        env = "SIPAUTH_CLIENT_SECRET",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "SIPAUTH_CLIENT_SECRET", hide_env_values = true)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     /// File holding the client secret (a trailing newline is ignored).
-    #[arg(long, global = true, env = "SIPAUTH_CLIENT_SECRET_FILE")]
+    #[arg(long, env = "SIPAUTH_CLIENT_SECRET_FILE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<String>,
-    /// Authorization endpoint (custom providers without discovery).
-    #[arg(long, global = true, env = "SIPAUTH_AUTHORIZATION_ENDPOINT")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization_endpoint: Option<String>,
-    /// Token endpoint (custom providers without discovery).
-    #[arg(long, global = true, env = "SIPAUTH_TOKEN_ENDPOINT")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_endpoint: Option<String>,
-    /// Userinfo endpoint (custom providers without discovery).
-    #[arg(long, global = true, env = "SIPAUTH_USERINFO_ENDPOINT")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub userinfo_endpoint: Option<String>,
-    /// Revocation endpoint, RFC 7009 (custom providers without discovery).
-    #[arg(long, global = true, env = "SIPAUTH_REVOCATION_ENDPOINT")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revocation_endpoint: Option<String>,
-    /// JWKS URI for ID-token signatures (custom providers without discovery).
-    #[arg(long, global = true, env = "SIPAUTH_JWKS_URI")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<String>,
-    /// Scopes, space-separated, sent exactly (default: the template's, plus offline_access where
     /// the provider supports it).
-    #[arg(long, global = true, env = "SIPAUTH_SCOPE")]
+    #[arg(long, env = "SIPAUTH_SCOPE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Microsoft tenant: common, organizations, consumers or a GUID.
-    #[arg(long, global = true, env = "SIPAUTH_TENANT")]
+    #[arg(long, env = "SIPAUTH_TENANT")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     /// Okta or Auth0 domain.
-    #[arg(long, global = true, env = "SIPAUTH_DOMAIN")]
+    #[arg(long, env = "SIPAUTH_DOMAIN")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
     /// Okta authorization server (default: default).
-    #[arg(long, global = true, env = "SIPAUTH_AUTHORIZATION_SERVER")]
+    #[arg(long, env = "SIPAUTH_AUTHORIZATION_SERVER")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_server: Option<String>,
     /// Keycloak base URL.
-    #[arg(long, global = true, env = "SIPAUTH_BASE_URL")]
+    #[arg(long, env = "SIPAUTH_BASE_URL")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// Keycloak realm.
-    #[arg(long, global = true, env = "SIPAUTH_REALM")]
+    #[arg(long, env = "SIPAUTH_REALM")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<String>,
     /// Auth0 audience.
-    #[arg(long, global = true, env = "SIPAUTH_AUDIENCE")]
+    #[arg(long, env = "SIPAUTH_AUDIENCE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// Authorization endpoint (custom providers without discovery).
+    #[arg(long, env = "SIPAUTH_AUTHORIZATION_ENDPOINT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    /// Token endpoint (custom providers without discovery).
+    #[arg(long, env = "SIPAUTH_TOKEN_ENDPOINT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    /// Userinfo endpoint (custom providers without discovery).
+    #[arg(long, env = "SIPAUTH_USERINFO_ENDPOINT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    /// Revocation endpoint, RFC 7009 (custom providers without discovery).
+    #[arg(long, env = "SIPAUTH_REVOCATION_ENDPOINT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    /// JWKS URI for ID-token signatures (custom providers without discovery).
+    #[arg(long, env = "SIPAUTH_JWKS_URI")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+}
+
+/// The loopback redirect of a browser sign-in (RFC 8252).
+#[derive(Args, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[command(next_help_heading = "Sign-in")]
+pub struct RedirectOpts {
     /// Loopback redirect port (default: any free port).
-    #[arg(long, global = true, env = "SIPAUTH_REDIRECT_PORT")]
+    #[arg(long, env = "SIPAUTH_REDIRECT_PORT")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_port: Option<u16>,
     /// Loopback redirect path (default: /callback).
-    #[arg(long, global = true, env = "SIPAUTH_REDIRECT_PATH")]
+    #[arg(long, env = "SIPAUTH_REDIRECT_PATH")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_path: Option<String>,
+}
+
+/// How the identity becomes a SIP account.
+#[derive(Args, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[command(next_help_heading = "SIP credentials")]
+pub struct SipOpts {
     /// SIP domain (default: the issuer's host).
-    #[arg(long, global = true, env = "SIPAUTH_SIP_DOMAIN")]
+    #[arg(long, env = "SIPAUTH_SIP_DOMAIN")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sip_domain: Option<String>,
     /// SIP WebSocket server (default: ws://127.0.0.1:8088/ws, for a quick local try).
-    #[arg(long, global = true, env = "SIPAUTH_WS_URI")]
+    #[arg(long, env = "SIPAUTH_WS_URI")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ws_uri: Option<String>,
     /// SIP digest realm (default: the SIP domain).
-    #[arg(long, global = true, env = "SIPAUTH_SIP_REALM")]
+    #[arg(long, env = "SIPAUTH_SIP_REALM")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sip_realm: Option<String>,
     /// Claim for the SIP username (default: email).
-    #[arg(long, global = true, env = "SIPAUTH_USERNAME_CLAIM")]
+    #[arg(long, env = "SIPAUTH_USERNAME_CLAIM")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_claim: Option<String>,
     /// Collision-free usernames (local part + hash of issuer and subject).
-    #[arg(long, global = true, env = "SIPAUTH_COLLISION_FREE_USERNAMES")]
+    #[arg(long, env = "SIPAUTH_COLLISION_FREE_USERNAMES")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collision_free_usernames: Option<bool>,
+}
+
+/// How the SIP password is made.
+#[derive(Args, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[command(next_help_heading = "Password strategy")]
+pub struct StrategyOpts {
     /// Password strategy (default: access_token).
-    #[arg(long, global = true, env = "SIPAUTH_PASSWORD_STRATEGY", value_enum)]
+    #[arg(long, env = "SIPAUTH_PASSWORD_STRATEGY", value_enum)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_strategy: Option<StrategyName>,
     /// Salt for the hash strategy.
-    #[arg(long, global = true, env = "SIPAUTH_HASH_SALT", hide_env_values = true)]
+    #[arg(long, env = "SIPAUTH_HASH_SALT", hide_env_values = true)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_salt: Option<String>,
     /// Use SHA-512 for the hash strategy.
-    #[arg(long, global = true, env = "SIPAUTH_HASH_SHA512")]
+    #[arg(long, env = "SIPAUTH_HASH_SHA512")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_sha512: Option<bool>,
     /// Endpoint of the api strategy.
-    #[arg(long, global = true, env = "SIPAUTH_API_ENDPOINT")]
+    #[arg(long, env = "SIPAUTH_API_ENDPOINT")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_endpoint: Option<String>,
     /// Use GET (no body) for the api strategy.
-    #[arg(long, global = true, env = "SIPAUTH_API_GET")]
+    #[arg(long, env = "SIPAUTH_API_GET")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_get: Option<bool>,
     /// Password of the static strategy (development only).
-    #[arg(
-        long,
-        global = true,
-        env = "SIPAUTH_STATIC_PASSWORD",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "SIPAUTH_STATIC_PASSWORD", hide_env_values = true)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub static_password: Option<String>,
     /// File holding the static strategy's password.
-    #[arg(long, global = true, env = "SIPAUTH_STATIC_PASSWORD_FILE")]
+    #[arg(long, env = "SIPAUTH_STATIC_PASSWORD_FILE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub static_password_file: Option<String>,
-    /// File holding the hmac_ephemeral secret.
-    #[arg(long, global = true, env = "SIPAUTH_HMAC_SECRET_FILE")]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hmac_secret_file: Option<String>,
     /// Secret of the hmac_ephemeral strategy.
-    #[arg(
-        long,
-        global = true,
-        env = "SIPAUTH_HMAC_SECRET",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "SIPAUTH_HMAC_SECRET", hide_env_values = true)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmac_secret: Option<String>,
+    /// File holding the hmac_ephemeral secret.
+    #[arg(long, env = "SIPAUTH_HMAC_SECRET_FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_secret_file: Option<String>,
     /// Lifetime in seconds of hmac_ephemeral credentials (default 3600).
-    #[arg(long, global = true, env = "SIPAUTH_HMAC_TTL")]
+    #[arg(long, env = "SIPAUTH_HMAC_TTL")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmac_ttl: Option<u64>,
+}
+
+/// One sign-in configuration: a `[profiles.NAME]` table, the settings saved at the last login,
+/// or a command's flags and `SIPAUTH_*` variables. Every field is optional; a setting has one
+/// name everywhere (`--client-id`, `SIPAUTH_CLIENT_ID`, `client_id = "..."`); see
+/// [`crate::config`].
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Profile {
+    /// Provider and client.
+    #[serde(flatten)]
+    pub provider: ProviderOpts,
+    /// The loopback redirect.
+    #[serde(flatten)]
+    pub redirect: RedirectOpts,
+    /// SIP account mapping.
+    #[serde(flatten)]
+    pub sip: SipOpts,
+    /// Password strategy.
+    #[serde(flatten)]
+    pub strategy: StrategyOpts,
+}
+
+impl Profile {
+    /// Every key a profile may have (the flags' names in snake_case).
+    pub fn keys() -> Vec<String> {
+        let mut command = clap::Command::new("keys");
+        command = ProviderOpts::augment_args(command);
+        command = RedirectOpts::augment_args(command);
+        command = SipOpts::augment_args(command);
+        command = StrategyOpts::augment_args(command);
+        command
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("sipauth").chain(args.iter().copied()))
     }
 
+    fn login(args: &[&str]) -> LoginOpts {
+        let mut all = vec!["login"];
+        all.extend_from_slice(args);
+        match parse(&all).unwrap().command {
+            Command::Login(o) => o,
+            _ => panic!("login"),
+        }
+    }
+
     #[test]
     fn login_flags() {
-        let cli = parse(&[
-            "login",
+        let o = login(&[
             "--device",
             "--no-browser",
             "--show-password",
             "--timeout",
             "9",
-        ])
-        .unwrap();
-        let Command::Login(o) = cli.command else {
-            panic!("login")
-        };
+        ]);
         assert!(o.device && o.no_browser && o.show_password);
         assert_eq!(o.timeout, 9);
-        let Command::Login(o) = parse(&["login"]).unwrap().command else {
-            panic!("login")
-        };
-        assert_eq!(o.timeout, 300);
+        assert_eq!(login(&[]).timeout, 300);
     }
 
     #[test]
@@ -366,60 +465,42 @@ mod tests {
         .unwrap();
         assert!(cli.global.json);
         assert_eq!(cli.global.profile.as_deref(), Some("work"));
-        assert_eq!(
-            cli.global.profile_opts.issuer.as_deref(),
-            Some("https://idp")
-        );
-        assert_eq!(cli.global.profile_opts.client_id.as_deref(), Some("c"));
+        let Command::Login(o) = cli.command else {
+            panic!("login")
+        };
+        assert_eq!(o.provider.issuer.as_deref(), Some("https://idp"));
+        assert_eq!(o.provider.client_id.as_deref(), Some("c"));
     }
 
     #[test]
     fn provider_template_flags() {
-        let cli = parse(&[
-            "login",
-            "--provider",
-            "microsoft",
-            "--tenant",
-            "organizations",
-        ])
-        .unwrap();
-        assert_eq!(
-            cli.global.profile_opts.provider,
-            Some(ProviderName::Microsoft)
-        );
-        assert_eq!(
-            cli.global.profile_opts.tenant.as_deref(),
-            Some("organizations")
-        );
-        let cli = parse(&[
-            "login",
+        let o = login(&["--provider", "microsoft", "--tenant", "organizations"]);
+        assert_eq!(o.provider.provider, Some(ProviderName::Microsoft));
+        assert_eq!(o.provider.tenant.as_deref(), Some("organizations"));
+        let o = login(&[
             "--provider",
             "keycloak",
             "--base-url",
             "https://sso",
             "--realm",
             "voip",
-        ])
-        .unwrap();
-        assert_eq!(cli.global.profile_opts.realm.as_deref(), Some("voip"));
-        let cli = parse(&[
-            "login",
+        ]);
+        assert_eq!(o.provider.realm.as_deref(), Some("voip"));
+        let o = login(&[
             "--provider",
             "auth0",
             "--domain",
             "t.auth0.com",
             "--audience",
             "api",
-        ])
-        .unwrap();
-        assert_eq!(cli.global.profile_opts.audience.as_deref(), Some("api"));
+        ]);
+        assert_eq!(o.provider.audience.as_deref(), Some("api"));
         assert!(parse(&["login", "--provider", "gogle"]).is_err());
     }
 
     #[test]
     fn sip_and_strategy_flags() {
-        let cli = parse(&[
-            "login",
+        let o = login(&[
             "--sip-domain",
             "sip.example.com",
             "--ws-uri",
@@ -434,13 +515,14 @@ mod tests {
             "60",
             "--scope",
             "openid email",
-        ])
-        .unwrap();
-        let p = cli.global.profile_opts;
-        assert_eq!(p.sip_domain.as_deref(), Some("sip.example.com"));
-        assert_eq!(p.password_strategy, Some(StrategyName::HmacEphemeral));
-        assert_eq!(p.hmac_ttl, Some(60));
-        assert_eq!(p.scope.as_deref(), Some("openid email"));
+        ]);
+        assert_eq!(o.sip.sip_domain.as_deref(), Some("sip.example.com"));
+        assert_eq!(
+            o.strategy.password_strategy,
+            Some(StrategyName::HmacEphemeral)
+        );
+        assert_eq!(o.strategy.hmac_ttl, Some(60));
+        assert_eq!(o.provider.scope.as_deref(), Some("openid email"));
         assert!(parse(&["login", "--password-strategy", "plaintext"]).is_err());
         for name in [
             "access_token",
@@ -479,8 +561,7 @@ mod tests {
 
     #[test]
     fn every_profile_flag_lands_in_its_field() {
-        let cli = parse(&[
-            "login",
+        let o = login(&[
             "--provider",
             "okta",
             "--issuer",
@@ -549,9 +630,7 @@ mod tests {
             "/run/sp",
             "--hmac-secret-file",
             "/run/hs",
-        ])
-        .unwrap();
-        let p = cli.global.profile_opts;
+        ]);
         let expected = serde_json::json!({
             "provider": "okta", "issuer": "https://i", "client_id": "c", "client_secret": "s",
             "scope": "openid", "tenant": "t", "domain": "d.okta.com", "authorization_server": "aus1",
@@ -566,20 +645,88 @@ mod tests {
             "jwks_uri": "https://i/jwks", "static_password_file": "/run/sp",
             "hmac_secret_file": "/run/hs"
         });
-        assert_eq!(serde_json::to_value(&p).unwrap(), expected);
+        assert_eq!(serde_json::to_value(o.profile()).unwrap(), expected);
+        // Every key of the file format is a flag of login, and the reverse.
+        let mut keys = Profile::keys();
+        keys.sort();
+        let mut want: Vec<String> = expected.as_object().unwrap().keys().cloned().collect();
+        want.sort();
+        assert_eq!(keys, want);
         assert!(parse(&["login", "--redirect-port", "70000"]).is_err());
+    }
+
+    #[test]
+    fn rejects_options_a_command_does_not_use() {
+        for args in [
+            &["providers", "--hmac-secret", "x"][..],
+            &["completions", "bash", "--client-id", "c"],
+            &["token", "--hmac-secret", "x"],
+            &["token", "--ws-uri", "wss://x"],
+            &["status", "--redirect-port", "1"],
+            &["logout", "--password-strategy", "api"],
+            &["credentials", "--redirect-path", "/cb"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+        parse(&["token", "--client-id", "c", "--issuer", "https://i"]).unwrap();
+        parse(&[
+            "credentials",
+            "--ws-uri",
+            "wss://x",
+            "--password-strategy",
+            "api",
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn token_help_shows_only_what_token_uses() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("token")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("--client-id") && help.contains("Provider:"),
+            "{help}"
+        );
+        for absent in [
+            "--hmac-secret",
+            "--ws-uri",
+            "--redirect-port",
+            "--password-strategy",
+        ] {
+            assert!(!help.contains(absent), "{absent} in\n{help}");
+        }
+        let login = command
+            .find_subcommand_mut("login")
+            .unwrap()
+            .render_help()
+            .to_string();
+        for heading in [
+            "Provider:",
+            "Sign-in:",
+            "SIP credentials:",
+            "Password strategy:",
+        ] {
+            assert!(login.contains(heading), "{heading} in\n{login}");
+        }
     }
 
     #[test]
     fn other_commands() {
         assert!(matches!(
             parse(&["status"]).unwrap().command,
-            Command::Status
+            Command::Status(_)
         ));
-        assert!(matches!(parse(&["token"]).unwrap().command, Command::Token));
+        assert!(matches!(
+            parse(&["token"]).unwrap().command,
+            Command::Token(_)
+        ));
         assert!(matches!(
             parse(&["logout"]).unwrap().command,
-            Command::Logout
+            Command::Logout(_)
         ));
         assert!(matches!(
             parse(&["providers"]).unwrap().command,
@@ -622,9 +769,15 @@ mod debug_tests {
     #[test]
     fn debug_redacts_secrets() {
         let p = Profile {
-            client_id: Some("cid".into()),
-            client_secret: Some("s3cret".into()),
-            hmac_secret: Some("h".into()),
+            provider: ProviderOpts {
+                client_id: Some("cid".into()),
+                client_secret: Some("s3cret".into()),
+                ..ProviderOpts::default()
+            },
+            strategy: StrategyOpts {
+                hmac_secret: Some("h".into()),
+                ..StrategyOpts::default()
+            },
             ..Profile::default()
         };
         let printed = format!("{p:?}");

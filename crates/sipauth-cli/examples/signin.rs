@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! testenv/start.sh && . testenv/run/env
-//! cargo run -p sipauth --example signin -- --issuer "$SIPAUTH_TEST_ISSUER"
+//! cargo run -p sipauth-cli --example signin -- --issuer "$SIPAUTH_TEST_ISSUER"
 //! ```
 //!
 //! Flags: `--issuer URL` (or `SIPAUTH_TEST_ISSUER`), `--client-id ID` (default `sipauth-public`),
@@ -24,16 +24,12 @@
 
 use std::process::ExitCode;
 
-use axum::extract::State;
-use axum::http::Uri;
-use axum::routing::get;
 use serde_json::json;
 use sipauth::sip::HashAlgorithm;
 use sipauth::{
     AuthorizationOptions, ClientRegistration, ClientSecret, CredentialMapping, HttpClient,
     OidcClient, PasswordStrategy, ProviderConfig,
 };
-use tokio::sync::mpsc;
 
 struct Args {
     issuer: String,
@@ -73,10 +69,10 @@ fn parse_args() -> Result<Args, String> {
 }
 
 async fn run(args: Args) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-    // The loopback listener first: its port is part of the redirect URI.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let origin = format!("http://{}", listener.local_addr()?);
-    let redirect_uri = format!("{origin}/callback");
+    // The loopback listener first: its port is part of the redirect URI. It is the command's
+    // own receiver (only the redirect carrying this sign-in's state is delivered).
+    let loopback = sipauth_cli::loopback::Loopback::bind(0, "/callback").await?;
+    let redirect_uri = loopback.redirect_uri();
 
     let http = HttpClient::new()?;
     let registration = match args.client_secret {
@@ -91,21 +87,7 @@ async fn run(args: Args) -> Result<serde_json::Value, Box<dyn std::error::Error>
     let client = OidcClient::builder(provider).http(http).build()?;
     let request = client.authorization_request(&AuthorizationOptions::default())?;
 
-    let (tx, mut rx) = mpsc::channel::<String>(1);
-    let app = axum::Router::new()
-        .route(
-            "/callback",
-            get(
-                |State(tx): State<mpsc::Sender<String>>, uri: Uri| async move {
-                    let _ = tx.send(uri.to_string()).await;
-                    axum::response::Html("<h1>Signed in</h1><p>You can close this tab.</p>")
-                },
-            ),
-        )
-        .with_state(tx);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let mut waiting = loopback.accept(request.state.secret());
 
     eprintln!("Open this URL to sign in:\n  {}", request.url);
     if let Ok(login) = std::env::var("SIPAUTH_EXAMPLE_AUTO_LOGIN") {
@@ -121,10 +103,13 @@ async fn run(args: Args) -> Result<serde_json::Value, Box<dyn std::error::Error>
         });
     }
     eprintln!("Waiting for the sign-in... (Ctrl-C to cancel)");
-    let path = tokio::time::timeout(std::time::Duration::from_secs(300), rx.recv())
+    let callback = tokio::time::timeout(std::time::Duration::from_secs(300), waiting.next())
         .await?
         .ok_or("the listener stopped")?;
-    let sign_in = client.handle_callback(&format!("{origin}{path}")).await?;
+    let result = client.handle_callback(&callback.url).await;
+    callback.respond(result.is_ok());
+    waiting.finish(std::time::Duration::from_secs(2)).await;
+    let sign_in = result?;
 
     // From identity to SIP credentials.
     let sip_domain = match args.sip_domain {
