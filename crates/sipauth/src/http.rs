@@ -20,9 +20,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::{Map, Value};
 use url::Url;
 
-use crate::error::{ConfigError, Endpoint, Error, RedactedBody, ResponseError};
+use crate::error::{ConfigError, Endpoint, Error, ProviderError, RedactedBody, ResponseError};
 
 /// A boxed, sendable future (the trait stays object-safe without an async-trait dependency).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -132,6 +133,63 @@ impl RawResponse {
     /// True for 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The body as a JSON object or, failing that, as a form-encoded one (GitHub without
+    /// `Accept: application/json`).
+    pub fn fields(&self) -> Option<Map<String, Value>> {
+        if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&self.body) {
+            return Some(map);
+        }
+        let text = std::str::from_utf8(&self.body).ok()?.trim();
+        let form_typed = self
+            .content_type
+            .starts_with("application/x-www-form-urlencoded");
+        let form_shaped = !text.is_empty()
+            && !text.starts_with('{')
+            && !text.starts_with('<')
+            && !text.contains(char::is_whitespace)
+            && text.contains('=');
+        if form_typed || form_shaped {
+            let map: Map<String, Value> = url::form_urlencoded::parse(text.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+            if !map.is_empty() {
+                return Some(map);
+            }
+        }
+        None
+    }
+
+    /// An RFC 6749 §5.2 error body as a [`ProviderError`], whatever the status (GitHub answers
+    /// errors with 200).
+    pub fn oauth_error(
+        &self,
+        endpoint: Endpoint,
+        fields: &Map<String, Value>,
+    ) -> Option<ProviderError> {
+        let error = fields.get("error")?.as_str()?.to_string();
+        let text = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
+        Some(ProviderError {
+            endpoint,
+            error,
+            description: text("error_description"),
+            uri: text("error_uri"),
+            state: None,
+            status: Some(self.status),
+        })
+    }
+
+    /// The error for a non-success answer: the provider's OAuth2 error when the body is one,
+    /// else an unusable answer.
+    pub fn endpoint_error(&self, endpoint: Endpoint) -> Error {
+        match self
+            .fields()
+            .and_then(|fields| self.oauth_error(endpoint, &fields))
+        {
+            Some(err) => err.into(),
+            None => self.unusable(endpoint, "error status without an OAuth2 error body"),
+        }
     }
 
     /// The error for an answer we cannot use: status, reason, and the body redacted.

@@ -71,9 +71,9 @@ pub use error::{
 };
 pub use http::{HttpClient, HttpRequest, RawResponse, Transport};
 pub use oidc::{
-    AuthorizationOptions, AuthorizationRequest, DeviceAuthorization, Exchanged, OidcClient,
-    OidcClientBuilder, PendingSignIn, PendingSignInStore, Revocation, RevocationReport, SignIn,
-    StoredPendingSignIns, TokenSet, TokenTypeHint, UserInfo,
+    verify_by_userinfo, AuthorizationOptions, AuthorizationRequest, DeviceAuthorization, Exchanged,
+    OidcClient, OidcClientBuilder, PendingSignIn, PendingSignInStore, Revocation, RevocationReport,
+    SignIn, StoredPendingSignIns, TokenSet, TokenTypeHint, UserInfo,
 };
 pub use provider::{
     ClientAuthMethod, ClientRegistration, DiscoveryDocument, ProviderConfig, ProviderKind,

@@ -68,7 +68,7 @@ impl OidcClient {
         )
         .await?;
         if !raw.is_success() {
-            return Err(token::endpoint_error(Endpoint::DeviceAuthorization, &raw));
+            return Err(raw.endpoint_error(Endpoint::DeviceAuthorization));
         }
         let parsed: DeviceResponse = serde_json::from_slice(&raw.body).map_err(|e| {
             raw.unusable(

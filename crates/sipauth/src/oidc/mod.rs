@@ -26,7 +26,7 @@ pub use device::DeviceAuthorization;
 pub use pending::StoredPendingSignIns;
 pub use revocation::{Revocation, RevocationReport, TokenTypeHint};
 pub use token::TokenSet;
-pub use userinfo::UserInfo;
+pub use userinfo::{verify_by_userinfo, UserInfo};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{CallbackError, ConfigError, Error, StateProblem, VerificationError};
@@ -269,7 +269,7 @@ impl OidcClient {
     /// RFC 9207: when the provider advertises `iss` in responses, it must be there and be ours;
     /// when it is there anyway, it must still be ours.
     fn check_iss(&self, iss: Option<&str>) -> Result<(), Error> {
-        let Some(expected) = crate::verify::Issuer::for_provider(&self.provider) else {
+        let Some(expected) = crate::provider::Issuer::for_provider(&self.provider) else {
             return Ok(());
         };
         let required = self.provider.authorization_response_iss_parameter_supported;

@@ -142,6 +142,6 @@ impl OidcClient {
         if raw.is_success() {
             return Ok(Revocation::Revoked);
         }
-        Err(token::endpoint_error(Endpoint::Revocation, &raw))
+        Err(raw.endpoint_error(Endpoint::Revocation))
     }
 }

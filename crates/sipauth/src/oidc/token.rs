@@ -9,7 +9,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Endpoint, Error, ProviderError};
+use crate::error::{Endpoint, Error};
 use crate::http::{HttpClient, HttpRequest, RawResponse};
 use crate::provider::{ClientAuthMethod, ProviderConfig, ProviderKind};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
@@ -69,51 +69,6 @@ impl TokenSet {
     }
 }
 
-/// Reads a body as a JSON object or, failing that, as a form-encoded one (GitHub without
-/// `Accept: application/json`).
-fn body_fields(raw: &RawResponse) -> Option<Map<String, Value>> {
-    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&raw.body) {
-        return Some(map);
-    }
-    let text = std::str::from_utf8(&raw.body).ok()?.trim();
-    let form_typed = raw
-        .content_type
-        .starts_with("application/x-www-form-urlencoded");
-    let form_shaped = !text.is_empty()
-        && !text.starts_with('{')
-        && !text.starts_with('<')
-        && !text.contains(char::is_whitespace)
-        && text.contains('=');
-    if form_typed || form_shaped {
-        let map: Map<String, Value> = url::form_urlencoded::parse(text.as_bytes())
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect();
-        if !map.is_empty() {
-            return Some(map);
-        }
-    }
-    None
-}
-
-/// Turns an RFC 6749 §5.2 error body into a [`ProviderError`], whatever the status (GitHub
-/// answers errors with 200).
-pub(crate) fn provider_error(
-    endpoint: Endpoint,
-    raw: &RawResponse,
-    fields: &Map<String, Value>,
-) -> Option<ProviderError> {
-    let error = fields.get("error")?.as_str()?.to_string();
-    let text = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
-    Some(ProviderError {
-        endpoint,
-        error,
-        description: text("error_description"),
-        uri: text("error_uri"),
-        state: None,
-        status: Some(raw.status),
-    })
-}
-
 fn take_string(
     fields: &mut Map<String, Value>,
     name: &str,
@@ -153,7 +108,7 @@ pub(crate) fn parse_token_response(
     now: i64,
 ) -> Result<TokenSet, Error> {
     const EP: Endpoint = Endpoint::Token;
-    let Some(mut fields) = body_fields(raw) else {
+    let Some(mut fields) = raw.fields() else {
         let reason = if raw.is_success() {
             "the body is neither a JSON object nor form-encoded"
         } else {
@@ -161,7 +116,7 @@ pub(crate) fn parse_token_response(
         };
         return Err(raw.unusable(EP, reason));
     };
-    if let Some(err) = provider_error(EP, raw, &fields) {
+    if let Some(err) = raw.oauth_error(EP, &fields) {
         return Err(err.into());
     }
     if !raw.is_success() {
@@ -226,15 +181,6 @@ pub(crate) async fn post_token_form(
         None,
     )
     .await
-}
-
-/// The error for a non-success answer from a client-authenticated endpoint: the provider's
-/// OAuth2 error when the body has one, else an unusable-response error with the status.
-pub(crate) fn endpoint_error(endpoint: Endpoint, raw: &RawResponse) -> Error {
-    match body_fields(raw).and_then(|fields| provider_error(endpoint, raw, &fields)) {
-        Some(err) => err.into(),
-        None => raw.unusable(endpoint, "error status without an OAuth2 error body"),
-    }
 }
 
 /// POSTs a form to a client-authenticated endpoint (token, revocation, introspection, device).

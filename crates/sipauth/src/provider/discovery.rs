@@ -147,7 +147,7 @@ pub async fn fetch_document(http: &HttpClient, issuer: &str) -> Result<Discovery
     let url = discovery_url(issuer)?;
     let mut doc = fetch_json(http, &url).await?;
     // Exact, or the tenant asked for in place of Entra's published `{tenantid}`.
-    if !crate::verify::Issuer::new(doc.issuer.clone()).accepts(issuer) {
+    if !crate::provider::Issuer::new(doc.issuer.clone()).accepts(issuer) {
         return Err(ConfigError::DiscoveryIssuerMismatch {
             expected: issuer.to_string(),
             got: doc.issuer,

@@ -4,9 +4,11 @@
 //! metadata in [`discovery`]. What to do with the configuration belongs to [`crate::oidc`].
 
 pub mod discovery;
+mod issuer;
 pub mod templates;
 
 pub use discovery::DiscoveryDocument;
+pub use issuer::Issuer;
 pub use templates::ProviderTemplate;
 
 use std::collections::BTreeMap;

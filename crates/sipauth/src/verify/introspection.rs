@@ -1,8 +1,8 @@
-//! Verifying opaque access tokens, which carry nothing to check by themselves: RFC 7662
+//! Verifying opaque access tokens, which carry nothing to check by themselves, by RFC 7662
 //! introspection at the issuer ([`Introspector`]: `active` must be true, and the answer's `aud`
-//! or `client_id` must be one of the policy's audiences), or, where an operator allows it, the
-//! issuer's userinfo endpoint ([`verify_by_userinfo`]: proves the token is live and whose it
-//! is, but cannot say for whom it was issued — no audience check is possible).
+//! or `client_id` must be one of the policy's audiences). The other way, asking the issuer's
+//! userinfo endpoint, is [`crate::oidc::verify_by_userinfo`]'s (it proves the token is live and
+//! whose it is, but cannot say for whom it was issued).
 
 use serde_json::{Map, Value};
 use url::Url;
@@ -66,10 +66,7 @@ impl Introspector {
             ]);
         let raw = self.http.send(Endpoint::Introspection, request).await?;
         if !raw.is_success() {
-            return Err(crate::oidc::token::endpoint_error(
-                Endpoint::Introspection,
-                &raw,
-            ));
+            return Err(raw.endpoint_error(Endpoint::Introspection));
         }
         let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&raw.body) else {
             return Err(raw.unusable(Endpoint::Introspection, "the answer is not a JSON object"));
@@ -134,29 +131,4 @@ impl VerifiedIdentity {
         self.claims = claims;
         self
     }
-}
-
-/// Verifies an opaque token by asking the issuer's userinfo endpoint who it belongs to. The
-/// answer proves the token is live at `issuer`, but not for whom it was issued: a token issued
-/// to any client of the issuer passes. Use only where the operator accepts that.
-pub async fn verify_by_userinfo(
-    http: &HttpClient,
-    endpoint: &Url,
-    token: &AccessToken,
-    issuer: &Issuer,
-) -> Result<VerifiedIdentity, Error> {
-    let info = crate::oidc::userinfo::fetch_openid(http, endpoint, token, None).await?;
-    let mut claims = match serde_json::to_value(&info) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    claims.remove("sub");
-    Ok(VerifiedIdentity {
-        issuer: issuer.as_str().to_string(),
-        subject: info.sub,
-        audiences: Vec::new(),
-        expires_at: None,
-        verified_by: VerifiedBy::UserInfo,
-        claims,
-    })
 }

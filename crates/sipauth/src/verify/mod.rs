@@ -3,7 +3,7 @@
 //! says what a token must be (an ID token for this client, or an RFC 9068 access token for these
 //! audiences) and the answer is a [`VerifiedIdentity`]: issuer, subject, claims, expiry, and how
 //! it was verified. Opaque access tokens are verified by RFC 7662 introspection or by the
-//! userinfo endpoint ([`Introspector`], [`verify_by_userinfo`]).
+//! userinfo endpoint ([`Introspector`], [`crate::oidc::verify_by_userinfo`]).
 //!
 //! A JWT is checked in this order: the header (well-formed; no `crit` extensions, RFC 7515
 //! §4.1.11; explicit typing, RFC 8725 §3.11: `at+jwt` only as an access token, RFC 9068 §4),
@@ -13,7 +13,6 @@
 //! `exp`, `iat`, `nbf`. Nothing is hand-rolled.
 
 mod introspection;
-mod issuer;
 mod jwks;
 
 use std::collections::HashSet;
@@ -25,8 +24,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use introspection::{verify_by_userinfo, Introspector};
-pub use issuer::Issuer;
+pub use crate::provider::Issuer;
+pub use introspection::Introspector;
 pub use jwks::JwksCache;
 
 use crate::clock::{secs, SharedClock};

@@ -332,7 +332,7 @@ async fn rejects_an_opaque_token_of_another_client_or_a_dead_one() {
 async fn an_opaque_access_token_verifies_by_userinfo_without_an_audience() {
     let token = access_token_of("kate").await;
     let issuer = oidc_issuer();
-    let identity = sipauth::verify::verify_by_userinfo(
+    let identity = sipauth::verify_by_userinfo(
         &HttpClient::new().unwrap(),
         &format!("{issuer}/me").parse().unwrap(),
         &token,

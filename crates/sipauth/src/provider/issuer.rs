@@ -7,8 +7,8 @@
 
 use serde_json::{Map, Value};
 
+use super::{ProviderConfig, ProviderKind};
 use crate::error::VerificationError;
-use crate::provider::{ProviderConfig, ProviderKind};
 
 /// The `{tenantid}` placeholder of Entra ID's multi-tenant issuer.
 const TENANT: &str = "{tenantid}";
