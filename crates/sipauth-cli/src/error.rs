@@ -37,20 +37,12 @@ pub const EXIT_CANCELLED: u8 = 130;
 /// The exit code for a library error, decided by its fault and code.
 pub fn exit_code_for(e: &Error) -> u8 {
     match e {
-        Error::Transport(_) => EXIT_NETWORK,
+        // The provider, or the password API: a server we could not reach.
+        e if e.is_network() => EXIT_NETWORK,
         Error::Config(_) => EXIT_CONFIG,
         Error::Session(_) => EXIT_NOT_SIGNED_IN,
         Error::Storage(_) => EXIT_OTHER,
-        // The password API is a server like the provider: not reaching it is a network error.
-        Error::Credentials(_)
-            if matches!(
-                e.code(),
-                "password_api_unreachable" | "password_api_timeout"
-            ) =>
-        {
-            EXIT_NETWORK
-        }
-        Error::Credentials(_) if e.code() == "insecure_websocket" => EXIT_CONFIG,
+        Error::Credentials(sipauth::CredentialError::InsecureWebSocket { .. }) => EXIT_CONFIG,
         _ => EXIT_SIGN_IN,
     }
 }

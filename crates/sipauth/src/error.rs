@@ -109,6 +109,20 @@ impl Error {
         }
     }
 
+    /// True when a server could not be reached or did not answer in time: the provider (a
+    /// [`TransportError`]) or the backend of the `api_generated` password strategy
+    /// (`password_api_unreachable`, `password_api_timeout`). Retrying later may help; the
+    /// command exits 6 for these.
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self,
+            Error::Transport(_)
+                | Error::Credentials(
+                    CredentialError::ApiUnreachable { .. } | CredentialError::ApiTimeout { .. }
+                )
+        )
+    }
+
     /// The code as one of sipauth's own [`ErrorCode`]s; `None` for a provider's own code
     /// (`access_denied`, `invalid_grant`, ...), which [`code`](Self::code) passes through.
     pub fn error_code(&self) -> Option<ErrorCode> {
