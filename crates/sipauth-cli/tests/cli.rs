@@ -13,7 +13,7 @@ use sipauth_testkit::{clients, introspect_active, jssip_accepts, oidc_issuer};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod common;
-use common::Env;
+use common::{start_login, Env};
 
 struct Login {
     output: Output,
@@ -30,23 +30,7 @@ async fn login_with(
     user: &str,
     tamper: impl FnOnce(String) -> String,
 ) -> Login {
-    let mut args = vec!["login", "--no-browser"];
-    args.extend_from_slice(extra);
-    let mut child = env.cmd(&args).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut stderr = String::new();
-    let url = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("the URL on stderr");
-        stderr.push_str(&line);
-        stderr.push('\n');
-        if let Some(url) = line.trim().strip_prefix("http") {
-            break format!("http{url}");
-        }
-    };
+    let (child, url, rest) = start_login(env, extra).await;
     let redirect = query_param(&url, "redirect_uri").unwrap();
     let callback = Browser::new()
         .unwrap()
@@ -56,19 +40,11 @@ async fn login_with(
     let response = reqwest::get(tamper(callback)).await.unwrap();
     let page_status = response.status().as_u16();
     let page = response.text().await.unwrap();
-    let rest = tokio::spawn(async move {
-        let mut rest = String::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        rest
-    });
     let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
         .unwrap()
         .unwrap();
-    stderr.push_str(&rest.await.unwrap());
+    let stderr = rest.await.unwrap();
     Login {
         output,
         stderr,
@@ -279,26 +255,17 @@ fn assert_one_line_failure(l: &Login, code: i32, error_code: &str) {
 async fn rejects_a_tampered_state_at_the_listener_and_keeps_waiting() {
     let env = Env::new("tampered");
     let issuer = oidc_issuer();
-    let mut child = env
-        .cmd(&[
-            "login",
-            "--no-browser",
+    let (mut child, url, _rest) = start_login(
+        &env,
+        &[
             "--json",
             "--issuer",
             &issuer,
             "--client-id",
             clients::PUBLIC,
-        ])
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next_line().await.unwrap().expect("the URL on stderr");
-        if let Some(url) = line.trim().strip_prefix("http") {
-            break format!("http{url}");
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ],
+    )
+    .await;
     let redirect = query_param(&url, "redirect_uri").unwrap();
     let callback = Browser::new()
         .unwrap()

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sipauth_testkit::browser::query_param;
 use sipauth_testkit::stub::{Canned, Stub};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod common;
-use common::Env;
+use common::{interrupt, pending_files, start_login, Env};
 
 fn now() -> i64 {
     use sipauth::Clock;
@@ -23,16 +22,7 @@ fn now() -> i64 {
 /// A stub OpenID provider (discovery only; each test sets the endpoints it needs).
 async fn provider(extra: Value) -> Stub {
     let stub = Stub::start().await.unwrap();
-    let mut doc = json!({
-        "issuer": stub.base, "authorization_endpoint": stub.url("/auth"),
-        "token_endpoint": stub.url("/token"), "jwks_uri": stub.url("/jwks"),
-        "userinfo_endpoint": stub.url("/me"),
-        "scopes_supported": ["openid", "email", "profile", "offline_access"]
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        doc[k] = v.clone();
-    }
-    stub.set("/.well-known/openid-configuration", Canned::json(200, doc));
+    stub.serve_discovery(extra);
     stub
 }
 
@@ -247,60 +237,6 @@ async fn logout_says_exactly_what_happened_to_the_tokens() {
     assert_eq!(doc["accessToken"]["code"], "invalid_client");
     assert_eq!(stub.hits("/revoke"), 2, "found through RFC 8414 metadata");
     assert!(!env.dir.join("data/sipauth_session.json").exists());
-}
-
-/// Starts `sipauth login --no-browser ARGS` and returns the child and the authorization URL.
-async fn start_login(
-    env: &Env,
-    args: &[&str],
-) -> (
-    tokio::process::Child,
-    String,
-    tokio::task::JoinHandle<String>,
-) {
-    let mut all = vec!["login", "--no-browser"];
-    all.extend_from_slice(args);
-    let mut child = env.cmd(&all).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    let url = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_or_else(|| panic!("no URL on stderr: {seen}"));
-        seen.push_str(&line);
-        if let Some(url) = line.trim().strip_prefix("http") {
-            break format!("http{url}");
-        }
-    };
-    let rest = tokio::spawn(async move {
-        let mut rest = seen;
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        rest
-    });
-    (child, url, rest)
-}
-
-fn interrupt(child: &tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-}
-
-fn pending_files(env: &Env) -> Vec<String> {
-    std::fs::read_dir(env.dir.join("data"))
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.contains("pending"))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]

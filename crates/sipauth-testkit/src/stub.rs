@@ -147,6 +147,32 @@ impl Stub {
         Ok(Self { base, inner })
     }
 
+    /// Serves an OpenID discovery document naming this stub as the issuer, with endpoints
+    /// `/auth`, `/token`, `/jwks`, `/me` on it and `extra` merged in (a key set to null is
+    /// removed). Returns the document.
+    pub fn serve_discovery(&self, extra: serde_json::Value) -> serde_json::Value {
+        let mut doc = serde_json::json!({
+            "issuer": self.base, "authorization_endpoint": self.url("/auth"),
+            "token_endpoint": self.url("/token"), "jwks_uri": self.url("/jwks"),
+            "userinfo_endpoint": self.url("/me"),
+            "scopes_supported": ["openid", "email", "profile", "offline_access"]
+        });
+        if let (Some(map), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                if v.is_null() {
+                    map.remove(k);
+                } else {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        self.set(
+            "/.well-known/openid-configuration",
+            Canned::json(200, doc.clone()),
+        );
+        doc
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

@@ -7,6 +7,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 pub struct Env {
@@ -50,4 +51,59 @@ impl Env {
         )
         .unwrap()
     }
+}
+
+/// Starts `sipauth login --no-browser ARGS` and returns the child and the authorization URL.
+pub async fn start_login(
+    env: &Env,
+    args: &[&str],
+) -> (
+    tokio::process::Child,
+    String,
+    tokio::task::JoinHandle<String>,
+) {
+    let mut all = vec!["login", "--no-browser"];
+    all.extend_from_slice(args);
+    let mut child = env.cmd(&all).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_else(|| panic!("no URL on stderr: {seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(url) = line.trim().strip_prefix("http") {
+            break format!("http{url}");
+        }
+    };
+    let rest = tokio::spawn(async move {
+        let mut rest = seen;
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    (child, url, rest)
+}
+
+pub fn interrupt(child: &tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+}
+
+pub fn pending_files(env: &Env) -> Vec<String> {
+    std::fs::read_dir(env.dir.join("data"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.contains("pending"))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -78,18 +78,16 @@ async fn rejects_a_declared_oversized_jwks_before_reading_it() {
     assert_eq!(err.code(), "response_too_large", "{err}");
 }
 
-fn discovery(stub: &Stub, extra: serde_json::Value) -> serde_json::Value {
-    let mut doc = json!({
-        "issuer": stub.base, "authorization_endpoint": stub.url("/auth"),
-        "token_endpoint": stub.url("/token"), "jwks_uri": stub.url("/jwks"),
-        "userinfo_endpoint": stub.url("/me"),
+/// The stub's discovery document, with a device endpoint and without offline_access.
+fn serve(stub: &Stub, extra: serde_json::Value) {
+    let mut all = json!({
         "device_authorization_endpoint": stub.url("/device"),
         "scopes_supported": ["openid", "email", "profile"]
     });
     for (k, v) in extra.as_object().unwrap() {
-        doc[k] = v.clone();
+        all[k] = v.clone();
     }
-    doc
+    stub.serve_discovery(all);
 }
 
 async fn discovered(stub: &Stub) -> OidcClient {
@@ -107,10 +105,7 @@ async fn discovered(stub: &Stub) -> OidcClient {
 #[tokio::test]
 async fn a_device_grant_without_an_id_token_takes_the_identity_from_userinfo() {
     let stub = Stub::start().await.unwrap();
-    stub.set(
-        "/.well-known/openid-configuration",
-        Canned::json(200, discovery(&stub, json!({}))),
-    );
+    serve(&stub, json!({}));
     stub.set(
         "/device",
         Canned::json(
@@ -158,10 +153,7 @@ fn tokens() -> TokenSet {
 #[tokio::test]
 async fn revocation_is_reported_as_not_supported_when_no_metadata_names_it() {
     let stub = Stub::start().await.unwrap();
-    stub.set(
-        "/.well-known/openid-configuration",
-        Canned::json(200, discovery(&stub, json!({}))),
-    );
+    serve(&stub, json!({}));
     let client = discovered(&stub).await;
     let report = client.revoke_tokens(&tokens()).await;
     assert_eq!(report.access_token, Revocation::NotSupported);
@@ -178,10 +170,7 @@ async fn revocation_is_reported_as_not_supported_when_no_metadata_names_it() {
 #[tokio::test]
 async fn revocation_found_in_rfc8414_metadata_uses_bearer_when_listed() {
     let stub = Stub::start().await.unwrap();
-    stub.set(
-        "/.well-known/openid-configuration",
-        Canned::json(200, discovery(&stub, json!({}))),
-    );
+    serve(&stub, json!({}));
     stub.set(
         "/.well-known/oauth-authorization-server",
         Canned::json(
@@ -209,13 +198,7 @@ async fn revocation_found_in_rfc8414_metadata_uses_bearer_when_listed() {
 #[tokio::test]
 async fn rejects_nothing_silently_when_the_provider_refuses_revocation() {
     let stub = Stub::start().await.unwrap();
-    stub.set(
-        "/.well-known/openid-configuration",
-        Canned::json(
-            200,
-            discovery(&stub, json!({"revocation_endpoint": stub.url("/revoke")})),
-        ),
-    );
+    serve(&stub, json!({"revocation_endpoint": stub.url("/revoke")}));
     stub.set(
         "/revoke",
         Canned::json(
@@ -235,10 +218,7 @@ async fn rejects_nothing_silently_when_the_provider_refuses_revocation() {
 #[tokio::test]
 async fn rejects_a_malformed_userinfo_body_as_the_providers_fault() {
     let stub = Stub::start().await.unwrap();
-    stub.set(
-        "/.well-known/openid-configuration",
-        Canned::json(200, discovery(&stub, json!({}))),
-    );
+    serve(&stub, json!({}));
     stub.set(
         "/me",
         Canned::json(200, json!({"sub": 5, "email": ["not", "a string"]})),
