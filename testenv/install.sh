@@ -7,6 +7,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 need_apt=()
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# PostgreSQL server (the provisioning service's shared database).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "testenv: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq

@@ -17,6 +17,9 @@ pub use mapping::{
 };
 pub use password::{ApiMethod, HashAlgorithm, HmacAlgorithm, PasswordStrategy};
 pub use username::UsernamePolicy;
+/// The SIP username alphabet: sanitising, and the reference's email rule (shared with the
+/// provisioning service, so a username means the same everywhere).
+pub use username::{local_part as email_local_part, sanitize as sanitize_username};
 
 /// Why an identity could not become SIP credentials (defined with the other errors).
 pub use crate::error::CredentialError;

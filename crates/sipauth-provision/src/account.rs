@@ -1,0 +1,50 @@
+//! [`Account`]: one person's SIP account, keyed by (issuer, subject). The username is decided
+//! once, at first provisioning, and kept; the generation counts password rotations.
+
+use serde::Serialize;
+
+/// A SIP account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Account {
+    /// The issuer of the identity.
+    pub issuer: String,
+    /// The subject at that issuer.
+    pub subject: String,
+    /// The SIP username (user part).
+    pub username: String,
+    /// The SIP domain.
+    pub domain: String,
+    /// The display name, kept current from the identity.
+    pub display_name: String,
+    /// The email, as last seen (verified or not: informational only).
+    pub email: Option<String>,
+    /// False when an operator disabled it.
+    pub enabled: bool,
+    /// Bumped by rotation and deprovisioning: the derived password changes with it.
+    pub generation: i64,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+    /// When it last changed (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// One line of the audit log: who, what, when, from where, outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AuditEntry {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// The issuer, when known.
+    pub issuer: Option<String>,
+    /// The subject, when known.
+    pub subject: Option<String>,
+    /// The SIP username, when known.
+    pub username: Option<String>,
+    /// What was done (`provision`, `deprovision`, `rotate`, `disable`, `enable`, `delete`).
+    pub action: String,
+    /// `ok`, or the error code.
+    pub outcome: String,
+    /// The client's address, when known.
+    pub client_ip: Option<String>,
+}

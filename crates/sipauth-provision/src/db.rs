@@ -1,0 +1,106 @@
+//! [`Database`]: where accounts, the audit log and Kamailio's `subscriber` table live. SQLite by
+//! default (a file: WAL from its first opening, `synchronous=NORMAL`, a busy timeout), and
+//! PostgreSQL by URL when several service instances share it; the same embedded migrations
+//! (`migrations/sqlite`, `migrations/postgres`) and the same queries (sqlx's `Any` driver,
+//! checked at run time, so building needs no database).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::AnyPool;
+
+use crate::error::ProvisionError;
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool with its migrations applied.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub(crate) pool: AnyPool,
+    pub(crate) kind: Kind,
+    /// SQLite has one writer: write transactions of this process take turns here rather than
+    /// meeting as `SQLITE_BUSY` (other processes wait in SQLite's busy timeout).
+    pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Database {
+    /// Opens `url` (`postgres://...`, `sqlite:PATH`, or a plain path: SQLite) and applies the
+    /// migrations. A SQLite file is created when missing.
+    pub async fn open(url: &str) -> Result<Self, ProvisionError> {
+        sqlx::any::install_default_drivers();
+        let (kind, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Kind::Postgres, url.to_string())
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            if let Some(dir) = std::path::Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    ProvisionError::Config(format!("database directory {}: {e}", dir.display()))
+                })?;
+            }
+            (Kind::Sqlite, format!("sqlite://{path}?mode=rwc"))
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| ProvisionError::Config(format!("database URL: {e}")))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match kind {
+                Kind::Sqlite => 4,
+                Kind::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if kind == Kind::Sqlite {
+                        use sqlx::Executor;
+                        // WAL before anything else touches the file: switching later, while
+                        // Kamailio holds it open, fails with "database is locked".
+                        conn.execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let db = Self {
+            pool,
+            kind,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<(), ProvisionError> {
+        let migrator = match self.kind {
+            Kind::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Kind::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| ProvisionError::Database(format!("migrations: {e}")))
+    }
+
+    /// The connection pool (for operators' queries and tests).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// True when the database answers.
+    pub async fn is_ready(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}

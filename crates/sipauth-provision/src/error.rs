@@ -1,0 +1,46 @@
+//! [`ProvisionError`]: why an identity got no SIP credentials. The server crate turns each into
+//! one HTTP answer with a stable code; nothing here carries a secret.
+
+/// Why provisioning failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// The policy refuses this identity (`access_denied`).
+    #[error("access denied: {0}")]
+    Denied(String),
+    /// The account was disabled by an operator (`access_denied`).
+    #[error("the SIP account {0} is disabled")]
+    Disabled(String),
+    /// No account for this identity or name.
+    #[error("no such SIP account: {0}")]
+    NotFound(String),
+    /// No usable username can be made for this identity.
+    #[error("cannot make a SIP username: {0}")]
+    Username(String),
+    /// The database failed or is unreachable (`temporarily_unavailable`).
+    #[error("the database failed: {0}")]
+    Database(String),
+    /// A setting is wrong (secret file, database URL).
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl ProvisionError {
+    /// The stable code for an API answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProvisionError::Denied(_) | ProvisionError::Disabled(_) => "access_denied",
+            ProvisionError::NotFound(_) => "not_found",
+            ProvisionError::Username(_) => "invalid_username",
+            ProvisionError::Database(_) => "temporarily_unavailable",
+            ProvisionError::Config(_) => "server_error",
+        }
+    }
+}
+
+impl From<sqlx::Error> for ProvisionError {
+    fn from(e: sqlx::Error) -> Self {
+        // sqlx's messages name the statement's problem, never bound values.
+        ProvisionError::Database(e.to_string())
+    }
+}

@@ -1,0 +1,142 @@
+//! [`ServerSecret`]: the key derived SIP passwords come from. A password is
+//! base64url(HMAC-SHA256(secret, issuer | subject | generation)), truncated to 24 bytes (32
+//! characters, 192 bits): the same person gets the same password on every device until the
+//! generation changes (rotation, deprovisioning), when the old one stops working at once.
+
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sipauth::SipPassword;
+
+use crate::error::ProvisionError;
+
+/// The server's password-derivation secret. Debug prints `[redacted]`.
+#[derive(Clone)]
+pub struct ServerSecret(Vec<u8>);
+
+impl std::fmt::Debug for ServerSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerSecret([redacted])")
+    }
+}
+
+impl ServerSecret {
+    /// A secret from bytes (at least 16).
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, ProvisionError> {
+        let bytes = bytes.into();
+        if bytes.len() < 16 {
+            return Err(ProvisionError::Config(
+                "the server secret must be at least 16 bytes".into(),
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Reads the secret from `path` (one trailing newline ignored), or creates it there with
+    /// 32 random bytes, mode 0600, when the file does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self, ProvisionError> {
+        let what = |e: std::io::Error| {
+            ProvisionError::Config(format!("secret file {}: {e}", path.display()))
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                let text = text.strip_suffix('\r').unwrap_or(text);
+                Self::new(text.as_bytes().to_vec())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let secret = sipauth::random_urlsafe(32)
+                    .map_err(|e| ProvisionError::Config(e.to_string()))?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(what)?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    options.mode(0o600);
+                }
+                let mut file = options.open(path).map_err(what)?;
+                std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())
+                    .map_err(what)?;
+                file.sync_all().map_err(what)?;
+                Self::new(secret.into_bytes())
+            }
+            Err(e) => Err(what(e)),
+        }
+    }
+
+    /// The password of (issuer, subject) at this generation.
+    pub fn password(&self, issuer: &str, subject: &str, generation: i64) -> SipPassword {
+        // One key per secret; HMAC accepts any key length.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            return SipPassword::new(String::new());
+        };
+        // Length-prefixed, so ("a|b", "c") and ("a", "b|c") never collide.
+        for part in [issuer.as_bytes(), subject.as_bytes()] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.update(&generation.to_be_bytes());
+        let digest = mac.finalize().into_bytes();
+        SipPassword::new(URL_SAFE_NO_PAD.encode(&digest[..24]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn passwords_are_stable_per_person_and_generation() {
+        let secret = ServerSecret::new(b"0123456789abcdef0123".to_vec()).unwrap();
+        let a = secret.password("https://idp", "alice", 0);
+        assert_eq!(
+            a.secret(),
+            secret.password("https://idp", "alice", 0).secret()
+        );
+        assert_eq!(a.secret().len(), 32);
+        assert_ne!(
+            a.secret(),
+            secret.password("https://idp", "alice", 1).secret()
+        );
+        assert_ne!(
+            a.secret(),
+            secret.password("https://idp", "bob", 0).secret()
+        );
+        assert_ne!(
+            a.secret(),
+            secret.password("https://other", "alice", 0).secret()
+        );
+        assert_ne!(
+            secret.password("a|b", "c", 0).secret(),
+            secret.password("a", "b|c", 0).secret()
+        );
+        assert!(!format!("{secret:?}").contains("0123"));
+    }
+
+    #[test]
+    fn rejects_short_secrets_and_creates_missing_files_private() {
+        assert!(ServerSecret::new(b"short".to_vec()).is_err());
+        let dir = std::env::temp_dir().join(format!("sipauth-secret-{}", std::process::id()));
+        let path = dir.join("secret");
+        let _ = std::fs::remove_file(&path);
+        let created = ServerSecret::load_or_create(&path).unwrap();
+        let again = ServerSecret::load_or_create(&path).unwrap();
+        assert_eq!(
+            created.password("i", "s", 0).secret(),
+            again.password("i", "s", 0).secret()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The provisioning library as a specification, each case on a real SQLite file and on the real
+//! PostgreSQL the test environment starts (`SIPAUTH_TEST_POSTGRES_URL`):
+//! accounts keyed by (issuer, subject), derived passwords, Kamailio `subscriber` rows an
+//! unmodified Kamailio 5.6 reads, collisions, concurrency, operations and their audit log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sipauth::{ManualClock, VerifiedBy, VerifiedIdentity};
+use sipauth_provision::{
+    ha1, Backend, Database, Policy, ProvisionError, Provisioner, ServerSecret, SipSettings,
+};
+use sqlx::Row;
+
+const ISSUER: &str = "https://idp.example.com";
+
+fn identity(subject: &str, email: &str, verified: bool) -> VerifiedIdentity {
+    let claims =
+        json!({ "email": email, "email_verified": verified, "name": format!("{subject} Example") });
+    VerifiedIdentity::new(
+        ISSUER,
+        subject,
+        VerifiedBy::IdToken,
+        claims.as_object().unwrap().clone(),
+    )
+}
+
+fn settings() -> SipSettings {
+    SipSettings {
+        domain: "sip.example.com".into(),
+        realm: None,
+        ws_uri: "wss://sip.example.com/ws".into(),
+        sip_server: Some("sip:sip.example.com:5060;transport=udp".into()),
+    }
+}
+
+/// Databases to run each case on: a fresh SQLite file, and PostgreSQL when configured (a fresh
+/// schema each time, so cases do not see each other's rows).
+async fn databases(name: &str) -> Vec<(String, String)> {
+    let dir = std::env::temp_dir().join(format!(
+        "sipauth-provision-{name}-{}-{}",
+        std::process::id(),
+        sipauth::random_urlsafe(4).unwrap()
+    ));
+    let mut urls = vec![(
+        "sqlite".to_string(),
+        dir.join("server.db").display().to_string(),
+    )];
+    // Like the real provider, the real PostgreSQL is required: testenv/start.sh starts it.
+    let base = std::env::var("SIPAUTH_TEST_POSTGRES_URL")
+        .expect("SIPAUTH_TEST_POSTGRES_URL: run testenv/start.sh and source testenv/run/env");
+    {
+        let schema = format!(
+            "t_{}_{}",
+            name,
+            sipauth::random_urlsafe(6)
+                .unwrap()
+                .to_lowercase()
+                .replace(['-', '_'], "x")
+        );
+        let admin = sqlx::PgPool::connect(&base).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        urls.push((
+            "postgres".into(),
+            format!("{base}{sep}options=-csearch_path%3D{schema}"),
+        ));
+    }
+    urls
+}
+
+async fn provisioner(url: &str, backend: Backend, policy: Policy) -> (Provisioner, ManualClock) {
+    let clock = ManualClock::new(1_800_000_000);
+    let db = Database::open(url).await.unwrap();
+    let secret = ServerSecret::new(b"test-secret-of-32-bytes-exactly!".to_vec()).unwrap();
+    (
+        Provisioner::new(
+            db,
+            backend,
+            settings(),
+            secret,
+            policy,
+            Arc::new(clock.clone()),
+        ),
+        clock,
+    )
+}
+
+fn kamailio() -> Backend {
+    Backend::KamailioSubscriber {
+        store_plaintext: false,
+    }
+}
+
+async fn subscriber(p: &Provisioner, username: &str) -> Option<(String, String, String)> {
+    let pool = sqlx_pool(p).await;
+    let row = sqlx::query("SELECT password, ha1, ha1b FROM subscriber WHERE username = $1 AND domain = 'sip.example.com'")
+        .bind(username.to_string())
+        .fetch_optional(&pool)
+        .await
+        .unwrap()?;
+    Some((row.get(0), row.get(1), row.get(2)))
+}
+
+async fn sqlx_pool(p: &Provisioner) -> sqlx::AnyPool {
+    p.database().pool().clone()
+}
+
+#[tokio::test]
+async fn a_first_provision_creates_the_account_and_the_row_kamailio_reads() {
+    for (kind, url) in databases("first").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let alice = identity("alice-sub", "Alice.Smith@Example.ORG", true);
+        let got = p.provision(&alice, Some("127.0.0.1")).await.unwrap();
+        let wire = got.to_wire();
+        assert_eq!(wire.username.as_deref(), Some("alice.smith"), "{kind}");
+        assert_eq!(
+            wire.sip_uri.as_deref(),
+            Some("sip:alice.smith@sip.example.com")
+        );
+        assert_eq!(wire.password, wire.sip_password);
+        assert_eq!(wire.authorization_username.as_deref(), Some("alice.smith"));
+        assert_eq!(wire.expires_at, None);
+        assert_eq!(wire.display_name.as_deref(), Some("alice-sub Example"));
+        let password = wire.password.unwrap();
+        let (plain, h1, h1b) = subscriber(&p, "alice.smith")
+            .await
+            .expect("a subscriber row");
+        assert_eq!(plain, "", "{kind}: no plaintext unless configured");
+        assert_eq!(h1, ha1("alice.smith", "sip.example.com", &password));
+        assert_eq!(
+            h1b,
+            ha1("alice.smith@sip.example.com", "sip.example.com", &password)
+        );
+        assert_eq!(h1, h1.to_lowercase());
+        // Kamailio's table version check.
+        let version: i64 =
+            sqlx::query("SELECT table_version FROM version WHERE table_name = 'subscriber'")
+                .fetch_one(&sqlx_pool(&p).await)
+                .await
+                .unwrap()
+                .get(0);
+        assert_eq!(version, 7, "{kind}");
+        // The same person, again: the same password (every device), no new account.
+        let again = p.provision(&alice, None).await.unwrap();
+        assert_eq!(again.password.secret(), password, "{kind}");
+        assert_eq!(p.list().await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn two_people_sharing_a_local_part_get_two_accounts() {
+    for (kind, url) in databases("collide").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let a = p
+            .provision(&identity("z1", "zoe@a.org", true), None)
+            .await
+            .unwrap();
+        let b = p
+            .provision(&identity("z2", "zoe@b.org", true), None)
+            .await
+            .unwrap();
+        assert_eq!(a.account.username, "zoe", "{kind}");
+        assert!(
+            b.account.username.starts_with("zoe-"),
+            "{kind}: {}",
+            b.account.username
+        );
+        assert_eq!(b.account.username.len(), "zoe-".len() + 8);
+        assert_ne!(a.password.secret(), b.password.secret());
+        // Deterministic: the second person keeps the suffixed name.
+        let b2 = p
+            .provision(&identity("z2", "zoe@b.org", true), None)
+            .await
+            .unwrap();
+        assert_eq!(b2.account.username, b.account.username);
+    }
+}
+
+#[tokio::test]
+async fn an_unverified_email_never_names_an_account() {
+    for (kind, url) in databases("unverified").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let mut id = identity("mallory-sub", "ceo@example.com", false);
+        id.claims
+            .insert("preferred_username".into(), json!("Mallory"));
+        let got = p.provision(&id, None).await.unwrap();
+        assert_eq!(got.account.username, "mallory", "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn fifty_concurrent_first_provisions_make_one_account() {
+    for (kind, url) in databases("fifty").await {
+        // Two instances (two pools) on one database, 25 requests each, all at once.
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let (q, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let id = identity("rush", "rush@example.com", true);
+        let all = futures::future::join_all((0..50).map(|i| {
+            if i % 2 == 0 {
+                p.provision(&id, None)
+            } else {
+                q.provision(&id, None)
+            }
+        }))
+        .await;
+        let passwords: std::collections::HashSet<String> = all
+            .into_iter()
+            .map(|r| r.unwrap().password.secret().to_string())
+            .collect();
+        assert_eq!(passwords.len(), 1, "{kind}");
+        assert_eq!(p.list().await.unwrap().len(), 1, "{kind}");
+        let rows: i64 = sqlx::query("SELECT COUNT(*) FROM subscriber")
+            .fetch_one(&sqlx_pool(&p).await)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 1);
+    }
+}
+
+#[tokio::test]
+async fn rotation_disable_and_deprovision_take_effect_at_the_sip_server() {
+    for (kind, url) in databases("ops").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let id = identity("bob-sub", "bob@example.com", true);
+        let first = p.provision(&id, None).await.unwrap();
+        let old_row = subscriber(&p, "bob").await.unwrap();
+
+        let rotated = p.rotate("bob").await.unwrap();
+        assert_eq!(rotated.generation, 1, "{kind}");
+        let new_row = subscriber(&p, "bob").await.unwrap();
+        assert_ne!(
+            old_row.1, new_row.1,
+            "{kind}: the old password no longer matches"
+        );
+        let second = p.provision(&id, None).await.unwrap();
+        assert_ne!(first.password.secret(), second.password.secret());
+        assert_eq!(
+            new_row.1,
+            ha1("bob", "sip.example.com", second.password.secret())
+        );
+
+        p.disable("bob").await.unwrap();
+        assert!(
+            subscriber(&p, "bob").await.is_none(),
+            "{kind}: disabled accounts cannot register"
+        );
+        assert!(matches!(
+            p.provision(&id, None).await,
+            Err(ProvisionError::Disabled(_))
+        ));
+        p.enable("bob").await.unwrap();
+        assert!(subscriber(&p, "bob").await.is_some());
+
+        assert!(p.deprovision(&id, None).await.unwrap());
+        assert!(subscriber(&p, "bob").await.is_none());
+        let third = p.provision(&id, None).await.unwrap();
+        assert_ne!(
+            third.password.secret(),
+            second.password.secret(),
+            "{kind}: a new generation"
+        );
+
+        p.delete("bob").await.unwrap();
+        assert!(matches!(
+            p.show("bob").await,
+            Err(ProvisionError::NotFound(_))
+        ));
+        assert!(subscriber(&p, "bob").await.is_none());
+
+        let actions: Vec<String> = p
+            .audit_log(0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{}:{}", e.action, e.outcome))
+            .collect();
+        for want in [
+            "provision:ok",
+            "rotate:ok",
+            "disable:ok",
+            "provision:access_denied",
+            "enable:ok",
+            "deprovision:ok",
+            "delete:ok",
+        ] {
+            assert!(
+                actions.iter().any(|a| a == want),
+                "{kind}: {want} in {actions:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn rejects_identities_the_policy_refuses_and_audits_it() {
+    for (kind, url) in databases("policy").await {
+        let policy = Policy {
+            allowed_email_domains: vec!["example.com".into()],
+            required_claims: vec![("groups".into(), "voip".into())],
+            ..Policy::default()
+        };
+        let (p, _) = provisioner(&url, kamailio(), policy).await;
+        let mut ok = identity("ok", "ok@example.com", true);
+        ok.claims.insert("groups".into(), json!(["staff", "voip"]));
+        p.provision(&ok, None).await.unwrap();
+        for (why, mut id) in [
+            ("unverified", identity("u", "u@example.com", false)),
+            ("other domain", identity("o", "o@evil.example", true)),
+            ("no group", identity("g", "g@example.com", true)),
+        ] {
+            if why != "no group" {
+                id.claims.insert("groups".into(), json!(["voip"]));
+            }
+            let err = p.provision(&id, Some("192.0.2.1")).await.unwrap_err();
+            assert_eq!(err.code(), "access_denied", "{kind}: {why}");
+        }
+        assert_eq!(
+            p.list().await.unwrap().len(),
+            1,
+            "{kind}: refused people get no account"
+        );
+        let denied = p
+            .audit_log(0)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.outcome == "access_denied")
+            .count();
+        assert_eq!(denied, 3);
+    }
+}
+
+#[tokio::test]
+async fn ephemeral_credentials_write_nothing_and_expire() {
+    for (kind, url) in databases("ephemeral").await {
+        let backend = Backend::Ephemeral {
+            secret: sipauth::SipPassword::new("shared-with-kamailio"),
+            algorithm: sipauth::sip::HmacAlgorithm::Sha1,
+            ttl: Duration::from_secs(3600),
+        };
+        let (p, clock) = provisioner(&url, backend, Policy::default()).await;
+        let got = p
+            .provision(&identity("eve", "eve@example.com", true), None)
+            .await
+            .unwrap();
+        let wire = got.to_wire();
+        let expiry = 1_800_000_000 + 3600;
+        assert_eq!(wire.username.as_deref(), Some("eve"), "{kind}");
+        assert_eq!(wire.sip_uri.as_deref(), Some("sip:eve@sip.example.com"));
+        assert_eq!(wire.authorization_username, Some(format!("{expiry}:eve")));
+        assert_eq!(wire.expires_at, Some(expiry));
+        assert!(
+            subscriber(&p, "eve").await.is_none(),
+            "{kind}: nothing written"
+        );
+        clock.advance(Duration::from_secs(10));
+        let later = p
+            .provision(&identity("eve", "eve@example.com", true), None)
+            .await
+            .unwrap();
+        assert_ne!(later.password.secret(), got.password.secret());
+    }
+}
+
+#[tokio::test]
+async fn a_restart_keeps_every_account_and_password() {
+    for (kind, url) in databases("restart").await {
+        let id = identity("carol", "carol@example.com", true);
+        let before = {
+            let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+            p.provision(&id, None).await.unwrap()
+        };
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let after = p.provision(&id, None).await.unwrap();
+        assert_eq!(after.password.secret(), before.password.secret(), "{kind}");
+        assert_eq!(after.account.username, before.account.username);
+    }
+}
