@@ -255,37 +255,21 @@ impl Provisioner {
             }
             None => self.create(&mut tx, identity, now).await?,
         };
-        if !account.enabled {
-            Self::audit(
-                &mut tx,
-                now,
-                who,
-                Some(&account.username),
-                "provision",
-                "access_denied",
-                client_ip,
-            )
-            .await?;
-            tx.commit().await?;
-            return Err(ProvisionError::Disabled(account.username));
-        }
-        let provisioned = self.credentials(&account, now);
-        if let Backend::KamailioSubscriber { store_plaintext } = self.backend {
-            self.write_subscriber(&mut tx, &account, &provisioned.password, store_plaintext)
-                .await?;
-        }
-        Self::audit(
-            &mut tx,
-            now,
-            who,
-            Some(&account.username),
-            "provision",
-            "ok",
-            client_ip,
-        )
-        .await?;
+        let result = if account.enabled {
+            let provisioned = self.credentials(&account, now);
+            if let Backend::KamailioSubscriber { store_plaintext } = self.backend {
+                self.write_subscriber(&mut tx, &account, &provisioned.password, store_plaintext)
+                    .await?;
+            }
+            Ok(provisioned)
+        } else {
+            Err(ProvisionError::Disabled(account.username.clone()))
+        };
+        let outcome = result.as_ref().map_or_else(ProvisionError::code, |_| "ok");
+        let user = Some(account.username.as_str());
+        Self::audit(&mut tx, now, who, user, "provision", outcome, client_ip).await?;
         tx.commit().await?;
-        Ok(provisioned)
+        result
     }
 
     fn credentials(&self, account: &Account, now: i64) -> Provisioned {
