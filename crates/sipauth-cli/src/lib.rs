@@ -9,6 +9,7 @@ pub mod error;
 pub mod loopback;
 pub mod opt;
 pub mod output;
+pub mod serve;
 
 use error::CliError;
 use opt::{Cli, Command};
@@ -18,6 +19,14 @@ use opt::{Cli, Command};
 /// clean-up (an abandoned sign-in's pending record is removed). With `--json`, a failure still
 /// prints one document on standard output saying what happened.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    // The service shuts down gracefully on Ctrl-C and SIGTERM by itself.
+    if let Command::Serve(opts) = &cli.command {
+        let result = serve::serve(&cli.global, opts).await;
+        if let Err(e) = &result {
+            commands::print_failure(&cli.global, e);
+        }
+        return result;
+    }
     let result = tokio::select! {
         result = run_command(&cli) => result,
         _ = tokio::signal::ctrl_c() => Err(CliError::cancelled()),
@@ -36,6 +45,7 @@ async fn run_command(cli: &Cli) -> Result<(), CliError> {
         Command::Token(a) => commands::token(global, &a.profile()).await,
         Command::Credentials(opts) => commands::credentials(global, opts).await,
         Command::Logout(a) => commands::logout(global, &a.profile()).await,
+        Command::Serve(opts) => serve::serve(global, opts).await,
         Command::Providers => commands::providers(global),
         Command::Completions { shell } => commands::completions(*shell),
     }

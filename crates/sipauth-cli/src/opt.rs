@@ -67,6 +67,9 @@ pub enum Command {
     Credentials(CredentialsOpts),
     /// Sign out, revoking the tokens where the provider can.
     Logout(ProviderArgs),
+    /// Run the provisioning service: verify bearer tokens, create SIP accounts, answer with
+    /// credentials.
+    Serve(ServeOpts),
     /// The provider templates and what each needs.
     Providers,
     /// Shell completions.
@@ -74,6 +77,65 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `sipauth serve`: the flags configure one trusted issuer.
+#[derive(Args, Clone)]
+pub struct ServeOpts {
+    /// Address to listen on.
+    #[arg(long, env = "SIPAUTH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Database: a path or sqlite:PATH (default <data dir>/sipauth/server.db), or postgres://...
+    #[arg(long, env = "SIPAUTH_DATABASE")]
+    pub database: Option<String>,
+    /// The trusted issuer (OpenID discovery).
+    #[arg(long, env = "SIPAUTH_ISSUER")]
+    pub issuer: Option<String>,
+    /// A client id (or resource) tokens must be issued to (repeatable).
+    #[arg(long = "audience", env = "SIPAUTH_AUDIENCE", value_delimiter = ',')]
+    pub audiences: Vec<String>,
+    /// The service's own client id at the issuer, for introspecting opaque tokens.
+    #[arg(long, env = "SIPAUTH_INTROSPECTION_CLIENT_ID")]
+    pub introspection_client_id: Option<String>,
+    /// File holding that client's secret.
+    #[arg(long, env = "SIPAUTH_INTROSPECTION_CLIENT_SECRET_FILE")]
+    pub introspection_client_secret_file: Option<PathBuf>,
+    /// Also accept opaque tokens the issuer's userinfo endpoint answers for (no audience check).
+    #[arg(long)]
+    pub allow_userinfo_tokens: bool,
+    /// The SIP domain of the accounts (default: the issuer's host).
+    #[arg(long, env = "SIPAUTH_SIP_DOMAIN")]
+    pub sip_domain: Option<String>,
+    /// The SIP WebSocket server clients use.
+    #[arg(long, env = "SIPAUTH_WS_URI")]
+    pub ws_uri: Option<String>,
+    /// The registrar for native clients, sip:host:port;transport=udp|tcp|tls.
+    #[arg(long, env = "SIPAUTH_SIP_SERVER")]
+    pub sip_server: Option<String>,
+    /// The password-derivation secret (created 0600 when missing; default <data dir>/sipauth/server.secret).
+    #[arg(long, env = "SIPAUTH_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// How the SIP server learns passwords.
+    #[arg(long, value_enum, default_value_t = BackendName::Kamailio)]
+    pub backend: BackendName,
+    /// The secret shared with Kamailio auth_ephemeral.
+    #[arg(long, env = "SIPAUTH_EPHEMERAL_SECRET_FILE")]
+    pub ephemeral_secret_file: Option<PathBuf>,
+    /// Lifetime of ephemeral credentials, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ephemeral_ttl: u64,
+    /// Only verified emails of this domain get SIP access (repeatable).
+    #[arg(long = "allow-email-domain", value_delimiter = ',')]
+    pub allow_email_domains: Vec<String>,
+}
+
+/// SIP server backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendName {
+    /// Kamailio auth_db: the subscriber table.
+    Kamailio,
+    /// Kamailio auth_ephemeral: nothing stored.
+    Ephemeral,
 }
 
 /// A command that needs only the provider (the rest comes from the saved login settings).

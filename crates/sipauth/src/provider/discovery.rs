@@ -17,10 +17,13 @@ use crate::url_policy;
 pub struct DiscoveryDocument {
     /// Issuer.
     pub issuer: String,
-    /// Authorization endpoint.
-    pub authorization_endpoint: String,
-    /// Token endpoint.
-    pub token_endpoint: String,
+    /// Authorization endpoint (absent in a resource server's view of some issuers; a client
+    /// needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    /// Token endpoint (likewise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
     /// Userinfo endpoint.
     pub userinfo_endpoint: Option<String>,
     /// JWKS URI.
@@ -196,8 +199,18 @@ impl ProviderConfig {
         let mut p = ProviderConfig::from_parts(
             kind_for(&issuer_url),
             client,
-            url_policy::parse_secure("authorization_endpoint", &doc.authorization_endpoint)?,
-            url_policy::parse_secure("token_endpoint", &doc.token_endpoint)?,
+            url_policy::parse_secure(
+                "authorization_endpoint",
+                doc.authorization_endpoint
+                    .as_deref()
+                    .ok_or(ConfigError::Missing("authorization_endpoint (discovery)"))?,
+            )?,
+            url_policy::parse_secure(
+                "token_endpoint",
+                doc.token_endpoint
+                    .as_deref()
+                    .ok_or(ConfigError::Missing("token_endpoint (discovery)"))?,
+            )?,
             &scopes,
         )?;
         p.userinfo_endpoint = optional("userinfo_endpoint", &doc.userinfo_endpoint)?;

@@ -1,0 +1,103 @@
+//! [`ApiError`]: the one type that decides every error answer: status, `{error,
+//! error_description}` body (`sipauth_wire::ApiError`), and `WWW-Authenticate` for token problems
+//! (RFC 6750 §3). Never a stack trace, a token or a secret.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sipauth_provision::ProvisionError;
+
+/// An error answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No bearer token was sent (401, `WWW-Authenticate: Bearer`).
+    MissingToken,
+    /// The token failed verification (401, `error="invalid_token"`).
+    InvalidToken(String),
+    /// The identity may not have SIP access (403 `access_denied`).
+    Forbidden(String),
+    /// The body is malformed (400 `invalid_request`).
+    BadRequest(String),
+    /// The body is larger than the limit (413 `invalid_request`).
+    TooLarge,
+    /// No such route (404).
+    NotFound,
+    /// The database or the provider is unavailable (503 `temporarily_unavailable`).
+    Unavailable(String),
+    /// Anything else (500 `server_error`), logged, not shown.
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::MissingToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request",
+                "a bearer token is required".into(),
+            ),
+            ApiError::InvalidToken(why) => (StatusCode::UNAUTHORIZED, "invalid_token", why.clone()),
+            ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, "access_denied", why.clone()),
+            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why.clone()),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                format!("the request body is larger than {} bytes", crate::MAX_BODY),
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint".into(),
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the service cannot reach its database or identity provider; try again".into(),
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the service failed".into(),
+            ),
+        }
+    }
+}
+
+impl From<ProvisionError> for ApiError {
+    fn from(e: ProvisionError) -> Self {
+        match e {
+            ProvisionError::Denied(why) => ApiError::Forbidden(why),
+            ProvisionError::Disabled(_) => {
+                ApiError::Forbidden("the SIP account is disabled".into())
+            }
+            ProvisionError::Database(why) => ApiError::Unavailable(why),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description) = self.parts();
+        match &self {
+            ApiError::Unavailable(why) | ApiError::Internal(why) => {
+                tracing::warn!(code, detail = %why, "request failed");
+            }
+            _ => tracing::debug!(code, %description, "request refused"),
+        }
+        let body = sipauth_wire::ApiError::new(code, description);
+        let mut response = (status, axum::Json(body)).into_response();
+        let challenge = match self {
+            ApiError::MissingToken => Some("Bearer"),
+            ApiError::InvalidToken(_) => Some("Bearer error=\"invalid_token\""),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,265 @@
+//! The provisioning API in-process (`app(state)` with tower's `oneshot`), with tokens from the
+//! real oidc-provider (ID tokens; opaque access tokens through introspection) and forged ones,
+//! over a real SQLite database: the answers the library's `api` strategy and the guide's
+//! backend example expect, and every refusal as one JSON body.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{json, Value};
+use sipauth::{
+    AuthorizationOptions, ClientRegistration, ClientSecret, HttpClient, Introspector, Issuer,
+    JwksCache, OidcClient, ProviderConfig, SystemClock, TokenVerifier, VerifyOptions,
+};
+use sipauth_provision::{Backend, Database, Policy, Provisioner, ServerSecret, SipSettings};
+use sipauth_server::{app, AppState, IssuerConfig, TokenCheck};
+use sipauth_testkit::browser::Browser;
+use sipauth_testkit::keys::{self, TestKey};
+use sipauth_testkit::{clients, oidc_issuer};
+use tower::ServiceExt;
+
+const REDIRECT: &str = "http://127.0.0.1:5566/callback";
+
+/// A real sign-in at oidc-provider: (ID token, opaque access token).
+async fn tokens_of(login: &str) -> (String, String) {
+    let http = HttpClient::new().unwrap();
+    let provider = ProviderConfig::discover(
+        &http,
+        &oidc_issuer(),
+        ClientRegistration::public(clients::PUBLIC, REDIRECT),
+    )
+    .await
+    .unwrap();
+    let client = OidcClient::builder(provider).http(http).build().unwrap();
+    let request = client
+        .authorization_request(&AuthorizationOptions::default())
+        .unwrap();
+    let callback = Browser::new()
+        .unwrap()
+        .sign_in(request.url.as_str(), login, REDIRECT)
+        .await
+        .unwrap();
+    let sign_in = client.handle_callback(&callback).await.unwrap();
+    (
+        sign_in.tokens.id_token.unwrap().secret().to_string(),
+        sign_in.tokens.access_token.secret().to_string(),
+    )
+}
+
+async fn state(name: &str) -> AppState {
+    let issuer = oidc_issuer();
+    let http = HttpClient::new().unwrap();
+    let clock: sipauth::SharedClock = Arc::new(SystemClock);
+    let jwks = JwksCache::new(
+        format!("{issuer}/jwks").parse().unwrap(),
+        http.clone(),
+        clock.clone(),
+        VerifyOptions::default(),
+    );
+    let introspector = Introspector::new(
+        format!("{issuer}/token/introspection").parse().unwrap(),
+        http.clone(),
+        clients::CONFIDENTIAL_BASIC,
+        ClientSecret::new(clients::CONFIDENTIAL_BASIC_SECRET),
+        Issuer::new(issuer.clone()),
+        clock.clone(),
+    );
+    let tokens = TokenCheck {
+        issuers: vec![IssuerConfig {
+            verifier: TokenVerifier::new(Issuer::new(issuer.clone()), Some(jwks), clock.clone()),
+            audiences: vec![clients::PUBLIC.into()],
+            introspector: Some(introspector),
+            userinfo: None,
+        }],
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "sipauth-server-{name}-{}-{}",
+        std::process::id(),
+        sipauth::random_urlsafe(4).unwrap()
+    ));
+    let db = Database::open(&dir.join("server.db").display().to_string())
+        .await
+        .unwrap();
+    let provisioner = Provisioner::new(
+        db,
+        Backend::KamailioSubscriber {
+            store_plaintext: false,
+        },
+        SipSettings {
+            domain: "sip.example.com".into(),
+            realm: None,
+            ws_uri: "wss://sip.example.com/ws".into(),
+            sip_server: None,
+        },
+        ServerSecret::new(b"server-secret-for-the-api-tests".to_vec()).unwrap(),
+        Policy::default(),
+        clock,
+    );
+    AppState {
+        provisioner: Arc::new(provisioner),
+        tokens: Arc::new(tokens),
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    challenge: Option<String>,
+    body: Value,
+}
+
+async fn call(state: &AppState, method: &str, token: Option<&str>, body: Option<String>) -> Answer {
+    let mut request = Request::builder().method(method).uri("/api/sip/provision");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request
+        .header("content-type", "application/json")
+        .body(body.map(Body::from).unwrap_or_else(Body::empty))
+        .unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("every answer is JSON")
+    };
+    Answer {
+        status,
+        challenge,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn an_id_token_provisions_its_owner_whatever_the_body_claims() {
+    let state = state("idtoken").await;
+    let (id_token, _) = tokens_of("alice").await;
+    let lie = json!({ "userInfo": { "sub": "mallory", "email": "mallory@example.com" } });
+    let a = call(&state, "POST", Some(&id_token), Some(lie.to_string())).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["username"], "alice");
+    assert_eq!(a.body["sipUri"], "sip:alice@sip.example.com");
+    assert_eq!(a.body["sipPassword"], a.body["password"]);
+    assert_eq!(a.body["authorizationUsername"], "alice");
+    assert_eq!(a.body["realm"], "sip.example.com");
+    assert_eq!(a.body["wsServerUri"], "wss://sip.example.com/ws");
+    // oidc-provider puts no profile claims in ID tokens: the name falls back to the username.
+    assert_eq!(a.body["displayName"], "alice");
+    assert_eq!(a.body["expiresAt"], Value::Null);
+    assert_eq!(a.body["sipServer"], Value::Null);
+    // GET works too, and hands out the same password.
+    let b = call(&state, "GET", Some(&id_token), None).await;
+    assert_eq!(b.body["password"], a.body["password"]);
+    assert_eq!(state.provisioner.list().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_opaque_access_token_is_verified_by_introspection() {
+    let state = state("opaque").await;
+    let (id_token, access_token) = tokens_of("bob").await;
+    let by_id = call(&state, "POST", Some(&id_token), None).await;
+    let by_at = call(&state, "POST", Some(&access_token), None).await;
+    assert_eq!(by_at.status, StatusCode::OK, "{}", by_at.body);
+    assert_eq!(by_at.body["username"], "bob");
+    assert_eq!(
+        by_at.body["password"], by_id.body["password"],
+        "one person, one account"
+    );
+}
+
+#[tokio::test]
+async fn rejects_missing_forged_and_foreign_tokens_with_401() {
+    let state = state("forged").await;
+    let none = call(&state, "POST", None, None).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(none.challenge.as_deref(), Some("Bearer"));
+    assert_eq!(none.body["error"], "invalid_request");
+
+    let issuer = oidc_issuer();
+    let claims = json!({ "iss": issuer, "sub": "alice", "aud": clients::PUBLIC, "iat": 1, "exp": 4_000_000_000_i64 });
+    let forged = TestKey::generate("not-the-providers").sign(&claims);
+    let unsigned = keys::unsigned(&claims);
+    let hs = keys::hs256(&claims, b"guess");
+    let foreign = TestKey::generate("k").sign(&json!({ "iss": "https://evil.example", "sub": "x", "aud": clients::PUBLIC, "iat": 1, "exp": 4_000_000_000_i64 }));
+    for (what, token) in [
+        ("garbage", "not-a-token".to_string()),
+        ("forged signature", forged),
+        ("alg none", unsigned),
+        ("hs256", hs),
+        ("foreign issuer", foreign),
+    ] {
+        let a = call(&state, "POST", Some(&token), None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{what}: {}", a.body);
+        assert_eq!(
+            a.challenge.as_deref(),
+            Some("Bearer error=\"invalid_token\""),
+            "{what}"
+        );
+        assert_eq!(a.body["error"], "invalid_token", "{what}");
+        assert!(!a.body.to_string().contains(&token[..token.len().min(20)]) || what == "garbage");
+    }
+    assert!(
+        state.provisioner.list().await.unwrap().is_empty(),
+        "nobody was provisioned"
+    );
+}
+
+#[tokio::test]
+async fn rejects_oversized_and_malformed_bodies_as_json() {
+    let state = state("bodies").await;
+    let (id_token, _) = tokens_of("carl").await;
+    let big = format!("{{\"userInfo\":\"{}\"}}", "x".repeat(100 * 1024));
+    let a = call(&state, "POST", Some(&id_token), Some(big)).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.body);
+    assert_eq!(a.body["error"], "invalid_request");
+    let b = call(&state, "POST", Some(&id_token), Some("{not json".into())).await;
+    assert_eq!(b.status, StatusCode::BAD_REQUEST);
+    assert!(b.body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("provisioning request"));
+}
+
+#[tokio::test]
+async fn delete_deprovisions_the_caller() {
+    let state = state("delete").await;
+    let (id_token, _) = tokens_of("dana").await;
+    let first = call(&state, "POST", Some(&id_token), None).await;
+    let gone = call(&state, "DELETE", Some(&id_token), None).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let again = call(&state, "POST", Some(&id_token), None).await;
+    assert_ne!(
+        again.body["password"], first.body["password"],
+        "the old password is dead"
+    );
+}
+
+#[tokio::test]
+async fn health_readiness_and_unknown_routes() {
+    let state = state("health").await;
+    for (uri, want) in [
+        ("/healthz", StatusCode::OK),
+        ("/readyz", StatusCode::OK),
+        ("/nope", StatusCode::NOT_FOUND),
+    ] {
+        let response = app(state.clone())
+            .oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), want, "{uri}");
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let _: Value = serde_json::from_slice(&bytes).expect("JSON");
+    }
+}
