@@ -22,6 +22,8 @@ pub enum ApiError {
     TooLarge,
     /// No such route (404).
     NotFound,
+    /// The route does not take this method (405).
+    MethodNotAllowed,
     /// The database or the provider is unavailable (503 `temporarily_unavailable`).
     Unavailable(String),
     /// Anything else (500 `server_error`), logged, not shown.
@@ -48,6 +50,11 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "no such endpoint".into(),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "this endpoint does not take that method".into(),
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

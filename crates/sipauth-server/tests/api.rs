@@ -262,4 +262,8 @@ async fn health_readiness_and_unknown_routes() {
             .unwrap();
         let _: Value = serde_json::from_slice(&bytes).expect("JSON");
     }
+    // A method the endpoint does not take: still one JSON error.
+    let a = call(&state, "PUT", None, None).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(a.body["error"], "invalid_request");
 }
