@@ -9,8 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
 use sipauth::{
-    AccessToken, HttpClient, Introspector, TokenKind, TokenVerifier, VerificationPolicy,
-    VerifiedIdentity,
+    AccessToken, HttpClient, Introspector, TokenVerifier, VerificationPolicy, VerifiedIdentity,
 };
 
 use crate::error::ApiError;
@@ -42,24 +41,6 @@ fn unverified_iss(token: &str) -> Option<String> {
     claims.get("iss")?.as_str().map(str::to_string)
 }
 
-fn typ_is_access_token(token: &str) -> bool {
-    let Some(header) = token.split('.').next() else {
-        return false;
-    };
-    let Some(header) = URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-    else {
-        return false;
-    };
-    header
-        .get("typ")
-        .and_then(Value::as_str)
-        .map(|t| t.to_ascii_lowercase())
-        .is_some_and(|t| t == "at+jwt" || t == "application/at+jwt")
-}
-
 fn refused(e: sipauth::Error) -> ApiError {
     if e.is_network() {
         ApiError::Unavailable(e.to_string())
@@ -82,12 +63,8 @@ impl TokenCheck {
                 .ok_or_else(|| {
                     ApiError::InvalidToken("the token's issuer is not trusted here".into())
                 })?;
-            let mut policy = VerificationPolicy::access_token(issuer.audiences.clone());
-            if !typ_is_access_token(token) {
-                // An ID token presented as a bearer token: its audience must be ours; there is
-                // no sign-in here whose nonce or authorized party could be checked.
-                policy.kind = TokenKind::IdToken;
-            }
+            // `at+jwt` by the access-token rules, any other JWT as an ID token for our audience.
+            let policy = VerificationPolicy::bearer(issuer.audiences.clone());
             return issuer
                 .verifier
                 .verify_jwt(token, &policy)

@@ -65,6 +65,10 @@ pub enum TokenKind {
     IdToken,
     /// An RFC 9068 JWT access token (`typ` `at+jwt`).
     AccessToken,
+    /// Whatever a bearer token presented to a service is, by its explicit type: `at+jwt` is
+    /// checked as an access token, an untyped (or `JWT`) token as an ID token for one of the
+    /// audiences (no nonce or authorized party: there is no sign-in to compare with).
+    Bearer,
 }
 
 /// What a token must satisfy.
@@ -114,6 +118,19 @@ impl VerificationPolicy {
             nonce: None,
             authorized_party: None,
             hmac_secret: None,
+        }
+    }
+
+    /// A bearer token for one of these audiences, checked as what its type says it is (see
+    /// [`TokenKind::Bearer`]).
+    pub fn bearer<I, S>(audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            kind: TokenKind::Bearer,
+            ..Self::access_token(audiences)
         }
     }
 
@@ -261,15 +278,15 @@ impl TokenVerifier {
     ) -> Result<VerifiedIdentity, Error> {
         let header = read_header(raw)?;
         // RFC 8725 §3.11, RFC 9068 §4: a token is what its type says, and nothing else.
-        match (policy.kind, header.typ.as_deref()) {
-            (TokenKind::IdToken, None | Some("jwt")) => {}
-            (TokenKind::AccessToken, Some("at+jwt")) => {}
+        let kind = match (policy.kind, header.typ.as_deref()) {
+            (TokenKind::IdToken | TokenKind::Bearer, None | Some("jwt")) => TokenKind::IdToken,
+            (TokenKind::AccessToken | TokenKind::Bearer, Some("at+jwt")) => TokenKind::AccessToken,
             (_, typ) => {
                 return Err(
                     VerificationError::WrongTokenType(typ.unwrap_or("(none)").to_string()).into(),
                 )
             }
-        }
+        };
         let hmac = policy
             .hmac_secret
             .as_ref()
@@ -312,13 +329,14 @@ impl TokenVerifier {
                 _ => VerificationError::Malformed(e.to_string()),
             },
         )?;
-        Ok(self.check_claims(data.claims, policy)?)
+        Ok(self.check_claims(data.claims, policy, kind)?)
     }
 
     fn check_claims(
         &self,
         mut claims: Map<String, Value>,
         policy: &VerificationPolicy,
+        kind: TokenKind,
     ) -> Result<VerifiedIdentity, VerificationError> {
         let now = self.clock.now_unix();
         let leeway = secs(policy.leeway);
@@ -379,9 +397,9 @@ impl TokenVerifier {
             subject: sub,
             audiences: aud,
             expires_at: Some(exp),
-            verified_by: match policy.kind {
-                TokenKind::IdToken => VerifiedBy::IdToken,
+            verified_by: match kind {
                 TokenKind::AccessToken => VerifiedBy::JwtAccessToken,
+                _ => VerifiedBy::IdToken,
             },
             claims,
         })

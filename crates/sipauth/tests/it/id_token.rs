@@ -613,3 +613,34 @@ async fn rejects_an_access_token_for_another_audience_or_issuer() {
     let hs = keys::hs256(&access_claims(&h, "https://voip.example.com/api"), b"s");
     assert!(verifier.verify_jwt(&hs, &hmac_policy).await.is_err());
 }
+
+#[tokio::test]
+async fn a_bearer_policy_checks_each_token_by_its_type() {
+    let h = Harness::new().await;
+    let verifier = access_verifier(&h);
+    let policy = sipauth::VerificationPolicy::bearer([CLIENT]);
+    let at = h.key.sign_with_header(&access_claims(&h, CLIENT), |hd| {
+        hd.typ = Some("at+jwt".into())
+    });
+    let by_at = verifier.verify_jwt(&at, &policy).await.unwrap();
+    assert_eq!(by_at.verified_by, sipauth::VerifiedBy::JwtAccessToken);
+    let id_token = h.key.sign(&h.good_claims("n"));
+    let by_id = verifier.verify_jwt(&id_token, &policy).await.unwrap();
+    assert_eq!(by_id.verified_by, sipauth::VerifiedBy::IdToken);
+    let other = h
+        .key
+        .sign_with_header(&h.good_claims("n"), |hd| hd.typ = Some("dpop+jwt".into()));
+    assert_eq!(
+        verifier
+            .verify_jwt(&other, &policy)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_token_type"
+    );
+    // HS256 is never a bearer token here, whatever the policy holds.
+    let mut hmac_policy = policy.clone();
+    hmac_policy.hmac_secret = Some(ClientSecret::new("s"));
+    let hs = keys::hs256(&h.good_claims("n"), b"s");
+    assert!(verifier.verify_jwt(&hs, &hmac_policy).await.is_err());
+}
