@@ -17,6 +17,27 @@ use crate::error::ProvisionError;
 use crate::password::ServerSecret;
 use crate::policy::Policy;
 
+/// An operator's change to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Rotate,
+    Disable,
+    Enable,
+    Delete,
+}
+
+impl Operation {
+    /// The audit log's name for it.
+    fn name(self) -> &'static str {
+        match self {
+            Operation::Rotate => "rotate",
+            Operation::Disable => "disable",
+            Operation::Enable => "enable",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
 /// The SIP side of every account.
 #[derive(Debug, Clone)]
 pub struct SipSettings {
@@ -482,47 +503,54 @@ impl Provisioner {
             .ok_or_else(|| ProvisionError::NotFound(username.to_string()))
     }
 
+    /// Writes the account's current password to the SIP server (Kamailio's `subscriber` row;
+    /// nothing for auth_ephemeral).
+    async fn write_current(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        account: &Account,
+    ) -> Result<(), ProvisionError> {
+        if let Backend::KamailioSubscriber { store_plaintext } = self.backend {
+            let password =
+                self.secret
+                    .password(&account.issuer, &account.subject, account.generation);
+            self.write_subscriber(tx, account, &password, store_plaintext)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// An operator's change to one account, by SIP username, audited.
-    async fn operate(&self, username: &str, action: &str) -> Result<Account, ProvisionError> {
+    async fn operate(&self, username: &str, op: Operation) -> Result<Account, ProvisionError> {
         let now = self.clock.now_unix();
         let (_guard, mut tx) = self.begin().await?;
         let account = Self::by_username(&mut tx, username).await?;
         let key = (account.issuer.clone(), account.subject.clone());
-        match action {
-            "rotate" => {
+        match op {
+            Operation::Rotate => {
                 self.bump(&mut tx, &account, now).await?;
                 if account.enabled {
-                    if let Backend::KamailioSubscriber { store_plaintext } = self.backend {
-                        let mut next = account.clone();
-                        next.generation += 1;
-                        let password =
-                            self.secret
-                                .password(&next.issuer, &next.subject, next.generation);
-                        self.write_subscriber(&mut tx, &next, &password, store_plaintext)
-                            .await?;
-                    }
+                    let mut next = account.clone();
+                    next.generation += 1;
+                    self.write_current(&mut tx, &next).await?;
                 }
             }
-            "disable" | "enable" => {
+            Operation::Disable | Operation::Enable => {
+                let enable = op == Operation::Enable;
                 sqlx::query("UPDATE sipauth_account SET enabled = $1, updated_at = $2 WHERE issuer = $3 AND subject = $4")
-                    .bind(i64::from(action == "enable"))
+                    .bind(i64::from(enable))
                     .bind(now)
                     .bind(key.0.clone())
                     .bind(key.1.clone())
                     .execute(&mut *tx)
                     .await?;
-                if action == "disable" {
+                if enable {
+                    self.write_current(&mut tx, &account).await?;
+                } else {
                     Self::remove_subscriber(&mut tx, &account).await?;
-                } else if let Backend::KamailioSubscriber { store_plaintext } = self.backend {
-                    let password =
-                        self.secret
-                            .password(&account.issuer, &account.subject, account.generation);
-                    self.write_subscriber(&mut tx, &account, &password, store_plaintext)
-                        .await?;
                 }
             }
-            _ => {
-                // delete
+            Operation::Delete => {
                 Self::remove_subscriber(&mut tx, &account).await?;
                 sqlx::query("DELETE FROM sipauth_account WHERE issuer = $1 AND subject = $2")
                     .bind(key.0.clone())
@@ -531,16 +559,8 @@ impl Provisioner {
                     .await?;
             }
         }
-        Self::audit(
-            &mut tx,
-            now,
-            Some((&key.0, &key.1)),
-            Some(username),
-            action,
-            "ok",
-            None,
-        )
-        .await?;
+        let who = Some((key.0.as_str(), key.1.as_str()));
+        Self::audit(&mut tx, now, who, Some(username), op.name(), "ok", None).await?;
         // The account as it is now, read in the same transaction (gone after a delete).
         let after = Self::by_username(&mut tx, username)
             .await
@@ -551,22 +571,22 @@ impl Provisioner {
 
     /// A new password for `username`: the old one stops working at the SIP server at once.
     pub async fn rotate(&self, username: &str) -> Result<Account, ProvisionError> {
-        self.operate(username, "rotate").await
+        self.operate(username, Operation::Rotate).await
     }
 
     /// Refuses `username` SIP access (and removes it from the SIP server) until enabled.
     pub async fn disable(&self, username: &str) -> Result<Account, ProvisionError> {
-        self.operate(username, "disable").await
+        self.operate(username, Operation::Disable).await
     }
 
     /// Gives `username` SIP access again.
     pub async fn enable(&self, username: &str) -> Result<Account, ProvisionError> {
-        self.operate(username, "enable").await
+        self.operate(username, Operation::Enable).await
     }
 
     /// Deletes `username` and its SIP server entry.
     pub async fn delete(&self, username: &str) -> Result<(), ProvisionError> {
-        self.operate(username, "delete").await.map(|_| ())
+        self.operate(username, Operation::Delete).await.map(|_| ())
     }
 
     /// Every account, by username.
