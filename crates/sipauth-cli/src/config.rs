@@ -561,8 +561,7 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         .ws_uri
         .clone()
         .unwrap_or_else(|| DEFAULT_WS_URI.into());
-    sipauth::sip::check_ws_uri(&ws, false)
-        .map_err(|e| CliError::config(format!("--ws-uri: {e}")))?;
+    // `--ws-uri` was checked with every other setting by `check_settings`, before any request.
     let mut m = CredentialMapping::new(sip_domain(p, provider), ws, strategy);
     if let Some(claim) = &p.sip.username_claim {
         m = m.username_claim(claim);
