@@ -121,26 +121,27 @@ pub async fn state(global: &Global, opts: &ServeOpts) -> Result<AppState, CliErr
         }
         (None, None, _) => None,
     };
-    let userinfo = match (opts.allow_userinfo_tokens, &doc.userinfo_endpoint) {
-        (true, Some(endpoint)) => Some((
-            http.clone(),
-            sipauth::url_policy::parse_secure("userinfo_endpoint", endpoint)?,
-        )),
-        (true, None) => {
-            return Err(CliError::config(
-                "the issuer publishes no userinfo_endpoint",
-            ))
-        }
-        (false, _) => None,
-    };
-    let tokens = TokenCheck {
-        issuers: vec![IssuerConfig {
+    let userinfo = doc
+        .userinfo_endpoint
+        .as_deref()
+        .map(|u| sipauth::url_policy::parse_secure("userinfo_endpoint", u))
+        .transpose()?
+        .map(|u| (http.clone(), u));
+    if opts.allow_userinfo_tokens && userinfo.is_none() {
+        return Err(CliError::config(
+            "the issuer publishes no userinfo_endpoint",
+        ));
+    }
+    let tokens = TokenCheck::new(
+        vec![IssuerConfig {
             verifier: TokenVerifier::new(Issuer::new(doc.issuer.clone()), jwks, clock.clone()),
             audiences: opts.audiences.clone(),
             introspector,
             userinfo,
+            userinfo_tokens: opts.allow_userinfo_tokens,
         }],
-    };
+        clock.clone(),
+    );
     let database = opts
         .database
         .clone()

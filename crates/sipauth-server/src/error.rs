@@ -94,6 +94,11 @@ impl IntoResponse for ApiError {
         }
         let body = sipauth_wire::ApiError::new(code, description);
         let mut response = (status, axum::Json(body)).into_response();
+        if matches!(self, ApiError::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         let challenge = match self {
             ApiError::MissingToken => Some("Bearer"),
             ApiError::InvalidToken(_) => Some("Bearer error=\"invalid_token\""),

@@ -11,7 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 
-pub use auth::{IssuerConfig, TokenCheck};
+pub use auth::{IssuerConfig, OutboundBudget, TokenCheck};
 pub use error::ApiError;
 
 use std::sync::Arc;

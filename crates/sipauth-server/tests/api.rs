@@ -15,9 +15,10 @@ use sipauth::{
     JwksCache, OidcClient, ProviderConfig, SystemClock, TokenVerifier, VerifyOptions,
 };
 use sipauth_provision::{Backend, Database, Policy, Provisioner, ServerSecret, SipSettings};
-use sipauth_server::{app, AppState, IssuerConfig, TokenCheck};
+use sipauth_server::{app, AppState, IssuerConfig, OutboundBudget, TokenCheck};
 use sipauth_testkit::browser::Browser;
 use sipauth_testkit::keys::{self, TestKey};
+use sipauth_testkit::proxy::CountingProxy;
 use sipauth_testkit::{clients, oidc_issuer};
 use tower::ServiceExt;
 
@@ -50,31 +51,40 @@ async fn tokens_of(login: &str) -> (String, String) {
 }
 
 async fn state(name: &str) -> AppState {
+    state_via(name, &oidc_issuer(), OutboundBudget::default()).await
+}
+
+/// The service trusting the real provider, reaching its endpoints through `base` (the provider
+/// itself, or a counting proxy in front of it), asking about opaque tokens within `budget`.
+async fn state_via(name: &str, base: &str, budget: OutboundBudget) -> AppState {
     let issuer = oidc_issuer();
     let http = HttpClient::new().unwrap();
     let clock: sipauth::SharedClock = Arc::new(SystemClock);
     let jwks = JwksCache::new(
-        format!("{issuer}/jwks").parse().unwrap(),
+        format!("{base}/jwks").parse().unwrap(),
         http.clone(),
         clock.clone(),
         VerifyOptions::default(),
     );
     let introspector = Introspector::new(
-        format!("{issuer}/token/introspection").parse().unwrap(),
+        format!("{base}/token/introspection").parse().unwrap(),
         http.clone(),
         clients::CONFIDENTIAL_BASIC,
         ClientSecret::new(clients::CONFIDENTIAL_BASIC_SECRET),
         Issuer::new(issuer.clone()),
         clock.clone(),
     );
-    let tokens = TokenCheck {
-        issuers: vec![IssuerConfig {
+    let tokens = TokenCheck::with_budget(
+        vec![IssuerConfig {
             verifier: TokenVerifier::new(Issuer::new(issuer.clone()), Some(jwks), clock.clone()),
             audiences: vec![clients::PUBLIC.into()],
             introspector: Some(introspector),
-            userinfo: None,
+            userinfo: Some((http.clone(), format!("{base}/me").parse().unwrap())),
+            userinfo_tokens: false,
         }],
-    };
+        clock.clone(),
+        budget,
+    );
     let dir = std::env::temp_dir().join(format!(
         "sipauth-server-{name}-{}-{}",
         std::process::id(),
@@ -174,6 +184,95 @@ async fn an_opaque_access_token_is_verified_by_introspection() {
     assert_eq!(
         by_at.body["password"], by_id.body["password"],
         "one person, one account"
+    );
+}
+
+#[tokio::test]
+async fn an_opaque_token_is_asked_about_once_and_its_profile_comes_from_userinfo() {
+    let proxy = CountingProxy::start(&oidc_issuer()).await.unwrap();
+    let state = state_via("opaque-cache", &proxy.base, OutboundBudget::default()).await;
+    let (_, access_token) = tokens_of("erin").await;
+    let answers =
+        futures::future::join_all((0..10).map(|_| call(&state, "POST", Some(&access_token), None)))
+            .await;
+    for a in &answers {
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert_eq!(a.body["username"], "erin");
+    }
+    // The profile claims oidc-provider keeps out of tokens came from userinfo, with the answer.
+    assert_eq!(answers[0].body["displayName"], "Erin Example");
+    assert_eq!(
+        proxy.count("/token/introspection"),
+        1,
+        "ten calls, one question"
+    );
+    assert_eq!(proxy.count("/me"), 1, "the profile is asked once, with it");
+}
+
+#[tokio::test]
+async fn rejects_a_flood_of_garbage_opaque_tokens_without_a_request_storm() {
+    let proxy = CountingProxy::start(&oidc_issuer()).await.unwrap();
+    let state = state_via("garbage", &proxy.base, OutboundBudget::new(1, 5)).await;
+    // One garbage token, again and again: asked once, refused from memory after.
+    for _ in 0..20 {
+        let a = call(&state, "POST", Some("garbage-token-repeated"), None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+        assert_eq!(a.body["error"], "invalid_token");
+    }
+    assert_eq!(proxy.count("/token/introspection"), 1);
+    // 200 distinct garbage tokens: the budget bounds the questions; the rest wait their turn.
+    let mut unavailable = 0;
+    for i in 0..200 {
+        let a = call(&state, "POST", Some(&format!("garbage-{i}")), None).await;
+        match a.status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(a.body["error"], "temporarily_unavailable");
+                unavailable += 1;
+            }
+            other => panic!("{other}: {}", a.body),
+        }
+    }
+    assert!(unavailable > 150, "{unavailable}");
+    assert!(
+        proxy.count("/token/introspection") <= 10,
+        "{}",
+        proxy.count("/token/introspection")
+    );
+    assert_eq!(
+        proxy.count("/me"),
+        0,
+        "a refused token gets no profile lookup"
+    );
+}
+
+#[tokio::test]
+async fn rejects_a_flood_of_unknown_key_ids_with_at_most_one_key_refetch() {
+    let proxy = CountingProxy::start(&oidc_issuer()).await.unwrap();
+    let state = state_via("kids", &proxy.base, OutboundBudget::default()).await;
+    let (id_token, _) = tokens_of("fred").await;
+    assert_eq!(
+        call(&state, "POST", Some(&id_token), None).await.status,
+        StatusCode::OK
+    );
+    let fetched = proxy.count("/jwks");
+    assert_eq!(fetched, 1);
+    let claims = json!({ "iss": oidc_issuer(), "sub": "fred", "aud": clients::PUBLIC, "iat": 1, "exp": 4_000_000_000_i64 });
+    let key = TestKey::generate("x");
+    for i in 0..200 {
+        let a = call(
+            &state,
+            "POST",
+            Some(&key.sign_as(&claims, &format!("kid-{i}"))),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+    }
+    assert!(
+        proxy.count("/jwks") <= fetched + 1,
+        "{} key fetches",
+        proxy.count("/jwks")
     );
 }
 
