@@ -26,4 +26,4 @@ pub use db::Database;
 pub use error::ProvisionError;
 pub use password::ServerSecret;
 pub use policy::Policy;
-pub use provisioner::{Provisioned, Provisioner, SipSettings};
+pub use provisioner::{Provisioned, Provisioner, SipSettings, DEFAULT_USERNAME_CLAIMS};

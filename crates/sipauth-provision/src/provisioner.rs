@@ -102,7 +102,13 @@ pub struct Provisioner {
     secret: ServerSecret,
     policy: Policy,
     clock: SharedClock,
+    username_claims: Vec<String>,
+    random_passwords: bool,
 }
+
+/// Where a new account's username comes from, in order, by default: the local part of a
+/// verified email, `preferred_username`, the subject.
+pub const DEFAULT_USERNAME_CLAIMS: [&str; 3] = ["email", "preferred_username", "sub"];
 
 const ACCOUNT_COLUMNS: &str = "issuer, subject, username, domain, display_name, email, enabled, generation, created_at, updated_at";
 
@@ -121,23 +127,26 @@ fn account_from(row: &AnyRow) -> Result<Account, sqlx::Error> {
     })
 }
 
-/// The SIP username an identity asks for: the local part of a verified email, else
-/// `preferred_username`, else the subject; sanitised to `[a-z0-9._-]`, at most 48 characters
-/// (room for a collision suffix within Kamailio's 64).
-fn wanted_username(identity: &VerifiedIdentity) -> String {
+/// The SIP username an identity asks for: the first of `claims` that gives one (`email`: the
+/// local part of a verified email only; `sub`: the subject; any other: that claim's string),
+/// sanitised to `[a-z0-9._-]`, at most 48 characters (room for a collision suffix within
+/// Kamailio's 64); the sanitised subject when none does.
+fn wanted_username(identity: &VerifiedIdentity, claims: &[String]) -> String {
     let verified = identity.claims.get("email_verified") == Some(&serde_json::Value::Bool(true));
-    let from_email = identity
-        .string("email")
-        .filter(|_| verified)
-        .map(sipauth::sip::email_local_part);
-    let name = from_email
-        .filter(|u| !u.is_empty())
-        .or_else(|| {
-            identity
-                .string("preferred_username")
-                .map(sipauth::sip::sanitize_username)
-        })
-        .filter(|u| !u.is_empty())
+    let from = |claim: &str| -> Option<String> {
+        let name = match claim {
+            "email" => identity
+                .string("email")
+                .filter(|_| verified)
+                .map(sipauth::sip::email_local_part)?,
+            "sub" => sipauth::sip::sanitize_username(&identity.subject),
+            other => sipauth::sip::sanitize_username(identity.string(other)?),
+        };
+        Some(name).filter(|n| !n.is_empty())
+    };
+    let name = claims
+        .iter()
+        .find_map(|c| from(c))
         .unwrap_or_else(|| sipauth::sip::sanitize_username(&identity.subject));
     let name: String = name.chars().take(48).collect();
     if name.is_empty() {
@@ -187,7 +196,25 @@ impl Provisioner {
             secret,
             policy,
             clock,
+            username_claims: DEFAULT_USERNAME_CLAIMS.map(String::from).to_vec(),
+            random_passwords: false,
         }
+    }
+
+    /// Names new accounts from these claims, in order (see [`DEFAULT_USERNAME_CLAIMS`]). A
+    /// username is decided once, at the first provision, and kept.
+    pub fn with_username_claims(mut self, claims: Vec<String>) -> Self {
+        if !claims.is_empty() {
+            self.username_claims = claims;
+        }
+        self
+    }
+
+    /// Issues a new random password on every provision (Kamailio subscriber backend) instead
+    /// of the derived one: each device that provisions ends the previous device's password.
+    pub fn with_random_passwords(mut self, on: bool) -> Self {
+        self.random_passwords = on;
+        self
     }
 
     /// The database.
@@ -277,7 +304,7 @@ impl Provisioner {
             None => self.create(&mut tx, identity, now).await?,
         };
         let result = if account.enabled {
-            let provisioned = self.credentials(&account, now);
+            let provisioned = self.credentials(&account, now)?;
             if let Backend::KamailioSubscriber { store_plaintext } = self.backend {
                 self.write_subscriber(&mut tx, &account, &provisioned.password, store_plaintext)
                     .await?;
@@ -293,7 +320,7 @@ impl Provisioner {
         result
     }
 
-    fn credentials(&self, account: &Account, now: i64) -> Provisioned {
+    fn credentials(&self, account: &Account, now: i64) -> Result<Provisioned, ProvisionError> {
         let (authorization_username, password, expires_at) = match &self.backend {
             Backend::Ephemeral {
                 secret,
@@ -306,18 +333,25 @@ impl Provisioner {
             }
             Backend::KamailioSubscriber { .. } => (
                 account.username.clone(),
-                self.secret
-                    .password(&account.issuer, &account.subject, account.generation),
+                match self.random_passwords {
+                    true => sipauth::random_urlsafe(18)
+                        .map(SipPassword::new)
+                        .map_err(|e| ProvisionError::Config(e.to_string()))?,
+                    false => {
+                        self.secret
+                            .password(&account.issuer, &account.subject, account.generation)
+                    }
+                },
                 None,
             ),
         };
-        Provisioned {
+        Ok(Provisioned {
             account: account.clone(),
             password,
             authorization_username,
             expires_at,
             settings: self.settings.clone(),
-        }
+        })
     }
 
     async fn create(
@@ -326,7 +360,7 @@ impl Provisioner {
         identity: &VerifiedIdentity,
         now: i64,
     ) -> Result<Account, ProvisionError> {
-        let wanted = wanted_username(identity);
+        let wanted = wanted_username(identity, &self.username_claims);
         for username in [wanted.clone(), suffixed(&wanted, identity)] {
             let display = display_name(identity, &username);
             sqlx::query(

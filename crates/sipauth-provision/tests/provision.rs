@@ -384,3 +384,47 @@ async fn a_restart_keeps_every_account_and_password() {
         assert_eq!(after.account.username, before.account.username);
     }
 }
+
+#[tokio::test]
+async fn usernames_follow_the_configured_claims_and_are_kept() {
+    for (kind, url) in databases("claims").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = p.with_username_claims(vec!["employee_id".into(), "email".into()]);
+        let mut id = identity("e1", "erin@example.com", true);
+        id.claims.insert("employee_id".into(), json!("E-1042"));
+        assert_eq!(
+            p.provision(&id, None).await.unwrap().account.username,
+            "e-1042",
+            "{kind}"
+        );
+        // The claim changes later: the username was decided once.
+        id.claims.insert("employee_id".into(), json!("E-7"));
+        assert_eq!(
+            p.provision(&id, None).await.unwrap().account.username,
+            "e-1042"
+        );
+        // Without the claim, the next one in the list.
+        let other = identity("e2", "gus@example.com", true);
+        assert_eq!(
+            p.provision(&other, None).await.unwrap().account.username,
+            "gus"
+        );
+    }
+}
+
+#[tokio::test]
+async fn random_passwords_change_on_every_provision_and_reach_the_sip_server() {
+    for (kind, url) in databases("random").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = p.with_random_passwords(true);
+        let id = identity("r1", "rita@example.com", true);
+        let first = p.provision(&id, None).await.unwrap();
+        let second = p.provision(&id, None).await.unwrap();
+        assert_ne!(first.password.secret(), second.password.secret(), "{kind}");
+        let (_, ha1, _) = subscriber(&p, "rita").await.unwrap();
+        assert_eq!(
+            ha1,
+            sipauth_provision::ha1("rita", "sip.example.com", second.password.secret())
+        );
+    }
+}
