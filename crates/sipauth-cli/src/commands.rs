@@ -28,7 +28,8 @@ pub fn print_stdout(text: &str) -> Result<(), CliError> {
     }
 }
 
-fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
+/// Prints one JSON document on standard output.
+pub fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
     print_stdout(&serde_json::to_string_pretty(value).unwrap_or_default())
 }
 

@@ -3,6 +3,7 @@
 //! Definitions of flags are in [`opt`], settings layering in [`config`], subcommands in
 //! [`commands`], printing in [`output`], exit codes in [`error`].
 
+pub mod admin;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -46,6 +47,7 @@ async fn run_command(cli: &Cli) -> Result<(), CliError> {
         Command::Credentials(opts) => commands::credentials(global, opts).await,
         Command::Logout(a) => commands::logout(global, &a.profile()).await,
         Command::Serve(opts) => serve::serve(global, opts).await,
+        Command::Admin(opts) => admin::admin(global, opts).await,
         Command::Providers => commands::providers(global),
         Command::Completions { shell } => commands::completions(*shell),
     }

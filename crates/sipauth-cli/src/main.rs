@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sipauth_cli::opt::Cli;
+use sipauth_cli::opt::{Cli, Command, LogFormatName};
+use sipauth_server::config::LogFormat;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -13,21 +14,49 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    // Colour only on a terminal, and never with NO_COLOR (https://no-color.org).
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SIPAUTH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let serving = matches!(cli.command, Command::Serve(_));
+    let json_logs = match &cli.command {
+        Command::Serve(opts) => {
+            opts.log_format == Some(LogFormatName::Json)
+                || (opts.log_format.is_none()
+                    && sipauth_cli::serve::file_config(&cli.global)
+                        .ok()
+                        .and_then(|c| c.log_format)
+                        == Some(LogFormat::Json))
+        }
+        _ => false,
+    };
+    // The service says what it does (info); a command speaks only when something is wrong.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIPAUTH_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if serving { "info" } else { "warn" })
+    });
+    if json_logs {
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        // Colour only on a terminal, and never with NO_COLOR (https://no-color.org).
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(colour)
+            .with_env_filter(filter)
+            .init();
+    }
+    // The service uses every core; a command needs one thread.
+    let runtime = if serving {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sipauth: cannot start: {e}");

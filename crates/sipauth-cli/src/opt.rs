@@ -70,6 +70,9 @@ pub enum Command {
     /// Run the provisioning service: verify bearer tokens, create SIP accounts, answer with
     /// credentials.
     Serve(ServeOpts),
+    /// Operate on the provisioning service's accounts: list, show, disable, enable, rotate,
+    /// delete, audit.
+    Admin(AdminOpts),
     /// The provider templates and what each needs.
     Providers,
     /// Shell completions.
@@ -79,16 +82,17 @@ pub enum Command {
     },
 }
 
-/// `sipauth serve`: the flags configure one trusted issuer.
-#[derive(Args, Clone)]
+/// `sipauth serve`: the flags configure one trusted issuer and override the `--config` file
+/// (several issuers need the file).
+#[derive(Args, Clone, Default)]
 pub struct ServeOpts {
-    /// Address to listen on.
-    #[arg(long, env = "SIPAUTH_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SIPAUTH_LISTEN")]
+    pub listen: Option<String>,
     /// Database: a path or sqlite:PATH (default <data dir>/sipauth/server.db), or postgres://...
     #[arg(long, env = "SIPAUTH_DATABASE")]
     pub database: Option<String>,
-    /// The trusted issuer (OpenID discovery).
+    /// A trusted issuer (OpenID discovery); added to the config file's issuers.
     #[arg(long, env = "SIPAUTH_ISSUER")]
     pub issuer: Option<String>,
     /// A client id (or resource) tokens must be issued to (repeatable).
@@ -115,18 +119,94 @@ pub struct ServeOpts {
     /// The password-derivation secret (created 0600 when missing; default <data dir>/sipauth/server.secret).
     #[arg(long, env = "SIPAUTH_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
-    /// How the SIP server learns passwords.
-    #[arg(long, value_enum, default_value_t = BackendName::Kamailio)]
-    pub backend: BackendName,
+    /// How the SIP server learns passwords [default: kamailio].
+    #[arg(long, env = "SIPAUTH_BACKEND", value_enum)]
+    pub backend: Option<BackendName>,
     /// The secret shared with Kamailio auth_ephemeral.
     #[arg(long, env = "SIPAUTH_EPHEMERAL_SECRET_FILE")]
     pub ephemeral_secret_file: Option<PathBuf>,
-    /// Lifetime of ephemeral credentials, in seconds.
-    #[arg(long, default_value_t = 3600)]
-    pub ephemeral_ttl: u64,
+    /// The auth_ephemeral HMAC [default: sha1].
+    #[arg(long, env = "SIPAUTH_EPHEMERAL_ALGORITHM", value_enum)]
+    pub ephemeral_algorithm: Option<EphemeralAlgorithmName>,
+    /// Lifetime of ephemeral credentials, in seconds [default: 3600].
+    #[arg(long, env = "SIPAUTH_EPHEMERAL_TTL")]
+    pub ephemeral_ttl: Option<u64>,
     /// Only verified emails of this domain get SIP access (repeatable).
     #[arg(long = "allow-email-domain", value_delimiter = ',')]
     pub allow_email_domains: Vec<String>,
+    /// Log lines as text or JSON [default: text].
+    #[arg(long, env = "SIPAUTH_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormatName>,
+}
+
+/// Log formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatName {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// auth_ephemeral HMACs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EphemeralAlgorithmName {
+    /// HMAC-SHA1 (Kamailio's default).
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
+}
+
+/// `sipauth admin`: operate on the service's accounts, over the same database and secret.
+#[derive(Args, Clone)]
+pub struct AdminOpts {
+    /// Database: a path or sqlite:PATH (default <data dir>/sipauth/server.db), or postgres://...
+    #[arg(long, global = true, env = "SIPAUTH_DATABASE")]
+    pub database: Option<String>,
+    /// The password-derivation secret (default <data dir>/sipauth/server.secret).
+    #[arg(long, global = true, env = "SIPAUTH_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    #[allow(missing_docs)]
+    #[command(subcommand)]
+    pub action: AdminAction,
+}
+
+/// What `sipauth admin` does.
+#[derive(Subcommand, Clone)]
+pub enum AdminAction {
+    /// Every account (a table, or --json).
+    List,
+    /// One account.
+    Show {
+        /// The SIP username.
+        user: String,
+    },
+    /// Refuse the account SIP access (its password stops working at once).
+    Disable {
+        /// The SIP username.
+        user: String,
+    },
+    /// Give a disabled account SIP access again.
+    Enable {
+        /// The SIP username.
+        user: String,
+    },
+    /// A new password: the old one stops working at once.
+    Rotate {
+        /// The SIP username.
+        user: String,
+    },
+    /// Remove the account and its SIP server row (the next sign-in creates a new one).
+    Delete {
+        /// The SIP username.
+        user: String,
+    },
+    /// The audit log.
+    Audit {
+        /// Only entries since: Unix seconds, or an age such as 15m, 24h, 7d.
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 /// SIP server backends.

@@ -1,25 +1,23 @@
-//! `sipauth serve`: the provisioning service from flags (one trusted issuer). Thin: it reads
-//! the settings and secrets, discovers the issuer (as a resource server it needs only `issuer`,
-//! `jwks_uri` and, for opaque tokens, `introspection_endpoint` / `userinfo_endpoint`), opens the
-//! database, and runs [`sipauth_server::app`] until Ctrl-C or SIGTERM, finishing the requests in
-//! flight. Prints `listening on http://ADDR` on standard error when ready.
+//! `sipauth serve`: the provisioning service. Thin: it reads the `--config` file (a
+//! [`ServiceConfig`]), lays the flags over it (they configure one issuer; several issuers need
+//! the file), lets the server crate build the state (discovery, database, secrets), and runs
+//! [`sipauth_server::app`] until Ctrl-C or SIGTERM, finishing the requests in flight. Prints
+//! `listening on http://ADDR` on standard error when ready.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sipauth::{
-    ClientSecret, HttpClient, Introspector, Issuer, JwksCache, SystemClock, TokenVerifier,
-    VerifyOptions,
+use sipauth::{HttpClient, SystemClock};
+use sipauth_server::config::{
+    BackendKind, EphemeralAlgorithm, IssuerSettings, LogFormat, ServiceConfig,
 };
-use sipauth_provision::{Backend, Database, Policy, Provisioner, ServerSecret, SipSettings};
-use sipauth_server::{AppState, IssuerConfig, TokenCheck};
 
-use crate::config;
 use crate::error::CliError;
-use crate::opt::{BackendName, Global, ServeOpts};
+use crate::opt::{BackendName, EphemeralAlgorithmName, Global, LogFormatName, ServeOpts};
 
-fn data_dir(global: &Global) -> Result<PathBuf, CliError> {
+/// The data directory: `--data-dir`, else `<data dir>/sipauth`.
+pub fn data_dir(global: &Global) -> Result<PathBuf, CliError> {
     match &global.data_dir {
         Some(d) => Ok(d.clone()),
         None => dirs::data_dir().map(|d| d.join("sipauth")).ok_or_else(|| {
@@ -28,141 +26,105 @@ fn data_dir(global: &Global) -> Result<PathBuf, CliError> {
     }
 }
 
-fn read_secret(path: &std::path::Path, flag: &str) -> Result<String, CliError> {
-    config::secret(&None, &Some(path.display().to_string()), flag)?
-        .ok_or_else(|| CliError::config(format!("{flag}-file is empty")))
+fn config_error(e: sipauth_server::ConfigError) -> CliError {
+    CliError::config(e.0)
 }
 
-fn provision_error(e: sipauth_provision::ProvisionError) -> CliError {
-    CliError::config(e.to_string())
+/// The `--config` file, if any, or empty settings.
+pub fn file_config(global: &Global) -> Result<ServiceConfig, CliError> {
+    match &global.config {
+        Some(path) => ServiceConfig::from_file(path).map_err(config_error),
+        None => Ok(ServiceConfig::default()),
+    }
 }
 
-/// Builds the service's state from the flags.
-pub async fn state(global: &Global, opts: &ServeOpts) -> Result<AppState, CliError> {
-    let issuer = opts
-        .issuer
-        .as_deref()
-        .ok_or_else(|| CliError::config("--issuer is required (or SIPAUTH_ISSUER)"))?;
-    sipauth::url_policy::parse_secure("--issuer", issuer)
-        .map_err(|e| CliError::config(e.to_string()))?;
-    if opts.audiences.is_empty() {
-        return Err(CliError::config(
-            "--audience is required: the client id tokens must be issued to",
-        ));
-    }
-    let ws_uri = opts
-        .ws_uri
-        .clone()
-        .unwrap_or_else(|| config::DEFAULT_WS_URI.into());
-    sipauth::sip::check_ws_uri(&ws_uri, false)
-        .map_err(|e| CliError::config(format!("--ws-uri: {e}")))?;
-    let sip_domain = match &opts.sip_domain {
-        Some(d) => d.clone(),
-        None => url::Url::parse(issuer)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_else(|| "localhost".into()),
-    };
-    let dir = data_dir(global)?;
-    let secret = ServerSecret::load_or_create(
-        &opts
-            .secret_file
-            .clone()
-            .unwrap_or_else(|| dir.join("server.secret")),
-    )
-    .map_err(provision_error)?;
-    let backend = match opts.backend {
-        BackendName::Kamailio => Backend::KamailioSubscriber {
-            store_plaintext: false,
-        },
-        BackendName::Ephemeral => {
-            let path = opts.ephemeral_secret_file.as_ref().ok_or_else(|| {
-                CliError::config("--backend ephemeral needs --ephemeral-secret-file")
-            })?;
-            Backend::Ephemeral {
-                secret: sipauth::SipPassword::new(read_secret(path, "--ephemeral-secret")?),
-                algorithm: sipauth::sip::HmacAlgorithm::Sha1,
-                ttl: Duration::from_secs(opts.ephemeral_ttl.max(1)),
-            }
+/// The settings: the file, with the flags over it.
+pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig, CliError> {
+    let mut c = file_config(global)?;
+    let set = |slot: &mut Option<String>, flag: &Option<String>| {
+        if flag.is_some() {
+            slot.clone_from(flag);
         }
     };
-
-    let http = HttpClient::new()?;
-    let clock: sipauth::SharedClock = Arc::new(SystemClock);
-    let doc = sipauth::provider::discovery::fetch_document(&http, issuer).await?;
-    let jwks = doc
-        .jwks_uri
-        .as_deref()
-        .map(|u| sipauth::url_policy::parse_secure("jwks_uri", u))
-        .transpose()?
-        .map(|uri| JwksCache::new(uri, http.clone(), clock.clone(), VerifyOptions::default()));
-    let introspector = match (
-        &opts.introspection_client_id,
-        &opts.introspection_client_secret_file,
-        &doc.introspection_endpoint,
-    ) {
-        (Some(id), Some(file), Some(endpoint)) => Some(Introspector::new(
-            sipauth::url_policy::parse_secure("introspection_endpoint", endpoint)?,
-            http.clone(),
-            id.clone(),
-            ClientSecret::new(read_secret(file, "--introspection-client-secret")?),
-            Issuer::new(doc.issuer.clone()),
-            clock.clone(),
-        )),
-        (Some(_), Some(_), None) => {
+    set(&mut c.listen, &opts.listen);
+    set(&mut c.database, &opts.database);
+    set(&mut c.sip.domain, &opts.sip_domain);
+    set(&mut c.sip.ws_uri, &opts.ws_uri);
+    set(&mut c.sip.sip_server, &opts.sip_server);
+    if opts.secret_file.is_some() {
+        c.secret_file.clone_from(&opts.secret_file);
+    }
+    if let Some(b) = opts.backend {
+        c.backend.kind = match b {
+            BackendName::Kamailio => BackendKind::Kamailio,
+            BackendName::Ephemeral => BackendKind::Ephemeral,
+        };
+    }
+    if opts.ephemeral_secret_file.is_some() {
+        c.backend
+            .ephemeral_secret_file
+            .clone_from(&opts.ephemeral_secret_file);
+    }
+    if let Some(a) = opts.ephemeral_algorithm {
+        c.backend.ephemeral_algorithm = match a {
+            EphemeralAlgorithmName::Sha1 => EphemeralAlgorithm::Sha1,
+            EphemeralAlgorithmName::Sha256 => EphemeralAlgorithm::Sha256,
+        };
+    }
+    if opts.ephemeral_ttl.is_some() {
+        c.backend.ephemeral_ttl = opts.ephemeral_ttl;
+    }
+    if let Some(f) = opts.log_format {
+        c.log_format = Some(match f {
+            LogFormatName::Text => LogFormat::Text,
+            LogFormatName::Json => LogFormat::Json,
+        });
+    }
+    c.policy
+        .allowed_email_domains
+        .extend(opts.allow_email_domains.iter().cloned());
+    // The issuer flags: a new issuer, or more settings for the file's issuer of that URL (or
+    // its only one, when no --issuer is given).
+    let issuer_flags = !opts.audiences.is_empty()
+        || opts.introspection_client_id.is_some()
+        || opts.introspection_client_secret_file.is_some()
+        || opts.allow_userinfo_tokens;
+    let target = match &opts.issuer {
+        Some(url) => {
+            let at = c.issuers.iter().position(|i| &i.url == url);
+            Some(at.unwrap_or_else(|| {
+                c.issuers.push(IssuerSettings {
+                    url: url.clone(),
+                    ..IssuerSettings::default()
+                });
+                c.issuers.len() - 1
+            }))
+        }
+        None if issuer_flags && c.issuers.len() == 1 => Some(0),
+        None if issuer_flags => {
             return Err(CliError::config(
-                "the issuer publishes no introspection_endpoint",
+                "--audience and the other issuer flags need --issuer (or exactly one [[issuer]] in the config file)",
             ))
         }
-        (Some(_), None, _) | (None, Some(_), _) => {
-            return Err(CliError::config(
-                "--introspection-client-id and --introspection-client-secret-file go together",
-            ))
+        None => None,
+    };
+    if let Some(i) = target {
+        let issuer = &mut c.issuers[i];
+        issuer.audiences.extend(opts.audiences.iter().cloned());
+        if opts.introspection_client_id.is_some() {
+            issuer
+                .introspection_client_id
+                .clone_from(&opts.introspection_client_id);
         }
-        (None, None, _) => None,
-    };
-    let userinfo = doc
-        .userinfo_endpoint
-        .as_deref()
-        .map(|u| sipauth::url_policy::parse_secure("userinfo_endpoint", u))
-        .transpose()?
-        .map(|u| (http.clone(), u));
-    if opts.allow_userinfo_tokens && userinfo.is_none() {
-        return Err(CliError::config(
-            "the issuer publishes no userinfo_endpoint",
-        ));
+        if opts.introspection_client_secret_file.is_some() {
+            issuer
+                .introspection_client_secret_file
+                .clone_from(&opts.introspection_client_secret_file);
+        }
+        issuer.allow_userinfo_tokens |= opts.allow_userinfo_tokens;
     }
-    let tokens = TokenCheck::new(
-        vec![IssuerConfig {
-            verifier: TokenVerifier::new(Issuer::new(doc.issuer.clone()), jwks, clock.clone()),
-            audiences: opts.audiences.clone(),
-            introspector,
-            userinfo,
-            userinfo_tokens: opts.allow_userinfo_tokens,
-        }],
-        clock.clone(),
-    );
-    let database = opts
-        .database
-        .clone()
-        .unwrap_or_else(|| dir.join("server.db").display().to_string());
-    let db = Database::open(&database).await.map_err(provision_error)?;
-    let policy = Policy {
-        allowed_email_domains: opts.allow_email_domains.clone(),
-        ..Policy::default()
-    };
-    let settings = SipSettings {
-        domain: sip_domain,
-        realm: None,
-        ws_uri,
-        sip_server: opts.sip_server.clone(),
-    };
-    Ok(AppState {
-        provisioner: Arc::new(Provisioner::new(
-            db, backend, settings, secret, policy, clock,
-        )),
-        tokens: Arc::new(tokens),
-    })
+    c.check().map_err(config_error)?;
+    Ok(c)
 }
 
 async fn shutdown_signal() {
@@ -188,18 +150,28 @@ async fn shutdown_signal() {
 
 /// `sipauth serve`.
 pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
-    let state = state(global, opts).await?;
-    let listener = tokio::net::TcpListener::bind(&opts.listen)
+    let config = service_config(global, opts)?;
+    let http = HttpClient::new()?;
+    let state = config
+        .state(&data_dir(global)?, &http, Arc::new(SystemClock))
         .await
-        .map_err(|e| CliError::config(format!("cannot listen on {}: {e}", opts.listen)))?;
+        .map_err(config_error)?;
+    let listen = config.listen.as_deref().unwrap_or("127.0.0.1:8080");
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::config(format!("cannot listen on {listen}: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::other(e.to_string()))?;
+    tracing::info!(%addr, issuers = config.issuers.len(), "sipauth serve started");
     eprintln!("listening on http://{addr}");
-    axum::serve(listener, sipauth_server::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::other(format!("the service stopped: {e}")))?;
+    axum::serve(
+        listener,
+        sipauth_server::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| CliError::other(format!("the service stopped: {e}")))?;
     eprintln!("stopped");
     Ok(())
 }

@@ -12,8 +12,9 @@ use sipauth_provision::ProvisionError;
 pub enum ApiError {
     /// No bearer token was sent (401, `WWW-Authenticate: Bearer`).
     MissingToken,
-    /// The token failed verification (401, `error="invalid_token"`).
-    InvalidToken(String),
+    /// The token failed verification (401, `error="invalid_token"`): the reason (a stable
+    /// code, for metrics) and the description.
+    InvalidToken(&'static str, String),
     /// The identity may not have SIP access (403 `access_denied`).
     Forbidden(String),
     /// The body is malformed (400 `invalid_request`).
@@ -26,6 +27,12 @@ pub enum ApiError {
     MethodNotAllowed,
     /// The database or the provider is unavailable (503 `temporarily_unavailable`).
     Unavailable(String),
+    /// Too many requests; retry after this many seconds (429 `rate_limited`).
+    RateLimited(u64),
+    /// The request took longer than the service allows (503 `timeout`).
+    Timeout,
+    /// Too many or too large headers (431 `invalid_request`).
+    HeadersTooLarge,
     /// Anything else (500 `server_error`), logged, not shown.
     Internal(String),
 }
@@ -38,7 +45,28 @@ impl ApiError {
                 "invalid_request",
                 "a bearer token is required".into(),
             ),
-            ApiError::InvalidToken(why) => (StatusCode::UNAUTHORIZED, "invalid_token", why.clone()),
+            ApiError::InvalidToken(_, why) => {
+                (StatusCode::UNAUTHORIZED, "invalid_token", why.clone())
+            }
+            ApiError::RateLimited(secs) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; try again in {secs} s"),
+            ),
+            ApiError::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took too long; try again".into(),
+            ),
+            ApiError::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "invalid_request",
+                format!(
+                    "at most {} headers of {} bytes in all",
+                    crate::MAX_HEADERS,
+                    crate::MAX_HEADER_BYTES
+                ),
+            ),
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, "access_denied", why.clone()),
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why.clone()),
             ApiError::TooLarge => (
@@ -94,14 +122,19 @@ impl IntoResponse for ApiError {
         }
         let body = sipauth_wire::ApiError::new(code, description);
         let mut response = (status, axum::Json(body)).into_response();
-        if matches!(self, ApiError::Unavailable(_)) {
+        let retry_after = match &self {
+            ApiError::Unavailable(_) | ApiError::Timeout => Some(1),
+            ApiError::RateLimited(secs) => Some(*secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         let challenge = match self {
             ApiError::MissingToken => Some("Bearer"),
-            ApiError::InvalidToken(_) => Some("Bearer error=\"invalid_token\""),
+            ApiError::InvalidToken(..) => Some("Bearer error=\"invalid_token\""),
             _ => None,
         };
         if let Some(challenge) = challenge {

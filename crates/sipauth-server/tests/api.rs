@@ -108,10 +108,7 @@ async fn state_via(name: &str, base: &str, budget: OutboundBudget) -> AppState {
         Policy::default(),
         clock,
     );
-    AppState {
-        provisioner: Arc::new(provisioner),
-        tokens: Arc::new(tokens),
-    }
+    AppState::new(Arc::new(provisioner), Arc::new(tokens))
 }
 
 struct Answer {

@@ -18,16 +18,19 @@ use serde_json::Value;
 /// The body of `POST /api/sip/provision`: `{"userInfo": ...}`. A service must ignore it for
 /// identity (identity comes only from the verified bearer token); it is sent for compatibility
 /// with the guide's backend example.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProvisionRequest {
     /// The claims the client saw.
     #[serde(rename = "userInfo", default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub user_info: Option<Value>,
 }
 
 /// The answer of the provisioning API. A client takes `password` (or the guide's `sipPassword`)
 /// and whatever else is present; everything but the password is optional, so any backend
 /// following the guide's example is understood.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionResponse {
@@ -107,6 +110,7 @@ pub struct SipCredentials {
 
 /// An error body: `{"error": CODE, "error_description": TEXT}` (RFC 6749 §5.2 names), used by
 /// the service for every error answer and by the command's `--json` failure documents.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// The stable code (an [`ErrorCode`], or a provider's own code passed through).

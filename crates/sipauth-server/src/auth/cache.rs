@@ -17,6 +17,7 @@ use sipauth::{SharedClock, VerifiedIdentity};
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
+use crate::limits::Bucket;
 
 /// The longest an accepted opaque token's answer is reused (shorter when the token expires
 /// sooner; 30 s when its expiry is unknown, as with userinfo).
@@ -33,8 +34,8 @@ pub const MAX_ENTRIES: usize = 20_000;
 pub enum Answer {
     /// The token is live and belongs to this identity.
     Accepted(VerifiedIdentity),
-    /// The token was refused, with the description to repeat.
-    Refused(String),
+    /// The token was refused: the reason (a stable code) and the description to repeat.
+    Refused(&'static str, String),
 }
 
 #[derive(Debug)]
@@ -120,7 +121,7 @@ impl AnswerCache {
                         Some(exp) => exp.min(now + POSITIVE_TTL),
                         None => now + UNKNOWN_EXPIRY_TTL,
                     },
-                    Answer::Refused(_) => now + NEGATIVE_TTL,
+                    Answer::Refused(..) => now + NEGATIVE_TTL,
                 };
                 if let Ok(mut u) = slot.until.lock() {
                     *u = until;
@@ -134,7 +135,10 @@ impl AnswerCache {
                 .expires_at
                 .is_some_and(|exp| exp <= self.clock.now_unix())
             {
-                return Ok(Answer::Refused("the token has expired".into()));
+                return Ok(Answer::Refused(
+                    "inactive_token",
+                    "the token has expired".into(),
+                ));
             }
         }
         Ok(answer.clone())
@@ -146,7 +150,7 @@ impl AnswerCache {
 pub struct OutboundBudget {
     per_second: f64,
     burst: f64,
-    state: Mutex<(f64, std::time::Instant)>,
+    bucket: Mutex<Bucket>,
 }
 
 impl OutboundBudget {
@@ -156,29 +160,21 @@ impl OutboundBudget {
         Self {
             per_second: f64::from(per_second.max(1)),
             burst,
-            state: Mutex::new((burst, std::time::Instant::now())),
+            bucket: Mutex::new(Bucket::full(burst)),
         }
     }
 
     /// Takes one question from the budget, or says the budget is spent.
     pub fn take(&self) -> Result<(), ApiError> {
-        let Ok(mut state) = self.state.lock() else {
-            return Err(ApiError::Unavailable(
-                "the outbound budget is unusable".into(),
-            ));
-        };
-        let now = std::time::Instant::now();
-        let (tokens, last) = *state;
-        let tokens =
-            (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.burst);
-        if tokens < 1.0 {
-            *state = (tokens, now);
-            return Err(ApiError::Unavailable(
+        let spent = || {
+            ApiError::Unavailable(
                 "too many unknown tokens to ask the identity provider about; try again".into(),
-            ));
-        }
-        *state = (tokens - 1.0, now);
-        Ok(())
+            )
+        };
+        let mut bucket = self.bucket.lock().map_err(|_| spent())?;
+        bucket
+            .take(self.burst, self.per_second)
+            .map_err(|_| spent())
     }
 }
 

@@ -59,8 +59,14 @@ fn refused(e: sipauth::Error) -> ApiError {
     if e.is_network() {
         ApiError::Unavailable(e.to_string())
     } else {
-        ApiError::InvalidToken(format!("{} [{}]", e, e.code()))
+        ApiError::InvalidToken(reason(&e), format!("{} [{}]", e, e.code()))
     }
+}
+
+/// The library's stable code for a refusal, as a bounded label.
+fn reason(e: &sipauth::Error) -> &'static str {
+    let code = e.code();
+    sipauth::ErrorCode::parse(code).map_or("other", |c| c.as_str())
 }
 
 /// The longest bearer token taken (a JWT with many claims is a few KiB).
@@ -93,18 +99,25 @@ impl TokenCheck {
     /// Verifies a bearer token.
     pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity, ApiError> {
         if token.len() > MAX_TOKEN {
-            return Err(ApiError::InvalidToken("the token is too long".into()));
+            return Err(ApiError::InvalidToken(
+                "token_too_long",
+                "the token is too long".into(),
+            ));
         }
         let looks_like_jwt = token.split('.').count() == 3;
         if looks_like_jwt {
-            let iss = unverified_iss(token)
-                .ok_or_else(|| ApiError::InvalidToken("the token is malformed".into()))?;
+            let iss = unverified_iss(token).ok_or_else(|| {
+                ApiError::InvalidToken("malformed", "the token is malformed".into())
+            })?;
             let issuer = self
                 .issuers
                 .iter()
                 .find(|i| i.verifier.issuer().accepts(&iss))
                 .ok_or_else(|| {
-                    ApiError::InvalidToken("the token's issuer is not trusted here".into())
+                    ApiError::InvalidToken(
+                        "untrusted_issuer",
+                        "the token's issuer is not trusted here".into(),
+                    )
                 })?;
             // `at+jwt` by the access-token rules, any other JWT as an ID token for our audience.
             let policy = VerificationPolicy::bearer(issuer.audiences.clone());
@@ -120,12 +133,13 @@ impl TokenCheck {
             .any(|i| i.introspector.is_some() || i.userinfo_tokens)
         {
             return Err(ApiError::InvalidToken(
+                "opaque_not_accepted",
                 "opaque tokens are not accepted here".into(),
             ));
         }
         match self.cache.get_or_ask(token, || self.ask(token)).await? {
             Answer::Accepted(identity) => Ok(identity),
-            Answer::Refused(why) => Err(ApiError::InvalidToken(why)),
+            Answer::Refused(reason, why) => Err(ApiError::InvalidToken(reason, why)),
         }
     }
 
@@ -133,7 +147,10 @@ impl TokenCheck {
     /// provider or a spent budget an error (not kept).
     async fn ask(&self, token: &str) -> Result<Answer, ApiError> {
         let token = AccessToken::new(token);
-        let mut last = Answer::Refused("no configured issuer can verify this token".into());
+        let mut last = Answer::Refused(
+            "unverifiable",
+            "no configured issuer can verify this token".into(),
+        );
         for issuer in &self.issuers {
             let policy = VerificationPolicy::access_token(issuer.audiences.clone());
             if let Some(introspector) = &issuer.introspector {
@@ -145,7 +162,7 @@ impl TokenCheck {
                         ))
                     }
                     Err(e) if e.is_network() => return Err(refused(e)),
-                    Err(e) => last = Answer::Refused(format!("{} [{}]", e, e.code())),
+                    Err(e) => last = Answer::Refused(reason(&e), format!("{} [{}]", e, e.code())),
                 }
             }
             if let (true, Some((http, endpoint))) = (issuer.userinfo_tokens, &issuer.userinfo) {
@@ -155,7 +172,7 @@ impl TokenCheck {
                 {
                     Ok(identity) => return Ok(Answer::Accepted(identity)),
                     Err(e) if e.is_network() => return Err(refused(e)),
-                    Err(e) => last = Answer::Refused(format!("{} [{}]", e, e.code())),
+                    Err(e) => last = Answer::Refused(reason(&e), format!("{} [{}]", e, e.code())),
                 }
             }
         }

@@ -53,6 +53,17 @@ impl JwksCache {
         self.state.lock().await.fetches
     }
 
+    /// Makes sure a key set is held: fetched once when none is (a readiness check; a held set,
+    /// even an old one, counts).
+    pub async fn ensure_loaded(&self) -> Result<(), Error> {
+        let mut set = self.state.lock().await;
+        if set.fetched_at.is_some() {
+            return Ok(());
+        }
+        let now = self.clock.now_unix();
+        self.refetch(&mut set, now).await
+    }
+
     /// The key for a token header, fetching or refetching the set as the rules allow.
     pub async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, Error> {
         let mut set = self.state.lock().await;

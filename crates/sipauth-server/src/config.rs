@@ -1,0 +1,581 @@
+//! [`ServiceConfig`]: the one settings type of the service, read from a TOML file (unknown keys
+//! rejected; errors name the key and the line) and overlaid by `sipauth serve`'s flags and
+//! `SIPAUTH_*` variables. It builds what the service runs on: the [`Provisioner`] (no network:
+//! `sipauth admin` uses it too) and the [`TokenCheck`] (discovery of each trusted issuer: as a
+//! resource server, only `issuer`, `jwks_uri` and, for opaque tokens, `introspection_endpoint` /
+//! `userinfo_endpoint` are needed). Reading flags is the command's; what the settings mean is here.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! database = "sqlite:/var/lib/sipauth/server.db"   # or postgres://...
+//! secret_file = "/etc/sipauth/server.secret"
+//!
+//! [[issuer]]
+//! url = "https://accounts.example.com"
+//! audiences = ["my-softphone"]
+//!
+//! [sip]
+//! domain = "example.com"
+//! ws_uri = "wss://sip.example.com/ws"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sipauth::{
+    ClientSecret, HttpClient, Introspector, Issuer, JwksCache, SharedClock, TokenVerifier,
+    VerifyOptions,
+};
+use sipauth_provision::{Backend, Database, Policy, Provisioner, ServerSecret, SipSettings};
+
+use crate::auth::{IssuerConfig, OutboundBudget, TokenCheck};
+use crate::limits::{Rate, RateLimits};
+use crate::network::NetworkPolicy;
+
+/// Why the settings cannot run a service.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn new(what: impl Into<String>) -> Self {
+        Self(what.into())
+    }
+}
+
+impl From<sipauth_provision::ProvisionError> for ConfigError {
+    fn from(e: sipauth_provision::ProvisionError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<sipauth::ConfigError> for ConfigError {
+    fn from(e: sipauth::ConfigError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<sipauth::Error> for ConfigError {
+    fn from(e: sipauth::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// The service's settings. Every field is optional in the file; [`ServiceConfig::check`] says
+/// what a running service needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Address to listen on (default `127.0.0.1:8080`).
+    pub listen: Option<String>,
+    /// A path, `sqlite:PATH` or `postgres://...` (default `<data dir>/server.db`).
+    pub database: Option<String>,
+    /// The password-derivation secret's file (created 0600 when missing; default
+    /// `<data dir>/server.secret`).
+    pub secret_file: Option<PathBuf>,
+    /// The secret itself (prefer `secret_file` or `SIPAUTH_SERVER_SECRET`).
+    pub secret: Option<String>,
+    /// Log lines as `text` (default) or `json`.
+    pub log_format: Option<LogFormat>,
+    /// Trusted issuers.
+    #[serde(default, rename = "issuer")]
+    pub issuers: Vec<IssuerSettings>,
+    /// The SIP side.
+    #[serde(default)]
+    pub sip: SipConfig,
+    /// How the SIP server learns passwords.
+    #[serde(default)]
+    pub backend: BackendConfig,
+    /// Who may have SIP access.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Where requests may come from.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// Rate limits and timeouts.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One trusted issuer (`[[issuer]]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    /// The issuer (OpenID discovery at `<url>/.well-known/openid-configuration`).
+    pub url: String,
+    /// Client ids / resources tokens must be issued to.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// This service's client id at the issuer, for introspection of opaque tokens.
+    pub introspection_client_id: Option<String>,
+    /// File holding that client's secret.
+    pub introspection_client_secret_file: Option<PathBuf>,
+    /// Accept opaque tokens that the userinfo endpoint answers for (cannot check the audience).
+    #[serde(default)]
+    pub allow_userinfo_tokens: bool,
+}
+
+/// `[sip]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// The accounts' SIP domain (default: the first issuer's host).
+    pub domain: Option<String>,
+    /// The digest realm (default: the domain).
+    pub realm: Option<String>,
+    /// The WebSocket server clients use.
+    pub ws_uri: Option<String>,
+    /// The registrar for native clients, `sip:host:port;transport=udp|tcp|tls`.
+    pub sip_server: Option<String>,
+    /// Claims a new account's username comes from, in order (default email, preferred_username,
+    /// sub).
+    #[serde(default)]
+    pub username_claims: Vec<String>,
+}
+
+/// Backend names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Kamailio `auth_db` over the `subscriber` table.
+    #[default]
+    Kamailio,
+    /// Kamailio `auth_ephemeral`.
+    Ephemeral,
+}
+
+/// Ephemeral HMAC names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EphemeralAlgorithm {
+    /// HMAC-SHA1 (Kamailio's default).
+    #[default]
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
+}
+
+/// `[backend]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// `kamailio` (default) or `ephemeral`.
+    #[serde(default)]
+    pub kind: BackendKind,
+    /// Kamailio: also fill the plaintext `password` column.
+    #[serde(default)]
+    pub store_plaintext: bool,
+    /// Kamailio: a new random password on every provision instead of the derived one.
+    #[serde(default)]
+    pub random_passwords: bool,
+    /// Ephemeral: the secret shared with Kamailio.
+    pub ephemeral_secret_file: Option<PathBuf>,
+    /// Ephemeral: `sha1` (default) or `sha256`.
+    #[serde(default)]
+    pub ephemeral_algorithm: EphemeralAlgorithm,
+    /// Ephemeral: credential lifetime in seconds (default 3600).
+    pub ephemeral_ttl: Option<u64>,
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Only verified emails of these domains.
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+    /// Only these Entra tenants (`tid`).
+    #[serde(default)]
+    pub allowed_tenants: Vec<String>,
+    /// Claims that must have a value (a string equal to it, or an array holding it).
+    #[serde(default)]
+    pub required_claims: BTreeMap<String, String>,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Only clients in these networks (CIDR; empty: any).
+    #[serde(default)]
+    pub allowed_networks: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDR).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Provisioning requests per client IP per minute (off when absent).
+    pub per_ip_per_minute: Option<u32>,
+    /// Provisioning requests per identity per minute (off when absent).
+    pub per_identity_per_minute: Option<u32>,
+    /// Questions per second to identity providers about unknown opaque tokens (default 50).
+    pub outbound_per_second: Option<u32>,
+    /// Seconds a request may take before it is answered 503 (default 15).
+    pub request_timeout: Option<u64>,
+}
+
+impl ServiceConfig {
+    /// Reads a TOML file: unknown keys and bad values are errors naming the key and the line.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(format!("{}: {e}", path.display())))?;
+        Self::from_toml(&text).map_err(|e| ConfigError::new(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Reads TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| {
+                text.as_bytes()[..s.start.min(text.len())]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count()
+                    + 1
+            });
+            let message = e.message().trim_end().to_string();
+            match line {
+                Some(line) => ConfigError::new(format!("line {line}: {message}")),
+                None => ConfigError::new(message),
+            }
+        })
+    }
+
+    /// What a running service needs and cannot default: an issuer with an audience, secure
+    /// URLs, coherent pairs.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::new(
+                "no trusted issuer: set --issuer (or [[issuer]] in the config file)",
+            ));
+        }
+        for issuer in &self.issuers {
+            sipauth::url_policy::parse_secure("issuer url", &issuer.url)?;
+            if issuer.audiences.is_empty() {
+                return Err(ConfigError::new(format!(
+                    "issuer {}: --audience is required: the client id tokens must be issued to",
+                    issuer.url
+                )));
+            }
+            if issuer.introspection_client_id.is_some()
+                != issuer.introspection_client_secret_file.is_some()
+            {
+                return Err(ConfigError::new(
+                    "--introspection-client-id and --introspection-client-secret-file go together",
+                ));
+            }
+        }
+        sipauth::sip::check_ws_uri(self.ws_uri(), false)
+            .map_err(|e| ConfigError::new(format!("ws_uri: {e}")))?;
+        if self.backend.kind == BackendKind::Ephemeral
+            && self.backend.ephemeral_secret_file.is_none()
+        {
+            return Err(ConfigError::new(
+                "--backend ephemeral needs --ephemeral-secret-file",
+            ));
+        }
+        self.network_policy()?;
+        Ok(())
+    }
+
+    fn ws_uri(&self) -> &str {
+        self.sip.ws_uri.as_deref().unwrap_or(DEFAULT_WS_URI)
+    }
+
+    /// The accounts' SIP domain.
+    pub fn sip_domain(&self) -> String {
+        self.sip.domain.clone().unwrap_or_else(|| {
+            self.issuers
+                .first()
+                .and_then(|i| url::Url::parse(&i.url).ok())
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| "localhost".into())
+        })
+    }
+
+    /// The database URL, under `data_dir` by default.
+    pub fn database_url(&self, data_dir: &Path) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| data_dir.join("server.db").display().to_string())
+    }
+
+    /// Opens the database and makes the provisioner: no network, so `sipauth admin` can too.
+    pub async fn provisioner(
+        &self,
+        data_dir: &Path,
+        clock: SharedClock,
+    ) -> Result<Provisioner, ConfigError> {
+        let secret = match (&self.secret, std::env::var("SIPAUTH_SERVER_SECRET")) {
+            (_, Ok(env)) if !env.is_empty() => ServerSecret::new(env.trim_end().as_bytes())?,
+            (Some(inline), _) => ServerSecret::new(inline.as_bytes())?,
+            _ => ServerSecret::load_or_create(
+                &self
+                    .secret_file
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("server.secret")),
+            )?,
+        };
+        let backend = match self.backend.kind {
+            BackendKind::Kamailio => Backend::KamailioSubscriber {
+                store_plaintext: self.backend.store_plaintext,
+            },
+            BackendKind::Ephemeral => {
+                let path = self
+                    .backend
+                    .ephemeral_secret_file
+                    .as_deref()
+                    .ok_or_else(|| {
+                        ConfigError::new("--backend ephemeral needs --ephemeral-secret-file")
+                    })?;
+                Backend::Ephemeral {
+                    secret: sipauth::SipPassword::new(read_secret_file(path)?),
+                    algorithm: match self.backend.ephemeral_algorithm {
+                        EphemeralAlgorithm::Sha1 => sipauth::sip::HmacAlgorithm::Sha1,
+                        EphemeralAlgorithm::Sha256 => sipauth::sip::HmacAlgorithm::Sha256,
+                    },
+                    ttl: Duration::from_secs(self.backend.ephemeral_ttl.unwrap_or(3600).max(1)),
+                }
+            }
+        };
+        let db = Database::open(&self.database_url(data_dir)).await?;
+        let policy = Policy {
+            allowed_issuers: Vec::new(),
+            allowed_tenants: self.policy.allowed_tenants.clone(),
+            allowed_email_domains: self.policy.allowed_email_domains.clone(),
+            required_claims: self
+                .policy
+                .required_claims
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let settings = SipSettings {
+            domain: self.sip_domain(),
+            realm: self.sip.realm.clone(),
+            ws_uri: self.ws_uri().to_string(),
+            sip_server: self.sip.sip_server.clone(),
+        };
+        Ok(
+            Provisioner::new(db, backend, settings, secret, policy, clock)
+                .with_username_claims(self.sip.username_claims.clone())
+                .with_random_passwords(self.backend.random_passwords),
+        )
+    }
+
+    /// Discovers every trusted issuer and makes the token check.
+    pub async fn token_check(
+        &self,
+        http: &HttpClient,
+        clock: SharedClock,
+    ) -> Result<TokenCheck, ConfigError> {
+        let mut issuers = Vec::new();
+        for settings in &self.issuers {
+            issuers.push(issuer(settings, http, clock.clone()).await?);
+        }
+        let budget = OutboundBudget::new(
+            self.limits.outbound_per_second.unwrap_or(50),
+            self.limits
+                .outbound_per_second
+                .unwrap_or(50)
+                .saturating_mul(2),
+        );
+        Ok(TokenCheck::with_budget(issuers, clock, budget))
+    }
+
+    /// Where requests may come from.
+    pub fn network_policy(&self) -> Result<NetworkPolicy, ConfigError> {
+        NetworkPolicy::parse(
+            &self.network.allowed_networks,
+            &self.network.trusted_proxies,
+        )
+        .map_err(ConfigError::new)
+    }
+
+    /// The rate limits (off unless configured).
+    pub fn rate_limits(&self) -> RateLimits {
+        RateLimits::new(
+            self.limits.per_ip_per_minute.map(Rate::per_minute),
+            self.limits.per_identity_per_minute.map(Rate::per_minute),
+        )
+    }
+
+    /// How long a request may take.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.request_timeout.unwrap_or(15).max(1))
+    }
+
+    /// Everything the service runs on.
+    pub async fn state(
+        &self,
+        data_dir: &Path,
+        http: &HttpClient,
+        clock: SharedClock,
+    ) -> Result<crate::AppState, ConfigError> {
+        self.check()?;
+        let tokens = self.token_check(http, clock.clone()).await?;
+        let provisioner = self.provisioner(data_dir, clock).await?;
+        Ok(
+            crate::AppState::new(Arc::new(provisioner), Arc::new(tokens))
+                .with_network(self.network_policy()?)
+                .with_limits(self.rate_limits())
+                .with_request_timeout(self.request_timeout()),
+        )
+    }
+}
+
+/// The WebSocket server when none is configured (Kamailio's usual port on this machine).
+pub const DEFAULT_WS_URI: &str = "ws://127.0.0.1:8088/ws";
+
+/// Reads a secret file; one trailing newline (LF or CRLF) is ignored; empty is an error.
+pub fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(format!("secret file {}: {e}", path.display())))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.is_empty() {
+        return Err(ConfigError::new(format!(
+            "secret file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(text.to_string())
+}
+
+async fn issuer(
+    settings: &IssuerSettings,
+    http: &HttpClient,
+    clock: SharedClock,
+) -> Result<IssuerConfig, ConfigError> {
+    let doc = sipauth::provider::discovery::fetch_document(http, &settings.url).await?;
+    let jwks = doc
+        .jwks_uri
+        .as_deref()
+        .map(|u| sipauth::url_policy::parse_secure("jwks_uri", u))
+        .transpose()?
+        .map(|uri| JwksCache::new(uri, http.clone(), clock.clone(), VerifyOptions::default()));
+    let introspector = match (
+        &settings.introspection_client_id,
+        &settings.introspection_client_secret_file,
+    ) {
+        (Some(id), Some(file)) => {
+            let endpoint = doc.introspection_endpoint.as_deref().ok_or_else(|| {
+                ConfigError::new(format!(
+                    "{} publishes no introspection_endpoint",
+                    settings.url
+                ))
+            })?;
+            Some(Introspector::new(
+                sipauth::url_policy::parse_secure("introspection_endpoint", endpoint)?,
+                http.clone(),
+                id.clone(),
+                ClientSecret::new(read_secret_file(file)?),
+                Issuer::new(doc.issuer.clone()),
+                clock.clone(),
+            ))
+        }
+        _ => None,
+    };
+    let userinfo = doc
+        .userinfo_endpoint
+        .as_deref()
+        .map(|u| sipauth::url_policy::parse_secure("userinfo_endpoint", u))
+        .transpose()?
+        .map(|u| (http.clone(), u));
+    if settings.allow_userinfo_tokens && userinfo.is_none() {
+        return Err(ConfigError::new(format!(
+            "{} publishes no userinfo_endpoint",
+            settings.url
+        )));
+    }
+    Ok(IssuerConfig {
+        verifier: TokenVerifier::new(Issuer::new(doc.issuer.clone()), jwks, clock),
+        audiences: settings.audiences.clone(),
+        introspector,
+        userinfo,
+        userinfo_tokens: settings.allow_userinfo_tokens,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_several_issuers_and_every_section() {
+        let config = ServiceConfig::from_toml(
+            r#"
+listen = "0.0.0.0:9000"
+[[issuer]]
+url = "https://a.example"
+audiences = ["app"]
+[[issuer]]
+url = "https://b.example"
+audiences = ["app2"]
+allow_userinfo_tokens = true
+[sip]
+domain = "sip.example.com"
+[backend]
+kind = "ephemeral"
+ephemeral_secret_file = "/etc/x"
+ephemeral_algorithm = "sha256"
+[policy]
+required_claims = { groups = "voip" }
+[network]
+trusted_proxies = ["10.0.0.0/8"]
+[limits]
+per_ip_per_minute = 60
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.issuers.len(), 2);
+        assert!(config.issuers[1].allow_userinfo_tokens);
+        assert_eq!(
+            config.backend.ephemeral_algorithm,
+            EphemeralAlgorithm::Sha256
+        );
+        assert_eq!(config.policy.required_claims["groups"], "voip");
+        config.check().unwrap();
+    }
+
+    #[test]
+    fn rejects_unknown_keys_naming_key_and_line() {
+        let e = ServiceConfig::from_toml("listen = \"x\"\n\n[sip]\ndomian = \"a\"\n").unwrap_err();
+        assert!(e.0.contains("line 4"), "{e}");
+        assert!(e.0.contains("domian"), "{e}");
+        let e = ServiceConfig::from_toml("[limits]\nper_ip_per_minute = \"sixty\"\n").unwrap_err();
+        assert!(e.0.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn rejects_services_that_cannot_run() {
+        let none = ServiceConfig::default();
+        assert!(none.check().unwrap_err().0.contains("issuer"));
+        let mut c = ServiceConfig::from_toml("[[issuer]]\nurl = \"https://a.example\"\n").unwrap();
+        assert!(c.check().unwrap_err().0.contains("audience"));
+        c.issuers[0].audiences.push("app".into());
+        c.check().unwrap();
+        c.issuers[0].url = "http://a.example".into();
+        assert!(c.check().is_err(), "plain HTTP off loopback");
+        c.issuers[0].url = "https://a.example".into();
+        c.network.allowed_networks.push("10.0.0.0/33".into());
+        assert!(c.check().unwrap_err().0.contains("10.0.0.0/33"));
+    }
+}

@@ -1,0 +1,162 @@
+//! Rate limits: token buckets per client IP and per identity ([`RateLimits`], off unless
+//! configured; over the limit is 429 with `Retry-After`), and the bucket the outbound budget
+//! uses. A bucket holds a minute's worth of requests and refills evenly. The number of buckets
+//! is bounded: full buckets are dropped first, so a flood of new addresses cannot grow memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::error::ApiError;
+
+/// The most buckets a limiter keeps.
+pub const MAX_KEYS: usize = 100_000;
+
+/// Requests allowed per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    per_minute: u32,
+}
+
+impl Rate {
+    /// `n` requests per minute (at least 1).
+    pub fn per_minute(n: u32) -> Self {
+        Self {
+            per_minute: n.max(1),
+        }
+    }
+}
+
+/// A token bucket: `capacity` at most, `per_second` refill.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn full(capacity: f64) -> Self {
+        Self {
+            tokens: capacity,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token, or says in how many seconds one will be there.
+    pub fn take(&mut self, capacity: f64, per_second: f64) -> Result<(), u64> {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * per_second).min(capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - self.tokens) / per_second).ceil().max(1.0) as u64)
+        }
+    }
+
+    fn is_full(&self, capacity: f64, per_second: f64) -> bool {
+        self.tokens + self.last.elapsed().as_secs_f64() * per_second >= capacity
+    }
+}
+
+/// Buckets by key.
+#[derive(Debug)]
+pub struct KeyedLimiter {
+    capacity: f64,
+    per_second: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl KeyedLimiter {
+    /// A limiter allowing `rate`.
+    pub fn new(rate: Rate) -> Self {
+        let capacity = f64::from(rate.per_minute);
+        Self {
+            capacity,
+            per_second: capacity / 60.0,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// One request of `key`: allowed, or the seconds until it would be.
+    pub fn check(&self, key: &str) -> Result<(), u64> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            let (c, r) = (self.capacity, self.per_second);
+            buckets.retain(|_, b| !b.is_full(c, r));
+            if buckets.len() >= MAX_KEYS {
+                buckets.clear();
+            }
+        }
+        buckets
+            .entry(key.to_string())
+            .or_insert_with(|| Bucket::full(self.capacity))
+            .take(self.capacity, self.per_second)
+    }
+}
+
+/// The service's limits.
+#[derive(Debug, Default)]
+pub struct RateLimits {
+    per_ip: Option<KeyedLimiter>,
+    per_identity: Option<KeyedLimiter>,
+}
+
+impl RateLimits {
+    /// Limits per client IP and per identity; `None` is off.
+    pub fn new(per_ip: Option<Rate>, per_identity: Option<Rate>) -> Self {
+        Self {
+            per_ip: per_ip.map(KeyedLimiter::new),
+            per_identity: per_identity.map(KeyedLimiter::new),
+        }
+    }
+
+    /// One request from `ip` (unknown addresses share one bucket).
+    pub fn check_ip(&self, ip: Option<std::net::IpAddr>) -> Result<(), ApiError> {
+        let Some(limiter) = &self.per_ip else {
+            return Ok(());
+        };
+        let key = ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        limiter.check(&key).map_err(ApiError::RateLimited)
+    }
+
+    /// One request of the identity (issuer, subject).
+    pub fn check_identity(&self, issuer: &str, subject: &str) -> Result<(), ApiError> {
+        let Some(limiter) = &self.per_identity else {
+            return Ok(());
+        };
+        limiter
+            .check(&format!("{issuer}\u{0}{subject}"))
+            .map_err(ApiError::RateLimited)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_requests_over_the_rate_with_a_retry_time() {
+        let limiter = KeyedLimiter::new(Rate::per_minute(3));
+        for _ in 0..3 {
+            assert!(limiter.check("a").is_ok());
+        }
+        let wait = limiter.check("a").unwrap_err();
+        assert!((1..=20).contains(&wait), "{wait}");
+        assert!(limiter.check("b").is_ok(), "another key has its own bucket");
+    }
+
+    #[test]
+    fn limits_are_off_unless_configured() {
+        let off = RateLimits::default();
+        for _ in 0..1000 {
+            off.check_ip(None).unwrap();
+            off.check_identity("i", "s").unwrap();
+        }
+    }
+}
