@@ -1,0 +1,400 @@
+//! The service as operators run it: built from a TOML [`ServiceConfig`] (several issuers: the
+//! real oidc-provider and a second issuer with keys of our own), with its network policy,
+//! rate limits, header limits, `/metrics`, `/openapi.json`, and what happens when the database
+//! fails in the middle of a provision.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use serde_json::{json, Value};
+use sipauth::{
+    AuthorizationOptions, ClientRegistration, HttpClient, OidcClient, ProviderConfig, SystemClock,
+};
+use sipauth_server::{app, AppState, ServiceConfig};
+use sipauth_testkit::browser::Browser;
+use sipauth_testkit::keys::TestKey;
+use sipauth_testkit::stub::{Canned, Stub};
+use sipauth_testkit::{clients, oidc_issuer};
+use tower::ServiceExt;
+
+const REDIRECT: &str = "http://127.0.0.1:5567/callback";
+
+async fn id_token_of(login: &str) -> String {
+    let http = HttpClient::new().unwrap();
+    let provider = ProviderConfig::discover(
+        &http,
+        &oidc_issuer(),
+        ClientRegistration::public(clients::PUBLIC, REDIRECT),
+    )
+    .await
+    .unwrap();
+    let client = OidcClient::builder(provider).http(http).build().unwrap();
+    let request = client
+        .authorization_request(&AuthorizationOptions::default())
+        .unwrap();
+    let callback = Browser::new()
+        .unwrap()
+        .sign_in(request.url.as_str(), login, REDIRECT)
+        .await
+        .unwrap();
+    let sign_in = client.handle_callback(&callback).await.unwrap();
+    sign_in.tokens.id_token.unwrap().secret().to_string()
+}
+
+/// A second issuer: a loopback stub publishing discovery and the key set of `key`.
+async fn second_issuer(key: &TestKey) -> Stub {
+    let stub = Stub::start().await.unwrap();
+    stub.serve_discovery(json!({}));
+    stub.set("/jwks", Canned::json(200, TestKey::jwks(&[key])));
+    stub
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "sipauth-ops-{name}-{}-{}",
+        std::process::id(),
+        sipauth::random_urlsafe(4).unwrap()
+    ))
+}
+
+/// The state `sipauth serve --config` would run, from `extra` TOML after the two issuers.
+async fn state(name: &str, second: &Stub, extra: &str) -> AppState {
+    let text = format!(
+        r#"
+[[issuer]]
+url = "{}"
+audiences = ["{}"]
+
+[[issuer]]
+url = "{}"
+audiences = ["second-app"]
+
+[sip]
+domain = "sip.example.com"
+ws_uri = "wss://sip.example.com/ws"
+{extra}
+"#,
+        oidc_issuer(),
+        clients::PUBLIC,
+        second.base
+    );
+    let config = ServiceConfig::from_toml(&text).unwrap();
+    let http = HttpClient::new().unwrap();
+    config
+        .state(&temp_dir(name), &http, Arc::new(SystemClock))
+        .await
+        .unwrap()
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).expect("a JSON answer")
+    }
+}
+
+async fn send(state: &AppState, request: Request<Body>) -> Answer {
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        text: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+/// `POST /api/sip/provision` from `peer`, with `token` and extra headers.
+fn provision(token: &str, peer: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut request = Request::builder()
+        .method("POST")
+        .uri("/api/sip/provision")
+        .header("authorization", format!("Bearer {token}"));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut request = request.body(Body::empty()).unwrap();
+    let peer: SocketAddr = peer.parse().unwrap();
+    request.extensions_mut().insert(ConnectInfo(peer));
+    request
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::builder().uri(uri).body(Body::empty()).unwrap()
+}
+
+fn token_of_second(key: &TestKey, stub: &Stub, sub: &str, email: &str) -> String {
+    let now = sipauth::Clock::now_unix(&SystemClock);
+    key.sign(&json!({
+        "iss": stub.base, "sub": sub, "aud": "second-app", "iat": now, "exp": now + 600,
+        "email": email, "email_verified": true, "name": "Second Person"
+    }))
+}
+
+#[tokio::test]
+async fn two_configured_issuers_each_provision_their_own_people() {
+    let key = TestKey::generate("second-key");
+    let second = second_issuer(&key).await;
+    let state = state("two-issuers", &second, "").await;
+    let alice = send(
+        &state,
+        provision(&id_token_of("alice").await, "127.0.0.1:1", &[]),
+    )
+    .await;
+    assert_eq!(alice.status, StatusCode::OK, "{}", alice.text);
+    // The same email local part at the other issuer is another person, another account.
+    let token = token_of_second(&key, &second, "s-1", "alice@second.example");
+    let other = send(&state, provision(&token, "127.0.0.1:1", &[])).await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.text);
+    assert_eq!(alice.json()["username"], "alice");
+    assert!(other.json()["username"]
+        .as_str()
+        .unwrap()
+        .starts_with("alice-"));
+    assert_eq!(other.json()["displayName"], "Second Person");
+    // A token of the second issuer for the first issuer's audience is refused.
+    let now = sipauth::Clock::now_unix(&SystemClock);
+    let wrong_aud = key.sign(&json!({ "iss": second.base, "sub": "s-2", "aud": clients::PUBLIC, "iat": now, "exp": now + 600 }));
+    let refused = send(&state, provision(&wrong_aud, "127.0.0.1:1", &[])).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+}
+
+#[tokio::test]
+async fn rejects_clients_outside_the_allowlist_and_believes_only_trusted_proxies() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state(
+        "network",
+        &second,
+        "[network]\nallowed_networks = [\"10.0.0.0/8\"]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    )
+    .await;
+    let token = token_of_second(&key, &second, "n-1", "nina@example.com");
+    // Straight from a client outside the allowlist.
+    let outside = send(&state, provision(&token, "192.0.2.7:4000", &[])).await;
+    assert_eq!(outside.status, StatusCode::FORBIDDEN, "{}", outside.text);
+    assert_eq!(outside.json()["error"], "access_denied");
+    // A client outside claiming to be inside: its own header is not believed.
+    let lying = send(
+        &state,
+        provision(&token, "192.0.2.7:4000", &[("x-forwarded-for", "10.9.9.9")]),
+    )
+    .await;
+    assert_eq!(lying.status, StatusCode::FORBIDDEN);
+    // Through the trusted proxy, from inside: allowed, and audited with the real client.
+    let proxied = send(
+        &state,
+        provision(
+            &token,
+            "127.0.0.1:4000",
+            &[("x-forwarded-for", "6.6.6.6, 10.1.2.3")],
+        ),
+    )
+    .await;
+    assert_eq!(proxied.status, StatusCode::OK, "{}", proxied.text);
+    let audit = state.provisioner.audit_log(0).await.unwrap();
+    let last = audit.last().unwrap();
+    assert_eq!(last.outcome, "ok");
+    assert_eq!(last.client_ip.as_deref(), Some("10.1.2.3"));
+}
+
+#[tokio::test]
+async fn rejects_requests_over_the_rate_limits_with_429_and_retry_after() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state(
+        "limits",
+        &second,
+        "[limits]\nper_ip_per_minute = 3\nper_identity_per_minute = 2\n",
+    )
+    .await;
+    let rita = token_of_second(&key, &second, "r-1", "rita@example.com");
+    // Per identity: two provisions of rita a minute, whatever the address.
+    for peer in ["192.0.2.1:1", "192.0.2.2:1"] {
+        assert_eq!(
+            send(&state, provision(&rita, peer, &[])).await.status,
+            StatusCode::OK
+        );
+    }
+    let third = send(&state, provision(&rita, "192.0.2.3:1", &[])).await;
+    assert_eq!(
+        third.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        third.text
+    );
+    assert_eq!(third.json()["error"], "rate_limited");
+    let retry: u64 = third.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Per address: 192.0.2.9 gets three requests a minute, whoever sends them.
+    for i in 0..3 {
+        let someone = token_of_second(
+            &key,
+            &second,
+            &format!("p-{i}"),
+            &format!("p{i}@example.com"),
+        );
+        let a = send(&state, provision(&someone, "192.0.2.9:1", &[])).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    }
+    let sam = token_of_second(&key, &second, "r-2", "sam@example.com");
+    let over = send(&state, provision(&sam, "192.0.2.9:1", &[])).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(over.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn rejects_oversized_headers_as_json() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state("headers", &second, "").await;
+    let big = "x".repeat(20 * 1024);
+    let a = send(
+        &state,
+        provision("t", "127.0.0.1:1", &[("x-padding", &big)]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(a.json()["error"], "invalid_request");
+    let long_token = "a".repeat(17 * 1024);
+    let b = send(&state, provision(&long_token, "127.0.0.1:1", &[])).await;
+    assert!(
+        b.status == StatusCode::UNAUTHORIZED
+            || b.status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "{}",
+        b.status
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_refusals_and_key_fetches() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state("metrics", &second, "").await;
+    let token = token_of_second(&key, &second, "m-1", "mia@example.com");
+    assert_eq!(
+        send(&state, provision(&token, "127.0.0.1:1", &[]))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let forged = TestKey::generate("k").sign(&json!({ "iss": second.base, "sub": "x", "aud": "second-app", "iat": 1, "exp": 4_000_000_000_i64 }));
+    assert_eq!(
+        send(&state, provision(&forged, "127.0.0.1:1", &[]))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    send(&state, get("/no/such/path")).await;
+    let m = send(&state, get("/metrics")).await;
+    assert_eq!(m.status, StatusCode::OK);
+    let text = &m.text;
+    for want in [
+        r#"sipauth_http_requests_total{route="/api/sip/provision",method="POST",status="200"} 1"#,
+        r#"sipauth_http_requests_total{route="/api/sip/provision",method="POST",status="401"} 1"#,
+        r#"sipauth_http_requests_total{route="unmatched",method="GET",status="404"} 1"#,
+        r#"sipauth_token_verification_failures_total{reason="invalid_signature"} 1"#,
+        r#"sipauth_provisions_total{outcome="ok"} 1"#,
+        "sipauth_http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(want), "missing {want} in\n{text}");
+    }
+    assert!(
+        text.contains(&format!(
+            "sipauth_jwks_fetches_total{{issuer=\"{}\"}} 1",
+            second.base
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&token[..40]), "no token text in metrics");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_field_the_api_answers() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state("openapi", &second, "").await;
+    let doc = send(&state, get("/openapi.json")).await.json();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let provision_path = &doc["paths"]["/api/sip/provision"];
+    for method in ["get", "post", "delete"] {
+        assert!(provision_path[method].is_object(), "{method}");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Every key of a real answer is in the schema.
+    let token = token_of_second(&key, &second, "o-1", "olga@example.com");
+    let answer = send(&state, provision(&token, "127.0.0.1:1", &[]))
+        .await
+        .json();
+    let properties = &doc["components"]["schemas"]["ProvisionResponse"]["properties"];
+    for key in answer.as_object().unwrap().keys() {
+        assert!(properties[key].is_object(), "{key} is not documented");
+    }
+    let error_props = &doc["components"]["schemas"]["ApiError"]["properties"];
+    assert!(error_props["error"].is_object() && error_props["error_description"].is_object());
+}
+
+#[tokio::test]
+async fn rejects_a_provision_the_database_fails_midway_with_503_and_no_partial_rows() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state("db-fails", &second, "").await;
+    // The account row goes in first; the subscriber row then fails: the whole provision must
+    // roll back.
+    let pool = state.provisioner.database().pool().clone();
+    sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON subscriber BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let token = token_of_second(&key, &second, "d-1", "dora@example.com");
+    let a = send(&state, provision(&token, "127.0.0.1:1", &[])).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text);
+    assert_eq!(a.json()["error"], "temporarily_unavailable");
+    assert!(
+        !a.text.contains("disk on fire"),
+        "no database detail: {}",
+        a.text
+    );
+    assert!(a.headers.contains_key("retry-after"));
+    for table in ["sipauth_account", "subscriber"] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    // The database back: the provision works.
+    sqlx::query("DROP TRIGGER refuse")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let b = send(&state, provision(&token, "127.0.0.1:1", &[])).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text);
+    // The database gone: readiness says so.
+    pool.close().await;
+    let ready = send(&state, get("/readyz")).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    let c = send(&state, provision(&token, "127.0.0.1:1", &[])).await;
+    assert_eq!(c.status, StatusCode::SERVICE_UNAVAILABLE, "{}", c.text);
+}
