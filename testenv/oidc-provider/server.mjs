@@ -7,7 +7,7 @@
 // listening). devInteractions accept any login and ignore the password: the login becomes `sub`.
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const host = '127.0.0.1';
 const server = http.createServer();
@@ -18,6 +18,10 @@ const issuer = `http://${host}:${server.address().port}`;
 const loopback = ['http://127.0.0.1/callback'];
 const grants = ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'];
 const SHORT_LIVED = 'sipauth-short-lived';
+// A public client whose access tokens are RFC 9068 JWTs for the provisioning API (resource
+// indicators, RFC 8707): the resource is its default, so a plain sign-in gets one.
+const JWT_AT = 'sipauth-jwt-at';
+const PROVISION_RESOURCE = 'urn:sipauth:provision';
 
 const clients = [
   // A public native client: PKCE, no secret (the CLI, a desktop softphone).
@@ -25,6 +29,8 @@ const clients = [
     redirect_uris: loopback, grant_types: grants, response_types: ['code'] },
   // The same, with access tokens that live 5 s (token lifecycle tests).
   { client_id: SHORT_LIVED, token_endpoint_auth_method: 'none', application_type: 'native',
+    redirect_uris: loopback, grant_types: grants, response_types: ['code'] },
+  { client_id: JWT_AT, token_endpoint_auth_method: 'none', application_type: 'native',
     redirect_uris: loopback, grant_types: grants, response_types: ['code'] },
   // Confidential clients (the provisioning service): HTTP Basic, and client_secret_post.
   { client_id: 'sipauth-confidential', client_secret: 'sipauth-testenv-basic-secret',
@@ -57,6 +63,22 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     userinfo: { enabled: true },
     rpInitiatedLogout: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (ctx, client, oneOf) =>
+        oneOf || (client && client.clientId === JWT_AT ? PROVISION_RESOURCE : undefined),
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (ctx, resource) => {
+        if (resource !== PROVISION_RESOURCE) throw new errors.InvalidTarget();
+        return {
+          scope: 'openid email profile',
+          audience: PROVISION_RESOURCE,
+          accessTokenTTL: 3600,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
   },
   // Always issue a refresh token when the client may use one (see test-peers.md gotcha 2).
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),

@@ -26,11 +26,16 @@ const REDIRECT: &str = "http://127.0.0.1:5566/callback";
 
 /// A real sign-in at oidc-provider: (ID token, opaque access token).
 async fn tokens_of(login: &str) -> (String, String) {
+    tokens_for(clients::PUBLIC, login).await
+}
+
+/// A real sign-in of `client` at oidc-provider: (ID token, access token).
+async fn tokens_for(client: &str, login: &str) -> (String, String) {
     let http = HttpClient::new().unwrap();
     let provider = ProviderConfig::discover(
         &http,
         &oidc_issuer(),
-        ClientRegistration::public(clients::PUBLIC, REDIRECT),
+        ClientRegistration::public(client, REDIRECT),
     )
     .await
     .unwrap();
@@ -52,6 +57,16 @@ async fn tokens_of(login: &str) -> (String, String) {
 
 async fn state(name: &str) -> AppState {
     state_via(name, &oidc_issuer(), OutboundBudget::default()).await
+}
+
+/// Trusting ID tokens of the public client and JWT access tokens for the provisioning API.
+async fn state_with_resource(name: &str) -> AppState {
+    let mut state = state(name).await;
+    let tokens = Arc::get_mut(&mut state.tokens).unwrap();
+    tokens.issuers[0]
+        .audiences
+        .push(clients::PROVISION_RESOURCE.into());
+    state
 }
 
 /// The service trusting the real provider, reaching its endpoints through `base` (the provider
@@ -181,6 +196,58 @@ async fn an_opaque_access_token_is_verified_by_introspection() {
     assert_eq!(
         by_at.body["password"], by_id.body["password"],
         "one person, one account"
+    );
+}
+
+#[tokio::test]
+async fn an_rfc9068_jwt_access_token_is_verified_without_asking_the_provider() {
+    let proxy = CountingProxy::start(&oidc_issuer()).await.unwrap();
+    let mut state = state_via("jwt-at", &proxy.base, OutboundBudget::default()).await;
+    Arc::get_mut(&mut state.tokens).unwrap().issuers[0]
+        .audiences
+        .push(clients::PROVISION_RESOURCE.into());
+    let (_, access_token) = tokens_for(clients::JWT_ACCESS_TOKENS, "hank").await;
+    assert_eq!(access_token.split('.').count(), 3, "a JWT access token");
+    let a = call(&state, "POST", Some(&access_token), None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["username"], "hank");
+    assert_eq!(
+        proxy.count("/token/introspection"),
+        0,
+        "a JWT is checked by its signature"
+    );
+    assert_eq!(proxy.count("/jwks"), 1);
+}
+
+#[tokio::test]
+async fn rejects_tokens_issued_to_other_clients_or_resources() {
+    // Only the public client's tokens are for this service.
+    let state = state("other-clients").await;
+    // A JWT access token for the provisioning resource, where that resource is not configured.
+    let (id_token, access_token) = tokens_for(clients::JWT_ACCESS_TOKENS, "ivan").await;
+    for (what, token) in [("JWT access token", access_token), ("ID token", id_token)] {
+        let a = call(&state, "POST", Some(&token), None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{what}: {}", a.body);
+        assert!(
+            a.body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("audience"),
+            "{what}: {}",
+            a.body
+        );
+    }
+    // An opaque access token of another client, presented as opaque: introspection names it.
+    let (_, opaque) = tokens_for(clients::SHORT_LIVED, "ivan").await;
+    let b = call(&state, "POST", Some(&opaque), None).await;
+    assert_eq!(b.status, StatusCode::UNAUTHORIZED, "{}", b.body);
+    assert!(state.provisioner.list().await.unwrap().is_empty());
+    // With the resource configured, the JWT access token is welcome.
+    let state = state_with_resource("other-clients-ok").await;
+    let (_, access_token) = tokens_for(clients::JWT_ACCESS_TOKENS, "ivan").await;
+    assert_eq!(
+        call(&state, "POST", Some(&access_token), None).await.status,
+        StatusCode::OK
     );
 }
 

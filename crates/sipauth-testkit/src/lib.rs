@@ -31,6 +31,10 @@ pub fn oidc_issuer() -> String {
 pub mod clients {
     pub const PUBLIC: &str = "sipauth-public";
     pub const SHORT_LIVED: &str = "sipauth-short-lived";
+    /// A public client whose access tokens are RFC 9068 JWTs for [`PROVISION_RESOURCE`].
+    pub const JWT_ACCESS_TOKENS: &str = "sipauth-jwt-at";
+    /// The provisioning API's resource indicator (the JWT access tokens' audience).
+    pub const PROVISION_RESOURCE: &str = "urn:sipauth:provision";
     pub const CONFIDENTIAL_BASIC: &str = "sipauth-confidential";
     pub const CONFIDENTIAL_BASIC_SECRET: &str = "sipauth-testenv-basic-secret";
     pub const CONFIDENTIAL_POST: &str = "sipauth-confidential-post";

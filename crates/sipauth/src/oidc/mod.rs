@@ -326,7 +326,9 @@ impl OidcClient {
     }
 
     /// Who signed in: userinfo (subject checked against the ID token), GitHub's API, or the ID
-    /// token's own claims.
+    /// token's own claims. When userinfo refuses the access token (401/403: an access token
+    /// bound to another resource by RFC 8707, as Entra and oidc-provider issue) and a verified ID
+    /// token is there, its claims stand in; a subject mismatch is never papered over.
     pub async fn user_info(
         &self,
         tokens: &TokenSet,
@@ -338,8 +340,28 @@ impl OidcClient {
                 userinfo::fetch_github(&self.http, endpoint, &tokens.access_token).await
             }
             (Some(endpoint), _) => {
-                userinfo::fetch_openid(&self.http, endpoint, &tokens.access_token, expected_sub)
-                    .await
+                match userinfo::fetch_openid(
+                    &self.http,
+                    endpoint,
+                    &tokens.access_token,
+                    expected_sub,
+                )
+                .await
+                {
+                    Err(Error::Provider(p))
+                        if id_token.is_some() && matches!(p.status, Some(401 | 403)) =>
+                    {
+                        tracing::warn!(
+                            error = %p.error,
+                            "userinfo refused the access token; using the ID token's claims"
+                        );
+                        match id_token {
+                            Some(token) => UserInfo::from_id_token(token.claims()),
+                            None => Err(Error::Provider(p)),
+                        }
+                    }
+                    other => other,
+                }
             }
             (None, _) => match id_token {
                 Some(token) => UserInfo::from_id_token(token.claims()),
