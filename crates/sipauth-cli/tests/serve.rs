@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use sipauth::{AuthorizationOptions, ClientRegistration, HttpClient, OidcClient, ProviderConfig};
 use sipauth_testkit::browser::{query_param, Browser};
 use sipauth_testkit::{clients, oidc_issuer};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -21,6 +22,53 @@ struct Service {
     child: tokio::process::Child,
     base: String,
     database: String,
+    /// Every line it wrote on standard error.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Service {
+    async fn stop(&mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+    }
+}
+
+/// Starts `sipauth serve` with exactly `args` and waits for `listening on`.
+async fn spawn_service(env: &Env, args: &[&str], database: String) -> Service {
+    let mut child = env.cmd(args).stdout(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let base = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_else(|| panic!("`listening on` on stderr; got {:?}", log.lock().unwrap()));
+        log.lock().unwrap().push(line.clone());
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.trim().to_string();
+        }
+    };
+    let sink = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Service {
+        child,
+        base,
+        database,
+        log,
+    }
 }
 
 async fn serve(env: &Env, extra: &[&str]) -> Service {
@@ -52,24 +100,7 @@ async fn serve(env: &Env, extra: &[&str]) -> Service {
         &database,
     ];
     args.extend_from_slice(extra);
-    let mut child = env.cmd(&args).stdout(Stdio::null()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("`listening on` on stderr");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            break addr.trim().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Service {
-        child,
-        base,
-        database,
-    }
+    spawn_service(env, &args, database.clone()).await
 }
 
 #[tokio::test]
@@ -124,16 +155,7 @@ async fn login_with_the_api_strategy_gets_credentials_from_sipauth_serve() {
     );
 
     // SIGTERM: a graceful stop, exit 0.
-    let pid = service.child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), service.child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    service.stop().await;
 }
 
 async fn sqlx_row(db: &sipauth_provision::Database, username: &str) -> (String,) {
@@ -158,4 +180,199 @@ async fn rejects_a_service_without_an_issuer_or_audience() {
         .await;
     assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--audience"));
+}
+
+/// An ID token of `login`, signed in at the real provider by the library.
+async fn id_token_of(login: &str) -> String {
+    const REDIRECT: &str = "http://127.0.0.1:5568/callback";
+    let http = HttpClient::new().unwrap();
+    let provider = ProviderConfig::discover(
+        &http,
+        &oidc_issuer(),
+        ClientRegistration::public(clients::PUBLIC, REDIRECT),
+    )
+    .await
+    .unwrap();
+    let client = OidcClient::builder(provider).http(http).build().unwrap();
+    let request = client
+        .authorization_request(&AuthorizationOptions::default())
+        .unwrap();
+    let callback = Browser::new()
+        .unwrap()
+        .sign_in(request.url.as_str(), login, REDIRECT)
+        .await
+        .unwrap();
+    let sign_in = client.handle_callback(&callback).await.unwrap();
+    sign_in.tokens.id_token.unwrap().secret().to_string()
+}
+
+/// `POST /api/sip/provision` with `token`: (status, body).
+async fn provision(service: &Service, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/sip/provision", service.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn admin(env: &Env, service: &Service, args: &[&str]) -> (i32, Value) {
+    let secret = env.dir.join("server.secret").display().to_string();
+    let mut all = vec![
+        "admin",
+        "--json",
+        "--database",
+        &service.database,
+        "--secret-file",
+        &secret,
+    ];
+    all.extend_from_slice(args);
+    let out = env.run(&all).await;
+    let body = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap(), body)
+}
+
+#[tokio::test]
+async fn admin_changes_take_effect_and_a_restart_from_a_config_file_keeps_every_password() {
+    let env = Env::new("serve-admin");
+    let secret = env.dir.join("server.secret").display().to_string();
+    let mut service = serve(&env, &["--secret-file", &secret, "--log-format", "json"]).await;
+    let token = id_token_of("gina").await;
+    let (status, first) = provision(&service, &token).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["username"], "gina");
+
+    let (code, list) = admin(&env, &service, &["list"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["username"], "gina");
+    assert_eq!(list[0]["enabled"], true);
+
+    // Rotation: a new password, written for Kamailio at once.
+    let (code, rotated) = admin(&env, &service, &["rotate", "gina"]).await;
+    assert_eq!(code, 0, "{rotated}");
+    assert_eq!(rotated["generation"], 1);
+    let (_, second) = provision(&service, &token).await;
+    assert_ne!(second["password"], first["password"]);
+
+    // Disabled: refused; enabled again: the same (rotated) password.
+    assert_eq!(admin(&env, &service, &["disable", "gina"]).await.0, 0);
+    let (status, refused) = provision(&service, &token).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"], "access_denied");
+    assert_eq!(admin(&env, &service, &["enable", "gina"]).await.0, 0);
+    let (status, back) = provision(&service, &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(back["password"], second["password"]);
+
+    // The audit log says who did what, from where.
+    let (code, audit) = admin(&env, &service, &["audit", "--since", "1h"]).await;
+    assert_eq!(code, 0);
+    let actions: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    for want in [
+        ("provision", "ok"),
+        ("rotate", "ok"),
+        ("disable", "ok"),
+        ("provision", "access_denied"),
+        ("enable", "ok"),
+    ] {
+        assert!(actions.contains(&want), "{want:?} in {actions:?}");
+    }
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["client_ip"] == "127.0.0.1"),
+        "{audit}"
+    );
+
+    // Logs are JSON lines, and no secret is in them.
+    service.stop().await;
+    let log = service.log.lock().unwrap().clone();
+    let json_lines: Vec<Value> = log
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(json_lines.iter().any(|l| l["level"] == "INFO"), "{log:?}");
+    let all = log.join("\n");
+    for secret in [
+        &token,
+        first["password"].as_str().unwrap(),
+        second["password"].as_str().unwrap(),
+    ] {
+        assert!(!all.contains(secret), "a secret in the log");
+    }
+
+    // Restart from a config file holding the same settings: every account and password kept.
+    let introspection = env.dir.join("introspection.secret").display().to_string();
+    let config = env.dir.join("service.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\nsecret_file = \"{secret}\"\n\n[[issuer]]\nurl = \"{}\"\naudiences = [\"{}\"]\nintrospection_client_id = \"{}\"\nintrospection_client_secret_file = \"{introspection}\"\n\n[sip]\ndomain = \"sip.example.com\"\nws_uri = \"ws://127.0.0.1:8088/ws\"\n",
+            service.database,
+            oidc_issuer(),
+            clients::PUBLIC,
+            clients::CONFIDENTIAL_BASIC,
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let mut again = spawn_service(
+        &env,
+        &["--config", &config, "serve"],
+        service.database.clone(),
+    )
+    .await;
+    let (status, after) = provision(&again, &token).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(
+        after["password"], second["password"],
+        "the same password after a restart"
+    );
+    assert_eq!(after["username"], "gina");
+
+    // Delete: gone from the list; an unknown account is exit 8.
+    assert_eq!(admin(&env, &again, &["delete", "gina"]).await.0, 0);
+    assert_eq!(
+        admin(&env, &again, &["list"]).await.1,
+        serde_json::json!([])
+    );
+    let (code, missing) = admin(&env, &again, &["show", "nobody"]).await;
+    assert_eq!(code, 8, "{missing}");
+    assert_eq!(missing["error"], "not_found");
+    again.stop().await;
+}
+
+#[tokio::test]
+async fn rejects_config_files_with_unknown_keys_naming_key_and_line() {
+    let env = Env::new("serve-badconfig");
+    let config = env.dir.join("service.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\n[sip]\nwebsocket = \"ws://x\"\n",
+    )
+    .unwrap();
+    let out = env
+        .run(&["--config", config.to_str().unwrap(), "serve"])
+        .await;
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 3") && stderr.contains("websocket"),
+        "{stderr}"
+    );
 }
