@@ -15,12 +15,11 @@ use crate::opt::{AdminAction, AdminOpts, Global};
 use crate::output::sanitize;
 use crate::serve::{data_dir, file_config};
 
-/// Exit code for "no such account".
-pub const EXIT_NOT_FOUND: u8 = 8;
-
 fn failed(e: ProvisionError) -> CliError {
     match e {
-        ProvisionError::NotFound(_) => CliError::new(EXIT_NOT_FOUND, "not_found", e.to_string()),
+        ProvisionError::NotFound(_) => {
+            CliError::new(crate::error::EXIT_NOT_FOUND, "not_found", e.to_string())
+        }
         ProvisionError::Config(_) => CliError::config(e.to_string()),
         other => CliError::new(crate::error::EXIT_OTHER, other.code(), other.to_string()),
     }

@@ -33,6 +33,8 @@ pub const EXIT_NETWORK: u8 = 6;
 pub const EXIT_REVOCATION: u8 = 7;
 /// Cancelled by Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_CANCELLED: u8 = 130;
+/// `sipauth admin`: no such account.
+pub const EXIT_NOT_FOUND: u8 = 8;
 
 /// The exit code for a library error, decided by its fault and code.
 pub fn exit_code_for(e: &Error) -> u8 {
