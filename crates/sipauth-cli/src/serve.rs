@@ -4,7 +4,6 @@
 //! [`sipauth_server::app`] until Ctrl-C or SIGTERM, finishing the requests in flight. Prints
 //! `listening on http://ADDR` on standard error when ready.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -165,11 +164,12 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
         .map_err(|e| CliError::other(e.to_string()))?;
     tracing::info!(%addr, issuers = config.issuers.len(), "sipauth serve started");
     eprintln!("listening on http://{addr}");
-    axum::serve(
+    sipauth_server::serve(
         listener,
-        sipauth_server::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        sipauth_server::app(state),
+        shutdown_signal(),
+        sipauth_server::serve::HEADER_READ_TIMEOUT,
     )
-    .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(|e| CliError::other(format!("the service stopped: {e}")))?;
     eprintln!("stopped");

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod metrics;
 pub mod network;
 pub mod openapi;
+pub mod serve;
 
 pub use auth::{IssuerConfig, OutboundBudget, TokenCheck};
 pub use config::{ConfigError, ServiceConfig};
@@ -24,6 +25,7 @@ pub use error::ApiError;
 pub use limits::{Rate, RateLimits};
 pub use metrics::Metrics;
 pub use network::NetworkPolicy;
+pub use serve::serve;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -95,8 +97,8 @@ pub const MAX_HEADERS: usize = 64;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-/// The service's router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
-/// so client addresses are known (allowlists, per-IP limits, audit).
+/// The service's router. Run it with [`serve()`] (client addresses for allowlists, per-IP
+/// limits and audit; a header-read timeout; graceful shutdown).
 pub fn app(state: AppState) -> Router {
     let provisioning = Router::new()
         .route(

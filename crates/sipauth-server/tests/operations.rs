@@ -398,3 +398,46 @@ async fn rejects_a_provision_the_database_fails_midway_with_503_and_no_partial_r
     let c = send(&state, provision(&token, "127.0.0.1:1", &[])).await;
     assert_eq!(c.status, StatusCode::SERVICE_UNAVAILABLE, "{}", c.text);
 }
+
+#[tokio::test]
+async fn rejects_a_client_that_never_finishes_its_headers_by_closing_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state("slowloris", &second, "").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sipauth_server::serve(
+        listener,
+        app(state),
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_millis(500),
+    ));
+    // A complete request is answered, with the client's address known.
+    let ok = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // Headers that never end: the connection is closed, not held.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST /api/sip/provision HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        slow.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(closed.is_ok(), "the server still holds the connection");
+    // Shutdown: the accept loop ends.
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
