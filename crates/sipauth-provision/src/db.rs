@@ -60,6 +60,9 @@ impl Database {
                 Kind::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(5))
+            // A ping before every acquire doubles the round trips of a provision; a dead
+            // connection fails its statement and the pool replaces it.
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if kind == Kind::Sqlite {

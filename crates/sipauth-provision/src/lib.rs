@@ -13,6 +13,7 @@
 //! server crate's.
 
 mod account;
+mod audit;
 mod backend;
 mod db;
 mod error;

@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::account::{Account, AuditEntry};
+use crate::audit::{AuditLog, AuditRow};
 use crate::backend::{ephemeral, Backend, SubscriberRow};
 use crate::db::Database;
 use crate::error::ProvisionError;
@@ -104,6 +105,7 @@ pub struct Provisioner {
     clock: SharedClock,
     username_claims: Vec<String>,
     random_passwords: bool,
+    audit: std::sync::Arc<std::sync::OnceLock<AuditLog>>,
 }
 
 /// Where a new account's username comes from, in order, by default: the local part of a
@@ -198,6 +200,7 @@ impl Provisioner {
             clock,
             username_claims: DEFAULT_USERNAME_CLAIMS.map(String::from).to_vec(),
             random_passwords: false,
+            audit: std::sync::Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -265,8 +268,8 @@ impl Provisioner {
         Ok(())
     }
 
-    async fn find(
-        tx: &mut Transaction<'_, Any>,
+    async fn find<'e, E: sqlx::Executor<'e, Database = Any>>(
+        executor: E,
         issuer: &str,
         subject: &str,
     ) -> Result<Option<Account>, ProvisionError> {
@@ -275,9 +278,85 @@ impl Provisioner {
         ))
         .bind(issuer.to_string())
         .bind(subject.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(executor)
         .await?;
         Ok(row.as_ref().map(account_from).transpose()?)
+    }
+
+    /// The audit writer (started on first use, on the caller's runtime).
+    fn audit_writer(&self) -> &AuditLog {
+        self.audit.get_or_init(|| AuditLog::start(self.db.clone()))
+    }
+
+    /// The fast path of a repeated provision: the account exists, is enabled, its profile and
+    /// its `subscriber` row are current. Then only the audit row is written (group commit);
+    /// `None` sends the provision down the transactional path.
+    async fn provision_unchanged(
+        &self,
+        identity: &VerifiedIdentity,
+        client_ip: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Provisioned>, ProvisionError> {
+        if self.random_passwords {
+            return Ok(None);
+        }
+        let Some(account) = Self::find(&self.db.pool, &identity.issuer, &identity.subject).await?
+        else {
+            return Ok(None);
+        };
+        let profile_current = display_name(identity, &account.username) == account.display_name
+            && identity.string("email").map(str::to_string) == account.email;
+        if !account.enabled || !profile_current {
+            return Ok(None);
+        }
+        let provisioned = self.credentials(&account, now)?;
+        if let Backend::KamailioSubscriber { store_plaintext } = self.backend {
+            let row = SubscriberRow::new(
+                &account.username,
+                &account.domain,
+                self.settings.realm(),
+                &provisioned.password,
+                store_plaintext,
+            );
+            if !Self::subscriber_is(&self.db.pool, &account, &row).await? {
+                return Ok(None);
+            }
+        }
+        self.audit_writer()
+            .append(AuditRow {
+                at: now,
+                issuer: Some(identity.issuer.clone()),
+                subject: Some(identity.subject.clone()),
+                username: Some(account.username.clone()),
+                action: "provision",
+                outcome: "ok".into(),
+                client_ip: client_ip.map(str::to_string),
+            })
+            .await?;
+        Ok(Some(provisioned))
+    }
+
+    /// Whether the `subscriber` row of `account` holds exactly `row`.
+    async fn subscriber_is<'e, E: sqlx::Executor<'e, Database = Any>>(
+        executor: E,
+        account: &Account,
+        row: &SubscriberRow,
+    ) -> Result<bool, ProvisionError> {
+        let current = sqlx::query(
+            "SELECT password, ha1, ha1b FROM subscriber WHERE username = $1 AND domain = $2",
+        )
+        .bind(account.username.clone())
+        .bind(account.domain.clone())
+        .fetch_optional(executor)
+        .await?;
+        Ok(match current {
+            Some(r) => {
+                r.try_get::<String, _>("ha1")? == row.ha1
+                    && r.try_get::<String, _>("ha1b")? == row.ha1b
+                    && r.try_get::<String, _>("password")? == row.password
+            }
+            None => false,
+        })
     }
 
     /// Finds or creates the account of `identity` and hands out its credentials. `client_ip`
@@ -295,8 +374,11 @@ impl Provisioner {
             tx.commit().await?;
             return Err(e);
         }
+        if let Some(provisioned) = self.provision_unchanged(identity, client_ip, now).await? {
+            return Ok(provisioned);
+        }
         let (_guard, mut tx) = self.begin().await?;
-        let account = match Self::find(&mut tx, &identity.issuer, &identity.subject).await? {
+        let account = match Self::find(&mut *tx, &identity.issuer, &identity.subject).await? {
             Some(account) => {
                 self.refresh_profile(&mut tx, account, identity, now)
                     .await?
@@ -377,7 +459,9 @@ impl Provisioner {
             .execute(&mut **tx)
             .await?;
             // Ours, or another instance's that won the race for this identity.
-            if let Some(account) = Self::find(tx, &identity.issuer, &identity.subject).await? {
+            if let Some(account) =
+                Self::find(&mut **tx, &identity.issuer, &identity.subject).await?
+            {
                 return Ok(account);
             }
             // Nothing: the username belongs to someone else. Try the suffixed one.
@@ -486,7 +570,7 @@ impl Provisioner {
     ) -> Result<bool, ProvisionError> {
         let now = self.clock.now_unix();
         let (_guard, mut tx) = self.begin().await?;
-        let Some(account) = Self::find(&mut tx, &identity.issuer, &identity.subject).await? else {
+        let Some(account) = Self::find(&mut *tx, &identity.issuer, &identity.subject).await? else {
             return Ok(false);
         };
         self.bump(&mut tx, &account, now).await?;

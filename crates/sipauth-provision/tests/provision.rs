@@ -428,3 +428,35 @@ async fn random_passwords_change_on_every_provision_and_reach_the_sip_server() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_provision_is_audited_even_when_nothing_changed() {
+    for (kind, url) in databases("audited").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let id = identity("a-1", "ada@example.com", true);
+        let all =
+            futures::future::join_all((0..20).map(|_| p.provision(&id, Some("192.0.2.1")))).await;
+        let passwords: std::collections::HashSet<String> = all
+            .into_iter()
+            .map(|r| r.unwrap().password.secret().to_string())
+            .collect();
+        assert_eq!(passwords.len(), 1, "{kind}");
+        let log = p.audit_log(0).await.unwrap();
+        assert_eq!(log.len(), 20, "{kind}: one row per provision");
+        assert!(log
+            .iter()
+            .all(|e| e.outcome == "ok" && e.client_ip.as_deref() == Some("192.0.2.1")));
+        // A changed profile goes through the transactional path and is audited too.
+        let mut renamed = id.clone();
+        renamed.claims.insert("name".into(), json!("Ada L."));
+        assert_eq!(
+            p.provision(&renamed, None)
+                .await
+                .unwrap()
+                .account
+                .display_name,
+            "Ada L."
+        );
+        assert_eq!(p.audit_log(0).await.unwrap().len(), 21);
+    }
+}

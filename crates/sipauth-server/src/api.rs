@@ -68,10 +68,13 @@ pub async fn provision(
     headers: HeaderMap,
 ) -> Result<Json<sipauth_wire::ProvisionResponse>, ApiError> {
     let identity = caller(&state, &headers).await?;
-    let result = state
-        .provisioner
-        .provision(&identity, ip_text(&ip).as_deref())
-        .await;
+    let provisioner = state.provisioner.clone();
+    let ip = ip_text(&ip);
+    // Its own task: a client hanging up (or the request timeout) must not cut a database
+    // transaction in half; the provision finishes, audited, whoever is still listening.
+    let result = tokio::spawn(async move { provisioner.provision(&identity, ip.as_deref()).await })
+        .await
+        .map_err(|e| ApiError::Internal(format!("the provision task failed: {e}")))?;
     state
         .metrics
         .provision(result.as_ref().map_or_else(|e| e.code(), |_| "ok"));
@@ -129,10 +132,11 @@ pub async fn deprovision(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let identity = caller(&state, &headers).await?;
-    state
-        .provisioner
-        .deprovision(&identity, ip_text(&ip).as_deref())
-        .await?;
+    let provisioner = state.provisioner.clone();
+    let ip = ip_text(&ip);
+    tokio::spawn(async move { provisioner.deprovision(&identity, ip.as_deref()).await })
+        .await
+        .map_err(|e| ApiError::Internal(format!("the deprovision task failed: {e}")))??;
     Ok(StatusCode::NO_CONTENT)
 }
 

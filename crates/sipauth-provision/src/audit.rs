@@ -1,0 +1,113 @@
+//! [`AuditLog`]: the audit table's writer for provisions that change nothing but the log. Rows
+//! are written by group commit: a request hands its row to one writer task and waits until the
+//! transaction holding it has committed, so a 200 is never answered before its audit row is in
+//! the database, yet a burst of requests shares one write transaction (SQLite has one writer at
+//! a time; one transaction per request would make the audit row the service's bottleneck).
+//! Provisions that change an account write their audit row in their own transaction instead.
+
+use sqlx::Any;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::Database;
+use crate::error::ProvisionError;
+
+/// The most rows one transaction takes.
+const BATCH: usize = 256;
+
+/// One row of `sipauth_audit`.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditRow {
+    pub at: i64,
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub username: Option<String>,
+    pub action: &'static str,
+    pub outcome: String,
+    pub client_ip: Option<String>,
+}
+
+type Job = (AuditRow, oneshot::Sender<Result<(), String>>);
+
+/// The writer's handle.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditLog {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl AuditLog {
+    /// Starts the writer task on the current runtime; it ends when every handle is dropped.
+    pub fn start(db: Database) -> Self {
+        let (jobs, mut queue) = mpsc::channel::<Job>(BATCH * 4);
+        tokio::spawn(async move {
+            let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
+            while let Some(first) = queue.recv().await {
+                batch.push(first);
+                while batch.len() < BATCH {
+                    match queue.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let result = write(&db, &batch).await.map_err(|e| e.to_string());
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(result.clone());
+                }
+            }
+        });
+        Self { jobs }
+    }
+
+    /// Appends `row`, returning once it is committed.
+    pub async fn append(&self, row: AuditRow) -> Result<(), ProvisionError> {
+        let (done, committed) = oneshot::channel();
+        self.jobs
+            .send((row, done))
+            .await
+            .map_err(|_| ProvisionError::Database("the audit writer stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| ProvisionError::Database("the audit writer stopped".into()))?
+            .map_err(ProvisionError::Database)
+    }
+}
+
+async fn write(db: &Database, batch: &[Job]) -> Result<(), sqlx::Error> {
+    let _writer = match db.kind {
+        crate::db::Kind::Sqlite => Some(db.writer.lock().await),
+        crate::db::Kind::Postgres => None,
+    };
+    // `$n` placeholders, which both SQLite and PostgreSQL read.
+    let mut sql = String::from(
+        "INSERT INTO sipauth_audit (at, issuer, subject, username, action, outcome, client_ip) VALUES ",
+    );
+    for i in 0..batch.len() {
+        let n = i * 7;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7
+        ));
+    }
+    let mut insert = sqlx::query::<Any>(&sql);
+    for (row, _) in batch {
+        insert = insert
+            .bind(row.at)
+            .bind(row.issuer.clone())
+            .bind(row.subject.clone())
+            .bind(row.username.clone())
+            .bind(row.action.to_string())
+            .bind(row.outcome.clone())
+            .bind(row.client_ip.clone());
+    }
+    // One statement in autocommit mode: one write transaction for the whole batch.
+    insert.execute(&db.pool).await?;
+    Ok(())
+}
