@@ -420,6 +420,8 @@ impl Session {
             // The provider is down but the token still works: use it rather than fail.
             Err(e) if is_transient(&e) && !tokens.is_expired_at(self.now()) => {
                 tracing::warn!(error = %e, "refresh failed; using the still-valid access token");
+                // Still signed in: the failure stays visible in `error`, the state says the truth.
+                self.set_state(AuthState::Authenticated);
                 Ok(tokens.access_token)
             }
             Err(e) => Err(e),

@@ -12,6 +12,8 @@
 //! claims on our own clock with a leeway: `iss`, `sub`, `aud`, `azp` and nonce for ID tokens,
 //! `exp`, `iat`, `nbf`. Nothing is hand-rolled.
 
+#[cfg(feature = "native")]
+mod crypto;
 mod introspection;
 mod jwks;
 
@@ -321,6 +323,8 @@ impl TokenVerifier {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
+        #[cfg(feature = "native")]
+        crypto::install();
         let data = jsonwebtoken::decode::<Map<String, Value>>(raw, &key, &validation).map_err(
             |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => {

@@ -537,6 +537,31 @@ async fn rejects_an_expired_token_that_cannot_be_refreshed() {
 }
 
 #[tokio::test]
+async fn a_provider_down_near_expiry_hands_out_the_still_valid_token_and_stays_signed_in() {
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let session = stub_session(
+        &stub,
+        &clock,
+        json!({"access_token": "at", "token_type": "Bearer", "expires_in": 600, "refresh_token": "rt"}),
+    )
+    .await;
+    stub.set("/token", Canned::text(503, "text/plain", "maintenance"));
+    // Inside the refresh threshold, before expiry.
+    clock.advance(Duration::from_secs(450));
+    let token = session.get_access_token().await.unwrap();
+    assert_eq!(token.secret(), "at");
+    assert_eq!(session.state(), AuthState::Authenticated, "still signed in");
+    assert!(
+        session.snapshot().error.is_some(),
+        "the failed refresh is shown"
+    );
+    // Past expiry, the same outage is an error.
+    clock.advance(Duration::from_secs(200));
+    assert!(session.get_access_token().await.is_err());
+}
+
+#[tokio::test]
 async fn transient_refresh_failures_are_retried_then_shown() {
     let stub = Stub::start().await.unwrap();
     let clock = ManualClock::starting_now();
