@@ -291,6 +291,16 @@ pub async fn credentials(global: &Global, opts: &CredentialsOpts) -> Result<(), 
     print_stdout(&output::render_credentials(&c, format, opts.show_password))
 }
 
+/// The signed-in profile's SIP credentials (refreshed when due), for `register-check`.
+pub async fn signed_in_credentials(
+    global: &Global,
+) -> Result<sipauth::ProvisionedCredentials, CliError> {
+    let session = signed_in(global, &Profile::default(), true).await?;
+    session
+        .sip_credentials()
+        .ok_or_else(CliError::not_signed_in)
+}
+
 /// `sipauth logout`: revokes at the provider where it can, always forgets the session here,
 /// and says exactly what happened to the tokens.
 pub async fn logout(global: &Global, flags: &Profile) -> Result<(), CliError> {

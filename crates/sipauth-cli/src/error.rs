@@ -35,6 +35,10 @@ pub const EXIT_REVOCATION: u8 = 7;
 pub const EXIT_CANCELLED: u8 = 130;
 /// `sipauth admin`: no such account.
 pub const EXIT_NOT_FOUND: u8 = 8;
+/// `sipauth register-check`: the SIP server refused the credentials (401, 403, 404, ...).
+pub const EXIT_SIP_REFUSED: u8 = 9;
+/// `sipauth register-check`: the SIP server's answer was not usable SIP.
+pub const EXIT_SIP_PROTOCOL: u8 = 10;
 
 /// The exit code for a library error, decided by its fault and code.
 pub fn exit_code_for(e: &Error) -> u8 {

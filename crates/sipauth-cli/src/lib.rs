@@ -10,6 +10,7 @@ pub mod error;
 pub mod loopback;
 pub mod opt;
 pub mod output;
+pub mod register;
 pub mod serve;
 
 use error::CliError;
@@ -48,6 +49,7 @@ async fn run_command(cli: &Cli) -> Result<(), CliError> {
         Command::Logout(a) => commands::logout(global, &a.profile()).await,
         Command::Serve(opts) => serve::serve(global, opts).await,
         Command::Admin(opts) => admin::admin(global, opts).await,
+        Command::RegisterCheck(opts) => register::register_check(global, opts).await,
         Command::Providers => commands::providers(global),
         Command::Completions { shell } => commands::completions(*shell),
     }

@@ -73,6 +73,9 @@ pub enum Command {
     /// Operate on the provisioning service's accounts: list, show, disable, enable, rotate,
     /// delete, audit.
     Admin(AdminOpts),
+    /// Check that SIP credentials register: REGISTER, answer the digest challenge, report each
+    /// step, unregister. Credentials from the signed-in profile, or given explicitly.
+    RegisterCheck(RegisterCheckOpts),
     /// The provider templates and what each needs.
     Providers,
     /// Shell completions.
@@ -137,6 +140,50 @@ pub struct ServeOpts {
     /// Log lines as text or JSON [default: text].
     #[arg(long, env = "SIPAUTH_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatName>,
+}
+
+/// `sipauth register-check`.
+#[derive(Args, Clone, Default)]
+pub struct RegisterCheckOpts {
+    /// SIP over WebSocket: ws:// or wss:// (default: the credentials' WebSocket server).
+    #[arg(long, conflicts_with = "server")]
+    pub ws_uri: Option<String>,
+    /// A registrar for native clients instead: HOST:PORT, with --transport.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The transport to --server.
+    #[arg(long, value_enum, default_value_t = SipTransport::Udp, requires = "server")]
+    pub transport: SipTransport,
+    /// The SIP user (default: the signed-in profile's credentials).
+    #[arg(long, requires = "domain")]
+    pub username: Option<String>,
+    /// The SIP password (better: SIPAUTH_SIP_PASSWORD, kept off the command line).
+    #[arg(long, env = "SIPAUTH_SIP_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// The SIP domain (with --username).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// The digest username, when it differs from the user (Kamailio auth_ephemeral: <expiry>:<user>).
+    #[arg(long)]
+    pub auth_username: Option<String>,
+    /// Keep the registration (no unregister at the end).
+    #[arg(long)]
+    pub keep: bool,
+    /// Seconds the whole check may take.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+/// SIP transports to a registrar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum SipTransport {
+    /// UDP.
+    #[default]
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS.
+    Tls,
 }
 
 /// Log formats.

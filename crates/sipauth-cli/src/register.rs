@@ -1,0 +1,164 @@
+//! `sipauth register-check`: do these SIP credentials register? Thin over
+//! [`sipauth_register::check`]: it picks the credentials (the signed-in profile's, or
+//! `--username`/`--password`/`--domain`), the target (`--ws-uri`, the credentials' WebSocket
+//! server, or `--server` with `--transport`), prints each step on standard error, and turns
+//! the outcome into an exit code: 0 registered, 9 refused, 6 unreachable or timed out, 10 a
+//! protocol error. `--json` prints one document with every step.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sipauth::SipPassword;
+use sipauth_register::{CheckError, CheckOptions, Credentials, Outcome, Step, Target};
+
+use crate::commands::{print_json, signed_in_credentials};
+use crate::error::{CliError, EXIT_NETWORK, EXIT_SIP_PROTOCOL, EXIT_SIP_REFUSED};
+use crate::opt::{Global, RegisterCheckOpts, SipTransport};
+use crate::output::{sanitize, say};
+
+fn failed(e: CheckError) -> CliError {
+    let code = match e {
+        CheckError::Unreachable(_) | CheckError::Timeout(_) => EXIT_NETWORK,
+        CheckError::Protocol(_) => EXIT_SIP_PROTOCOL,
+        CheckError::Config(_) => crate::error::EXIT_CONFIG,
+        _ => crate::error::EXIT_OTHER,
+    };
+    CliError::new(code, e.code(), e.to_string())
+}
+
+fn describe(step: &Step) -> String {
+    match step {
+        Step::Connected { target } => format!("connected to {target}"),
+        Step::Challenged {
+            status,
+            realm,
+            algorithm,
+        } => format!("challenged ({status}): realm {realm}, {algorithm}"),
+        Step::Answered { status, reason } => format!("answer: {status} {reason}"),
+        Step::Unregistered { status } => format!("unregistered ({status})"),
+    }
+}
+
+/// `sipauth register-check`.
+pub async fn register_check(global: &Global, opts: &RegisterCheckOpts) -> Result<(), CliError> {
+    // The credentials.
+    let (credentials, ws_default) = match &opts.username {
+        Some(username) => {
+            let password = opts.password.clone().ok_or_else(|| {
+                CliError::config(
+                    "--username needs a password: set SIPAUTH_SIP_PASSWORD (or --password)",
+                )
+            })?;
+            let domain = opts
+                .domain
+                .clone()
+                .ok_or_else(|| CliError::config("--username needs --domain"))?;
+            (
+                Credentials {
+                    username: username.clone(),
+                    domain,
+                    authorization_username: opts.auth_username.clone(),
+                    password: SipPassword::new(password),
+                },
+                None,
+            )
+        }
+        None => {
+            let c = signed_in_credentials(global).await?;
+            (
+                Credentials {
+                    username: c.username.clone(),
+                    domain: c.sip_domain.clone(),
+                    authorization_username: opts
+                        .auth_username
+                        .clone()
+                        .or_else(|| Some(c.authorization_username.clone())),
+                    password: match &opts.password {
+                        Some(p) => SipPassword::new(p.clone()),
+                        None => c.password.clone(),
+                    },
+                },
+                Some(c.ws_server_uri.clone()),
+            )
+        }
+    };
+    // Where to.
+    let target = match (&opts.server, opts.ws_uri.as_ref().or(ws_default.as_ref())) {
+        (Some(server), _) => match opts.transport {
+            SipTransport::Udp => Target::Udp(server.clone()),
+            SipTransport::Tcp => Target::Tcp(server.clone()),
+            SipTransport::Tls => Target::Tls(server.clone()),
+        },
+        (None, Some(uri)) => {
+            // wss:// except on loopback, as everywhere else.
+            sipauth::sip::check_ws_uri(uri, false)
+                .map_err(|e| CliError::config(format!("--ws-uri: {e}")))?;
+            Target::WebSocket(
+                url::Url::parse(uri)
+                    .map_err(|e| CliError::config(format!("--ws-uri {uri}: {e}")))?,
+            )
+        }
+        (None, None) => {
+            return Err(CliError::config(
+                "give --ws-uri URI or --server HOST:PORT (with --username), or sign in first",
+            ))
+        }
+    };
+    let options = CheckOptions {
+        timeout: Duration::from_secs(opts.timeout.max(1)),
+        keep: opts.keep,
+        ..CheckOptions::default()
+    };
+    let mut steps = Vec::new();
+    let quiet = global.json;
+    let result = sipauth_register::check(&target, &credentials, &options, &mut |step| {
+        if !quiet {
+            say(&describe(&step));
+        }
+        steps.push(step);
+    })
+    .await;
+    let doc = |registered: bool, result: serde_json::Value| {
+        json!({
+            "registered": registered,
+            "target": target.describe(),
+            "username": credentials.username,
+            "steps": steps,
+            "result": result,
+        })
+    };
+    match result {
+        Ok(Outcome::Registered { expires }) => {
+            if global.json {
+                print_json(&doc(
+                    true,
+                    json!({ "outcome": "registered", "expires": expires }),
+                ))?;
+            }
+            Ok(())
+        }
+        Ok(refused @ Outcome::Refused { .. }) => {
+            let Outcome::Refused { status, reason } = &refused else {
+                return Ok(());
+            };
+            let mut e = CliError::new(
+                EXIT_SIP_REFUSED,
+                "sip_refused",
+                format!(
+                    "the SIP server refused the credentials: {status} {}",
+                    sanitize(reason)
+                ),
+            );
+            e.outcome = Some(doc(
+                false,
+                serde_json::to_value(&refused).unwrap_or_default(),
+            ));
+            Err(e)
+        }
+        Err(e) => {
+            let mut e = failed(e);
+            e.outcome = Some(json!({ "registered": false, "steps": steps }));
+            Err(e)
+        }
+    }
+}
