@@ -9,6 +9,13 @@ command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # PostgreSQL server (the provisioning service's shared database).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# Kamailio 5.6 (the SIP server of the end-to-end tests) with WebSocket, SQLite, PostgreSQL and
+# auth_ephemeral modules; SIPp (sip-tester) as a classic SIP client.
+command -v kamailio >/dev/null 2>&1 || need_apt+=(kamailio)
+for m in websocket sqlite postgres autheph; do
+  dpkg -s "kamailio-$m-modules" >/dev/null 2>&1 || need_apt+=("kamailio-$m-modules")
+done
+command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "testenv: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq
@@ -17,7 +24,8 @@ fi
 
 # oidc-provider 9.13.3, exactly as pinned by package-lock.json.
 (cd "$here/oidc-provider" && npm ci --no-audit --no-fund --loglevel=error >&2)
-# JsSIP 3.13.8 + jssip-node-websocket 3.0.0: validates generated client configurations.
+# JsSIP 3.13.8 + jssip-node-websocket 3.0.0: validates generated client configurations and
+# registers at Kamailio over WebSocket.
 (cd "$here/jssip" && npm ci --no-audit --no-fund --loglevel=error >&2)
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

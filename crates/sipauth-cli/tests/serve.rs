@@ -5,103 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use sipauth::{AuthorizationOptions, ClientRegistration, HttpClient, OidcClient, ProviderConfig};
 use sipauth_testkit::browser::{query_param, Browser};
 use sipauth_testkit::{clients, oidc_issuer};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod common;
+use common::service::{id_token_of, provision, serve, spawn_service, Service};
 use common::{start_login, Env};
-
-/// A running `sipauth serve`; killed when dropped.
-struct Service {
-    child: tokio::process::Child,
-    base: String,
-    database: String,
-    /// Every line it wrote on standard error.
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Service {
-    async fn stop(&mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(status.code(), Some(0));
-    }
-}
-
-/// Starts `sipauth serve` with exactly `args` and waits for `listening on`.
-async fn spawn_service(env: &Env, args: &[&str], database: String) -> Service {
-    let mut child = env.cmd(args).stdout(Stdio::null()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let base = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_or_else(|| panic!("`listening on` on stderr; got {:?}", log.lock().unwrap()));
-        log.lock().unwrap().push(line.clone());
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            break addr.trim().to_string();
-        }
-    };
-    let sink = log.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    Service {
-        child,
-        base,
-        database,
-        log,
-    }
-}
-
-async fn serve(env: &Env, extra: &[&str]) -> Service {
-    let secret_file = env.dir.join("introspection.secret");
-    std::fs::write(
-        &secret_file,
-        format!("{}\n", clients::CONFIDENTIAL_BASIC_SECRET),
-    )
-    .unwrap();
-    let database = env.dir.join("server.db").display().to_string();
-    let issuer = oidc_issuer();
-    let mut args = vec![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--issuer",
-        &issuer,
-        "--audience",
-        clients::PUBLIC,
-        "--introspection-client-id",
-        clients::CONFIDENTIAL_BASIC,
-        "--introspection-client-secret-file",
-        secret_file.to_str().unwrap(),
-        "--sip-domain",
-        "sip.example.com",
-        "--ws-uri",
-        "ws://127.0.0.1:8088/ws",
-        "--database",
-        &database,
-    ];
-    args.extend_from_slice(extra);
-    spawn_service(env, &args, database.clone()).await
-}
 
 #[tokio::test]
 async fn login_with_the_api_strategy_gets_credentials_from_sipauth_serve() {
@@ -180,42 +92,6 @@ async fn rejects_a_service_without_an_issuer_or_audience() {
         .await;
     assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--audience"));
-}
-
-/// An ID token of `login`, signed in at the real provider by the library.
-async fn id_token_of(login: &str) -> String {
-    const REDIRECT: &str = "http://127.0.0.1:5568/callback";
-    let http = HttpClient::new().unwrap();
-    let provider = ProviderConfig::discover(
-        &http,
-        &oidc_issuer(),
-        ClientRegistration::public(clients::PUBLIC, REDIRECT),
-    )
-    .await
-    .unwrap();
-    let client = OidcClient::builder(provider).http(http).build().unwrap();
-    let request = client
-        .authorization_request(&AuthorizationOptions::default())
-        .unwrap();
-    let callback = Browser::new()
-        .unwrap()
-        .sign_in(request.url.as_str(), login, REDIRECT)
-        .await
-        .unwrap();
-    let sign_in = client.handle_callback(&callback).await.unwrap();
-    sign_in.tokens.id_token.unwrap().secret().to_string()
-}
-
-/// `POST /api/sip/provision` with `token`: (status, body).
-async fn provision(service: &Service, token: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/sip/provision", service.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
 }
 
 async fn admin(env: &Env, service: &Service, args: &[&str]) -> (i32, Value) {

@@ -6,6 +6,7 @@
 #![allow(missing_docs)]
 
 pub mod browser;
+pub mod kamailio;
 pub mod keys;
 pub mod proxy;
 pub mod stub;

@@ -1,0 +1,131 @@
+//! A real Kamailio 5.6 (Debian's) per test, from `testenv/kamailio/kamailio.cfg`: free loopback
+//! ports (UDP and a WebSocket TCP port), its own runtime directory, its log in that directory,
+//! stopped (SIGTERM to its process group) when dropped. Three ways to check passwords, as the
+//! provisioning service's backends need: auth_db over the service's SQLite file, auth_db over
+//! PostgreSQL, and auth_ephemeral with a shared secret.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How Kamailio checks passwords.
+#[derive(Debug, Clone)]
+pub enum KamailioAuth {
+    /// auth_db over the `subscriber` table in this SQLite file.
+    Sqlite(PathBuf),
+    /// auth_db over the `subscriber` table at this PostgreSQL URL.
+    Postgres(String),
+    /// auth_ephemeral with this secret (HMAC-SHA256 when `sha256`).
+    Ephemeral { secret: String, sha256: bool },
+}
+
+/// A running Kamailio.
+#[derive(Debug)]
+pub struct Kamailio {
+    pid: u32,
+    /// UDP: `127.0.0.1:port`.
+    pub udp: SocketAddr,
+    /// `ws://127.0.0.1:port/`.
+    pub ws_uri: String,
+    /// Runtime directory (holds `kamailio.log`).
+    pub dir: PathBuf,
+}
+
+fn free_udp() -> std::io::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn free_tcp() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Kamailio {
+    /// Starts one and waits until its WebSocket port accepts connections.
+    pub async fn start(auth: KamailioAuth) -> std::io::Result<Self> {
+        let udp_port = free_udp()?;
+        let ws_port = free_tcp()?;
+        let dir = std::env::temp_dir().join(format!(
+            "sipauth-kamailio-{}-{udp_port}-{ws_port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let cfg = crate::testenv_dir().join("kamailio").join("kamailio.cfg");
+        let mut defines = vec![
+            format!("UDP_LISTEN=udp:127.0.0.1:{udp_port}"),
+            format!("WS_LISTEN=tcp:127.0.0.1:{ws_port}"),
+            format!("WS_PORT={ws_port}"),
+        ];
+        match &auth {
+            KamailioAuth::Sqlite(path) => {
+                defines.push(format!("DBURL=\"sqlite://{}\"", path.display()))
+            }
+            KamailioAuth::Postgres(url) => {
+                defines.push("WITH_PGSQL".into());
+                defines.push(format!("DBURL=\"{url}\""));
+            }
+            KamailioAuth::Ephemeral { secret, sha256 } => {
+                defines.push("WITH_EPHEMERAL".into());
+                defines.push(format!("EPH_SECRET=\"{secret}\""));
+                if *sha256 {
+                    defines.push("EPH_SHA256".into());
+                }
+            }
+        }
+        let log = std::fs::File::create(dir.join("kamailio.log"))?;
+        let mut command = std::process::Command::new("kamailio");
+        command
+            .arg("-f")
+            .arg(&cfg)
+            .args(["-DD", "-E", "-m", "64", "-M", "8", "-Y"])
+            .arg(&dir);
+        for d in &defines {
+            command.arg("-A").arg(d);
+        }
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let me = Self {
+            pid: child.id(),
+            udp: SocketAddr::from(([127, 0, 0, 1], udp_port)),
+            ws_uri: format!("ws://127.0.0.1:{ws_port}/"),
+            dir,
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", ws_port))
+                .await
+                .is_ok()
+            {
+                // The UDP workers start with the TCP ones; give them a moment.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Ok(me);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(std::io::Error::other(format!(
+            "kamailio did not start; its log:\n{}",
+            me.log()
+        )))
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // The whole process group: the main process and its workers.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &format!("-{}", self.pid)])
+            .status();
+    }
+}
