@@ -300,10 +300,26 @@ impl Provisioner {
         if self.random_passwords {
             return Ok(None);
         }
-        let Some(account) = Self::find(&self.db.pool, &identity.issuer, &identity.subject).await?
+        // One read: the account and its subscriber row together.
+        let columns = ACCOUNT_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {columns}, s.password AS s_password, s.ha1 AS s_ha1, s.ha1b AS s_ha1b \
+             FROM sipauth_account a LEFT JOIN subscriber s \
+             ON s.username = a.username AND s.domain = a.domain \
+             WHERE a.issuer = $1 AND a.subject = $2"
+        ))
+        .bind(identity.issuer.clone())
+        .bind(identity.subject.clone())
+        .fetch_optional(&self.db.pool)
+        .await?
         else {
             return Ok(None);
         };
+        let account = account_from(&row)?;
         let profile_current = display_name(identity, &account.username) == account.display_name
             && identity.string("email").map(str::to_string) == account.email;
         if !account.enabled || !profile_current {
@@ -311,14 +327,18 @@ impl Provisioner {
         }
         let provisioned = self.credentials(&account, now)?;
         if let Backend::KamailioSubscriber { store_plaintext } = self.backend {
-            let row = SubscriberRow::new(
+            let want = SubscriberRow::new(
                 &account.username,
                 &account.domain,
                 self.settings.realm(),
                 &provisioned.password,
                 store_plaintext,
             );
-            if !Self::subscriber_is(&self.db.pool, &account, &row).await? {
+            let current = row.try_get::<Option<String>, _>("s_ha1")?.as_deref() == Some(&want.ha1)
+                && row.try_get::<Option<String>, _>("s_ha1b")?.as_deref() == Some(&want.ha1b)
+                && row.try_get::<Option<String>, _>("s_password")?.as_deref()
+                    == Some(&want.password);
+            if !current {
                 return Ok(None);
             }
         }
@@ -334,29 +354,6 @@ impl Provisioner {
             })
             .await?;
         Ok(Some(provisioned))
-    }
-
-    /// Whether the `subscriber` row of `account` holds exactly `row`.
-    async fn subscriber_is<'e, E: sqlx::Executor<'e, Database = Any>>(
-        executor: E,
-        account: &Account,
-        row: &SubscriberRow,
-    ) -> Result<bool, ProvisionError> {
-        let current = sqlx::query(
-            "SELECT password, ha1, ha1b FROM subscriber WHERE username = $1 AND domain = $2",
-        )
-        .bind(account.username.clone())
-        .bind(account.domain.clone())
-        .fetch_optional(executor)
-        .await?;
-        Ok(match current {
-            Some(r) => {
-                r.try_get::<String, _>("ha1")? == row.ha1
-                    && r.try_get::<String, _>("ha1b")? == row.ha1b
-                    && r.try_get::<String, _>("password")? == row.password
-            }
-            None => false,
-        })
     }
 
     /// Finds or creates the account of `identity` and hands out its credentials. `client_ip`
