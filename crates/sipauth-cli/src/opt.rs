@@ -140,6 +140,22 @@ pub struct ServeOpts {
     /// Log lines as text or JSON [default: text].
     #[arg(long, env = "SIPAUTH_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormatName>,
+    /// Development mode: a built-in identity provider at /dev-idp with demo users, and the web
+    /// sign-in page. Never in production.
+    #[arg(long)]
+    pub dev: bool,
+    /// A demo user of --dev (repeatable; default alice and bob).
+    #[arg(long = "dev-user", requires = "dev")]
+    pub dev_users: Vec<String>,
+    /// The web sign-in page's client id at --issuer (a confidential client).
+    #[arg(long, env = "SIPAUTH_WEB_CLIENT_ID")]
+    pub web_client_id: Option<String>,
+    /// File holding that client's secret.
+    #[arg(long, env = "SIPAUTH_WEB_CLIENT_SECRET_FILE")]
+    pub web_client_secret_file: Option<PathBuf>,
+    /// The URL browsers reach the service at, behind a reverse proxy (default http://<listen address>).
+    #[arg(long, env = "SIPAUTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// `sipauth register-check`.

@@ -50,6 +50,11 @@ pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig
     set(&mut c.sip.domain, &opts.sip_domain);
     set(&mut c.sip.ws_uri, &opts.ws_uri);
     set(&mut c.sip.sip_server, &opts.sip_server);
+    set(&mut c.public_url, &opts.public_url);
+    if opts.dev {
+        let dev = c.dev.get_or_insert_with(Default::default);
+        dev.users.extend(opts.dev_users.iter().cloned());
+    }
     if opts.secret_file.is_some() {
         c.secret_file.clone_from(&opts.secret_file);
     }
@@ -85,6 +90,8 @@ pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig
     // The issuer flags: a new issuer, or more settings for the file's issuer of that URL (or
     // its only one, when no --issuer is given).
     let issuer_flags = !opts.audiences.is_empty()
+        || opts.web_client_id.is_some()
+        || opts.web_client_secret_file.is_some()
         || opts.introspection_client_id.is_some()
         || opts.introspection_client_secret_file.is_some()
         || opts.allow_userinfo_tokens;
@@ -121,6 +128,14 @@ pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig
                 .clone_from(&opts.introspection_client_secret_file);
         }
         issuer.allow_userinfo_tokens |= opts.allow_userinfo_tokens;
+        if opts.web_client_id.is_some() {
+            issuer.web_client_id.clone_from(&opts.web_client_id);
+        }
+        if opts.web_client_secret_file.is_some() {
+            issuer
+                .web_client_secret_file
+                .clone_from(&opts.web_client_secret_file);
+        }
     }
     c.check().map_err(config_error)?;
     Ok(c)
@@ -151,10 +166,7 @@ async fn shutdown_signal() {
 pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
     let config = service_config(global, opts)?;
     let http = HttpClient::new()?;
-    let state = config
-        .state(&data_dir(global)?, &http, Arc::new(SystemClock))
-        .await
-        .map_err(config_error)?;
+    // Bind first: the development issuer and the web page's redirect URI name the address.
     let listen = config.listen.as_deref().unwrap_or("127.0.0.1:8080");
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -162,7 +174,33 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::other(e.to_string()))?;
-    tracing::info!(%addr, issuers = config.issuers.len(), "sipauth serve started");
+    let base = format!("http://{addr}");
+    let state = config
+        .state(&data_dir(global)?, &http, Arc::new(SystemClock), &base)
+        .await
+        .map_err(config_error)?;
+    tracing::info!(%addr, issuers = state.tokens.issuers.len(), "sipauth serve started");
+    if let Some(idp) = &state.dev_idp {
+        let public = config
+            .public_url
+            .as_deref()
+            .unwrap_or(&base)
+            .trim_end_matches('/');
+        let users: Vec<&str> = idp.users().iter().map(|u| u.login.as_str()).collect();
+        eprintln!("sipauth serve --dev: DEVELOPMENT MODE (demo users, not for production)");
+        eprintln!(
+            "  open {public}/ in a browser and sign in as {}",
+            users.join(" or ")
+        );
+        eprintln!(
+            "  development issuer: {} (client sipauth-dev)",
+            idp.issuer()
+        );
+        eprintln!(
+            "  from the command line: sipauth login --issuer {} --client-id sipauth-dev --password-strategy api --api-endpoint {public}/api/sip/provision",
+            idp.issuer()
+        );
+    }
     eprintln!("listening on http://{addr}");
     sipauth_server::serve(
         listener,

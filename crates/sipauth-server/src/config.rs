@@ -98,6 +98,20 @@ pub struct ServiceConfig {
     /// Rate limits and timeouts.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The URL browsers reach the service at (default `http://<listen address>`); the web
+    /// sign-in page's redirect URI is `<public_url>/auth/callback`.
+    pub public_url: Option<String>,
+    /// The development identity provider (`sipauth serve --dev`).
+    pub dev: Option<DevConfig>,
+}
+
+/// `[dev]`: the development identity provider at `/dev-idp`. Never in production.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevConfig {
+    /// Demo users (default alice and bob).
+    #[serde(default)]
+    pub users: Vec<String>,
 }
 
 /// Log line format.
@@ -127,6 +141,12 @@ pub struct IssuerSettings {
     /// Accept opaque tokens that the userinfo endpoint answers for (cannot check the audience).
     #[serde(default)]
     pub allow_userinfo_tokens: bool,
+    /// The name on the web page's button ("Sign in with <name>"; default: the issuer's host).
+    pub name: Option<String>,
+    /// The web sign-in page's client id at this issuer (confidential client).
+    pub web_client_id: Option<String>,
+    /// File holding that client's secret.
+    pub web_client_secret_file: Option<PathBuf>,
 }
 
 /// `[sip]`.
@@ -261,9 +281,9 @@ impl ServiceConfig {
     /// What a running service needs and cannot default: an issuer with an audience, secure
     /// URLs, coherent pairs.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if self.issuers.is_empty() {
+        if self.issuers.is_empty() && self.dev.is_none() {
             return Err(ConfigError::new(
-                "no trusted issuer: set --issuer (or [[issuer]] in the config file)",
+                "no trusted issuer: set --issuer (or [[issuer]] in the config file), or --dev",
             ));
         }
         for issuer in &self.issuers {
@@ -273,6 +293,11 @@ impl ServiceConfig {
                     "issuer {}: --audience is required: the client id tokens must be issued to",
                     issuer.url
                 )));
+            }
+            if issuer.web_client_id.is_some() != issuer.web_client_secret_file.is_some() {
+                return Err(ConfigError::new(
+                    "--web-client-id and --web-client-secret-file go together",
+                ));
             }
             if issuer.introspection_client_id.is_some()
                 != issuer.introspection_client_secret_file.is_some()
@@ -422,22 +447,102 @@ impl ServiceConfig {
         Duration::from_secs(self.limits.request_timeout.unwrap_or(15).max(1))
     }
 
-    /// Everything the service runs on.
+    /// Everything the service runs on, for a service reachable at `base_url` (the web page's
+    /// redirect URI and the development issuer are made from it).
     pub async fn state(
         &self,
         data_dir: &Path,
         http: &HttpClient,
         clock: SharedClock,
+        base_url: &str,
     ) -> Result<crate::AppState, ConfigError> {
         self.check()?;
-        let tokens = self.token_check(http, clock.clone()).await?;
-        let provisioner = self.provisioner(data_dir, clock).await?;
-        Ok(
-            crate::AppState::new(Arc::new(provisioner), Arc::new(tokens))
-                .with_network(self.network_policy()?)
-                .with_limits(self.rate_limits())
-                .with_request_timeout(self.request_timeout()),
-        )
+        let base = self
+            .public_url
+            .as_deref()
+            .unwrap_or(base_url)
+            .trim_end_matches('/');
+        let redirect = format!("{base}/auth/callback");
+        let mut tokens = self.token_check(http, clock.clone()).await?;
+        let mut web_providers = Vec::new();
+        let mut dev_idp = None;
+        if let Some(dev) = &self.dev {
+            let secret = sipauth::SipPassword::new(
+                sipauth::random_urlsafe(32).map_err(|e| ConfigError::new(e.to_string()))?,
+            );
+            let users = dev
+                .users
+                .iter()
+                .map(|u| crate::dev_idp::DevUser::new(u))
+                .collect();
+            let idp = crate::dev_idp::DevIdp::new(
+                &format!("{base}/dev-idp"),
+                &data_dir.join("dev-idp.key"),
+                users,
+                &redirect,
+                secret.clone(),
+                clock.clone(),
+            )
+            .map_err(ConfigError::new)?;
+            tokens.issuers.push(
+                idp.issuer_config(http, clock.clone())
+                    .map_err(ConfigError::new)?,
+            );
+            web_providers.push(crate::web::WebProvider {
+                name: "the development identity provider".into(),
+                client: idp
+                    .web_client(http, clock.clone(), &redirect, &secret)
+                    .map_err(ConfigError::new)?,
+            });
+            dev_idp = Some(idp);
+        }
+        for settings in &self.issuers {
+            let (Some(id), Some(file)) =
+                (&settings.web_client_id, &settings.web_client_secret_file)
+            else {
+                continue;
+            };
+            let registration = sipauth::ClientRegistration::confidential(
+                id.clone(),
+                ClientSecret::new(read_secret_file(file)?),
+                redirect.clone(),
+            );
+            let provider =
+                sipauth::ProviderConfig::discover(http, &settings.url, registration).await?;
+            let client = sipauth::OidcClient::builder(provider)
+                .http(http.clone())
+                .clock(clock.clone())
+                .build()?;
+            let name = settings.name.clone().unwrap_or_else(|| {
+                url::Url::parse(&settings.url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_else(|| settings.url.clone())
+            });
+            web_providers.push(crate::web::WebProvider { name, client });
+        }
+        let provisioner = self.provisioner(data_dir, clock.clone()).await?;
+        let mut state = crate::AppState::new(Arc::new(provisioner), Arc::new(tokens))
+            .with_network(self.network_policy()?)
+            .with_limits(self.rate_limits())
+            .with_request_timeout(self.request_timeout())
+            .with_clock(clock);
+        if !web_providers.is_empty() {
+            // Secure cookies everywhere but plain HTTP on loopback.
+            let loopback_http = url::Url::parse(base).ok().is_some_and(|u| {
+                u.scheme() == "http"
+                    && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+            });
+            state = state.with_web(crate::web::Web::new(
+                web_providers,
+                !loopback_http,
+                dev_idp.is_some(),
+            ));
+        }
+        if let Some(idp) = dev_idp {
+            state = state.with_dev_idp(idp);
+        }
+        Ok(state)
     }
 }
 

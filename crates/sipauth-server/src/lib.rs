@@ -12,12 +12,14 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dev_idp;
 pub mod error;
 pub mod limits;
 pub mod metrics;
 pub mod network;
 pub mod openapi;
 pub mod serve;
+pub mod web;
 
 pub use auth::{IssuerConfig, OutboundBudget, TokenCheck};
 pub use config::{ConfigError, ServiceConfig};
@@ -52,6 +54,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How long a request may take.
     pub request_timeout: Duration,
+    /// The web sign-in page, when configured.
+    pub web: Option<Arc<web::Web>>,
+    /// The development identity provider (`--dev` only).
+    pub dev_idp: Option<Arc<dev_idp::DevIdp>>,
+    /// The service's clock.
+    pub clock: sipauth::SharedClock,
 }
 
 impl AppState {
@@ -64,7 +72,33 @@ impl AppState {
             limits: Arc::new(RateLimits::default()),
             metrics: Arc::new(Metrics::new()),
             request_timeout: Duration::from_secs(15),
+            web: None,
+            dev_idp: None,
+            clock: Arc::new(sipauth::SystemClock),
         }
+    }
+
+    /// With the web sign-in page.
+    pub fn with_web(mut self, web: web::Web) -> Self {
+        self.web = Some(Arc::new(web));
+        self
+    }
+
+    /// With the development identity provider at `/dev-idp`.
+    pub fn with_dev_idp(mut self, idp: Arc<dev_idp::DevIdp>) -> Self {
+        self.dev_idp = Some(idp);
+        self
+    }
+
+    /// With a clock.
+    pub fn with_clock(mut self, clock: sipauth::SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the service's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now_unix()
     }
 
     /// With allowed networks and trusted proxies.
@@ -108,8 +142,14 @@ pub fn app(state: AppState) -> Router {
                 .delete(api::deprovision),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), guard));
-    Router::new()
-        .merge(provisioning)
+    let mut router = Router::new().merge(provisioning);
+    if state.web.is_some() {
+        router = router.merge(web::router());
+    }
+    if let Some(idp) = &state.dev_idp {
+        router = router.nest("/dev-idp", idp.router());
+    }
+    router
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))

@@ -86,7 +86,12 @@ ws_uri = "wss://sip.example.com/ws"
     let config = ServiceConfig::from_toml(&text).unwrap();
     let http = HttpClient::new().unwrap();
     config
-        .state(&temp_dir(name), &http, Arc::new(SystemClock))
+        .state(
+            &temp_dir(name),
+            &http,
+            Arc::new(SystemClock),
+            "http://127.0.0.1:9",
+        )
         .await
         .unwrap()
 }

@@ -37,6 +37,32 @@ pub struct ProvisionedCredentials {
 }
 
 impl ProvisionedCredentials {
+    /// The credentials in a provisioning service's answer, for `user_info`: `None` without a
+    /// username, password, SIP domain or WebSocket server. The realm defaults to the domain,
+    /// the authorization username and display name to the username.
+    pub fn from_provisioning(
+        answer: &sipauth_wire::ProvisionResponse,
+        user_info: UserInfo,
+    ) -> Option<Self> {
+        let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        let username = text(&answer.username)?;
+        let sip_domain = text(&answer.sip_domain)?;
+        Some(Self {
+            sip_uri: text(&answer.sip_uri)
+                .unwrap_or_else(|| super::sip_uri(&username, &sip_domain)),
+            password: SipPassword::new(answer.password()?.to_string()),
+            display_name: text(&answer.display_name).unwrap_or_else(|| username.clone()),
+            ws_server_uri: text(&answer.ws_server_uri)?,
+            realm: text(&answer.realm).unwrap_or_else(|| sip_domain.clone()),
+            authorization_username: text(&answer.authorization_username)
+                .unwrap_or_else(|| username.clone()),
+            expires_at: answer.expires_at,
+            username,
+            sip_domain,
+            user_info,
+        })
+    }
+
     /// The credentials as the shared JSON document ([`sipauth_wire::SipCredentials`]): what the
     /// command prints and a UI shows.
     pub fn to_wire(&self) -> sipauth_wire::SipCredentials {

@@ -1,0 +1,425 @@
+//! The web sign-in page: staff sign in with a configured provider and pick up their SIP
+//! settings, the backend-for-frontend pattern (tokens stay on the server; the browser holds only
+//! a random session id). The Authorization Code + PKCE flow is the client library's
+//! ([`sipauth::OidcClient`], confidential client, state, nonce, verified ID token); the account
+//! is the provisioner's, under the same policy as the API.
+//!
+//! Cookies: `sipauth_flow` binds a started sign-in to the browser that started it (a callback
+//! without it is refused: login CSRF), `sipauth_session` is the session id. Both HttpOnly,
+//! SameSite=Lax, Secure except on loopback. Sessions live in this process; signing out deletes
+//! the record, so a copied cookie stops working. Every state-changing form carries the session's
+//! CSRF token. Pages are [`pages`]'.
+
+mod pages;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use sipauth::{AuthorizationOptions, OidcClient, ProvisionedCredentials, TokenSet};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+
+/// How long a session lasts (seconds).
+pub const SESSION_TTL: i64 = 8 * 3600;
+/// How long a started sign-in may take (seconds).
+const FLOW_TTL: i64 = 600;
+/// The most sessions and started sign-ins kept.
+const MAX_RECORDS: usize = 50_000;
+
+const SESSION_COOKIE: &str = "sipauth_session";
+const FLOW_COOKIE: &str = "sipauth_flow";
+
+/// A provider on the sign-in page.
+#[derive(Debug)]
+pub struct WebProvider {
+    /// The button's name ("Sign in with <name>").
+    pub name: String,
+    /// The confidential client, redirecting to `<base>/auth/callback`.
+    pub client: OidcClient,
+}
+
+#[derive(Debug, Clone)]
+struct Flow {
+    provider: usize,
+    binding: String,
+    started: i64,
+}
+
+/// One signed-in browser.
+#[derive(Debug, Clone)]
+struct WebSession {
+    provider: usize,
+    credentials: ProvisionedCredentials,
+    tokens: TokenSet,
+    identity: sipauth::VerifiedIdentity,
+    csrf: String,
+    created: i64,
+}
+
+/// The sign-in page's settings and records.
+#[derive(Debug)]
+pub struct Web {
+    providers: Vec<WebProvider>,
+    secure_cookies: bool,
+    dev_banner: bool,
+    flows: Mutex<HashMap<String, Flow>>,
+    sessions: Mutex<HashMap<String, WebSession>>,
+}
+
+impl Web {
+    /// The page for `providers`; cookies are `Secure` unless the service listens on loopback
+    /// only; `dev_banner` labels every page as the development setup.
+    pub fn new(providers: Vec<WebProvider>, secure_cookies: bool, dev_banner: bool) -> Self {
+        Self {
+            providers,
+            secure_cookies,
+            dev_banner,
+            flows: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cookie(&self, name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    fn session(&self, headers: &HeaderMap, now: i64) -> Option<(String, WebSession)> {
+        let id = cookie(headers, SESSION_COOKIE)?;
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let s = sessions.get(&id)?;
+        (now - s.created < SESSION_TTL).then(|| (id.clone(), s.clone()))
+    }
+}
+
+/// The value of cookie `name`.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn random() -> String {
+    sipauth::random_urlsafe(32).unwrap_or_default()
+}
+
+fn equal(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// The routes of the page.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/auth/login/{provider}", get(login))
+        .route("/auth/callback", get(callback))
+        .route("/account", get(account))
+        .route("/account/{file}", get(download))
+        .route("/auth/logout", post(logout))
+}
+
+fn web(state: &AppState) -> Option<&Arc<Web>> {
+    state.web.as_ref()
+}
+
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(web) = web(&state) else {
+        return crate::ApiError::NotFound.into_response();
+    };
+    if web.session(&headers, state.now()).is_some() {
+        return Redirect::to("/account").into_response();
+    }
+    let names: Vec<&str> = web.providers.iter().map(|p| p.name.as_str()).collect();
+    pages::home(&names, web.dev_banner)
+}
+
+async fn login(State(state): State<AppState>, Path(index): Path<usize>) -> Response {
+    let Some(web) = web(&state) else {
+        return crate::ApiError::NotFound.into_response();
+    };
+    let Some(provider) = web.providers.get(index) else {
+        return pages::error(StatusCode::NOT_FOUND, "unknown_provider", web.dev_banner);
+    };
+    let request = match provider
+        .client
+        .authorization_request(&AuthorizationOptions::default())
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a web sign-in");
+            return pages::error(StatusCode::SERVICE_UNAVAILABLE, e.code(), web.dev_banner);
+        }
+    };
+    let binding = random();
+    {
+        let now = state.now();
+        let mut flows = web.flows.lock().unwrap_or_else(|p| p.into_inner());
+        flows.retain(|_, f| now - f.started < FLOW_TTL);
+        if flows.len() >= MAX_RECORDS {
+            flows.clear();
+        }
+        flows.insert(
+            request.state.secret().to_string(),
+            Flow {
+                provider: index,
+                binding: binding.clone(),
+                started: now,
+            },
+        );
+    }
+    let mut response = Redirect::to(request.url.as_str()).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        web.cookie(FLOW_COOKIE, &binding, "/auth", FLOW_TTL),
+    );
+    response
+}
+
+/// The callback's parameters that decide the page shown before the library takes over.
+#[derive(Debug, Deserialize)]
+struct CallbackQuery {
+    state: Option<String>,
+    error: Option<String>,
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let Some(web) = web(&state).cloned() else {
+        return crate::ApiError::NotFound.into_response();
+    };
+    let banner = web.dev_banner;
+    // The sign-in this browser started, or nothing (an unknown, reused or tampered state).
+    let flow = q.state.as_deref().and_then(|s| {
+        let mut flows = web.flows.lock().unwrap_or_else(|p| p.into_inner());
+        let flow = flows.get(s)?.clone();
+        let bound = cookie(&headers, FLOW_COOKIE).is_some_and(|c| equal(&c, &flow.binding));
+        (bound && state.now() - flow.started < FLOW_TTL).then(|| {
+            flows.remove(s);
+            flow
+        })
+    });
+    let Some(flow) = flow else {
+        return pages::error(StatusCode::BAD_REQUEST, "invalid_state", banner);
+    };
+    let Some(provider) = web.providers.get(flow.provider) else {
+        return pages::error(StatusCode::BAD_REQUEST, "invalid_state", banner);
+    };
+    let clear_flow = web.cookie(FLOW_COOKIE, "", "/auth", 0);
+    let with_cleared = |mut r: Response| {
+        r.headers_mut()
+            .append(header::SET_COOKIE, clear_flow.clone());
+        r
+    };
+    if let Some(error) = q.error.as_deref() {
+        if let Some(s) = &q.state {
+            let _ = provider.client.cancel_sign_in(s);
+        }
+        let code = if error == "access_denied" {
+            "access_denied"
+        } else {
+            "authorization_failed"
+        };
+        return with_cleared(pages::error(StatusCode::BAD_REQUEST, code, banner));
+    }
+    let callback_url = format!(
+        "{}?{}",
+        provider.client.provider().redirect_uri,
+        raw.unwrap_or_default()
+    );
+    let sign_in = match provider.client.handle_callback(&callback_url).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!(error = %e, code = e.code(), "web sign-in failed");
+            return with_cleared(pages::error(StatusCode::BAD_REQUEST, e.code(), banner));
+        }
+    };
+    // Who signed in: the verified ID token's subject, the profile from userinfo.
+    let issuer = provider
+        .client
+        .provider()
+        .issuer
+        .clone()
+        .unwrap_or_default();
+    let mut claims = match serde_json::to_value(&sign_in.user_info) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    claims.remove("sub");
+    let subject = match &sign_in.id_token {
+        Some(t) => t.claims().sub.clone(),
+        None => sign_in.user_info.sub.clone(),
+    };
+    let identity =
+        sipauth::VerifiedIdentity::new(issuer, subject, sipauth::VerifiedBy::IdToken, claims);
+    let provisioner = state.provisioner.clone();
+    let who = identity.clone();
+    let provisioned = match tokio::spawn(async move { provisioner.provision(&who, None).await })
+        .await
+    {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return with_cleared(pages::error(StatusCode::FORBIDDEN, e.code(), banner)),
+        Err(_) => {
+            return with_cleared(pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                banner,
+            ))
+        }
+    };
+    let Some(credentials) = ProvisionedCredentials::from_provisioning(
+        &provisioned.to_wire(),
+        sign_in.user_info.clone(),
+    ) else {
+        return with_cleared(pages::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            banner,
+        ));
+    };
+    let id = random();
+    {
+        let now = state.now();
+        let mut sessions = web.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.retain(|_, s| now - s.created < SESSION_TTL);
+        if sessions.len() >= MAX_RECORDS {
+            sessions.clear();
+        }
+        sessions.insert(
+            id.clone(),
+            WebSession {
+                provider: flow.provider,
+                credentials,
+                tokens: sign_in.tokens,
+                identity,
+                csrf: random(),
+                created: now,
+            },
+        );
+    }
+    let mut response = with_cleared(Redirect::to("/account").into_response());
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        web.cookie(SESSION_COOKIE, &id, "/", SESSION_TTL),
+    );
+    response
+}
+
+async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(web) = web(&state) else {
+        return crate::ApiError::NotFound.into_response();
+    };
+    match web.session(&headers, state.now()) {
+        Some((_, s)) => pages::account(
+            &s.credentials,
+            s.tokens.expires_at,
+            &web.providers[s.provider.min(web.providers.len().saturating_sub(1))].name,
+            &s.csrf,
+            web.dev_banner,
+        ),
+        None => Redirect::to("/").into_response(),
+    }
+}
+
+async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Response {
+    let Some(web) = web(&state) else {
+        return crate::ApiError::NotFound.into_response();
+    };
+    let Some((_, s)) = web.session(&headers, state.now()) else {
+        return Redirect::to("/").into_response();
+    };
+    let c = &s.credentials;
+    let pretty = |v: serde_json::Value| serde_json::to_string_pretty(&v).unwrap_or_default();
+    let (body, content_type) = match file.as_str() {
+        "jssip.json" => (
+            pretty(sipauth::sip::client_config::jssip_config(c)),
+            "application/json",
+        ),
+        "sipjs.json" => (
+            pretty(sipauth::sip::client_config::sipjs_config(c)),
+            "application/json",
+        ),
+        "baresip.conf" => (
+            format!("{}\n", sipauth::sip::client_config::baresip_account(c)),
+            "text/plain; charset=utf-8",
+        ),
+        _ => return pages::error(StatusCode::NOT_FOUND, "not_found", web.dev_banner),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The sign-out form.
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    csrf: String,
+    remove_account: Option<String>,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let Some(web) = web(&state).cloned() else {
+        return crate::ApiError::NotFound.into_response();
+    };
+    let Some((id, session)) = web.session(&headers, state.now()) else {
+        return Redirect::to("/").into_response();
+    };
+    if !equal(&form.csrf, &session.csrf) {
+        return pages::error(StatusCode::FORBIDDEN, "invalid_csrf", web.dev_banner);
+    }
+    web.sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id);
+    if let Some(provider) = web.providers.get(session.provider) {
+        let report = provider.client.revoke_tokens(&session.tokens).await;
+        if report.any_failed() {
+            tracing::info!("the provider did not revoke the web session's tokens");
+        }
+    }
+    if form.remove_account.is_some() {
+        let provisioner = state.provisioner.clone();
+        let who = session.identity.clone();
+        let _ = tokio::spawn(async move { provisioner.deprovision(&who, None).await }).await;
+    }
+    let mut response = Redirect::to("/").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, web.cookie(SESSION_COOKIE, "", "/", 0));
+    response
+}

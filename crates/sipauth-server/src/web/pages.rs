@@ -1,0 +1,182 @@
+//! The sign-in page's HTML (maud, compiled with the binary): the provider buttons, the account
+//! page, and friendly error pages for the guide's error codes. Accessible (labels, headings,
+//! focus outlines, contrast), usable on a phone, and working without JavaScript; the only script
+//! is the copy button's one line.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, DOCTYPE};
+use sipauth::ProvisionedCredentials;
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#fafafa;color:#111;line-height:1.5}\
+.dev{background:#8a1c1c;color:#fff;padding:.6rem 1rem;font-weight:600}\
+main{max-width:40rem;margin:1.5rem auto;padding:0 1rem}\
+.button,button{display:inline-block;padding:.7rem 1rem;margin:.3rem 0;font-size:1rem;border-radius:.4rem;border:1px solid #1a3d7c;background:#1a55b0;color:#fff;text-decoration:none;cursor:pointer}\
+.button:focus,button:focus,a:focus,summary:focus,input:focus{outline:3px solid #f0a500;outline-offset:2px}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1rem}dt{font-weight:600}dd{margin:0;word-break:break-all}\
+code{background:#eee;padding:0 .2rem}ul.providers{list-style:none;padding:0}\
+@media (max-width:30rem){dl{grid-template-columns:1fr}}";
+
+fn page(title: &str, dev: bool, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · sipauth" }
+                style { (STYLE) }
+            }
+            body {
+                @if dev {
+                    div.dev role="note" { "Development mode (sipauth serve --dev): demo users, not for production." }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn no_store(markup: Markup) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], markup).into_response()
+}
+
+/// The sign-in page.
+pub fn home(providers: &[&str], dev: bool) -> Response {
+    no_store(page(
+        "Sign in",
+        dev,
+        html! {
+            h1 { "Your SIP account" }
+            p { "Sign in to get your SIP settings for a softphone." }
+            ul.providers {
+                @for (i, name) in providers.iter().enumerate() {
+                    li { a.button href={ "/auth/login/" (i) } { "Sign in with " (name) } }
+                }
+            }
+        },
+    ))
+}
+
+fn expiry(at: Option<i64>) -> String {
+    match at {
+        Some(t) => format!("{t} (Unix time)"),
+        None => "unknown".into(),
+    }
+}
+
+/// The account page.
+pub fn account(
+    c: &ProvisionedCredentials,
+    token_expires_at: Option<i64>,
+    provider: &str,
+    csrf: &str,
+    dev: bool,
+) -> Response {
+    no_store(page(
+        "Your SIP account",
+        dev,
+        html! {
+            h1 { "Your SIP account" }
+            p { "Signed in as " strong { (c.display_name) } " with " (provider) "." }
+            dl {
+                dt { "Display name" } dd { (c.display_name) }
+                dt { "SIP URI" } dd { code #sip-uri { (c.sip_uri) } }
+                dt { "WebSocket server" } dd { code { (c.ws_server_uri) } }
+                dt { "Realm" } dd { code { (c.realm) } }
+                dt { "Authorization username" } dd { code { (c.authorization_username) } }
+                dt { "Password" }
+                dd {
+                    details {
+                        summary { "Show password" }
+                        code #sip-password { (c.password.secret()) }
+                        " "
+                        button type="button" aria-label="Copy the password"
+                            onclick="navigator.clipboard.writeText(document.getElementById('sip-password').textContent)" { "Copy" }
+                    }
+                }
+                @if let Some(exp) = c.expires_at {
+                    dt { "Password expires" } dd { (expiry(Some(exp))) }
+                }
+                dt { "Sign-in expires" } dd { (expiry(token_expires_at)) }
+            }
+            h2 { "Client configurations" }
+            ul {
+                li { a href="/account/jssip.json" download="jssip.json" { "JsSIP configuration (JSON)" } }
+                li { a href="/account/sipjs.json" download="sipjs.json" { "SIP.js configuration (JSON)" } }
+                li { a href="/account/baresip.conf" download="baresip.conf" { "baresip account line" } }
+            }
+            h2 { "Sign out" }
+            form method="post" action="/auth/logout" {
+                input type="hidden" name="csrf" value=(csrf);
+                p {
+                    input type="checkbox" id="remove_account" name="remove_account" value="1";
+                    " "
+                    label for="remove_account" { "Also remove my SIP account" }
+                }
+                button type="submit" { "Sign out" }
+            }
+        },
+    ))
+}
+
+/// What to tell people for an error code.
+fn explain(code: &str) -> (&'static str, &'static str) {
+    match code {
+        "access_denied" => (
+            "You cancelled the sign-in",
+            "Nothing was changed. You can sign in again whenever you like.",
+        ),
+        "invalid_state" => (
+            "This sign-in link expired, start again",
+            "The sign-in took too long, was already used, or was started in another browser.",
+        ),
+        "invalid_csrf" => ("This form expired", "Reload the page and try again."),
+        "invalid_username" => (
+            "No SIP username can be made for you",
+            "Ask your administrator.",
+        ),
+        "temporarily_unavailable" | "network_error" | "timeout" => {
+            ("The service is busy", "Try again in a moment.")
+        }
+        "unknown_provider" | "not_found" => ("Nothing here", "Start again from the sign-in page."),
+        c if c.contains("id_token")
+            || c.contains("nonce")
+            || c.contains("issuer")
+            || c.contains("signature") =>
+        {
+            (
+                "The identity provider's answer could not be trusted",
+                "The sign-in was refused for your safety. Start again.",
+            )
+        }
+        _ => (
+            "The sign-in did not work",
+            "Start again; if it keeps failing, tell your administrator the code below.",
+        ),
+    }
+}
+
+/// A friendly error page; the code is shown for support.
+pub fn error(status: StatusCode, code: &str, dev: bool) -> Response {
+    let (title, advice) = if status == StatusCode::FORBIDDEN && code == "access_denied" {
+        ("You do not have SIP access", "Your account is not allowed to use SIP here, or it was disabled. Ask your administrator.")
+    } else {
+        explain(code)
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        page(
+            title,
+            dev,
+            html! {
+                h1 { (title) }
+                p { (advice) }
+                p { "Code: " code { (code) } }
+                p { a.button href="/" { "Back to sign-in" } }
+            },
+        ),
+    )
+        .into_response()
+}
