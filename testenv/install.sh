@@ -16,6 +16,8 @@ for m in websocket sqlite postgres autheph; do
   dpkg -s "kamailio-$m-modules" >/dev/null 2>&1 || need_apt+=("kamailio-$m-modules")
 done
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+# Chromium for the browser tests (driven by npm playwright-core; no browser is downloaded).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "testenv: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq
@@ -27,6 +29,9 @@ fi
 # JsSIP 3.13.8 + jssip-node-websocket 3.0.0: validates generated client configurations and
 # registers at Kamailio over WebSocket.
 (cd "$here/jssip" && npm ci --no-audit --no-fund --loglevel=error >&2)
+# openid-client 6 (a certified relying party, checks the development identity provider) and
+# playwright-core (drives Debian Chromium through the web sign-in page).
+(cd "$here/web" && npm ci --no-audit --no-fund --loglevel=error >&2)
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The library must keep compiling for the browser (checked by run-tests.sh).

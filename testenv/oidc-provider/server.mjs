@@ -15,7 +15,8 @@ await new Promise((resolve) => server.listen(Number(process.env.PORT || 0), host
 const issuer = `http://${host}:${server.address().port}`;
 
 // Every client uses the RFC 8252 loopback redirect: any port on 127.0.0.1 is accepted.
-const loopback = ['http://127.0.0.1/callback'];
+// The web sign-in page of `sipauth serve` redirects to /auth/callback on its own port.
+const loopback = ['http://127.0.0.1/callback', 'http://127.0.0.1/auth/callback'];
 const grants = ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'];
 const SHORT_LIVED = 'sipauth-short-lived';
 // A public client whose access tokens are RFC 9068 JWTs for the provisioning API (resource

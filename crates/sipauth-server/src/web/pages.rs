@@ -58,11 +58,28 @@ pub fn home(providers: &[&str], dev: bool) -> Response {
     ))
 }
 
+/// `YYYY-MM-DD HH:MM UTC` for Unix seconds (the proleptic Gregorian calendar, days to civil
+/// date by H. Hinnant's algorithm).
+fn utc(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
 fn expiry(at: Option<i64>) -> String {
-    match at {
-        Some(t) => format!("{t} (Unix time)"),
-        None => "unknown".into(),
-    }
+    at.map_or_else(|| "unknown".into(), utc)
 }
 
 /// The account page.
@@ -179,4 +196,14 @@ pub fn error(status: StatusCode, code: &str, dev: bool) -> Response {
         ),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates_are_right() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(super::utc(1_796_177_786), "2026-12-02 02:16 UTC");
+    }
 }

@@ -1,0 +1,227 @@
+//! The development identity provider is strict like a real one: exact redirect URIs (any port
+//! only for loopback redirects of the native client), PKCE S256 only, single-use codes bound to
+//! their client, redirect URI and verifier, and `iss` in every callback. Served by the real
+//! accept loop on a free loopback port.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use sipauth::{HttpClient, SystemClock};
+use sipauth_server::{app, ServiceConfig};
+
+/// A running service with `[dev]` on: its base URL.
+async fn dev_service() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let dir = std::env::temp_dir().join(format!(
+        "sipauth-devidp-{}-{}",
+        std::process::id(),
+        sipauth::random_urlsafe(4).unwrap()
+    ));
+    let config = ServiceConfig::from_toml("[dev]\nusers = [\"carol\"]\n").unwrap();
+    let state = config
+        .state(
+            &dir,
+            &HttpClient::new().unwrap(),
+            Arc::new(SystemClock),
+            &base,
+        )
+        .await
+        .unwrap();
+    tokio::spawn(sipauth_server::serve(
+        listener,
+        app(state),
+        std::future::pending(),
+        std::time::Duration::from_secs(5),
+    ));
+    base
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-long-000";
+
+fn challenge() -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()))
+}
+
+fn authorize_url(base: &str, redirect: &str, extra: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&format!("{base}/dev-idp/authorize")).unwrap();
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("client_id", "sipauth-dev")
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", redirect)
+            .append_pair("scope", "openid email")
+            .append_pair("state", "s1");
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+    }
+    url.to_string()
+}
+
+/// Signs carol in: the callback URL's parameters.
+async fn code_for(base: &str, redirect: &str) -> HashMap<String, String> {
+    let url = authorize_url(
+        base,
+        redirect,
+        &[
+            ("code_challenge", &challenge()),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let page = http().get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Continue as Carol"), "{page}");
+    assert!(
+        page.contains("not for production"),
+        "the page says what it is"
+    );
+    let request = page
+        .split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap();
+    let answer = http()
+        .post(format!("{base}/dev-idp/login"))
+        .form(&[("request", request), ("user", "carol")])
+        .send()
+        .await
+        .unwrap();
+    let location = answer.headers()["location"].to_str().unwrap();
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn exchange(
+    base: &str,
+    code: &str,
+    redirect: &str,
+    verifier: &str,
+) -> (u16, serde_json::Value) {
+    let answer = http()
+        .post(format!("{base}/dev-idp/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "sipauth-dev"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_loopback_redirect_on_any_port_gets_a_single_use_code_with_iss() {
+    let base = dev_service().await;
+    let redirect = "http://127.0.0.1:53123/callback";
+    let params = code_for(&base, redirect).await;
+    assert_eq!(params["state"], "s1");
+    assert_eq!(params["iss"], format!("{base}/dev-idp"), "RFC 9207");
+    let code = &params["code"];
+    let (status, tokens) = exchange(&base, code, redirect, VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["id_token"].is_string() && tokens["access_token"].is_string());
+    assert!(
+        tokens.get("refresh_token").is_none(),
+        "no offline_access, no refresh token"
+    );
+    // The same code again: refused.
+    let (status, again) = exchange(&base, code, redirect, VERIFIER).await;
+    assert_eq!(status, 400);
+    assert_eq!(again["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn rejects_codes_with_a_wrong_verifier_or_redirect() {
+    let base = dev_service().await;
+    let redirect = "http://127.0.0.1:40000/callback";
+    let params = code_for(&base, redirect).await;
+    let (status, e) = exchange(
+        &base,
+        &params["code"],
+        redirect,
+        "wrong-verifier-wrong-verifier-wrong-verifier",
+    )
+    .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+    // The code was spent by the failed attempt too.
+    let (status, _) = exchange(&base, &params["code"], redirect, VERIFIER).await;
+    assert_eq!(status, 400);
+    let params = code_for(&base, redirect).await;
+    let (status, e) = exchange(
+        &base,
+        &params["code"],
+        "http://127.0.0.1:40001/callback",
+        VERIFIER,
+    )
+    .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn rejects_unregistered_redirects_without_redirecting_to_them() {
+    let base = dev_service().await;
+    for redirect in [
+        "https://evil.example/callback",
+        "http://127.0.0.1:5000/other-path",
+        "http://127.0.0.1.evil.example/callback",
+        "http://127.0.0.1:5000/callback?x=1",
+    ] {
+        let url = authorize_url(
+            &base,
+            redirect,
+            &[
+                ("code_challenge", &challenge()),
+                ("code_challenge_method", "S256"),
+            ],
+        );
+        let answer = http().get(&url).send().await.unwrap();
+        assert_eq!(answer.status(), 400, "{redirect}");
+        assert!(answer.headers().get("location").is_none(), "{redirect}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_requests_without_pkce_s256_by_redirecting_an_error() {
+    let base = dev_service().await;
+    let redirect = "http://127.0.0.1:5000/callback";
+    for extra in [
+        vec![],
+        vec![
+            ("code_challenge", challenge()),
+            ("code_challenge_method", "plain".to_string()),
+        ],
+    ] {
+        let pairs: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer = http()
+            .get(authorize_url(&base, redirect, &pairs))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 303);
+        let location = answer.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with(redirect), "{location}");
+        assert!(location.contains("error=invalid_request"), "{location}");
+        assert!(
+            location.contains("state=s1") && location.contains("iss="),
+            "{location}"
+        );
+    }
+}
