@@ -31,7 +31,7 @@ fi
 (cd "$here/jssip" && npm ci --no-audit --no-fund --loglevel=error >&2)
 # openid-client 6 (a certified relying party, checks the development identity provider) and
 # playwright-core (drives Debian Chromium through the web sign-in page).
-(cd "$here/web" && npm ci --no-audit --no-fund --loglevel=error >&2)
+(cd "$here/web" && npm ci --no-audit --no-fund --loglevel=error >&2 && npm run --silent build >&2)
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The library must keep compiling for the browser (checked by run-tests.sh).

@@ -71,6 +71,19 @@ try {
   const jssip = JSON.parse(readFileSync(file, 'utf8'));
   result.jssipUri = jssip.uri;
   result.jssipPasswordSet = typeof jssip.password === 'string' && jssip.password.length > 0;
+  // REGISTER=1: JsSIP, bundled by esbuild, registers from this page with what it downloaded.
+  if (process.env.REGISTER === '1') {
+    await page.addScriptTag({ path: new URL('./dist/jssip.js', import.meta.url).pathname });
+    result.registered = await page.evaluate((config) => new Promise((resolve) => {
+      const ua = new window.JsSIP.UA({
+        ...config, sockets: [new window.JsSIP.WebSocketInterface(config.sockets[0])], register: true,
+      });
+      ua.on('registered', () => { ua.unregister(); setTimeout(() => { ua.stop(); resolve(true); }, 300); });
+      ua.on('registrationFailed', (e) => resolve(`failed: ${e.cause}`));
+      setTimeout(() => resolve('timeout'), 10000);
+      ua.start();
+    }), jssip);
+  }
   // Sign out; the old cookie no longer opens the account page.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(`${base}/`);
@@ -82,7 +95,7 @@ try {
   done(
     result.sipUri === result.jssipUri && result.jssipPasswordSet && result.passwordHidden &&
       result.passwordShown && result.afterSignOut === '/' && result.cookie?.httpOnly === true &&
-      result.cookie?.sameSite === 'Lax',
+      result.cookie?.sameSite === 'Lax' && (process.env.REGISTER !== '1' || result.registered === true),
   );
 } catch (e) {
   done(false, { error: String(e) });

@@ -231,77 +231,95 @@ async fn credentials_from_a_real_sign_in_register_from_jssip_register_check_and_
     );
 }
 
-#[tokio::test]
-async fn rotation_disable_deprovision_and_wrong_passwords_get_403_at_kamailio() {
-    let env = Env::new("kam-ops");
-    let (service, kamailio) = service_and_kamailio(&env).await;
-    let token = id_token_of("lou").await;
+/// A provisioned person and their current password.
+async fn provisioned(env: &Env, login: &str) -> (Service, Kamailio, String, String) {
+    let (service, kamailio) = service_and_kamailio(env).await;
+    let token = id_token_of(login).await;
     let (status, first) = provision(&service, &token).await;
     assert_eq!(status, 200, "{first}");
-    let old = first["password"].as_str().unwrap().to_string();
+    let password = first["password"].as_str().unwrap().to_string();
     assert_eq!(
-        check_ws(&env, &kamailio, "lou", &old, None).await.0,
+        check_ws(env, &kamailio, login, &password, None).await.0,
         0,
         "{}",
         kamailio.log()
     );
+    (service, kamailio, token, password)
+}
 
-    // A wrong password: refused (exit 9), with Kamailio's 403.
-    let (code, doc) = check_ws(&env, &kamailio, "lou", "not-the-password", None).await;
-    assert_eq!(code, 9, "{doc}");
-    assert_eq!(doc["error"], "sip_refused");
-    assert_eq!(doc["result"]["status"], 403, "{doc}");
-
-    // Rotation: the old password 403 at once, the new one 200.
-    let db = service.database.clone();
+/// `sipauth admin ACTION USER` on the service's database; must succeed.
+async fn admin(env: &Env, service: &Service, action: &str, user: &str) {
     let secret = env
         .dir
         .join("data")
         .join("server.secret")
         .display()
         .to_string();
-    let admin = |action: &'static str| {
-        let (db, secret) = (db.clone(), secret.clone());
-        let env = &env;
-        async move {
-            let out = env
-                .run(&[
-                    "admin",
-                    "--database",
-                    &db,
-                    "--secret-file",
-                    &secret,
-                    action,
-                    "lou",
-                ])
-                .await;
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{action}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    };
-    admin("rotate").await;
+    let out = env
+        .run(&[
+            "admin",
+            "--database",
+            &service.database,
+            "--secret-file",
+            &secret,
+            action,
+            user,
+        ])
+        .await;
     assert_eq!(
-        check_ws(&env, &kamailio, "lou", &old, None).await.0,
+        out.status.code(),
+        Some(0),
+        "{action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn rejects_a_wrong_password_with_kamailios_403() {
+    let env = Env::new("kam-wrong");
+    let (_service, kamailio, _, _) = provisioned(&env, "lou").await;
+    let (code, doc) = check_ws(&env, &kamailio, "lou", "not-the-password", None).await;
+    assert_eq!(code, 9, "{doc}");
+    assert_eq!(doc["error"], "sip_refused");
+    assert_eq!(doc["result"]["status"], 403, "{doc}");
+}
+
+#[tokio::test]
+async fn rejects_the_old_password_at_once_after_admin_rotate() {
+    let env = Env::new("kam-rotate");
+    let (service, kamailio, token, old) = provisioned(&env, "max").await;
+    admin(&env, &service, "rotate", "max").await;
+    assert_eq!(
+        check_ws(&env, &kamailio, "max", &old, None).await.0,
         9,
         "the old password is dead"
     );
     let (_, second) = provision(&service, &token).await;
     let new = second["password"].as_str().unwrap().to_string();
     assert_ne!(new, old);
-    assert_eq!(check_ws(&env, &kamailio, "lou", &new, None).await.0, 0);
+    assert_eq!(check_ws(&env, &kamailio, "max", &new, None).await.0, 0);
+}
 
-    // Disabled: 403 for the current password.
-    admin("disable").await;
-    assert_eq!(check_ws(&env, &kamailio, "lou", &new, None).await.0, 9);
-    admin("enable").await;
+#[tokio::test]
+async fn rejects_a_disabled_account_until_it_is_enabled() {
+    let env = Env::new("kam-disable");
+    let (service, kamailio, token, password) = provisioned(&env, "nia").await;
+    admin(&env, &service, "disable", "nia").await;
+    assert_eq!(check_ws(&env, &kamailio, "nia", &password, None).await.0, 9);
+    assert_eq!(
+        provision(&service, &token).await.0,
+        403,
+        "no credentials while disabled"
+    );
+    admin(&env, &service, "enable", "nia").await;
     assert_eq!(provision(&service, &token).await.0, 200);
-    assert_eq!(check_ws(&env, &kamailio, "lou", &new, None).await.0, 0);
+    assert_eq!(check_ws(&env, &kamailio, "nia", &password, None).await.0, 0);
+}
 
-    // Deprovisioned by the person: 403.
+#[tokio::test]
+async fn rejects_a_deprovisioned_account() {
+    let env = Env::new("kam-deprov");
+    let (service, kamailio, token, password) = provisioned(&env, "oda").await;
     let gone = reqwest::Client::new()
         .delete(format!("{}/api/sip/provision", service.base))
         .bearer_auth(&token)
@@ -309,7 +327,60 @@ async fn rotation_disable_deprovision_and_wrong_passwords_get_403_at_kamailio() 
         .await
         .unwrap();
     assert_eq!(gone.status(), 204);
-    assert_eq!(check_ws(&env, &kamailio, "lou", &new, None).await.0, 9);
+    assert_eq!(check_ws(&env, &kamailio, "oda", &password, None).await.0, 9);
+}
+
+#[tokio::test]
+async fn jssip_in_chromium_registers_with_what_the_web_page_shows() {
+    let env = Env::new("kam-browser");
+    let data = env.dir.join("data");
+    let db = data.join("server.db").display().to_string();
+    // The service first (its migrations make the table), then Kamailio on its file, then the
+    // service again, naming Kamailio's WebSocket server.
+    let first = common::service::spawn_service(
+        &env,
+        &["serve", "--dev", "--listen", "127.0.0.1:0"],
+        db.clone(),
+    )
+    .await;
+    drop(first);
+    let kamailio = Kamailio::start(KamailioAuth::Sqlite(db.clone().into()))
+        .await
+        .unwrap();
+    let service = common::service::spawn_service(
+        &env,
+        &[
+            "serve",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--ws-uri",
+            &kamailio.ws_uri,
+        ],
+        db,
+    )
+    .await;
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::process::Command::new("node")
+            .arg(testenv_dir().join("web").join("browser-signin.mjs"))
+            .args([&service.base, "dev", artifacts.to_str().unwrap()])
+            .env("REGISTER", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", kamailio.log());
+    let doc: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(doc["registered"], true, "{doc}");
 }
 
 #[tokio::test]
