@@ -7,15 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use sipauth_testkit::{clients, oidc_issuer, testenv_dir};
+use sipauth_testkit::{clients, oidc_issuer};
 
 mod common;
 use common::service::{spawn_service, Service};
-use common::{start_login, Env};
+use common::{node, start_login, Env};
 
 async fn serve_dev(env: &Env, extra: &[&str]) -> Service {
     let data = env.dir.join("data").display().to_string();
@@ -41,39 +40,17 @@ fn artifacts() -> std::path::PathBuf {
     dir
 }
 
-/// `node testenv/web/SCRIPT ARGS`: (exit code, its last JSON line).
-async fn node(script: &str, args: &[&str]) -> (i32, Value) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new("node")
-            .arg(testenv_dir().join("web").join(script))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    let doc = serde_json::from_str(last).unwrap_or_else(|_| {
-        Value::String(format!(
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    });
-    (out.status.code().unwrap_or(-1), doc)
-}
-
 #[tokio::test]
 async fn the_development_provider_satisfies_a_certified_relying_party() {
     let env = Env::new("dev-rp");
     let service = serve_dev(&env, &[]).await;
     let issuer = format!("{}/dev-idp", service.base);
-    let (code, doc) = node("rp-check.mjs", &[&issuer, "http://127.0.0.1:9999/callback"]).await;
+    let (code, doc) = node(
+        "rp-check.mjs",
+        &[&issuer, "http://127.0.0.1:9999/callback"],
+        &[],
+    )
+    .await;
     assert_eq!(code, 0, "{doc}");
     assert_eq!(doc["sub"], "alice");
     assert_eq!(doc["nonce"], true);
@@ -86,7 +63,7 @@ async fn the_web_page_signs_in_by_keyboard_through_the_development_provider() {
     let env = Env::new("dev-web");
     let service = serve_dev(&env, &[]).await;
     let dir = artifacts().display().to_string();
-    let (code, doc) = node("browser-signin.mjs", &[&service.base, "dev", &dir]).await;
+    let (code, doc) = node("browser-signin.mjs", &[&service.base, "dev", &dir], &[]).await;
     assert_eq!(code, 0, "{doc}");
     assert_eq!(doc["sipUri"], "sip:alice@localhost");
     assert_eq!(doc["jssipUri"], doc["sipUri"]);
@@ -100,7 +77,7 @@ async fn rejects_a_cancelled_sign_in_with_a_friendly_page_and_no_session() {
     let env = Env::new("dev-cancel");
     let service = serve_dev(&env, &[]).await;
     let dir = artifacts().display().to_string();
-    let (code, doc) = node("browser-signin.mjs", &[&service.base, "cancel", &dir]).await;
+    let (code, doc) = node("browser-signin.mjs", &[&service.base, "cancel", &dir], &[]).await;
     assert_eq!(code, 0, "{doc}");
     assert_eq!(doc["heading"], "You cancelled the sign-in");
     assert_eq!(doc["sessionCookie"], false);
@@ -195,6 +172,7 @@ async fn the_web_page_signs_in_with_oidc_provider_as_an_external_provider() {
     let (code, doc) = node(
         "browser-signin.mjs",
         &[&service.base, "oidc-provider", &dir],
+        &[],
     )
     .await;
     assert_eq!(code, 0, "{doc}");

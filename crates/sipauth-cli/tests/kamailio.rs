@@ -362,24 +362,13 @@ async fn jssip_in_chromium_registers_with_what_the_web_page_shows() {
     .await;
     let artifacts =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new("node")
-            .arg(testenv_dir().join("web").join("browser-signin.mjs"))
-            .args([&service.base, "dev", artifacts.to_str().unwrap()])
-            .env("REGISTER", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .output(),
+    let (code, doc) = common::node(
+        "browser-signin.mjs",
+        &[&service.base, "dev", artifacts.to_str().unwrap()],
+        &[("REGISTER", "1")],
     )
-    .await
-    .unwrap()
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", kamailio.log());
-    let doc: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    .await;
+    assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
     assert_eq!(doc["registered"], true, "{doc}");
 }
 

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod dev_idp;
 pub mod error;
+pub mod html;
 pub mod limits;
 pub mod metrics;
 pub mod network;

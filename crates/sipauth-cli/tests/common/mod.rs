@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -108,4 +108,32 @@ pub fn pending_files(env: &Env) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `node testenv/web/SCRIPT ARGS`: (exit code, its last JSON line).
+pub async fn node(script: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::process::Command::new("node")
+            .arg(sipauth_testkit::testenv_dir().join("web").join(script))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let doc = serde_json::from_str(last).unwrap_or_else(|_| {
+        Value::String(format!(
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    });
+    (out.status.code().unwrap_or(-1), doc)
 }

@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 
 use super::DevUser;
 
@@ -16,23 +16,12 @@ button:focus{outline:3px solid #1a55b0;outline-offset:2px}\
 button.cancel{border-color:#777;color:#333}";
 
 fn page(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · sipauth development identity provider" }
-                style { (STYLE) }
-            }
-            body {
-                div.banner role="alert" {
-                    "Development identity provider (sipauth serve --dev): not for production. Anyone can sign in as a demo user."
-                }
-                main { (body) }
-            }
-        }
-    }
+    crate::html::document(
+        &format!("{title} · sipauth development identity provider"),
+        STYLE,
+        Some("Development identity provider (sipauth serve --dev): not for production. Anyone can sign in as a demo user."),
+        body,
+    )
 }
 
 /// The login page of one authorization request.

@@ -5,11 +5,11 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 use sipauth::ProvisionedCredentials;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#fafafa;color:#111;line-height:1.5}\
-.dev{background:#8a1c1c;color:#fff;padding:.6rem 1rem;font-weight:600}\
+.banner{background:#8a1c1c;color:#fff;padding:.6rem 1rem;font-weight:600}\
 main{max-width:40rem;margin:1.5rem auto;padding:0 1rem}\
 .button,button{display:inline-block;padding:.7rem 1rem;margin:.3rem 0;font-size:1rem;border-radius:.4rem;border:1px solid #1a3d7c;background:#1a55b0;color:#fff;text-decoration:none;cursor:pointer}\
 .button:focus,button:focus,a:focus,summary:focus,input:focus{outline:3px solid #f0a500;outline-offset:2px}\
@@ -18,23 +18,12 @@ code{background:#eee;padding:0 .2rem}ul.providers{list-style:none;padding:0}\
 @media (max-width:30rem){dl{grid-template-columns:1fr}}";
 
 fn page(title: &str, dev: bool, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · sipauth" }
-                style { (STYLE) }
-            }
-            body {
-                @if dev {
-                    div.dev role="note" { "Development mode (sipauth serve --dev): demo users, not for production." }
-                }
-                main { (body) }
-            }
-        }
-    }
+    crate::html::document(
+        &format!("{title} · sipauth"),
+        STYLE,
+        dev.then_some("Development mode (sipauth serve --dev): demo users, not for production."),
+        body,
+    )
 }
 
 fn no_store(markup: Markup) -> Response {
