@@ -18,6 +18,7 @@ done
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 # Chromium for the browser tests (driven by npm playwright-core; no browser is downloaded).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "testenv: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq
@@ -37,3 +38,11 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The library must keep compiling for the browser (checked by run-tests.sh).
 rustup target list --installed | grep -qx wasm32-unknown-unknown \
   || rustup target add wasm32-unknown-unknown >&2
+# wasm-bindgen-test-runner, exactly the wasm-bindgen version in Cargo.lock (a mismatch fails with
+# a "schema version" error). Built once; skipped when the installed one matches. No --locked:
+# its published lockfile names a webpki-roots version the registry lacks.
+wb_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' "$here/../Cargo.lock")"
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb_version" ]; then
+  echo "testenv: installing wasm-bindgen-cli $wb_version (a few minutes, once)" >&2
+  cargo install --quiet wasm-bindgen-cli --version "$wb_version" >&2
+fi

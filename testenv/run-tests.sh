@@ -13,6 +13,8 @@ testenv/start.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
-# The transport and runtime seam: the library without its native parts, for the browser.
-cargo check -p sipauth --target wasm32-unknown-unknown --no-default-features --features web --locked
+# The library in the browser: lints for wasm32, then its tests in headless Chromium.
+cargo clippy -p sipauth --target wasm32-unknown-unknown --no-default-features --features web --locked -- -D warnings
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=60 \
+  cargo test -p sipauth --target wasm32-unknown-unknown --no-default-features --features web --locked --test web
 cargo test --workspace --all-features --locked

@@ -4,7 +4,7 @@
 //! tests move time with [`ManualClock`] instead of waiting.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::http::BoxFuture;
 
@@ -28,7 +28,13 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_unix(&self) -> i64 {
-        match SystemTime::now().duration_since(UNIX_EPOCH) {
+        // In the browser `SystemTime` is not available: the JavaScript clock is.
+        #[cfg(all(feature = "web", target_arch = "wasm32"))]
+        {
+            (js_sys::Date::now() / 1000.0) as i64
+        }
+        #[cfg(not(all(feature = "web", target_arch = "wasm32")))]
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(elapsed) => secs(elapsed),
             // A clock set before 1970 is broken; treat it as the epoch.
             Err(_) => 0,
@@ -42,7 +48,17 @@ impl Clock for SystemClock {
         {
             Box::pin(tokio::time::sleep(duration))
         }
-        #[cfg(not(feature = "native"))]
+        // The browser's timer (setTimeout); its future stays on the one browser thread.
+        #[cfg(all(not(feature = "native"), feature = "web", target_arch = "wasm32"))]
+        {
+            Box::pin(send_wrapper::SendWrapper::new(gloo_timers::future::sleep(
+                duration,
+            )))
+        }
+        #[cfg(all(
+            not(feature = "native"),
+            not(all(feature = "web", target_arch = "wasm32"))
+        ))]
         {
             let _ = duration;
             Box::pin(std::future::pending())

@@ -252,8 +252,17 @@ impl HttpClient {
         )?))
     }
 
+    /// In the browser: `fetch`, through reqwest's wasm client.
+    #[cfg(all(not(feature = "native"), feature = "web", target_arch = "wasm32"))]
+    pub fn with_timeout(timeout: Duration) -> Result<Self, ConfigError> {
+        Ok(Self::with_transport(fetch::FetchTransport::new(timeout)))
+    }
+
     /// Without the `native` feature, a transport must be given ([`with_transport`](Self::with_transport)).
-    #[cfg(not(feature = "native"))]
+    #[cfg(all(
+        not(feature = "native"),
+        not(all(feature = "web", target_arch = "wasm32"))
+    ))]
     pub fn with_timeout(_timeout: Duration) -> Result<Self, ConfigError> {
         Err(ConfigError::Missing(
             "an HTTP transport (enable the `native` feature, or pass one with HttpClient::with_transport)",
@@ -400,5 +409,118 @@ mod native {
             timed_out,
             message,
         })
+    }
+}
+
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+mod fetch {
+    //! The browser transport: `fetch`, through reqwest's wasm client (one HTTP stack). The
+    //! browser follows redirects itself for `fetch` only when asked; reqwest's wasm client
+    //! uses `redirect: follow`, so a provider redirecting its token endpoint is read as the
+    //! final answer's status. A declared length over the limit is refused before the body is
+    //! read; the body itself is read whole (fetch gives no chunked reads here) and then
+    //! checked. The request's own timeout, or the client's, races a browser timer.
+
+    use std::time::Duration;
+
+    use send_wrapper::SendWrapper;
+
+    use super::{too_large, BoxFuture, HttpRequest, Method, RawResponse, Transport};
+    use crate::error::{Endpoint, Error, TransportError};
+
+    #[derive(Debug)]
+    pub(super) struct FetchTransport {
+        inner: reqwest::Client,
+        timeout: Duration,
+    }
+
+    impl FetchTransport {
+        pub(super) fn new(timeout: Duration) -> Self {
+            Self {
+                inner: reqwest::Client::new(),
+                timeout,
+            }
+        }
+    }
+
+    fn failed(endpoint: Endpoint, url: &str, timed_out: bool, message: String) -> Error {
+        Error::Transport(TransportError {
+            endpoint,
+            url: url.to_string(),
+            timed_out,
+            message,
+        })
+    }
+
+    impl Transport for FetchTransport {
+        fn send<'a>(
+            &'a self,
+            endpoint: Endpoint,
+            request: HttpRequest,
+            limit: usize,
+        ) -> BoxFuture<'a, Result<RawResponse, Error>> {
+            let url = request.url.as_str().to_string();
+            let timeout = request.timeout.unwrap_or(self.timeout);
+            let mut builder = match request.method {
+                Method::Get => self.inner.get(request.url.clone()),
+                Method::Post => self.inner.post(request.url.clone()),
+            };
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            if let Some(body) = request.body {
+                builder = builder.body(body);
+            }
+            let exchange = async move {
+                let response = builder
+                    .send()
+                    .await
+                    .map_err(|e| failed(endpoint, &url, false, e.to_string()))?;
+                let status = response.status().as_u16();
+                let header = |name: reqwest::header::HeaderName| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
+                let www_authenticate = header(reqwest::header::WWW_AUTHENTICATE);
+                if response
+                    .content_length()
+                    .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+                {
+                    return Err(too_large(endpoint, status, limit));
+                }
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| failed(endpoint, &url, false, e.to_string()))?;
+                if body.len() > limit {
+                    return Err(too_large(endpoint, status, limit));
+                }
+                Ok(RawResponse {
+                    status,
+                    content_type,
+                    www_authenticate,
+                    body: body.to_vec(),
+                })
+            };
+            let url = request.url.as_str().to_string();
+            // The browser is single-threaded: the fetch future never crosses threads.
+            Box::pin(SendWrapper::new(async move {
+                let exchange = std::pin::pin!(exchange);
+                let timer = std::pin::pin!(gloo_timers::future::sleep(timeout));
+                match futures_util::future::select(exchange, timer).await {
+                    futures_util::future::Either::Left((result, _)) => result,
+                    futures_util::future::Either::Right(_) => Err(failed(
+                        endpoint,
+                        &url,
+                        true,
+                        format!("no answer within {} s", timeout.as_secs()),
+                    )),
+                }
+            }))
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Where a session keeps its state between runs: one small trait, [`SessionStore`], over string
 //! values by key, with a cross-process lock. Implementations: [`MemoryStore`] (this process only),
 //! [`FileStore`] (JSON files, 0600, written to a temporary file, fsynced and renamed, with lock
-//! files), and `KeyringStore` (the OS keyring, feature `keyring`). Browser storage comes with the
-//! web bindings. What is stored (the session record, pending sign-ins) is decided by
+//! files), `KeyringStore` (the OS keyring, feature `keyring`), and `WebStore` (the browser's
+//! `localStorage` / `sessionStorage`, feature `web` on wasm32). What is stored (the session record, pending sign-ins) is decided by
 //! [`crate::session`] and [`crate::oidc::StoredPendingSignIns`].
 
 #[cfg(feature = "native")]
@@ -10,6 +10,8 @@ mod file;
 #[cfg(feature = "keyring")]
 mod keyring_store;
 mod memory;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+mod web;
 
 use std::any::Any;
 use std::future::Future;
@@ -20,6 +22,8 @@ pub use file::FileStore;
 #[cfg(feature = "keyring")]
 pub use keyring_store::KeyringStore;
 pub use memory::MemoryStore;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub use web::{WebStorage, WebStore};
 
 /// A boxed future (the trait stays object-safe without an async-trait dependency).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -8,6 +8,8 @@
 //! - `quirks`: Google, Entra ID, GitHub and client authentication, each answered by a loopback
 //!   stub exactly as that provider documents.
 
+// Native only: the browser's tests are tests/web.rs.
+#![cfg(not(target_arch = "wasm32"))]
 // A panic in a test or its helpers is a test failure with a location: what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,0 +1,143 @@
+//! The library in the browser (wasm32, feature `web`), run by wasm-bindgen-test in headless
+//! Chromium: browser storage as a session store (localStorage and sessionStorage, prefixes,
+//! single-use `take`), the JavaScript clock and timers, background work on the page's event
+//! loop, and a session restored from localStorage as after a reload.
+//! Run: `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sipauth --target
+//! wasm32-unknown-unknown --no-default-features --features web --test web`.
+
+#![cfg(all(feature = "web", target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sipauth::storage::{WebStorage, WebStore};
+use sipauth::{Clock, SessionStore, SystemClock};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen_test]
+fn local_storage_keeps_values_under_the_prefix() {
+    let a = WebStore::new(WebStorage::Local, "test_a_");
+    let b = WebStore::new(WebStorage::Local, "test_b_");
+    a.save("session", "{\"v\":1}").unwrap();
+    b.save("session", "other").unwrap();
+    assert_eq!(a.load("session").unwrap().as_deref(), Some("{\"v\":1}"));
+    assert_eq!(b.load("session").unwrap().as_deref(), Some("other"));
+    a.save("pending.x", "p").unwrap();
+    let mut keys = a.keys("pending.").unwrap();
+    keys.sort();
+    assert_eq!(keys, ["pending.x"]);
+    // take: once.
+    assert_eq!(a.take("pending.x").unwrap().as_deref(), Some("p"));
+    assert_eq!(a.take("pending.x").unwrap(), None);
+    a.remove("session").unwrap();
+    assert_eq!(a.load("session").unwrap(), None);
+    assert!(
+        b.load("session").unwrap().is_some(),
+        "another prefix is untouched"
+    );
+    b.remove("session").unwrap();
+}
+
+#[wasm_bindgen_test]
+fn session_storage_is_separate_from_local_storage() {
+    let local = WebStore::new(WebStorage::Local, "sep_");
+    let session = WebStore::new(WebStorage::Session, "sep_");
+    session.save("pending.s", "survives the redirect").unwrap();
+    assert_eq!(local.load("pending.s").unwrap(), None);
+    assert_eq!(
+        session.load("pending.s").unwrap().as_deref(),
+        Some("survives the redirect")
+    );
+    session.remove("pending.s").unwrap();
+}
+
+#[wasm_bindgen_test]
+fn rejects_keys_outside_the_alphabet() {
+    let store = WebStore::new(WebStorage::Local, "keys_");
+    for bad in ["", ".hidden", "a/b", "a b"] {
+        assert!(store.save(bad, "x").is_err(), "{bad:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_clock_is_the_browsers_and_its_timer_waits() {
+    let clock = SystemClock;
+    let js_now = (js_sys::Date::now() / 1000.0) as i64;
+    assert!((clock.now_unix() - js_now).abs() <= 1);
+    let before = js_sys::Date::now();
+    clock.sleep(Duration::from_millis(150)).await;
+    assert!(js_sys::Date::now() - before >= 140.0);
+}
+
+#[wasm_bindgen_test]
+async fn the_lock_orders_callers_on_one_page() {
+    let store = Arc::new(WebStore::new(WebStorage::Local, "lock_"));
+    let held = store.lock("session").await.unwrap();
+    let other = store.clone();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = order.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let _second = other.lock("session").await.unwrap();
+        seen.lock().unwrap().push("second");
+    });
+    SystemClock.sleep(Duration::from_millis(50)).await;
+    order.lock().unwrap().push("first");
+    drop(held);
+    SystemClock.sleep(Duration::from_millis(50)).await;
+    assert_eq!(*order.lock().unwrap(), ["first", "second"]);
+}
+
+fn provider() -> sipauth::ProviderConfig {
+    sipauth::ProviderConfig::custom(
+        sipauth::ClientRegistration::public("web-app", "http://127.0.0.1:8000/oauth/callback"),
+        "http://127.0.0.1:9/authorize",
+        "http://127.0.0.1:9/token",
+    )
+    .unwrap()
+    .with_scopes(["profile"])
+}
+
+fn session(store: Arc<dyn SessionStore>) -> sipauth::Session {
+    let mapping = sipauth::CredentialMapping::new(
+        "sip.example.com",
+        "wss://sip.example.com/ws",
+        sipauth::PasswordStrategy::AccessToken,
+    );
+    sipauth::Session::builder(provider(), mapping)
+        .options(sipauth::SessionOptions {
+            auto_refresh: false,
+            store,
+            ..sipauth::SessionOptions::default()
+        })
+        .build()
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_session_in_local_storage_is_restored_as_after_a_reload() {
+    let store: Arc<dyn SessionStore> = Arc::new(WebStore::new(WebStorage::Local, "restore_"));
+    let now = SystemClock.now_unix();
+    let record = serde_json::json!({
+        "version": 1,
+        "tokens": {
+            "access_token": "browser-access-token", "token_type": "Bearer", "expires_in": 3600,
+            "expires_at": now + 3600
+        },
+        "user_info": { "sub": "u1", "email": "ada@example.com", "email_verified": true, "name": "Ada" },
+        "sip_credentials": null,
+        "saved_at": now
+    });
+    store.save("sipauth_session", &record.to_string()).unwrap();
+    // A new page: a new session object over the same storage.
+    let reloaded = session(store.clone());
+    let credentials = reloaded.restore().await.unwrap().expect("a session");
+    assert_eq!(credentials.sip_uri, "sip:ada@sip.example.com");
+    assert_eq!(credentials.password.secret(), "browser-access-token");
+    assert!(reloaded.is_authenticated());
+    // Signing out clears the storage.
+    reloaded.logout().await.unwrap();
+    assert_eq!(store.load("sipauth_session").unwrap(), None);
+}
