@@ -50,6 +50,8 @@
 //!   `state`, `nonce` or the PKCE challenge: that is a configuration error.
 
 // Concerns, each a folder or a file of its own; everything a user needs is re-exported below.
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod browser;
 pub mod clock;
 pub mod error;
 pub mod http;

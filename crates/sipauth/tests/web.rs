@@ -141,3 +141,52 @@ async fn a_session_in_local_storage_is_restored_as_after_a_reload() {
     reloaded.logout().await.unwrap();
     assert_eq!(store.load("sipauth_session").unwrap(), None);
 }
+
+#[wasm_bindgen_test]
+fn a_handled_callback_leaves_the_address_bar_and_history() {
+    let path = url::Url::parse(&sipauth::browser::current_url().unwrap())
+        .unwrap()
+        .path()
+        .to_string();
+    web_sys::window()
+        .unwrap()
+        .history()
+        .unwrap()
+        .replace_state_with_url(
+            &wasm_bindgen::JsValue::NULL,
+            "",
+            Some(&format!("{path}?code=c1&state=s1")),
+        )
+        .unwrap();
+    assert!(sipauth::browser::is_callback(&path).unwrap());
+    assert!(!sipauth::browser::is_callback("/elsewhere").unwrap());
+    sipauth::browser::forget_callback(&path).unwrap();
+    let now = sipauth::browser::current_url().unwrap();
+    assert!(!now.contains("code="), "{now}");
+    assert!(!sipauth::browser::is_callback(&path).unwrap());
+}
+
+#[wasm_bindgen_test]
+fn a_started_sign_in_waits_in_session_storage_while_tokens_stay_in_memory() {
+    let pending: Arc<dyn SessionStore> = Arc::new(WebStore::new(WebStorage::Session, "redirect_"));
+    let mapping = sipauth::CredentialMapping::new(
+        "sip.example.com",
+        "wss://sip.example.com/ws",
+        sipauth::PasswordStrategy::AccessToken,
+    );
+    let session = sipauth::Session::builder(provider(), mapping)
+        .options(sipauth::SessionOptions {
+            auto_refresh: false,
+            pending_store: Some(pending.clone()),
+            ..sipauth::SessionOptions::default()
+        })
+        .build()
+        .unwrap();
+    let request = session
+        .login(&sipauth::AuthorizationOptions::default())
+        .unwrap();
+    let keys = pending.keys("").unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].contains(request.state.secret()), "{keys:?}");
+    pending.remove(&keys[0]).unwrap();
+}

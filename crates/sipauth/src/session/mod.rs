@@ -65,6 +65,10 @@ pub struct SessionOptions {
     pub refresh_threshold: Duration,
     /// Where the session and pending sign-ins are kept (default: memory).
     pub store: Arc<dyn SessionStore>,
+    /// Where started sign-ins wait for their callback, when not in `store`: in the browser,
+    /// `sessionStorage`, so a sign-in survives the redirect even when tokens are kept in
+    /// memory only.
+    pub pending_store: Option<Arc<dyn SessionStore>>,
     /// Key prefix in the store (default `sipauth_`).
     pub key_prefix: String,
     /// Retries for transient refresh failures.
@@ -77,6 +81,7 @@ impl Default for SessionOptions {
             auto_refresh: true,
             refresh_threshold: Duration::from_secs(300),
             store: Arc::new(MemoryStore::new()),
+            pending_store: None,
             key_prefix: "sipauth_".into(),
             retry: RetryPolicy::default(),
         }
@@ -150,8 +155,13 @@ impl SessionBuilder {
 
     /// Builds the session (nothing is loaded until [`Session::restore`]).
     pub fn build(self) -> Result<Session, Error> {
-        let pending =
-            StoredPendingSignIns::new(self.options.store.clone(), &self.options.key_prefix);
+        let pending = StoredPendingSignIns::new(
+            self.options
+                .pending_store
+                .clone()
+                .unwrap_or_else(|| self.options.store.clone()),
+            &self.options.key_prefix,
+        );
         let client = self.client.pending_store(Arc::new(pending)).build()?;
         let (snapshot, _) = watch::channel(SessionSnapshot::default());
         let (events, _) = broadcast::channel(256);
