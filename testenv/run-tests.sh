@@ -15,6 +15,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 # The library in the browser: lints for wasm32, then its tests in headless Chromium.
 cargo clippy -p sipauth --target wasm32-unknown-unknown --no-default-features --features web --locked -- -D warnings
-CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=60 \
-  cargo test -p sipauth --target wasm32-unknown-unknown --no-default-features --features web --locked --test web
+cargo clippy -p sipauth-leptos --target wasm32-unknown-unknown --locked -- -D warnings
+export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=60
+cargo test -p sipauth --target wasm32-unknown-unknown --no-default-features --features web --locked --test web
+cargo test -p sipauth-leptos --target wasm32-unknown-unknown --locked --test browser
 cargo test --workspace --all-features --locked

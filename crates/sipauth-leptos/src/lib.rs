@@ -1,0 +1,282 @@
+//! # sipauth-leptos: sipauth in Leptos apps
+//!
+//! The guide's composable and provider, in Leptos 0.8 terms (signals for Vue's refs,
+//! `provide_context` / `use_context` for provide/inject):
+//!
+//! | The guide | Here |
+//! |---|---|
+//! | `useOAuth2(config)` | [`use_oauth2`] → [`UseOAuth2`] |
+//! | `<OAuth2Provider>` | [`OAuth2Provider`] |
+//! | `useOAuth2Provider()` | [`use_oauth2_provider`] |
+//! | `useOAuth2Credentials()` | [`use_oauth2_credentials`] |
+//! | `authState`, `isAuthenticated`, `userInfo`, `sipCredentials`, `tokens`, `error`, `isRefreshing` | [`UseOAuth2::state`], [`UseOAuth2::is_authenticated`], [`UseOAuth2::user_info`], [`UseOAuth2::credentials`], [`UseOAuth2::tokens`], [`UseOAuth2::error`], [`UseOAuth2::is_refreshing`] |
+//! | `login()`, `handleCallback()`, `logout()`, `refreshTokens()`, `getAccessToken()` | [`UseOAuth2::login`], [`UseOAuth2::handle_callback`], [`UseOAuth2::logout`], [`UseOAuth2::refresh_tokens`], [`UseOAuth2::get_access_token`] |
+//!
+//! Every signal follows the [`sipauth::Session`]'s snapshot. Unlike the reference, unmounting
+//! a component never wipes the stored session (only signing out does), callbacks work with any
+//! token store (pending sign-ins can live in `sessionStorage`), and automatic refresh is the
+//! session's, which keeps rescheduling itself.
+
+use leptos::prelude::*;
+use sipauth::{
+    AuthState, AuthorizationOptions, CredentialMapping, ProviderConfig, ProvisionedCredentials,
+    Session, SessionError, SessionOptions, SessionSnapshot, TokenSet, UserInfo,
+};
+
+/// What [`use_oauth2`] needs: the provider, the credential mapping, the session options (store,
+/// refresh), and the callback path of the app.
+#[derive(Clone)]
+pub struct OAuth2Config {
+    /// The provider and this app's registration there.
+    pub provider: ProviderConfig,
+    /// How identities become SIP credentials.
+    pub mapping: CredentialMapping,
+    /// Storage, refresh, prefix.
+    pub options: SessionOptions,
+}
+
+/// Why a binding cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindingError {
+    /// Called outside an [`OAuth2Provider`].
+    #[error("{0} must be used within an OAuth2Provider")]
+    NoProvider(&'static str),
+    /// The configuration is not usable.
+    #[error("{0}")]
+    Config(#[from] sipauth::Error),
+}
+
+/// The reactive session (the guide's `UseOAuth2Return`). Cheap to clone.
+#[derive(Clone)]
+pub struct UseOAuth2 {
+    /// The session itself (every method of the library).
+    pub session: Session,
+    snapshot: RwSignal<SessionSnapshot>,
+}
+
+impl UseOAuth2 {
+    /// The whole snapshot.
+    pub fn snapshot(&self) -> Signal<SessionSnapshot> {
+        self.snapshot.into()
+    }
+
+    /// The authentication state.
+    pub fn state(&self) -> Signal<AuthState> {
+        let s = self.snapshot;
+        Signal::derive(move || s.with(|s| s.state))
+    }
+
+    /// Signed in with credentials.
+    pub fn is_authenticated(&self) -> Signal<bool> {
+        let s = self.snapshot;
+        Signal::derive(move || {
+            s.with(|s| s.state == AuthState::Authenticated && s.sip_credentials.is_some())
+        })
+    }
+
+    /// Who is signed in.
+    pub fn user_info(&self) -> Signal<Option<UserInfo>> {
+        let s = self.snapshot;
+        Signal::derive(move || s.with(|s| s.user_info.clone()))
+    }
+
+    /// The SIP credentials.
+    pub fn credentials(&self) -> Signal<Option<ProvisionedCredentials>> {
+        let s = self.snapshot;
+        Signal::derive(move || s.with(|s| s.sip_credentials.clone()))
+    }
+
+    /// The tokens.
+    pub fn tokens(&self) -> Signal<Option<TokenSet>> {
+        let s = self.snapshot;
+        Signal::derive(move || s.with(|s| s.tokens.clone()))
+    }
+
+    /// The last failure.
+    pub fn error(&self) -> Signal<Option<SessionError>> {
+        let s = self.snapshot;
+        Signal::derive(move || s.with(|s| s.error.clone()))
+    }
+
+    /// True while a refresh runs.
+    pub fn is_refreshing(&self) -> Signal<bool> {
+        let s = self.snapshot;
+        Signal::derive(move || s.with(|s| s.is_refreshing))
+    }
+
+    /// When the access token expires (Unix seconds).
+    pub fn token_expires_at(&self) -> Signal<Option<i64>> {
+        let s = self.snapshot;
+        Signal::derive(move || s.with(|s| s.token_expires_at))
+    }
+
+    /// Starts a sign-in: in the browser, the page goes to the provider; elsewhere the URL is
+    /// returned for the caller to open.
+    pub fn login(&self, options: &AuthorizationOptions) -> Result<String, sipauth::Error> {
+        let request = self.session.login(options)?;
+        #[cfg(target_arch = "wasm32")]
+        sipauth::browser::redirect(request.url.as_str())?;
+        Ok(request.url.to_string())
+    }
+
+    /// Completes the sign-in from the callback URL.
+    pub async fn handle_callback(
+        &self,
+        url: &str,
+    ) -> Result<ProvisionedCredentials, sipauth::Error> {
+        self.session.handle_callback(url).await
+    }
+
+    /// Signs out (revokes where the provider can); the only thing that clears the session.
+    pub async fn logout(&self) -> Result<(), sipauth::Error> {
+        self.session.logout().await.map(|_| ())
+    }
+
+    /// Refreshes now.
+    pub async fn refresh_tokens(&self) -> Result<TokenSet, sipauth::Error> {
+        self.session.refresh_tokens().await
+    }
+
+    /// A valid access token, refreshed when due.
+    pub async fn get_access_token(&self) -> Result<sipauth::AccessToken, sipauth::Error> {
+        self.session.get_access_token().await
+    }
+}
+
+/// The guide's `useOAuth2(config)`: a session whose every field is a signal. The signals
+/// follow the session for as long as the calling component lives; unmounting stops the
+/// following, never the session.
+pub fn use_oauth2(config: OAuth2Config) -> Result<UseOAuth2, BindingError> {
+    let session = Session::builder(config.provider, config.mapping)
+        .options(config.options)
+        .build()?;
+    Ok(follow(session))
+}
+
+/// Signals following an existing session.
+pub fn follow(session: Session) -> UseOAuth2 {
+    let snapshot = RwSignal::new(session.snapshot());
+    let mut changes = session.subscribe();
+    // Set when the following component unmounts: the task stops at the next change.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    // In the browser, the page's event loop runs the follower (a no-op when the app's mount
+    // already chose one).
+    #[cfg(target_arch = "wasm32")]
+    let _ = any_spawner::Executor::init_wasm_bindgen();
+    leptos::task::spawn_local(async move {
+        while changes.changed().await.is_ok() {
+            if flag.load(std::sync::atomic::Ordering::Acquire) {
+                break;
+            }
+            let now = changes.borrow_and_update().clone();
+            snapshot.set(now);
+        }
+    });
+    on_cleanup(move || stop.store(true, std::sync::atomic::Ordering::Release));
+    UseOAuth2 { session, snapshot }
+}
+
+/// The guide's `<OAuth2Provider>`: makes a session available to its children
+/// ([`use_oauth2_provider`], [`use_oauth2_credentials`]). With `auto_initialize` (default
+/// true) it restores a stored session, or, on `callback_path` (default `/oauth/callback`),
+/// completes the sign-in and leaves for `post_auth_redirect` (default `/`).
+#[component]
+pub fn OAuth2Provider(
+    /// Provider, mapping, options.
+    config: OAuth2Config,
+    /// Restore or complete a sign-in when mounted.
+    #[prop(optional, default = true)]
+    auto_initialize: bool,
+    /// The app's callback path.
+    #[prop(optional, into, default = "/oauth/callback".to_string())]
+    callback_path: String,
+    /// Where to go after a completed sign-in.
+    #[prop(optional, into, default = "/".to_string())]
+    post_auth_redirect: String,
+    /// Called with the credentials after a sign-in or restore.
+    #[prop(optional)]
+    on_authenticated: Option<Callback<ProvisionedCredentials>>,
+    /// Called with each failure.
+    #[prop(optional)]
+    on_error: Option<Callback<SessionError>>,
+    /// Called when the session ends.
+    #[prop(optional)]
+    on_logout: Option<Callback<()>>,
+    /// Called with each new state.
+    #[prop(optional)]
+    on_state_change: Option<Callback<AuthState>>,
+    /// The app.
+    children: Children,
+) -> impl IntoView {
+    match use_oauth2(config) {
+        Ok(auth) => {
+            provide_context(auth.clone());
+            let state = auth.state();
+            let error = auth.error();
+            Effect::new(move |previous: Option<AuthState>| {
+                let now = state.get();
+                if previous.is_some_and(|p| p != now) {
+                    if let Some(cb) = on_state_change {
+                        cb.run(now);
+                    }
+                    if now == AuthState::Idle {
+                        if let Some(cb) = on_logout {
+                            cb.run(());
+                        }
+                    }
+                }
+                now
+            });
+            Effect::new(move |_| {
+                if let (Some(e), Some(cb)) = (error.get(), on_error) {
+                    cb.run(e);
+                }
+            });
+            if auto_initialize {
+                let auth = auth.clone();
+                leptos::task::spawn_local(async move {
+                    let result = initialize(&auth, &callback_path, &post_auth_redirect).await;
+                    if let (Ok(Some(credentials)), Some(cb)) = (result, on_authenticated) {
+                        cb.run(credentials);
+                    }
+                });
+            }
+        }
+        Err(e) => {
+            leptos::logging::error!("OAuth2Provider: {e}");
+        }
+    }
+    children()
+}
+
+/// Restore, or complete a callback, as the provider does when mounted.
+async fn initialize(
+    auth: &UseOAuth2,
+    callback_path: &str,
+    post_auth_redirect: &str,
+) -> Result<Option<ProvisionedCredentials>, sipauth::Error> {
+    #[cfg(target_arch = "wasm32")]
+    if sipauth::browser::is_callback(callback_path)? {
+        let credentials = auth
+            .handle_callback(&sipauth::browser::current_url()?)
+            .await?;
+        sipauth::browser::forget_callback(post_auth_redirect)?;
+        return Ok(Some(credentials));
+    }
+    let _ = (callback_path, post_auth_redirect);
+    auth.session.restore().await
+}
+
+/// The guide's `useOAuth2Provider()`: the session of the nearest [`OAuth2Provider`].
+pub fn use_oauth2_provider() -> Result<UseOAuth2, BindingError> {
+    use_context::<UseOAuth2>().ok_or(BindingError::NoProvider("use_oauth2_provider"))
+}
+
+/// The guide's `useOAuth2Credentials()`: the nearest provider's SIP credentials.
+pub fn use_oauth2_credentials() -> Result<Signal<Option<ProvisionedCredentials>>, BindingError> {
+    use_context::<UseOAuth2>()
+        .map(|auth| auth.credentials())
+        .ok_or(BindingError::NoProvider("use_oauth2_credentials"))
+}
