@@ -300,7 +300,7 @@ mod native {
 
     use std::time::Duration;
 
-    use super::{too_large, BoxFuture, HttpRequest, Method, RawResponse, Transport};
+    use super::{too_large, BoxFuture, HttpRequest, RawResponse, Transport};
     use crate::error::{ConfigError, Endpoint, Error, TransportError};
 
     #[derive(Debug)]
@@ -334,17 +334,9 @@ mod native {
         ) -> BoxFuture<'a, Result<RawResponse, Error>> {
             Box::pin(async move {
                 let url = request.url.as_str().to_string();
-                let mut builder = match request.method {
-                    Method::Get => self.inner.get(request.url.clone()),
-                    Method::Post => self.inner.post(request.url.clone()),
-                };
-                for (name, value) in &request.headers {
-                    builder = builder.header(name.as_str(), value.as_str());
-                }
-                if let Some(body) = request.body {
-                    builder = builder.body(body);
-                }
-                if let Some(timeout) = request.timeout {
+                let timeout = request.timeout;
+                let mut builder = super::with_reqwest::builder(&self.inner, request);
+                if let Some(timeout) = timeout {
                     builder = builder.timeout(timeout);
                 }
                 let mut response = builder
@@ -352,15 +344,8 @@ mod native {
                     .await
                     .map_err(|e| transport(endpoint, &url, e))?;
                 let status = response.status().as_u16();
-                let header = |name: reqwest::header::HeaderName| {
-                    response
-                        .headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string)
-                };
-                let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-                let www_authenticate = header(reqwest::header::WWW_AUTHENTICATE);
+                let (content_type, www_authenticate) =
+                    super::with_reqwest::answer_headers(response.headers());
                 // A declared length over the limit is refused before reading anything.
                 if response
                     .content_length()
@@ -412,6 +397,45 @@ mod native {
     }
 }
 
+#[cfg(any(feature = "native", all(feature = "web", target_arch = "wasm32")))]
+mod with_reqwest {
+    //! What both reqwest clients (native and the browser's fetch) are asked the same way.
+
+    use super::{HttpRequest, Method};
+
+    /// The request as a reqwest builder: method, URL, headers, body.
+    pub(super) fn builder(
+        client: &reqwest::Client,
+        request: HttpRequest,
+    ) -> reqwest::RequestBuilder {
+        let mut builder = match request.method {
+            Method::Get => client.get(request.url.clone()),
+            Method::Post => client.post(request.url.clone()),
+        };
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        builder
+    }
+
+    /// The answer's `Content-Type` (empty when absent) and `WWW-Authenticate`.
+    pub(super) fn answer_headers(headers: &reqwest::header::HeaderMap) -> (String, Option<String>) {
+        let text = |name: reqwest::header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        (
+            text(reqwest::header::CONTENT_TYPE).unwrap_or_default(),
+            text(reqwest::header::WWW_AUTHENTICATE),
+        )
+    }
+}
+
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 mod fetch {
     //! The browser transport: `fetch`, through reqwest's wasm client (one HTTP stack). The
@@ -425,7 +449,7 @@ mod fetch {
 
     use send_wrapper::SendWrapper;
 
-    use super::{too_large, BoxFuture, HttpRequest, Method, RawResponse, Transport};
+    use super::{too_large, BoxFuture, HttpRequest, RawResponse, Transport};
     use crate::error::{Endpoint, Error, TransportError};
 
     #[derive(Debug)]
@@ -461,31 +485,16 @@ mod fetch {
         ) -> BoxFuture<'a, Result<RawResponse, Error>> {
             let url = request.url.as_str().to_string();
             let timeout = request.timeout.unwrap_or(self.timeout);
-            let mut builder = match request.method {
-                Method::Get => self.inner.get(request.url.clone()),
-                Method::Post => self.inner.post(request.url.clone()),
-            };
-            for (name, value) in &request.headers {
-                builder = builder.header(name.as_str(), value.as_str());
-            }
-            if let Some(body) = request.body {
-                builder = builder.body(body);
-            }
+            let timer_url = url.clone();
+            let builder = super::with_reqwest::builder(&self.inner, request);
             let exchange = async move {
                 let response = builder
                     .send()
                     .await
                     .map_err(|e| failed(endpoint, &url, false, e.to_string()))?;
                 let status = response.status().as_u16();
-                let header = |name: reqwest::header::HeaderName| {
-                    response
-                        .headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string)
-                };
-                let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-                let www_authenticate = header(reqwest::header::WWW_AUTHENTICATE);
+                let (content_type, www_authenticate) =
+                    super::with_reqwest::answer_headers(response.headers());
                 if response
                     .content_length()
                     .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
@@ -506,7 +515,7 @@ mod fetch {
                     body: body.to_vec(),
                 })
             };
-            let url = request.url.as_str().to_string();
+            let url = timer_url;
             // The browser is single-threaded: the fetch future never crosses threads.
             Box::pin(SendWrapper::new(async move {
                 let exchange = std::pin::pin!(exchange);

@@ -2,7 +2,7 @@
 //! a process that handles its own callback (a loopback listener); nothing survives a restart.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use super::{check_key, BoxFuture, SessionStore, StorageError, StoreLock};
 
@@ -10,7 +10,7 @@ use super::{check_key, BoxFuture, SessionStore, StorageError, StoreLock};
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     values: Mutex<HashMap<String, String>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: super::KeyedLocks,
 }
 
 impl MemoryStore {
@@ -54,13 +54,6 @@ impl SessionStore for MemoryStore {
     }
 
     fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StorageError>> {
-        let mutex = {
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            locks.entry(key.to_string()).or_default().clone()
-        };
-        Box::pin(async move {
-            let guard = mutex.lock_owned().await;
-            Ok(Box::new(guard) as StoreLock)
-        })
+        self.locks.lock(key)
     }
 }

@@ -58,6 +58,27 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Locks by key within this process (the memory store's, and the browser stores' within one
+/// page): an async mutex per key, made on first use.
+#[derive(Debug, Default)]
+pub(crate) struct KeyedLocks(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl KeyedLocks {
+    /// Waits for the lock on `key`.
+    pub(crate) fn lock<'a>(&'a self, key: &str) -> BoxFuture<'a, Result<StoreLock, StorageError>> {
+        let mutex = {
+            let mut locks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(key.to_string()).or_default().clone()
+        };
+        Box::pin(async move {
+            let guard = mutex.lock_owned().await;
+            Ok(Box::new(guard) as StoreLock)
+        })
+    }
+}
+
 /// Checks a key (it becomes a file name in [`FileStore`]).
 pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
     let ok = !key.is_empty()

@@ -5,9 +5,6 @@
 //! callers of this page (one event loop); tabs sharing `localStorage` are not locked against
 //! each other here.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use super::{check_key, BoxFuture, SessionStore, StorageError, StoreLock};
 
 /// Which browser storage.
@@ -24,7 +21,7 @@ pub enum WebStorage {
 pub struct WebStore {
     kind: WebStorage,
     prefix: String,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: super::KeyedLocks,
 }
 
 fn failed(what: &str, e: impl std::fmt::Debug) -> StorageError {
@@ -37,7 +34,7 @@ impl WebStore {
         Self {
             kind,
             prefix: prefix.into(),
-            locks: Mutex::new(HashMap::new()),
+            locks: super::KeyedLocks::default(),
         }
     }
 
@@ -107,13 +104,6 @@ impl SessionStore for WebStore {
     }
 
     fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StorageError>> {
-        let mutex = {
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            locks.entry(key.to_string()).or_default().clone()
-        };
-        Box::pin(async move {
-            let guard = mutex.lock_owned().await;
-            Ok(Box::new(guard) as StoreLock)
-        })
+        self.locks.lock(key)
     }
 }
