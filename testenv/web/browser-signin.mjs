@@ -42,6 +42,8 @@ try {
     await page.click('button[type=submit]');
   }
   if (mode === 'cancel') {
+    // Enter submitted the form: wait for the callback's page, not the current one.
+    await page.waitForURL(/\/auth\/callback/);
     await page.waitForLoadState();
     result.heading = await page.locator('h1').innerText();
     const cookies = await context.cookies();
