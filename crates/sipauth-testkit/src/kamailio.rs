@@ -124,8 +124,6 @@ impl Kamailio {
 impl Drop for Kamailio {
     fn drop(&mut self) {
         // The whole process group: the main process and its workers.
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.pid)])
-            .status();
+        crate::process::signal_group(self.pid, crate::process::Signal::Term);
     }
 }

@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod kamailio;
 pub mod keys;
+pub mod process;
 pub mod proxy;
 pub mod stub;
 

@@ -93,11 +93,11 @@ pub async fn start_login(
 }
 
 pub fn interrupt(child: &tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
+    let pid = child.id().unwrap();
+    assert!(sipauth_testkit::process::signal(
+        pid,
+        sipauth_testkit::process::Signal::Int
+    ));
 }
 
 pub fn pending_files(env: &Env) -> Vec<String> {

@@ -25,11 +25,11 @@ pub struct Service {
 
 impl Service {
     pub async fn stop(&mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
+        let pid = self.child.id().unwrap();
+        assert!(sipauth_testkit::process::signal(
+            pid,
+            sipauth_testkit::process::Signal::Term
+        ));
         let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
             .await
             .unwrap()
