@@ -1,6 +1,6 @@
 //! The library in the browser (wasm32, feature `web`), run by wasm-bindgen-test in headless
 //! Chromium: browser storage as a session store (localStorage and sessionStorage, prefixes,
-//! single-use `take`), the JavaScript clock and timers, background work on the page's event
+//! single-use `take`, Web Locks across tabs), the JavaScript clock and timers, background work on the page's event
 //! loop, and a session restored from localStorage as after a reload.
 //! Run: `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sipauth --target
 //! wasm32-unknown-unknown --no-default-features --features web --test web`.
@@ -88,6 +88,56 @@ async fn the_lock_orders_callers_on_one_page() {
     drop(held);
     SystemClock.sleep(Duration::from_millis(50)).await;
     assert_eq!(*order.lock().unwrap(), ["first", "second"]);
+}
+
+/// The names of the Web Locks the origin holds now (`navigator.locks.query()`), as every tab
+/// of the origin sees them.
+async fn held_web_locks() -> Vec<String> {
+    use wasm_bindgen::JsCast;
+    let navigator = web_sys::window().unwrap().navigator();
+    let locks = js_sys::Reflect::get(&navigator, &"locks".into()).unwrap();
+    let query: js_sys::Function = js_sys::Reflect::get(&locks, &"query".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    let snapshot = wasm_bindgen_futures::JsFuture::from(
+        query
+            .call0(&locks)
+            .unwrap()
+            .dyn_into::<js_sys::Promise>()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let held: js_sys::Array = js_sys::Reflect::get(&snapshot, &"held".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    held.iter()
+        .filter_map(|l| js_sys::Reflect::get(&l, &"name".into()).ok()?.as_string())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn the_lock_is_the_origins_web_lock_so_other_tabs_wait_for_it() {
+    // Two stores with nothing shared in memory, as two tabs have.
+    let tab_a = WebStore::new(WebStorage::Local, "tabs_");
+    let tab_b = Arc::new(WebStore::new(WebStorage::Local, "tabs_"));
+    let held = tab_a.lock("session").await.unwrap();
+    assert_eq!(held_web_locks().await, ["tabs_session"]);
+    let acquired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, other) = (acquired.clone(), tab_b.clone());
+    wasm_bindgen_futures::spawn_local(async move {
+        let _second = other.lock("session").await.unwrap();
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    SystemClock.sleep(Duration::from_millis(100)).await;
+    assert!(!acquired.load(std::sync::atomic::Ordering::SeqCst));
+    drop(held);
+    SystemClock.sleep(Duration::from_millis(100)).await;
+    assert!(acquired.load(std::sync::atomic::Ordering::SeqCst));
+    // Released again once the second holder is done.
+    assert!(held_web_locks().await.is_empty());
 }
 
 fn provider() -> sipauth::ProviderConfig {

@@ -1,9 +1,10 @@
 //! Browser storage for sessions: [`WebStore`] over `localStorage` (survives restarts, shared by
 //! the origin's tabs) or `sessionStorage` (this tab, survives reloads and the sign-in
 //! redirect), keys under a prefix. The store holds no JavaScript object (it is `Send` and
-//! `Sync` as the trait requires); every call asks the window for its storage. Locks order the
-//! callers of this page (one event loop); tabs sharing `localStorage` are not locked against
-//! each other here.
+//! `Sync` as the trait requires); every call asks the window for its storage. Locks are the
+//! Web Locks API's (`navigator.locks`), named `<prefix><key>`, so the tabs of an origin sharing
+//! `localStorage` refresh one at a time and the later ones adopt the first one's tokens; where
+//! a browser has no Web Locks, locks order the callers of this page only.
 
 use super::{check_key, BoxFuture, SessionStore, StorageError, StoreLock};
 
@@ -104,6 +105,72 @@ impl SessionStore for WebStore {
     }
 
     fn lock<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<StoreLock, StorageError>> {
-        self.locks.lock(key)
+        let name = match self.full(key) {
+            Ok(name) => name,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        match web_locks() {
+            Some(manager) => Box::pin(send_wrapper::SendWrapper::new(web_lock(manager, name))),
+            None => self.locks.lock(key),
+        }
+    }
+}
+
+/// `navigator.locks`, where the browser has it (secure contexts, which include loopback).
+fn web_locks() -> Option<wasm_bindgen::JsValue> {
+    let navigator = web_sys::window()?.navigator();
+    js_sys::Reflect::get(&navigator, &"locks".into())
+        .ok()
+        .filter(|m| m.is_object())
+}
+
+/// Held while alive: dropping it settles the promise the lock's callback returned, which
+/// releases the lock.
+struct WebLock(send_wrapper::SendWrapper<js_sys::Function>);
+
+impl Drop for WebLock {
+    fn drop(&mut self) {
+        let _ = self.0.call0(&wasm_bindgen::JsValue::UNDEFINED);
+    }
+}
+
+/// `navigator.locks.request(name, callback)`, resolved when the callback runs (the lock is
+/// granted); the callback's promise stays pending until the [`WebLock`] is dropped.
+async fn web_lock(manager: wasm_bindgen::JsValue, name: String) -> Result<StoreLock, StorageError> {
+    use wasm_bindgen::{JsCast, JsValue};
+    let mut release = None;
+    let held = js_sys::Promise::new(&mut |resolve, _| release = Some(resolve));
+    let mut grant = None;
+    let granted = js_sys::Promise::new(&mut |resolve, _| grant = Some(resolve));
+    let (Some(release), Some(grant)) = (release, grant) else {
+        return Err(failed(&name, "a promise did not hand out its resolver"));
+    };
+    let callback = wasm_bindgen::closure::Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+        let _ = grant.call0(&JsValue::UNDEFINED);
+        held.into()
+    });
+    let request = js_sys::Reflect::get(&manager, &"request".into())
+        .map_err(|e| failed(&name, e))?
+        .dyn_into::<js_sys::Function>()
+        .map_err(|e| failed(&name, e))?;
+    let requested = request
+        .call2(&manager, &JsValue::from_str(&name), &callback)
+        .map_err(|e| failed(&name, e))?
+        .dyn_into::<js_sys::Promise>()
+        .map_err(|e| failed(&name, e))?;
+    // The request's own promise settles only after release, unless the browser refuses the
+    // request: then it rejects before any grant, and waiting for the grant would hang.
+    let granted = wasm_bindgen_futures::JsFuture::from(granted);
+    let requested = wasm_bindgen_futures::JsFuture::from(requested);
+    match futures_util::future::select(granted, requested).await {
+        futures_util::future::Either::Left((Ok(_), _)) => {
+            Ok(Box::new(WebLock(send_wrapper::SendWrapper::new(release))) as StoreLock)
+        }
+        futures_util::future::Either::Left((Err(e), _))
+        | futures_util::future::Either::Right((Err(e), _)) => Err(failed(&name, e)),
+        futures_util::future::Either::Right((Ok(_), _)) => Err(failed(
+            &name,
+            "the lock request ended before it was granted",
+        )),
     }
 }
