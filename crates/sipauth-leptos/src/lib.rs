@@ -11,6 +11,7 @@
 //! | `useOAuth2Credentials()` | [`use_oauth2_credentials`] |
 //! | `authState`, `isAuthenticated`, `userInfo`, `sipCredentials`, `tokens`, `error`, `isRefreshing` | [`UseOAuth2::state`], [`UseOAuth2::is_authenticated`], [`UseOAuth2::user_info`], [`UseOAuth2::credentials`], [`UseOAuth2::tokens`], [`UseOAuth2::error`], [`UseOAuth2::is_refreshing`] |
 //! | `login()`, `handleCallback()`, `logout()`, `refreshTokens()`, `getAccessToken()` | [`UseOAuth2::login`], [`UseOAuth2::handle_callback`], [`UseOAuth2::logout`], [`UseOAuth2::refresh_tokens`], [`UseOAuth2::get_access_token`] |
+//! | `isTokenExpired()`, `clearAuth()` | [`UseOAuth2::is_token_expired`], [`UseOAuth2::clear_auth`] |
 //!
 //! Every signal follows the [`sipauth::Session`]'s snapshot. Unlike the reference, unmounting
 //! a component never wipes the stored session (only signing out does), callbacks work with any
@@ -131,6 +132,17 @@ impl UseOAuth2 {
     /// Signs out (revokes where the provider can); the only thing that clears the session.
     pub async fn logout(&self) -> Result<(), sipauth::Error> {
         self.session.logout().await.map(|_| ())
+    }
+
+    /// The guide's `isTokenExpired()`: the access token is due for a refresh or past expiry.
+    pub fn is_token_expired(&self) -> bool {
+        self.session.is_token_expired()
+    }
+
+    /// The guide's `clearAuth()`: forgets the session here without revoking it at the
+    /// provider (storage, signals, refresh timer).
+    pub fn clear_auth(&self) -> Result<(), sipauth::Error> {
+        self.session.clear_auth()
     }
 
     /// Refreshes now.

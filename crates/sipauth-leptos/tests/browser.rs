@@ -1,7 +1,8 @@
 //! The bindings in headless Chromium (wasm-bindgen-test): the injection hooks fail with the
 //! guide's message outside a provider; inside one, a session stored in localStorage is restored
 //! into the signals (as after a reload) and `on_authenticated` is called; disposing the
-//! provider's owner (unmounting) leaves the stored session alone.
+//! provider's owner (unmounting) leaves the stored session alone; the provider's callbacks hear
+//! every state change, each failure and the sign-out.
 
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -113,4 +114,88 @@ async fn a_stored_session_is_restored_into_the_signals_and_survives_unmounting()
     drop(owner);
     assert!(store.load("sipauth_session").unwrap().is_some());
     store.remove("sipauth_session").unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn the_provider_reports_state_changes_errors_and_logout_to_its_callbacks() {
+    let store: Arc<dyn SessionStore> = Arc::new(WebStore::new(WebStorage::Local, "leptos_cb_"));
+    seed(store.as_ref());
+    let states = Arc::new(Mutex::new(Vec::<sipauth::AuthState>::new()));
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let logouts = Arc::new(Mutex::new(0));
+    let auth = Arc::new(Mutex::new(None::<sipauth_leptos::UseOAuth2>));
+    let owner = Owner::new();
+    {
+        let (states, errors, logouts, auth) = (
+            states.clone(),
+            errors.clone(),
+            logouts.clone(),
+            auth.clone(),
+        );
+        let store = store.clone();
+        owner.with(move || {
+            let props = OAuth2ProviderProps::builder()
+                .config(config(store))
+                .on_state_change(Callback::new(move |s| states.lock().unwrap().push(s)))
+                .on_error(Callback::new(move |e: sipauth::SessionError| {
+                    errors.lock().unwrap().push(e.code)
+                }))
+                .on_logout(Callback::new(move |()| *logouts.lock().unwrap() += 1))
+                .children(Box::new(move || {
+                    *auth.lock().unwrap() = Some(use_oauth2_provider().unwrap());
+                    ().into_any()
+                }))
+                .build();
+            let _view = OAuth2Provider(props);
+        });
+    }
+    let wait_for = |what: &'static str, done: Box<dyn Fn() -> bool>| async move {
+        for _ in 0..100 {
+            if done() {
+                return;
+            }
+            SystemClock.sleep(Duration::from_millis(20)).await;
+        }
+        panic!("never happened: {what}");
+    };
+    let seen = states.clone();
+    wait_for(
+        "restored",
+        Box::new(move || {
+            seen.lock()
+                .unwrap()
+                .contains(&sipauth::AuthState::Authenticated)
+        }),
+    )
+    .await;
+    let auth = auth.lock().unwrap().clone().unwrap();
+    // A callback whose state this page never issued: refused, and the failure is reported.
+    let refused = auth
+        .handle_callback("http://127.0.0.1:8000/oauth/callback?code=c&state=forged")
+        .await;
+    assert_eq!(
+        refused.err().map(|e| e.code().to_string()).as_deref(),
+        Some("invalid_state")
+    );
+    let seen = errors.clone();
+    wait_for(
+        "the error reported",
+        Box::new(move || seen.lock().unwrap().contains(&"invalid_state".to_string())),
+    )
+    .await;
+    assert_eq!(*logouts.lock().unwrap(), 0);
+    // Signing out: the state goes back to idle and on_logout hears it once.
+    auth.logout().await.unwrap();
+    let seen = logouts.clone();
+    wait_for(
+        "the logout reported",
+        Box::new(move || *seen.lock().unwrap() == 1),
+    )
+    .await;
+    assert_eq!(
+        states.lock().unwrap().last(),
+        Some(&sipauth::AuthState::Idle)
+    );
+    assert!(store.load("sipauth_session").unwrap().is_none());
+    owner.cleanup();
 }
