@@ -15,8 +15,10 @@ await new Promise((resolve) => server.listen(Number(process.env.PORT || 0), host
 const issuer = `http://${host}:${server.address().port}`;
 
 // Every client uses the RFC 8252 loopback redirect: any port on 127.0.0.1 is accepted.
-// The web sign-in page of `sipauth serve` redirects to /auth/callback on its own port.
-const loopback = ['http://127.0.0.1/callback', 'http://127.0.0.1/auth/callback'];
+// The web sign-in page of `sipauth serve` redirects to /auth/callback on its own port, the example
+// Leptos app (testenv/run-leptos-example.sh) to the guide's /oauth/callback on its own.
+const loopback = ['http://127.0.0.1/callback', 'http://127.0.0.1/auth/callback',
+  'http://127.0.0.1/oauth/callback'];
 const grants = ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'];
 const SHORT_LIVED = 'sipauth-short-lived';
 // A public client whose access tokens are RFC 9068 JWTs for the provisioning API (resource
@@ -51,6 +53,9 @@ const provider = new Provider(issuer, {
   clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
   cookies: { keys: ['sipauth-testenv-cookie-signing-key'] },
   pkce: { required: () => true },
+  // Single-page apps (the example Leptos app) call the token, userinfo and revocation endpoints
+  // from their own loopback origin.
+  clientBasedCORS: (ctx, origin) => /^http:\/\/127\.0\.0\.1:\d+$/.test(origin),
   scopes: ['openid', 'email', 'profile', 'offline_access'],
   claims: {
     openid: ['sub'],

@@ -1,0 +1,108 @@
+//! The example app, end to end in a real browser: `testenv/run-leptos-example.sh` serves it,
+//! `testenv/web/leptos-app.mjs` drives Debian Chromium (playwright-core) through a sign-in at the
+//! real oidc-provider with the client whose access tokens live 5 s, a reload, a background
+//! refresh and a sign-out. Screenshots land in `target/test-artifacts/`. Needs the app built for
+//! wasm32 beforehand (`testenv/run-tests.sh` does it; this test serves what is there).
+
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use sipauth_testkit::process::{signal, Signal};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The served app: stopped when dropped.
+struct App {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            signal(pid, Signal::Term);
+        }
+    }
+}
+
+async fn serve_app(issuer: &str, client_id: &str) -> App {
+    let script = sipauth_testkit::testenv_dir().join("run-leptos-example.sh");
+    let mut child = tokio::process::Command::new(script)
+        .args(["--issuer", issuer, "--client-id", client_id, "--port", "0"])
+        .args(["--sip-domain", "sip.example.org"])
+        .env("SIPAUTH_LEPTOS_NO_BUILD", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the app was not served within 60 s")
+        .unwrap()
+        .expect("run-leptos-example.sh ended without serving (built? see its standard error)");
+    let url = line
+        .strip_prefix("serving ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+    App { child, url }
+}
+
+async fn drive(url: &str, login: &str) -> Value {
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new("node")
+            .arg(sipauth_testkit::testenv_dir().join("web/leptos-app.mjs"))
+            .args([url, login, &artifacts.display().to_string()])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the browser run took over 120 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| {
+        panic!(
+            "no result from the browser run:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[tokio::test]
+async fn the_example_app_signs_in_survives_a_reload_refreshes_and_signs_out() {
+    let issuer = sipauth_testkit::oidc_issuer();
+    let app = serve_app(&issuer, sipauth_testkit::clients::SHORT_LIVED).await;
+    let seen = drive(&app.url, "leo").await;
+    assert_eq!(seen["ok"], true, "{seen:#}");
+    // Signed in: the provider's profile, mapped to the SIP settings.
+    assert_eq!(seen["displayName"], "Leo Example", "{seen:#}");
+    assert_eq!(seen["sipUri"], "sip:leo@sip.example.org", "{seen:#}");
+    // Back on the app's start page, the code and state gone from the address bar.
+    assert_eq!(seen["url"], app.url, "{seen:#}");
+    // The session is in localStorage, the finished sign-in is no longer pending.
+    assert_eq!(
+        seen["afterSignIn"]["local"],
+        serde_json::json!(["sipauth_session"])
+    );
+    assert_eq!(seen["afterSignIn"]["session"], serde_json::json!([]));
+    // A reload restores it.
+    assert_eq!(seen["sipUriAfterReload"], seen["sipUri"]);
+    // The 5 s token was refreshed in the background and the session stays signed in.
+    assert!(
+        seen["refreshedExpiry"].as_i64() > seen["firstExpiry"].as_i64(),
+        "{seen:#}"
+    );
+    assert_eq!(seen["stateAfterRefresh"], "Authenticated", "{seen:#}");
+    // Signing out leaves nothing behind.
+    assert_eq!(seen["afterSignOut"]["local"], serde_json::json!([]));
+    assert_eq!(seen["afterSignOut"]["session"], serde_json::json!([]));
+    assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen:#}");
+}
