@@ -38,6 +38,7 @@ try {
   result.url = page.url();
   result.displayName = await page.locator('#display-name').innerText();
   result.sipUri = await page.locator('#sip-uri').innerText();
+  result.wsServer = await page.locator('#ws-server').innerText();
   result.afterSignIn = await storage(page);
   await page.screenshot({ path: `${artifacts}/leptos-2-signed-in.png`, fullPage: true });
 

@@ -43,11 +43,9 @@ async fn configuration() -> Result<OAuth2Config, String> {
         .await
         .map_err(|e| format!("discovery of {issuer} failed: {e}"))?
         .with_scopes(["openid", "email", "profile"]);
-    let mapping = CredentialMapping::new(
-        meta("sipauth-sip-domain").unwrap_or_else(|| "sip.example.com".into()),
-        meta("sipauth-ws-uri").unwrap_or_else(|| "wss://sip.example.com/ws".into()),
-        PasswordStrategy::AccessToken,
-    );
+    let domain = meta("sipauth-sip-domain").unwrap_or_else(|| "sip.example.com".into());
+    let ws_uri = meta("sipauth-ws-uri").unwrap_or_else(|| format!("wss://{domain}/ws"));
+    let mapping = CredentialMapping::new(domain, ws_uri, PasswordStrategy::AccessToken);
     // The session names its keys (`sipauth_session`, `sipauth_pending_...`): no store prefix.
     let options = SessionOptions {
         store: Arc::new(WebStore::new(WebStorage::Local, "")),

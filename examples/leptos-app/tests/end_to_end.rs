@@ -85,6 +85,7 @@ async fn the_example_app_signs_in_survives_a_reload_refreshes_and_signs_out() {
     // Signed in: the provider's profile, mapped to the SIP settings.
     assert_eq!(seen["displayName"], "Leo Example", "{seen:#}");
     assert_eq!(seen["sipUri"], "sip:leo@sip.example.org", "{seen:#}");
+    assert_eq!(seen["wsServer"], "wss://sip.example.org/ws", "{seen:#}");
     // Back on the app's start page, the code and state gone from the address bar.
     assert_eq!(seen["url"], app.url, "{seen:#}");
     // The session is in localStorage, the finished sign-in is no longer pending.
