@@ -11,14 +11,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use sipauth_testkit::browser::{query_param, Browser};
 use sipauth_testkit::kamailio::{Kamailio, KamailioAuth};
-use sipauth_testkit::{clients, oidc_issuer, testenv_dir};
+use sipauth_testkit::testenv_dir;
 use tokio::io::AsyncWriteExt;
 
 mod common;
-use common::service::{id_token_of, provision, serve, Service};
-use common::{start_login, Env};
+use common::service::{id_token_of, login_with_api_strategy, provision, serve, Service};
+use common::Env;
 
 const DOMAIN: &str = "sip.test";
 
@@ -155,41 +154,14 @@ async fn sipp_register(kamailio: &Kamailio, username: &str, password: &str) -> i
 async fn credentials_from_a_real_sign_in_register_from_jssip_register_check_and_sipp() {
     let env = Env::new("kam-e2e");
     let (service, kamailio) = service_and_kamailio(&env).await;
-    let endpoint = format!("{}/api/sip/provision", service.base);
-    let issuer = oidc_issuer();
-    let (child, url, rest) = start_login(
+    let creds = login_with_api_strategy(
         &env,
-        &[
-            "--json",
-            "--issuer",
-            &issuer,
-            "--client-id",
-            clients::PUBLIC,
-            "--password-strategy",
-            "api",
-            "--api-endpoint",
-            &endpoint,
-            "--sip-domain",
-            DOMAIN,
-            "--ws-uri",
-            &kamailio.ws_uri,
-        ],
+        &service,
+        "kim",
+        DOMAIN,
+        &["--ws-uri", &kamailio.ws_uri],
     )
     .await;
-    let redirect = query_param(&url, "redirect_uri").unwrap();
-    let callback = Browser::new()
-        .unwrap()
-        .sign_in(&url, "kim", &redirect)
-        .await
-        .unwrap();
-    reqwest::get(&callback).await.unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let stderr = rest.await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(creds["sipUri"], format!("sip:kim@{DOMAIN}"));
     let password = creds["password"].as_str().unwrap().to_string();
 

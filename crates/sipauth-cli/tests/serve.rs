@@ -5,53 +5,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
-
 use serde_json::Value;
-use sipauth_testkit::browser::{query_param, Browser};
 use sipauth_testkit::{clients, oidc_issuer};
 
 mod common;
-use common::service::{id_token_of, provision, serve, spawn_service, Service};
-use common::{start_login, Env};
+use common::service::{
+    id_token_of, login_with_api_strategy, provision, serve, spawn_service, Service,
+};
+use common::Env;
 
 #[tokio::test]
 async fn login_with_the_api_strategy_gets_credentials_from_sipauth_serve() {
     let env = Env::new("serve-e2e");
     let mut service = serve(&env, &[]).await;
-    let endpoint = format!("{}/api/sip/provision", service.base);
-    let issuer = oidc_issuer();
-    let (child, url, rest) = start_login(
-        &env,
-        &[
-            "--json",
-            "--issuer",
-            &issuer,
-            "--client-id",
-            clients::PUBLIC,
-            "--password-strategy",
-            "api",
-            "--api-endpoint",
-            &endpoint,
-            "--sip-domain",
-            "sip.example.com",
-        ],
-    )
-    .await;
-    let redirect = query_param(&url, "redirect_uri").unwrap();
-    let callback = Browser::new()
-        .unwrap()
-        .sign_in(&url, "erin", &redirect)
-        .await
-        .unwrap();
-    reqwest::get(&callback).await.unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let stderr = rest.await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let creds = login_with_api_strategy(&env, &service, "erin", "sip.example.com", &[]).await;
     assert_eq!(creds["username"], "erin", "{creds}");
     assert_eq!(creds["sipUri"], "sip:erin@sip.example.com");
     let password = creds["password"].as_str().unwrap().to_string();

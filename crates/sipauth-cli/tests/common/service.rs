@@ -1,5 +1,6 @@
 //! A running `sipauth serve` (the real binary) and what tests do with it: sign a person in at the
-//! real provider and provision them over HTTP.
+//! real provider and provision them over HTTP, or run `sipauth login` with the `api` password
+//! strategy against it.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sipauth::{AuthorizationOptions, ClientRegistration, HttpClient, OidcClient, ProviderConfig};
-use sipauth_testkit::browser::Browser;
+use sipauth_testkit::browser::{query_param, Browser};
 use sipauth_testkit::{clients, oidc_issuer};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -145,4 +146,47 @@ pub async fn provision(service: &Service, token: &str) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
+}
+
+/// `sipauth login --json` as `login` at the real provider with the `api` password strategy
+/// pointing at `service` and the SIP domain `domain` (plus `extra` options); the credentials it
+/// printed, once it exited 0.
+pub async fn login_with_api_strategy(
+    env: &super::Env,
+    service: &Service,
+    login: &str,
+    domain: &str,
+    extra: &[&str],
+) -> Value {
+    let endpoint = format!("{}/api/sip/provision", service.base);
+    let issuer = oidc_issuer();
+    let mut args = vec![
+        "--json",
+        "--issuer",
+        &issuer,
+        "--client-id",
+        clients::PUBLIC,
+        "--password-strategy",
+        "api",
+        "--api-endpoint",
+        &endpoint,
+        "--sip-domain",
+        domain,
+    ];
+    args.extend_from_slice(extra);
+    let (child, url, rest) = super::start_login(env, &args).await;
+    let redirect = query_param(&url, "redirect_uri").unwrap();
+    let callback = Browser::new()
+        .unwrap()
+        .sign_in(&url, login, &redirect)
+        .await
+        .unwrap();
+    reqwest::get(&callback).await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = rest.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
 }
