@@ -7,14 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
-
-use serde_json::Value;
 use sipauth_testkit::{clients, oidc_issuer};
 
 mod common;
 use common::service::{spawn_service, Service};
-use common::{node, start_login, Env};
+use common::{finish_login, node, start_login, Env};
 
 async fn serve_dev(env: &Env, extra: &[&str]) -> Service {
     let data = env.dir.join("data").display().to_string();
@@ -219,14 +216,7 @@ async fn sipauth_login_against_the_development_issuer_gets_credentials_from_the_
         .await
         .unwrap();
     let callback = login.headers()["location"].to_str().unwrap().to_string();
-    reqwest::get(&callback).await.unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let stderr = rest.await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let creds = finish_login(child, rest, &callback).await;
     assert_eq!(creds["username"], "bob", "{creds}");
     assert_eq!(creds["displayName"], "Bob");
     // The service holds bob's account: its password is the one the command printed.

@@ -92,6 +92,23 @@ pub async fn start_login(
     (child, url, rest)
 }
 
+/// Delivers `callback` to a `sipauth login --json` started by [`start_login`] and returns what it
+/// printed, once it exited 0 within 30 s.
+pub async fn finish_login(
+    child: tokio::process::Child,
+    rest: tokio::task::JoinHandle<String>,
+    callback: &str,
+) -> Value {
+    reqwest::get(callback).await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = rest.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn interrupt(child: &tokio::process::Child) {
     let pid = child.id().unwrap();
     assert!(sipauth_testkit::process::signal(

@@ -181,12 +181,5 @@ pub async fn login_with_api_strategy(
         .sign_in(&url, login, &redirect)
         .await
         .unwrap();
-    reqwest::get(&callback).await.unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let stderr = rest.await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    super::finish_login(child, rest, &callback).await
 }
