@@ -1,7 +1,7 @@
 //! The library in the browser (wasm32, feature `web`), run by wasm-bindgen-test in headless
 //! Chromium: browser storage as a session store (localStorage and sessionStorage, prefixes,
-//! single-use `take`, Web Locks across tabs), the JavaScript clock and timers, background work on the page's event
-//! loop, and a session restored from localStorage as after a reload.
+//! single-use `take`, Web Locks across tabs), the JavaScript clock and timers, background work
+//! on the page's event loop, and a session restored from localStorage as after a reload.
 //! Run: `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p sipauth --target
 //! wasm32-unknown-unknown --no-default-features --features web --test web`.
 
@@ -137,6 +137,33 @@ async fn the_lock_is_the_origins_web_lock_so_other_tabs_wait_for_it() {
     SystemClock.sleep(Duration::from_millis(100)).await;
     assert!(acquired.load(std::sync::atomic::Ordering::SeqCst));
     // Released again once the second holder is done.
+    assert!(held_web_locks().await.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn an_abandoned_lock_request_does_not_hold_the_lock_once_granted() {
+    let tab_a = WebStore::new(WebStorage::Local, "abandon_");
+    let tab_b = WebStore::new(WebStorage::Local, "abandon_");
+    let held = tab_a.lock("session").await.unwrap();
+    // Tab B gives up waiting (a timeout, a component gone): its request is dropped.
+    {
+        let waiting = std::pin::pin!(tab_b.lock("session"));
+        let timer = std::pin::pin!(SystemClock.sleep(Duration::from_millis(50)));
+        match futures_util::future::select(waiting, timer).await {
+            futures_util::future::Either::Left(_) => panic!("granted while tab A held it"),
+            futures_util::future::Either::Right(_) => {}
+        }
+    }
+    drop(held);
+    // The browser grants B's abandoned request next; it must let go at once.
+    let again = std::pin::pin!(tab_a.lock("session"));
+    let timer = std::pin::pin!(SystemClock.sleep(Duration::from_secs(2)));
+    match futures_util::future::select(again, timer).await {
+        futures_util::future::Either::Left((lock, _)) => drop(lock.unwrap()),
+        futures_util::future::Either::Right(_) => panic!("the abandoned request kept the lock"),
+    }
+    // Releasing settles a promise: the lock manager lets go on a later turn.
+    SystemClock.sleep(Duration::from_millis(100)).await;
     assert!(held_web_locks().await.is_empty());
 }
 

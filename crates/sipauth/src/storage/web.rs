@@ -145,6 +145,10 @@ async fn web_lock(manager: wasm_bindgen::JsValue, name: String) -> Result<StoreL
     let (Some(release), Some(grant)) = (release, grant) else {
         return Err(failed(&name, "a promise did not hand out its resolver"));
     };
+    // The guard exists before the grant: if this future is dropped while waiting (a timeout, an
+    // unmounted caller) or fails, `held` is already settled when the browser grants the lock
+    // later, so the lock is released at once instead of being held by nobody forever.
+    let guard = WebLock(send_wrapper::SendWrapper::new(release));
     let callback = wasm_bindgen::closure::Closure::once_into_js(move |_lock: JsValue| -> JsValue {
         let _ = grant.call0(&JsValue::UNDEFINED);
         held.into()
@@ -163,9 +167,7 @@ async fn web_lock(manager: wasm_bindgen::JsValue, name: String) -> Result<StoreL
     let granted = wasm_bindgen_futures::JsFuture::from(granted);
     let requested = wasm_bindgen_futures::JsFuture::from(requested);
     match futures_util::future::select(granted, requested).await {
-        futures_util::future::Either::Left((Ok(_), _)) => {
-            Ok(Box::new(WebLock(send_wrapper::SendWrapper::new(release))) as StoreLock)
-        }
+        futures_util::future::Either::Left((Ok(_), _)) => Ok(Box::new(guard) as StoreLock),
         futures_util::future::Either::Left((Err(e), _))
         | futures_util::future::Either::Right((Err(e), _)) => Err(failed(&name, e)),
         futures_util::future::Either::Right((Ok(_), _)) => Err(failed(
