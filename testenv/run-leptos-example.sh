@@ -12,16 +12,18 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 issuer="" client_id="" port=8000 sip_domain="" ws_uri="" build_only=0
-usage() { sed -n '2,4p' "$0" | sed 's/^# *//' >&2; exit 2; }
+usage() { sed -n '2,4p' "$0" | sed 's/^# *//' >&2; exit "${1:-2}"; }
+# The value of option $1, or a clear error when it has none.
+value() { [ $# -ge 2 ] || { echo "run-leptos-example: $1 wants a value" >&2; usage; }; printf '%s' "$2"; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --issuer) issuer="${2:-}"; shift 2 ;;
-    --client-id) client_id="${2:-}"; shift 2 ;;
-    --port) port="${2:-}"; shift 2 ;;
-    --sip-domain) sip_domain="${2:-}"; shift 2 ;;
-    --ws-uri) ws_uri="${2:-}"; shift 2 ;;
+    --issuer) issuer="$(value "$@")"; shift 2 ;;
+    --client-id) client_id="$(value "$@")"; shift 2 ;;
+    --port) port="$(value "$@")"; shift 2 ;;
+    --sip-domain) sip_domain="$(value "$@")"; shift 2 ;;
+    --ws-uri) ws_uri="$(value "$@")"; shift 2 ;;
     --build-only) build_only=1; shift ;;
-    -h|--help) usage ;;
+    -h|--help) usage 0 ;;
     *) echo "run-leptos-example: unknown argument $1" >&2; usage ;;
   esac
 done
