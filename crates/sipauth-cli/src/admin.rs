@@ -21,7 +21,11 @@ fn failed(e: ProvisionError) -> CliError {
             CliError::new(crate::error::EXIT_NOT_FOUND, "not_found", e.to_string())
         }
         ProvisionError::Config(_) => CliError::config(e.to_string()),
-        other => CliError::new(crate::error::EXIT_OTHER, other.code(), other.to_string()),
+        other => CliError::new(
+            crate::error::EXIT_OTHER,
+            other.code().as_str(),
+            other.to_string(),
+        ),
     }
 }
 

@@ -572,6 +572,11 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         // GitHub: the login. Entra ID: its `email` claim is unverified and user-editable, so
         // the UPN names the account.
         m = m.username_claim("preferred_username");
+    } else {
+        // The provisioning service's rule: a verified email's local part, then
+        // preferred_username, then the subject; the command and the service name a person the
+        // same.
+        m = m.username_claims(sipauth::sip::DEFAULT_USERNAME_CLAIMS);
     }
     // Multi-tenant providers: two people may share a local part, so collision-free is the
     // default there; `--collision-free-usernames false` asks for the plain local part.
@@ -592,6 +597,100 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The command's mapping and the service's provisioner name the same identity the same:
+    /// one naming rule (the library's), whichever side reads the claims.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_command_and_the_service_name_a_person_the_same() {
+        use serde_json::json;
+        use sipauth::{MappingInput, TokenSet, UserInfo, VerifiedBy, VerifiedIdentity};
+        use sipauth_provision::{
+            Backend, Database, Policy, Provisioner, ServerSecret, SipSettings,
+        };
+
+        const ISSUER: &str = "https://idp.example.com";
+        let client = sipauth::ClientRegistration::public("c", "http://127.0.0.1:8765/callback");
+        let provider = ProviderConfig::custom(
+            client,
+            "https://idp.example.com/authorize",
+            "https://idp.example.com/token",
+        )
+        .unwrap();
+        let mut profile = Profile::default();
+        profile.sip.sip_domain = Some("sip.example.com".into());
+        let command = mapping(&profile, &provider).unwrap();
+
+        let dir = std::env::temp_dir().join(format!("sipauth-cli-naming-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Database::open(dir.join("s.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let settings = SipSettings {
+            domain: "sip.example.com".into(),
+            realm: None,
+            ws_uri: "wss://sip.example.com/ws".into(),
+            sip_server: None,
+        };
+        let service = Provisioner::new(
+            db,
+            Backend::KamailioSubscriber {
+                store_plaintext: false,
+            },
+            settings,
+            ServerSecret::new(b"0123456789abcdef".to_vec()).unwrap(),
+            Policy::default(),
+            std::sync::Arc::new(sipauth::SystemClock),
+        );
+        let tokens: TokenSet = serde_json::from_value(json!({
+            "access_token": "at", "token_type": "Bearer", "expires_in": 60
+        }))
+        .unwrap();
+        for (case, claims) in [
+            (
+                "verified email",
+                json!({"sub": "s1", "email": "Ada.L@example.com",
+                "email_verified": true, "name": "Ada \"L\""}),
+            ),
+            (
+                "unverified email",
+                json!({"sub": "s2", "email": "ceo@example.com",
+                "preferred_username": "Mallory", "name": " M. "}),
+            ),
+            (
+                "verified as a string",
+                json!({"sub": "s3", "email": "bo@example.com",
+                "email_verified": "true"}),
+            ),
+            ("subject only", json!({"sub": "Sub_4!"})),
+            (
+                "long name",
+                json!({"sub": "s5", "preferred_username": "x".repeat(90)}),
+            ),
+        ] {
+            let info: UserInfo = serde_json::from_value(claims.clone()).unwrap();
+            let input = MappingInput {
+                tokens: &tokens,
+                user_info: &info,
+                issuer: Some(ISSUER),
+            };
+            let by_command = command.username_for(&input).unwrap();
+            let mut map = claims.as_object().unwrap().clone();
+            map.remove("sub");
+            let identity =
+                VerifiedIdentity::for_testing(ISSUER, info.sub.clone(), VerifiedBy::IdToken, map);
+            let by_service = service.provision(&identity, None).await.unwrap();
+            assert_eq!(by_command, by_service.account.username, "{case}");
+            let shown = command
+                .provision(&input, &sipauth::HttpClient::new().unwrap(), 0)
+                .await
+                .unwrap();
+            assert_eq!(
+                shown.display_name, by_service.account.display_name,
+                "{case}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn write(name: &str, text: &str) -> PathBuf {
         let path =

@@ -532,7 +532,8 @@ pub struct SipOpts {
     #[arg(long, env = "SIPAUTH_SIP_REALM")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sip_realm: Option<String>,
-    /// Claim for the SIP username (default: email).
+    /// Claim for the SIP username (default: a verified email's local part, then
+    /// preferred_username, then sub, as the service names accounts).
     #[arg(long, env = "SIPAUTH_USERNAME_CLAIM")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username_claim: Option<String>,

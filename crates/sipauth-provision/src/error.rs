@@ -1,6 +1,8 @@
 //! [`ProvisionError`]: why an identity got no SIP credentials. The server crate turns each into
 //! one HTTP answer with a stable code; nothing here carries a secret.
 
+use sipauth_wire::ErrorCode;
+
 /// Why provisioning failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -26,14 +28,14 @@ pub enum ProvisionError {
 }
 
 impl ProvisionError {
-    /// The stable code for an API answer.
-    pub fn code(&self) -> &'static str {
+    /// The stable code for an answer (the one registry: [`ErrorCode`]).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ProvisionError::Denied(_) | ProvisionError::Disabled(_) => "access_denied",
-            ProvisionError::NotFound(_) => "not_found",
-            ProvisionError::Username(_) => "invalid_username",
-            ProvisionError::Database(_) => "temporarily_unavailable",
-            ProvisionError::Config(_) => "server_error",
+            ProvisionError::Denied(_) | ProvisionError::Disabled(_) => ErrorCode::AccessDenied,
+            ProvisionError::NotFound(_) => ErrorCode::NotFound,
+            ProvisionError::Username(_) => ErrorCode::InvalidUsername,
+            ProvisionError::Database(_) => ErrorCode::TemporarilyUnavailable,
+            ProvisionError::Config(_) => ErrorCode::ServerError,
         }
     }
 }

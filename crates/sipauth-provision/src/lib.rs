@@ -9,22 +9,30 @@
 //! database ([`Database`]) is SQLite by default and PostgreSQL for several instances, with the same
 //! embedded migrations; every provision is one write transaction with an audit row.
 //!
-//! Token verification is the client library's ([`sipauth::TokenVerifier`]); the HTTP API is the
-//! server crate's.
+//! Token verification is the client library's ([`sipauth::TokenVerifier`]); the naming rule
+//! (claims in order, the SIP alphabet, the collision suffix, the display name) is the library's
+//! too ([`sipauth::sip::username_from_claims`]), so the command and the service name a person
+//! the same. The HTTP API is the server crate's.
+//!
+//! Rooms: `provisioner.rs` orchestrates; `operations.rs` holds operators' changes; `store/` the
+//! database, the account SQL and the audit log; `backend/` each SIP server's SQL and
+//! credentials; `password.rs` the password issuer; `policy.rs` the policy.
 
 mod account;
-mod audit;
 mod backend;
-mod db;
 mod error;
+mod operations;
 mod password;
 mod policy;
 mod provisioner;
+mod store;
 
 pub use account::{Account, AuditEntry};
 pub use backend::{ha1, Backend};
-pub use db::Database;
 pub use error::ProvisionError;
 pub use password::ServerSecret;
 pub use policy::Policy;
-pub use provisioner::{Provisioned, Provisioner, SipSettings, DEFAULT_USERNAME_CLAIMS};
+pub use provisioner::{Provisioned, Provisioner, SipSettings};
+/// The library's default username claims, re-exported for the service's settings.
+pub use sipauth::sip::DEFAULT_USERNAME_CLAIMS;
+pub use store::Database;

@@ -2,6 +2,7 @@
 //! base64url(HMAC-SHA256(secret, issuer | subject | generation)), truncated to 24 bytes (32
 //! characters, 192 bits): the same person gets the same password on every device until the
 //! generation changes (rotation, deprovisioning), when the old one stops working at once.
+//! [`PasswordIssuer`] decides, per provision, the derived password or a random one.
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sipauth::SipPassword;
 
+use crate::account::Account;
 use crate::error::ProvisionError;
 
 /// The server's password-derivation secret. Debug prints `[redacted]`.
@@ -84,6 +86,49 @@ impl ServerSecret {
         mac.update(&generation.to_be_bytes());
         let digest = mac.finalize().into_bytes();
         SipPassword::new(URL_SAFE_NO_PAD.encode(&digest[..24]))
+    }
+}
+
+/// Issues the password of a provision: derived from the [`ServerSecret`] (the same on every
+/// device until the generation moves), or random on every provision when configured.
+#[derive(Debug, Clone)]
+pub(crate) struct PasswordIssuer {
+    secret: ServerSecret,
+    random: bool,
+}
+
+impl PasswordIssuer {
+    pub(crate) fn new(secret: ServerSecret) -> Self {
+        Self {
+            secret,
+            random: false,
+        }
+    }
+
+    pub(crate) fn random(mut self, on: bool) -> Self {
+        self.random = on;
+        self
+    }
+
+    /// True when every provision issues a new password.
+    pub(crate) fn is_random(&self) -> bool {
+        self.random
+    }
+
+    /// The password a provision hands out.
+    pub(crate) fn issue(&self, account: &Account) -> Result<SipPassword, ProvisionError> {
+        if self.random {
+            return sipauth::random_urlsafe(18)
+                .map(SipPassword::new)
+                .map_err(|e| ProvisionError::Config(e.to_string()));
+        }
+        Ok(self.derived(account))
+    }
+
+    /// The derived password of the account's generation (what an operator's change writes).
+    pub(crate) fn derived(&self, account: &Account) -> SipPassword {
+        self.secret
+            .password(&account.issuer, &account.subject, account.generation)
     }
 }
 

@@ -3,6 +3,7 @@
 //! `email_verified` true), required claim values or groups.
 
 use serde_json::Value;
+use sipauth::sip::IdentityClaims;
 use sipauth::VerifiedIdentity;
 
 use crate::error::ProvisionError;
@@ -24,8 +25,10 @@ impl Policy {
     /// Checks an identity.
     pub fn check(&self, identity: &VerifiedIdentity) -> Result<(), ProvisionError> {
         let deny = |why: String| Err(ProvisionError::Denied(why));
-        if !self.allowed_issuers.is_empty() && !self.allowed_issuers.contains(&identity.issuer) {
-            return deny(format!("the issuer {} is not allowed", identity.issuer));
+        if !self.allowed_issuers.is_empty()
+            && !self.allowed_issuers.iter().any(|i| i == identity.issuer())
+        {
+            return deny(format!("the issuer {} is not allowed", identity.issuer()));
         }
         if !self.allowed_tenants.is_empty() {
             let tid = identity.string("tid").unwrap_or_default();
@@ -34,7 +37,7 @@ impl Policy {
             }
         }
         if !self.allowed_email_domains.is_empty() {
-            let verified = identity.claims.get("email_verified") == Some(&Value::Bool(true));
+            let verified = identity.email_verified();
             let domain = identity
                 .string("email")
                 .and_then(|e| e.rsplit_once('@'))
@@ -50,7 +53,7 @@ impl Policy {
             }
         }
         for (claim, want) in &self.required_claims {
-            let ok = match identity.claims.get(claim) {
+            let ok = match identity.claims().get(claim) {
                 Some(Value::String(v)) => v == want,
                 Some(Value::Array(values)) => values.iter().any(|v| v.as_str() == Some(want)),
                 Some(Value::Bool(b)) => b.to_string() == *want,

@@ -20,12 +20,19 @@ const ISSUER: &str = "https://idp.example.com";
 fn identity(subject: &str, email: &str, verified: bool) -> VerifiedIdentity {
     let claims =
         json!({ "email": email, "email_verified": verified, "name": format!("{subject} Example") });
-    VerifiedIdentity::new(
+    VerifiedIdentity::for_testing(
         ISSUER,
         subject,
         VerifiedBy::IdToken,
         claims.as_object().unwrap().clone(),
     )
+}
+
+/// `id` with one more claim (or a claim changed): a new identity, as a new token would give.
+fn with_claim(id: &VerifiedIdentity, name: &str, value: serde_json::Value) -> VerifiedIdentity {
+    let mut claims = id.claims().clone();
+    claims.insert(name.into(), value);
+    VerifiedIdentity::for_testing(id.issuer(), id.subject(), id.verified_by(), claims)
 }
 
 fn settings() -> SipSettings {
@@ -188,8 +195,7 @@ async fn an_unverified_email_never_names_an_account() {
     for (kind, url) in databases("unverified").await {
         let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
         let mut id = identity("mallory-sub", "ceo@example.com", false);
-        id.claims
-            .insert("preferred_username".into(), json!("Mallory"));
+        id = with_claim(&id, "preferred_username", json!("Mallory"));
         let got = p.provision(&id, None).await.unwrap();
         assert_eq!(got.account.username, "mallory", "{kind}");
     }
@@ -309,7 +315,7 @@ async fn rejects_identities_the_policy_refuses_and_audits_it() {
         };
         let (p, _) = provisioner(&url, kamailio(), policy).await;
         let mut ok = identity("ok", "ok@example.com", true);
-        ok.claims.insert("groups".into(), json!(["staff", "voip"]));
+        ok = with_claim(&ok, "groups", json!(["staff", "voip"]));
         p.provision(&ok, None).await.unwrap();
         for (why, mut id) in [
             ("unverified", identity("u", "u@example.com", false)),
@@ -317,10 +323,10 @@ async fn rejects_identities_the_policy_refuses_and_audits_it() {
             ("no group", identity("g", "g@example.com", true)),
         ] {
             if why != "no group" {
-                id.claims.insert("groups".into(), json!(["voip"]));
+                id = with_claim(&id, "groups", json!(["voip"]));
             }
             let err = p.provision(&id, Some("192.0.2.1")).await.unwrap_err();
-            assert_eq!(err.code(), "access_denied", "{kind}: {why}");
+            assert_eq!(err.code().as_str(), "access_denied", "{kind}: {why}");
         }
         assert_eq!(
             p.list().await.unwrap().len(),
@@ -391,14 +397,14 @@ async fn usernames_follow_the_configured_claims_and_are_kept() {
         let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
         let p = p.with_username_claims(vec!["employee_id".into(), "email".into()]);
         let mut id = identity("e1", "erin@example.com", true);
-        id.claims.insert("employee_id".into(), json!("E-1042"));
+        id = with_claim(&id, "employee_id", json!("E-1042"));
         assert_eq!(
             p.provision(&id, None).await.unwrap().account.username,
             "e-1042",
             "{kind}"
         );
         // The claim changes later: the username was decided once.
-        id.claims.insert("employee_id".into(), json!("E-7"));
+        id = with_claim(&id, "employee_id", json!("E-7"));
         assert_eq!(
             p.provision(&id, None).await.unwrap().account.username,
             "e-1042"
@@ -448,7 +454,7 @@ async fn every_provision_is_audited_even_when_nothing_changed() {
             .all(|e| e.outcome == "ok" && e.client_ip.as_deref() == Some("192.0.2.1")));
         // A changed profile goes through the transactional path and is audited too.
         let mut renamed = id.clone();
-        renamed.claims.insert("name".into(), json!("Ada L."));
+        renamed = with_claim(&renamed, "name", json!("Ada L."));
         assert_eq!(
             p.provision(&renamed, None)
                 .await

@@ -23,7 +23,7 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<VerifiedIdentit
     let identity = identity?;
     state
         .limits
-        .check_identity(&identity.issuer, &identity.subject)?;
+        .check_identity(identity.issuer(), identity.subject())?;
     Ok(identity)
 }
 
@@ -77,7 +77,7 @@ pub async fn provision(
         .map_err(|e| ApiError::Internal(format!("the provision task failed: {e}")))?;
     state
         .metrics
-        .provision(result.as_ref().map_or_else(|e| e.code(), |_| "ok"));
+        .provision(result.as_ref().map_or_else(|e| e.code().as_str(), |_| "ok"));
     Ok(Json(result?.to_wire()))
 }
 

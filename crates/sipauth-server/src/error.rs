@@ -5,6 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sipauth_provision::ProvisionError;
+use sipauth_wire::ErrorCode;
 
 /// An error answer.
 #[derive(Debug)]
@@ -38,66 +39,88 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str, String) {
+    fn parts(&self) -> (StatusCode, ErrorCode, String) {
         match self {
             ApiError::MissingToken => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "a bearer token is required".into(),
             ),
-            ApiError::InvalidToken(_, why) => {
-                (StatusCode::UNAUTHORIZED, "invalid_token", why.clone())
-            }
+            ApiError::InvalidToken(_, why) => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::InvalidToken,
+                why.clone(),
+            ),
             ApiError::RateLimited(secs) => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 format!("too many requests; try again in {secs} s"),
             ),
             ApiError::Timeout => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
+                ErrorCode::Timeout,
                 "the request took too long; try again".into(),
             ),
             ApiError::HeadersTooLarge => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!(
                     "at most {} headers of {} bytes in all",
                     crate::MAX_HEADERS,
                     crate::MAX_HEADER_BYTES
                 ),
             ),
-            ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, "access_denied", why.clone()),
-            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why.clone()),
+            ApiError::Forbidden(why) => {
+                (StatusCode::FORBIDDEN, ErrorCode::AccessDenied, why.clone())
+            }
+            ApiError::BadRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                why.clone(),
+            ),
             ApiError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("the request body is larger than {} bytes", crate::MAX_BODY),
             ),
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
-                "not_found",
+                ErrorCode::NotFound,
                 "no such endpoint".into(),
             ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "this endpoint does not take that method".into(),
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+                ErrorCode::TemporarilyUnavailable,
                 "the service cannot reach its database or identity provider; try again".into(),
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
+                ErrorCode::ServerError,
                 "the service failed".into(),
             ),
         }
     }
 }
 
+impl ApiError {
+    /// The HTTP status of this answer (the API's, and the web page's for the same error).
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// The stable code of this answer.
+    pub fn code(&self) -> ErrorCode {
+        self.parts().1
+    }
+}
+
+/// The one mapping of provisioning outcomes to answers, for the API and the web page alike: a
+/// refused identity is 403, a database outage 503, anything else 500.
 impl From<ProvisionError> for ApiError {
     fn from(e: ProvisionError) -> Self {
         match e {
@@ -116,11 +139,11 @@ impl IntoResponse for ApiError {
         let (status, code, description) = self.parts();
         match &self {
             ApiError::Unavailable(why) | ApiError::Internal(why) => {
-                tracing::warn!(code, detail = %why, "request failed");
+                tracing::warn!(code = code.as_str(), detail = %why, "request failed");
             }
-            _ => tracing::debug!(code, %description, "request refused"),
+            _ => tracing::debug!(code = code.as_str(), %description, "request refused"),
         }
-        let body = sipauth_wire::ApiError::new(code, description);
+        let body = sipauth_wire::ApiError::new(code.as_str(), description);
         let mut response = (status, axum::Json(body)).into_response();
         let retry_after = match &self {
             ApiError::Unavailable(_) | ApiError::Timeout => Some(1),

@@ -276,6 +276,25 @@ error_codes! {
     TokenExpired => "token_expired",
     /// The stored session is unreadable.
     UnreadableSession => "unreadable_session",
+    // The service's own answers (sipauth serve: the API, the web page, operations).
+    /// The request is malformed (a missing bearer token, a bad body, a method not taken).
+    InvalidRequest => "invalid_request",
+    /// The bearer token failed verification.
+    InvalidToken => "invalid_token",
+    /// The identity may not have SIP access (policy), or its account is disabled.
+    AccessDenied => "access_denied",
+    /// No such account, route or file.
+    NotFound => "not_found",
+    /// The database or the identity provider is unreachable; try again.
+    TemporarilyUnavailable => "temporarily_unavailable",
+    /// Too many requests from this client or identity.
+    RateLimited => "rate_limited",
+    /// The service failed; the details are in its log only.
+    ServerError => "server_error",
+    /// A web form's CSRF token is wrong.
+    InvalidCsrf => "invalid_csrf",
+    /// The web page has no such provider.
+    UnknownProvider => "unknown_provider",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -319,7 +338,8 @@ mod tests {
                 Value::String(code.as_str().into())
             );
         }
-        assert_eq!(ErrorCode::parse("access_denied"), None);
+        // A provider's own codes pass through as strings.
+        assert_eq!(ErrorCode::parse("invalid_grant"), None);
     }
 
     #[test]

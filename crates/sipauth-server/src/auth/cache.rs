@@ -117,7 +117,7 @@ impl AnswerCache {
                 let answer = ask().await?;
                 let now = clock.now_unix();
                 let until = match &answer {
-                    Answer::Accepted(identity) => match identity.expires_at {
+                    Answer::Accepted(identity) => match identity.expires_at() {
                         Some(exp) => exp.min(now + POSITIVE_TTL),
                         None => now + UNKNOWN_EXPIRY_TTL,
                     },
@@ -132,7 +132,7 @@ impl AnswerCache {
         // An answer whose token expired while it was kept is asked again next time.
         if let Answer::Accepted(identity) = answer {
             if identity
-                .expires_at
+                .expires_at()
                 .is_some_and(|exp| exp <= self.clock.now_unix())
             {
                 return Ok(Answer::Refused(

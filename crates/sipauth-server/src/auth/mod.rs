@@ -191,16 +191,15 @@ impl TokenCheck {
         let Some((http, endpoint)) = &issuer.userinfo else {
             return identity;
         };
-        if identity.claims.contains_key("email") || self.budget.take().is_err() {
+        if identity.claims().contains_key("email") || self.budget.take().is_err() {
             return identity;
         }
         match sipauth::verify_by_userinfo(http, endpoint, token, issuer.verifier.issuer()).await {
-            Ok(profile) if profile.subject == identity.subject => {
-                for (k, v) in profile.claims {
-                    identity.claims.entry(k).or_insert(v);
+            Ok(profile) => {
+                if !identity.with_profile(profile) {
+                    tracing::warn!("userinfo named another subject than introspection; ignored");
                 }
             }
-            Ok(_) => tracing::warn!("userinfo named another subject than introspection; ignored"),
             Err(e) => tracing::debug!(error = %e, "no profile from userinfo"),
         }
         identity

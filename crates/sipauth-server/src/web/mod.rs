@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use sipauth::{AuthorizationOptions, OidcClient, ProvisionedCredentials, TokenSet};
+use sipauth_wire::ErrorCode;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
@@ -252,39 +253,34 @@ async fn callback(
             return with_cleared(pages::error(StatusCode::BAD_REQUEST, e.code(), banner));
         }
     };
-    // Who signed in: the verified ID token's subject, the profile from userinfo.
-    let issuer = provider
-        .client
-        .provider()
-        .issuer
-        .clone()
-        .unwrap_or_default();
-    let mut claims = match serde_json::to_value(&sign_in.user_info) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
+    // Who signed in, as verification proved it: the same identity the API would take from a
+    // token, under the same policy, with the same answer for the same failure.
+    let Some(identity) = sign_in.identity().cloned() else {
+        tracing::warn!("the provider gave no verifiable identity (no ID token, no issuer)");
+        return with_cleared(pages::error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MissingIdToken.as_str(),
+            banner,
+        ));
     };
-    claims.remove("sub");
-    let subject = match &sign_in.id_token {
-        Some(t) => t.claims().sub.clone(),
-        None => sign_in.user_info.sub.clone(),
-    };
-    let identity =
-        sipauth::VerifiedIdentity::new(issuer, subject, sipauth::VerifiedBy::IdToken, claims);
     let provisioner = state.provisioner.clone();
     let who = identity.clone();
-    let provisioned = match tokio::spawn(async move { provisioner.provision(&who, None).await })
-        .await
-    {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return with_cleared(pages::error(StatusCode::FORBIDDEN, e.code(), banner)),
-        Err(_) => {
-            return with_cleared(pages::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                banner,
-            ))
-        }
-    };
+    let provisioned =
+        match tokio::spawn(async move { provisioner.provision(&who, None).await }).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                let answer = crate::ApiError::from(e);
+                let (status, code) = (answer.status(), answer.code());
+                return with_cleared(pages::error(status, code.as_str(), banner));
+            }
+            Err(_) => {
+                return with_cleared(pages::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::ServerError.as_str(),
+                    banner,
+                ))
+            }
+        };
     let Some(credentials) = ProvisionedCredentials::from_provisioning(
         &provisioned.to_wire(),
         sign_in.user_info.clone(),

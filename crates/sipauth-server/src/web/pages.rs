@@ -7,6 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use sipauth::ProvisionedCredentials;
+use sipauth_wire::ErrorCode;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#fafafa;color:#111;line-height:1.5}\
 .banner{background:#8a1c1c;color:#fff;padding:.6rem 1rem;font-weight:600}\
@@ -128,34 +129,44 @@ pub fn account(
 
 /// What to tell people for an error code.
 fn explain(code: &str) -> (&'static str, &'static str) {
-    match code {
-        "access_denied" => (
+    use ErrorCode as C;
+    // Our codes by the registry; a provider's own codes fall to the general advice.
+    match ErrorCode::parse(code) {
+        Some(C::AccessDenied) => (
             "You cancelled the sign-in",
             "Nothing was changed. You can sign in again whenever you like.",
         ),
-        "invalid_state" => (
+        Some(C::InvalidState) => (
             "This sign-in link expired, start again",
             "The sign-in took too long, was already used, or was started in another browser.",
         ),
-        "invalid_csrf" => ("This form expired", "Reload the page and try again."),
-        "invalid_username" => (
+        Some(C::InvalidCsrf) => ("This form expired", "Reload the page and try again."),
+        Some(C::InvalidUsername) => (
             "No SIP username can be made for you",
             "Ask your administrator.",
         ),
-        "temporarily_unavailable" | "network_error" | "timeout" => {
+        Some(C::TemporarilyUnavailable | C::NetworkError | C::Timeout) => {
             ("The service is busy", "Try again in a moment.")
         }
-        "unknown_provider" | "not_found" => ("Nothing here", "Start again from the sign-in page."),
-        c if c.contains("id_token")
-            || c.contains("nonce")
-            || c.contains("issuer")
-            || c.contains("signature") =>
-        {
-            (
-                "The identity provider's answer could not be trusted",
-                "The sign-in was refused for your safety. Start again.",
-            )
+        Some(C::UnknownProvider | C::NotFound) => {
+            ("Nothing here", "Start again from the sign-in page.")
         }
+        Some(
+            C::MissingIdToken
+            | C::InvalidIdToken
+            | C::IdTokenAlgorithmNotAllowed
+            | C::IdTokenExpired
+            | C::IdTokenNotYetValid
+            | C::IdTokenUnavailable
+            | C::InvalidNonce
+            | C::IssuerMismatch
+            | C::DiscoveryIssuerMismatch
+            | C::InvalidIssuer
+            | C::InvalidSignature,
+        ) => (
+            "The identity provider's answer could not be trusted",
+            "The sign-in was refused for your safety. Start again.",
+        ),
         _ => (
             "The sign-in did not work",
             "Start again; if it keeps failing, tell your administrator the code below.",
@@ -165,7 +176,9 @@ fn explain(code: &str) -> (&'static str, &'static str) {
 
 /// A friendly error page; the code is shown for support.
 pub fn error(status: StatusCode, code: &str, dev: bool) -> Response {
-    let (title, advice) = if status == StatusCode::FORBIDDEN && code == "access_denied" {
+    let (title, advice) = if status == StatusCode::FORBIDDEN
+        && ErrorCode::parse(code) == Some(ErrorCode::AccessDenied)
+    {
         ("You do not have SIP access", "Your account is not allowed to use SIP here, or it was disabled. Ask your administrator.")
     } else {
         explain(code)

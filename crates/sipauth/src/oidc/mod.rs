@@ -48,6 +48,66 @@ pub struct SignIn {
     pub id_token: Option<VerifiedIdToken>,
     /// Who signed in.
     pub user_info: UserInfo,
+    /// The verified identity, for a sign-in completed by [`OidcClient::handle_callback`].
+    identity: Option<crate::verify::VerifiedIdentity>,
+}
+
+impl SignIn {
+    /// A sign-in put together from stored or refreshed parts: it carries no verified identity.
+    pub(crate) fn restored(tokens: TokenSet, user_info: UserInfo) -> Self {
+        Self {
+            tokens,
+            id_token: None,
+            user_info,
+            identity: None,
+        }
+    }
+
+    /// Who signed in, as verification proved it: the verified ID token's issuer and subject
+    /// with the profile's claims, or, from a provider without ID tokens, the identity its
+    /// userinfo endpoint gave for the fresh access token. `None` for a sign-in restored from
+    /// storage, and for an OAuth2 provider configured without an issuer.
+    pub fn identity(&self) -> Option<&crate::verify::VerifiedIdentity> {
+        self.identity.as_ref()
+    }
+}
+
+/// The identity a completed sign-in proves (see [`SignIn::identity`]).
+fn sign_in_identity(
+    provider: &ProviderConfig,
+    id_token: Option<&VerifiedIdToken>,
+    user_info: &UserInfo,
+) -> Option<crate::verify::VerifiedIdentity> {
+    use crate::verify::{VerifiedBy, VerifiedIdentity};
+    let mut claims = match serde_json::to_value(user_info) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    claims.remove("sub");
+    Some(match id_token {
+        Some(token) => {
+            let t = token.claims();
+            for (k, v) in &t.extra {
+                claims.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            VerifiedIdentity {
+                issuer: t.iss.clone(),
+                subject: t.sub.clone(),
+                audiences: t.aud.clone(),
+                expires_at: Some(t.exp),
+                verified_by: VerifiedBy::IdToken,
+                claims,
+            }
+        }
+        None => VerifiedIdentity {
+            issuer: provider.issuer.clone()?,
+            subject: user_info.sub.clone(),
+            audiences: Vec::new(),
+            expires_at: None,
+            verified_by: VerifiedBy::UserInfo,
+            claims,
+        },
+    })
 }
 
 /// A checked callback whose code was exchanged (or an approved device code): tokens and the
@@ -212,11 +272,18 @@ impl OidcClient {
         let user_info = self
             .user_info(&exchanged.tokens, exchanged.id_token.as_ref())
             .await?;
-        Ok(SignIn {
+        Ok(self.signed_in(exchanged, user_info))
+    }
+
+    /// The sign-in of an exchanged callback and the user info fetched for it.
+    pub(crate) fn signed_in(&self, exchanged: Exchanged, user_info: UserInfo) -> SignIn {
+        let identity = sign_in_identity(&self.provider, exchanged.id_token.as_ref(), &user_info);
+        SignIn {
             tokens: exchanged.tokens,
             id_token: exchanged.id_token,
             user_info,
-        })
+            identity,
+        }
     }
 
     /// The first half of [`handle_callback`](Self::handle_callback): checks the callback (state,

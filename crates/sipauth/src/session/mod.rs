@@ -360,11 +360,7 @@ impl Session {
                 .user_info(&exchanged.tokens, exchanged.id_token.as_ref())
                 .await?;
             self.set_state(AuthState::Provisioning);
-            let sign_in = SignIn {
-                tokens: exchanged.tokens,
-                id_token: exchanged.id_token,
-                user_info,
-            };
+            let sign_in = self.0.client.signed_in(exchanged, user_info);
             let credentials = self
                 .0
                 .mapping
@@ -499,11 +495,7 @@ impl Session {
         let snapshot = self.snapshot();
         let tokens = snapshot.tokens.ok_or(SessionFailure::NotAuthenticated)?;
         let user_info = snapshot.user_info.ok_or(SessionFailure::NotAuthenticated)?;
-        let sign_in = SignIn {
-            tokens: tokens.clone(),
-            id_token: None,
-            user_info: user_info.clone(),
-        };
+        let sign_in = SignIn::restored(tokens.clone(), user_info.clone());
         let credentials = self
             .0
             .mapping

@@ -75,11 +75,7 @@ impl Session {
         // The rotated refresh token is on disk before the new access token is handed out.
         self.persist(&refreshed, &user_info, snapshot.sip_credentials.as_ref())?;
         // Token-derived passwords change with the tokens: provision again.
-        let sign_in = SignIn {
-            tokens: refreshed.clone(),
-            id_token: None,
-            user_info: user_info.clone(),
-        };
+        let sign_in = SignIn::restored(refreshed.clone(), user_info.clone());
         let credentials = match self
             .0
             .mapping

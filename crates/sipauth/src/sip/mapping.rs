@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use url::Url;
 
 use super::credentials::{self, ProvisionedCredentials};
+use super::naming::{self, IdentityClaims};
 use super::password::{self, PasswordStrategy};
 use super::username::{self, UsernamePolicy};
 use super::CredentialError;
@@ -27,6 +27,10 @@ pub enum UsernameRule {
     /// A claim (default `email`), reduced the reference's way: up to the first `@`, only
     /// `[a-z0-9._-]`, lowercase. Note: `alice@a.com` and `alice@b.com` collide.
     Claim(String),
+    /// The first of these claims that gives a name, in order (`email`: a verified email's
+    /// local part only; `sub`: the subject), else the subject: the provisioning service's rule
+    /// ([`super::username_from_claims`]), so the command and the service name a person the same.
+    Claims(Vec<String>),
     /// The email local part plus a short stable hash of issuer and subject: collision-free.
     CollisionFree,
     /// Your function; its output is sanitised and checked like a claim's.
@@ -128,24 +132,6 @@ pub struct CredentialMapping {
     pub allow_unverified_email: bool,
 }
 
-fn claim_text(info: &UserInfo, name: &str) -> Option<String> {
-    match info.claim(name)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn clean_display_name(raw: &str) -> String {
-    // Display names end up quoted in SIP headers: no quotes, backslashes or control characters.
-    let cleaned: String = raw
-        .chars()
-        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-        .take(128)
-        .collect();
-    cleaned.trim().to_string()
-}
-
 fn check_domain(domain: &str) -> Result<String, CredentialError> {
     let d = domain.trim().to_ascii_lowercase();
     let valid = !d.is_empty()
@@ -204,6 +190,17 @@ impl CredentialMapping {
     /// Username from this claim.
     pub fn username_claim(mut self, claim: impl Into<String>) -> Self {
         self.username = UsernameRule::Claim(claim.into());
+        self
+    }
+
+    /// Username from the first of these claims that gives one (see [`UsernameRule::Claims`]);
+    /// [`super::DEFAULT_USERNAME_CLAIMS`] is the provisioning service's default.
+    pub fn username_claims<I, S>(mut self, claims: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.username = UsernameRule::Claims(claims.into_iter().map(Into::into).collect());
         self
     }
 
@@ -281,8 +278,13 @@ impl CredentialMapping {
         let info = input.user_info;
         let policy = self.username_policy;
         match &self.username {
+            UsernameRule::Claims(claims) => {
+                let named = naming::username_from_claims(info, claims, policy);
+                username::check(named.username, &named.claim, policy)
+            }
             UsernameRule::Claim(name) => {
-                let raw = claim_text(info, name)
+                let raw = info
+                    .claim_text(name)
                     .ok_or_else(|| CredentialError::MissingClaim(name.clone()))?;
                 self.check_verified(info, name)?;
                 username::check(username::local_part(&raw), name, policy)
@@ -293,13 +295,14 @@ impl CredentialMapping {
             UsernameRule::CollisionFree => {
                 // The local part comes from a verified email, else from preferred_username; an
                 // unverified email is never used, even for the readable part.
-                let email = claim_text(info, "email")
+                let email = info
+                    .claim_text("email")
                     .filter(|_| self.check_verified(info, "email").is_ok());
                 if email.is_none() && info.email.is_some() && info.preferred_username.is_none() {
                     return Err(CredentialError::UnverifiedEmail);
                 }
                 let local = email
-                    .or_else(|| claim_text(info, "preferred_username"))
+                    .or_else(|| info.claim_text("preferred_username"))
                     .map(|v| username::local_part(&v))
                     .unwrap_or_default();
                 let issuer = input.issuer.unwrap_or_default();
@@ -315,15 +318,10 @@ impl CredentialMapping {
     fn display_name_for(&self, info: &UserInfo, username: &str) -> String {
         let first = match &self.display_name {
             DisplayNameRule::Default => None,
-            DisplayNameRule::Claim(name) => claim_text(info, name),
+            DisplayNameRule::Claim(name) => info.claim_text(name),
             DisplayNameRule::Transformer(f) => f(info),
         };
-        [first, info.name.clone(), info.preferred_username.clone()]
-            .into_iter()
-            .flatten()
-            .map(|v| clean_display_name(&v))
-            .find(|v| !v.is_empty())
-            .unwrap_or_else(|| username.to_string())
+        naming::display_name(info, first, username)
     }
 
     /// Maps an identity to SIP credentials, running the password strategy.
@@ -416,13 +414,5 @@ mod tests {
         ] {
             assert!(check_domain(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn display_names_lose_quotes_and_controls() {
-        assert_eq!(
-            clean_display_name("  \"Alice\" \\ Example\r\n"),
-            "Alice  Example"
-        );
     }
 }

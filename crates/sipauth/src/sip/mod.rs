@@ -8,6 +8,7 @@
 pub mod client_config;
 mod credentials;
 mod mapping;
+mod naming;
 mod password;
 mod username;
 
@@ -15,7 +16,13 @@ pub use credentials::{escape_user, sip_uri, ProvisionedCredentials};
 pub use mapping::{
     check_ws_uri, CredentialMapping, DisplayNameRule, MappingInput, UsernameRule, ValueRule,
 };
-pub use password::{ApiMethod, HashAlgorithm, HmacAlgorithm, PasswordStrategy};
+pub use naming::{
+    display_name, suffixed_username, username_from_claims, IdentityClaims, NamedBy,
+    DEFAULT_USERNAME_CLAIMS,
+};
+pub use password::{
+    ephemeral_credentials, ApiMethod, HashAlgorithm, HmacAlgorithm, PasswordStrategy,
+};
 pub use username::UsernamePolicy;
 /// The SIP username alphabet: sanitising, and the reference's email rule (shared with the
 /// provisioning service, so a username means the same everywhere).

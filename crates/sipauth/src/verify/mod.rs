@@ -62,6 +62,7 @@ impl Default for VerifyOptions {
 /// What a token must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TokenKind {
     /// An OpenID Connect ID token (`typ` absent or `JWT`).
     IdToken,
@@ -75,6 +76,7 @@ pub enum TokenKind {
 
 /// What a token must satisfy.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct VerificationPolicy {
     /// ID token or access token.
     pub kind: TokenKind,
@@ -152,6 +154,7 @@ impl VerificationPolicy {
 /// How an identity was verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum VerifiedBy {
     /// An ID token's signature and claims.
     IdToken,
@@ -163,27 +166,25 @@ pub enum VerifiedBy {
     UserInfo,
 }
 
-/// Who a verified token speaks for.
+/// Who a verified token speaks for: the proof that verification happened. Only this library's
+/// verification paths make one ([`TokenVerifier`], introspection, userinfo verification, and a
+/// completed sign-in's [`SignIn::identity`](crate::SignIn::identity)); its fields are read
+/// through accessors, so no other code can mint or alter one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
 pub struct VerifiedIdentity {
-    /// The issuer, as the token named it.
-    pub issuer: String,
-    /// The subject: with the issuer, the stable key of a person.
-    pub subject: String,
-    /// The audiences the token was issued for (empty when unknown: userinfo).
-    pub audiences: Vec<String>,
-    /// When the token expires (Unix seconds), when known.
-    pub expires_at: Option<i64>,
-    /// How it was verified.
-    pub verified_by: VerifiedBy,
-    /// Every other claim (email, email_verified, name, tid, groups, ...).
-    pub claims: Map<String, Value>,
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) verified_by: VerifiedBy,
+    pub(crate) claims: Map<String, Value>,
 }
 
 impl VerifiedIdentity {
-    /// An identity verified elsewhere (a test, or a verifier of your own).
-    pub fn new(
+    /// An identity for tests of code downstream (a provisioner, a service): only with the
+    /// `testing` feature, which no production build enables.
+    #[cfg(feature = "testing")]
+    pub fn for_testing(
         issuer: impl Into<String>,
         subject: impl Into<String>,
         verified_by: VerifiedBy,
@@ -199,9 +200,52 @@ impl VerifiedIdentity {
         }
     }
 
+    /// The issuer, as the token named it.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The subject: with the issuer, the stable key of a person.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The audiences the token was issued for (empty when unknown: userinfo).
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// When the token expires (Unix seconds), when known.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    /// How it was verified.
+    pub fn verified_by(&self) -> VerifiedBy {
+        self.verified_by
+    }
+
+    /// Every other claim (email, email_verified, name, tid, groups, ...).
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
     /// A string claim.
     pub fn string(&self, name: &str) -> Option<&str> {
         self.claims.get(name).and_then(Value::as_str)
+    }
+
+    /// Adds the claims of `profile` that this identity lacks (an introspected token's email and
+    /// name from userinfo), when `profile` is the same person: same issuer and subject.
+    /// Otherwise nothing changes and the answer is false.
+    pub fn with_profile(&mut self, profile: VerifiedIdentity) -> bool {
+        if profile.issuer != self.issuer || profile.subject != self.subject {
+            return false;
+        }
+        for (k, v) in profile.claims {
+            self.claims.entry(k).or_insert(v);
+        }
+        true
     }
 }
 

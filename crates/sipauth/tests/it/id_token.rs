@@ -543,9 +543,9 @@ async fn an_rfc9068_access_token_verifies_as_an_access_token_only() {
             hd.typ = Some("at+jwt".into())
         });
     let identity = verifier.verify_jwt(&at, &policy).await.unwrap();
-    assert_eq!(identity.subject, "user-1");
-    assert_eq!(identity.issuer, h.stub.base);
-    assert_eq!(identity.verified_by, sipauth::VerifiedBy::JwtAccessToken);
+    assert_eq!(identity.subject(), "user-1");
+    assert_eq!(identity.issuer(), h.stub.base);
+    assert_eq!(identity.verified_by(), sipauth::VerifiedBy::JwtAccessToken);
     assert_eq!(identity.string("email"), Some("u1@example.com"));
     // The same token is no ID token.
     let id_policy = sipauth::VerificationPolicy::id_token("https://voip.example.com/api");
@@ -623,10 +623,10 @@ async fn a_bearer_policy_checks_each_token_by_its_type() {
         hd.typ = Some("at+jwt".into())
     });
     let by_at = verifier.verify_jwt(&at, &policy).await.unwrap();
-    assert_eq!(by_at.verified_by, sipauth::VerifiedBy::JwtAccessToken);
+    assert_eq!(by_at.verified_by(), sipauth::VerifiedBy::JwtAccessToken);
     let id_token = h.key.sign(&h.good_claims("n"));
     let by_id = verifier.verify_jwt(&id_token, &policy).await.unwrap();
-    assert_eq!(by_id.verified_by, sipauth::VerifiedBy::IdToken);
+    assert_eq!(by_id.verified_by(), sipauth::VerifiedBy::IdToken);
     let other = h
         .key
         .sign_with_header(&h.good_claims("n"), |hd| hd.typ = Some("dpop+jwt".into()));

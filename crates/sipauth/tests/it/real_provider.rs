@@ -306,10 +306,10 @@ async fn an_opaque_access_token_verifies_by_introspection() {
     let token = access_token_of("ivan").await;
     let policy = sipauth::VerificationPolicy::access_token([clients::PUBLIC]);
     let identity = introspector().introspect(&token, &policy).await.unwrap();
-    assert_eq!(identity.subject, "ivan");
-    assert_eq!(identity.issuer, oidc_issuer());
-    assert_eq!(identity.verified_by, sipauth::VerifiedBy::Introspection);
-    assert!(identity.expires_at.is_some());
+    assert_eq!(identity.subject(), "ivan");
+    assert_eq!(identity.issuer(), oidc_issuer());
+    assert_eq!(identity.verified_by(), sipauth::VerifiedBy::Introspection);
+    assert!(identity.expires_at().is_some());
 }
 
 #[tokio::test]
@@ -340,8 +340,8 @@ async fn an_opaque_access_token_verifies_by_userinfo_without_an_audience() {
     )
     .await
     .unwrap();
-    assert_eq!(identity.subject, "kate");
-    assert_eq!(identity.verified_by, sipauth::VerifiedBy::UserInfo);
-    assert!(identity.audiences.is_empty());
+    assert_eq!(identity.subject(), "kate");
+    assert_eq!(identity.verified_by(), sipauth::VerifiedBy::UserInfo);
+    assert!(identity.audiences().is_empty());
     assert_eq!(identity.string("email"), Some("kate@example.com"));
 }

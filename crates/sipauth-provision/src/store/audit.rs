@@ -3,12 +3,14 @@
 //! transaction holding it has committed, so a 200 is never answered before its audit row is in
 //! the database, yet a burst of requests shares one write transaction (SQLite has one writer at
 //! a time; one transaction per request would make the audit row the service's bottleneck).
-//! Provisions that change an account write their audit row in their own transaction instead.
+//! Provisions that change an account write their audit row in their own transaction instead
+//! ([`insert`]); [`since`] reads the log.
 
-use sqlx::Any;
+use sqlx::{Any, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::Database;
+use super::db::{Database, Kind};
+use crate::account::AuditEntry;
 use crate::error::ProvisionError;
 
 /// The most rows one transaction takes.
@@ -73,8 +75,8 @@ impl AuditLog {
 
 async fn write(db: &Database, batch: &[Job]) -> Result<(), sqlx::Error> {
     let _writer = match db.kind {
-        crate::db::Kind::Sqlite => Some(db.writer.lock().await),
-        crate::db::Kind::Postgres => None,
+        Kind::Sqlite => Some(db.writer.lock().await),
+        Kind::Postgres => None,
     };
     // `$n` placeholders, which both SQLite and PostgreSQL read.
     let mut sql = String::from(
@@ -110,4 +112,47 @@ async fn write(db: &Database, batch: &[Job]) -> Result<(), sqlx::Error> {
     // One statement in autocommit mode: one write transaction for the whole batch.
     insert.execute(&db.pool).await?;
     Ok(())
+}
+
+/// Writes `row` in the caller's transaction (a change and its audit row commit together).
+pub(crate) async fn insert<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    row: &AuditRow,
+) -> Result<(), ProvisionError> {
+    sqlx::query("INSERT INTO sipauth_audit (at, issuer, subject, username, action, outcome, client_ip) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(row.at)
+        .bind(row.issuer.clone())
+        .bind(row.subject.clone())
+        .bind(row.username.clone())
+        .bind(row.action.to_string())
+        .bind(row.outcome.clone())
+        .bind(row.client_ip.clone())
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Audit entries since `since` (Unix seconds), oldest first.
+pub(crate) async fn since<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    since: i64,
+) -> Result<Vec<AuditEntry>, ProvisionError> {
+    let rows = sqlx::query("SELECT at, issuer, subject, username, action, outcome, client_ip FROM sipauth_audit WHERE at >= $1 ORDER BY id")
+        .bind(since)
+        .fetch_all(executor)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                at: r.try_get("at")?,
+                issuer: r.try_get("issuer")?,
+                subject: r.try_get("subject")?,
+                username: r.try_get("username")?,
+                action: r.try_get("action")?,
+                outcome: r.try_get("outcome")?,
+                client_ip: r.try_get("client_ip")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(ProvisionError::from)
 }

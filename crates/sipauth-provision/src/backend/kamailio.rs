@@ -1,0 +1,184 @@
+//! Kamailio 5.6's `auth_db` over the `subscriber` table: every statement on it. `auth_db` reads
+//! the row this service writes in the same transaction as the account: `ha1` =
+//! MD5(user:realm:password), `ha1b` = MD5(user@domain:realm:password), lowercase hex (Kamailio
+//! refuses uppercase), for `calculate_ha1 = 0`; the plaintext `password` column only when
+//! configured.
+
+use md5::{Digest, Md5};
+use sipauth::SipPassword;
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::account::Account;
+use crate::error::ProvisionError;
+use crate::store::accounts;
+
+/// lowercase hex MD5 of `user:realm:password` (RFC 2617 HA1).
+pub fn ha1(user: &str, realm: &str, password: &str) -> String {
+    let digest = Md5::digest(format!("{user}:{realm}:{password}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `subscriber` row of an account for a realm and password.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct SubscriberRow {
+    password: String,
+    ha1: String,
+    ha1b: String,
+}
+
+impl SubscriberRow {
+    pub(super) fn new(
+        account: &Account,
+        realm: &str,
+        password: &SipPassword,
+        store_plaintext: bool,
+    ) -> Self {
+        let (user, domain) = (&account.username, &account.domain);
+        Self {
+            password: if store_plaintext {
+                password.secret().to_string()
+            } else {
+                String::new()
+            },
+            ha1: ha1(user, realm, password.secret()),
+            ha1b: ha1(&format!("{user}@{domain}"), realm, password.secret()),
+        }
+    }
+
+    fn from_columns(row: &sqlx::any::AnyRow, prefix: &str) -> Result<Option<Self>, sqlx::Error> {
+        let column = |c: &str| row.try_get::<Option<String>, _>(format!("{prefix}{c}").as_str());
+        Ok(
+            match (column("password")?, column("ha1")?, column("ha1b")?) {
+                (Some(password), Some(ha1), Some(ha1b)) => Some(Self {
+                    password,
+                    ha1,
+                    ha1b,
+                }),
+                _ => None,
+            },
+        )
+    }
+}
+
+/// The account of (issuer, subject) with its `subscriber` row, in one query.
+pub(super) async fn read_with_account(
+    pool: &AnyPool,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<(Account, Option<SubscriberRow>)>, ProvisionError> {
+    let columns = accounts::COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row = sqlx::query(&format!(
+        "SELECT {columns}, s.password AS s_password, s.ha1 AS s_ha1, s.ha1b AS s_ha1b \
+         FROM sipauth_account a LEFT JOIN subscriber s \
+         ON s.username = a.username AND s.domain = a.domain \
+         WHERE a.issuer = $1 AND a.subject = $2"
+    ))
+    .bind(issuer.to_string())
+    .bind(subject.to_string())
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some((
+        accounts::from_row(&row)?,
+        SubscriberRow::from_columns(&row, "s_")?,
+    )))
+}
+
+/// Writes the account's row when it differs from what is there.
+pub(super) async fn write(
+    tx: &mut Transaction<'_, Any>,
+    account: &Account,
+    row: &SubscriberRow,
+) -> Result<(), ProvisionError> {
+    let current = sqlx::query(
+        "SELECT password, ha1, ha1b FROM subscriber WHERE username = $1 AND domain = $2",
+    )
+    .bind(account.username.clone())
+    .bind(account.domain.clone())
+    .fetch_optional(&mut **tx)
+    .await?;
+    match current {
+        Some(r) => {
+            if SubscriberRow::from_columns(&r, "")?.as_ref() != Some(row) {
+                sqlx::query("UPDATE subscriber SET password = $1, ha1 = $2, ha1b = $3 WHERE username = $4 AND domain = $5")
+                    .bind(row.password.clone())
+                    .bind(row.ha1.clone())
+                    .bind(row.ha1b.clone())
+                    .bind(account.username.clone())
+                    .bind(account.domain.clone())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        None => {
+            sqlx::query("INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES ($1, $2, $3, $4, $5)")
+                .bind(account.username.clone())
+                .bind(account.domain.clone())
+                .bind(row.password.clone())
+                .bind(row.ha1.clone())
+                .bind(row.ha1b.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the account's row.
+pub(super) async fn remove(
+    tx: &mut Transaction<'_, Any>,
+    account: &Account,
+) -> Result<(), ProvisionError> {
+    sqlx::query("DELETE FROM subscriber WHERE username = $1 AND domain = $2")
+        .bind(account.username.clone())
+        .bind(account.domain.clone())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ha1_is_rfc2617_lowercase_hex() {
+        // RFC 2617 §3.5: Mufasa:testrealm@host.com:Circle Of Life.
+        assert_eq!(
+            ha1("Mufasa", "testrealm@host.com", "Circle Of Life"),
+            "939e7578ed9e3c518a452acee763bce9"
+        );
+    }
+
+    #[test]
+    fn rows_hold_both_hashes_and_plaintext_only_when_asked() {
+        let account = Account {
+            issuer: "https://idp".into(),
+            subject: "s".into(),
+            username: "alice".into(),
+            domain: "sip.example.com".into(),
+            display_name: "Alice".into(),
+            email: None,
+            enabled: true,
+            generation: 0,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let password = SipPassword::new("pw");
+        let row = SubscriberRow::new(&account, "sip.example.com", &password, false);
+        assert!(row.password.is_empty());
+        assert_eq!(row.ha1, ha1("alice", "sip.example.com", "pw"));
+        assert_eq!(
+            row.ha1b,
+            ha1("alice@sip.example.com", "sip.example.com", "pw")
+        );
+        let plain = SubscriberRow::new(&account, "sip.example.com", &password, true);
+        assert_eq!(plain.password, "pw");
+    }
+}

@@ -1,0 +1,163 @@
+//! [`Backend`]: how a SIP server learns a password. Each backend owns its SQL and its
+//! credentials: [`kamailio`] writes Kamailio 5.6's `subscriber` row in the account's
+//! transaction; [`ephemeral`] writes nothing and signs `auth_ephemeral` credentials with the
+//! library's one HMAC function. The provisioner calls only the three verbs here (the
+//! credentials a client presents, grant, revoke) and the fast path's read, so Asterisk
+//! (PJSIP realtime), FreeSWITCH (directory over HTTP), per-device credentials and Kamailio's
+//! `grp` table fit as new files beside these.
+
+mod ephemeral;
+mod kamailio;
+
+use std::time::Duration;
+
+use sipauth::sip::HmacAlgorithm;
+use sipauth::SipPassword;
+use sqlx::{Any, AnyPool, Transaction};
+
+use crate::account::Account;
+use crate::error::ProvisionError;
+pub use kamailio::ha1;
+
+/// Where the SIP server finds the credentials.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Kamailio `auth_db` over the `subscriber` table.
+    KamailioSubscriber {
+        /// Also fill the plaintext `password` column (for `calculate_ha1 = 1`).
+        store_plaintext: bool,
+    },
+    /// Kamailio `auth_ephemeral` with a shared secret.
+    Ephemeral {
+        /// The secret shared with Kamailio.
+        secret: SipPassword,
+        /// HMAC-SHA1 (Kamailio's default) or HMAC-SHA256.
+        algorithm: HmacAlgorithm,
+        /// How long the credentials live.
+        ttl: Duration,
+    },
+}
+
+/// What a client presents to the SIP server.
+#[derive(Debug, Clone)]
+pub(crate) struct Presented {
+    /// The digest username.
+    pub authorization_username: String,
+    /// The password.
+    pub password: SipPassword,
+    /// When it stops working, if it does.
+    pub expires_at: Option<i64>,
+}
+
+/// An account as the fast path reads it: with whether the SIP server already holds `password`.
+pub(crate) struct Current {
+    pub account: Account,
+    kamailio_row: Option<kamailio::SubscriberRow>,
+}
+
+impl Backend {
+    /// True when the account's password comes from the password issuer (the backend stores
+    /// it); false when the backend makes its own (auth_ephemeral).
+    pub(crate) fn stores_passwords(&self) -> bool {
+        matches!(self, Backend::KamailioSubscriber { .. })
+    }
+
+    /// The credentials `account` presents, given the issued password (`None` when the backend
+    /// makes its own).
+    pub(crate) fn presented(
+        &self,
+        account: &Account,
+        issued: Option<SipPassword>,
+        now: i64,
+    ) -> Result<Presented, ProvisionError> {
+        match (self, issued) {
+            (
+                Backend::Ephemeral {
+                    secret,
+                    algorithm,
+                    ttl,
+                },
+                _,
+            ) => ephemeral::presented(secret, *algorithm, *ttl, &account.username, now),
+            (Backend::KamailioSubscriber { .. }, Some(password)) => Ok(Presented {
+                authorization_username: account.username.clone(),
+                password,
+                expires_at: None,
+            }),
+            (Backend::KamailioSubscriber { .. }, None) => Err(ProvisionError::Config(
+                "the subscriber backend needs an issued password".into(),
+            )),
+        }
+    }
+
+    /// Makes the SIP server accept `password` for `account`, in the account's transaction.
+    pub(crate) async fn grant(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        account: &Account,
+        realm: &str,
+        password: &SipPassword,
+    ) -> Result<(), ProvisionError> {
+        match self {
+            Backend::KamailioSubscriber { store_plaintext } => {
+                let row = kamailio::SubscriberRow::new(account, realm, password, *store_plaintext);
+                kamailio::write(tx, account, &row).await
+            }
+            Backend::Ephemeral { .. } => Ok(()),
+        }
+    }
+
+    /// Makes the SIP server refuse `account` at once, in the account's transaction.
+    pub(crate) async fn revoke(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        account: &Account,
+    ) -> Result<(), ProvisionError> {
+        match self {
+            Backend::KamailioSubscriber { .. } => kamailio::remove(tx, account).await,
+            // Nothing was written; ephemeral credentials end at their expiry.
+            Backend::Ephemeral { .. } => Ok(()),
+        }
+    }
+
+    /// The fast path's one read: the account of (issuer, subject) and what the SIP server
+    /// holds for it.
+    pub(crate) async fn current(
+        &self,
+        pool: &AnyPool,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<Current>, ProvisionError> {
+        match self {
+            Backend::KamailioSubscriber { .. } => {
+                Ok(kamailio::read_with_account(pool, issuer, subject)
+                    .await?
+                    .map(|(account, row)| Current {
+                        account,
+                        kamailio_row: row,
+                    }))
+            }
+            Backend::Ephemeral { .. } => Ok(crate::store::accounts::find(pool, issuer, subject)
+                .await?
+                .map(|account| Current {
+                    account,
+                    kamailio_row: None,
+                })),
+        }
+    }
+}
+
+impl Current {
+    /// True when the SIP server already accepts `password` for this account.
+    pub(crate) fn holds(&self, backend: &Backend, realm: &str, password: &SipPassword) -> bool {
+        match backend {
+            Backend::KamailioSubscriber { store_plaintext } => {
+                let want =
+                    kamailio::SubscriberRow::new(&self.account, realm, password, *store_plaintext);
+                self.kamailio_row.as_ref() == Some(&want)
+            }
+            Backend::Ephemeral { .. } => true,
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Operators' changes to accounts, by SIP username (`sipauth admin`): rotate, disable, enable,
+//! delete, each in one write transaction with its audit row, the SIP backend granting or
+//! revoking in the same transaction; and the reads (`list`, `show`, the audit log).
+
+use crate::account::{Account, AuditEntry};
+use crate::error::ProvisionError;
+use crate::provisioner::Provisioner;
+use crate::store::accounts;
+use crate::store::audit::{self, AuditRow};
+
+/// An operator's change to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Rotate,
+    Disable,
+    Enable,
+    Delete,
+}
+
+impl Operation {
+    /// The audit log's name for it.
+    fn name(self) -> &'static str {
+        match self {
+            Operation::Rotate => "rotate",
+            Operation::Disable => "disable",
+            Operation::Enable => "enable",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+impl Provisioner {
+    /// An operator's change to one account, by SIP username, audited.
+    async fn operate(&self, username: &str, op: Operation) -> Result<Account, ProvisionError> {
+        let now = self.clock.now_unix();
+        let realm = self.settings.realm();
+        let mut w = self.db.begin_write().await?;
+        let account = accounts::by_username(&mut *w.tx, username).await?;
+        match op {
+            Operation::Rotate => {
+                accounts::bump_generation(&mut *w.tx, &account, now).await?;
+                if account.enabled {
+                    let mut next = account.clone();
+                    next.generation += 1;
+                    let password = self.passwords.derived(&next);
+                    self.backend
+                        .grant(&mut w.tx, &next, realm, &password)
+                        .await?;
+                }
+            }
+            Operation::Disable => {
+                accounts::set_enabled(&mut *w.tx, &account, false, now).await?;
+                self.backend.revoke(&mut w.tx, &account).await?;
+            }
+            Operation::Enable => {
+                accounts::set_enabled(&mut *w.tx, &account, true, now).await?;
+                let password = self.passwords.derived(&account);
+                self.backend
+                    .grant(&mut w.tx, &account, realm, &password)
+                    .await?;
+            }
+            Operation::Delete => {
+                self.backend.revoke(&mut w.tx, &account).await?;
+                accounts::delete(&mut *w.tx, &account).await?;
+            }
+        }
+        let row = AuditRow {
+            at: now,
+            issuer: Some(account.issuer.clone()),
+            subject: Some(account.subject.clone()),
+            username: Some(username.to_string()),
+            action: op.name(),
+            outcome: "ok".into(),
+            client_ip: None,
+        };
+        audit::insert(&mut *w.tx, &row).await?;
+        // The account as it is now, read in the same transaction (gone after a delete).
+        let after = accounts::by_username(&mut *w.tx, username)
+            .await
+            .unwrap_or(account);
+        w.commit().await?;
+        Ok(after)
+    }
+
+    /// A new password for `username`: the old one stops working at the SIP server at once.
+    pub async fn rotate(&self, username: &str) -> Result<Account, ProvisionError> {
+        self.operate(username, Operation::Rotate).await
+    }
+
+    /// Refuses `username` SIP access (and removes it from the SIP server) until enabled.
+    pub async fn disable(&self, username: &str) -> Result<Account, ProvisionError> {
+        self.operate(username, Operation::Disable).await
+    }
+
+    /// Gives `username` SIP access again.
+    pub async fn enable(&self, username: &str) -> Result<Account, ProvisionError> {
+        self.operate(username, Operation::Enable).await
+    }
+
+    /// Deletes `username` and its SIP server entry.
+    pub async fn delete(&self, username: &str) -> Result<(), ProvisionError> {
+        self.operate(username, Operation::Delete).await.map(|_| ())
+    }
+
+    /// Every account, by username.
+    pub async fn list(&self) -> Result<Vec<Account>, ProvisionError> {
+        accounts::list(&self.db.pool).await
+    }
+
+    /// One account by SIP username.
+    pub async fn show(&self, username: &str) -> Result<Account, ProvisionError> {
+        accounts::by_username(&self.db.pool, username).await
+    }
+
+    /// Audit entries since `since` (Unix seconds), oldest first.
+    pub async fn audit_log(&self, since: i64) -> Result<Vec<AuditEntry>, ProvisionError> {
+        audit::since(&self.db.pool, since).await
+    }
+}

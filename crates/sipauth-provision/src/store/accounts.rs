@@ -1,0 +1,171 @@
+//! Every statement on `sipauth_account`: find by (issuer, subject) or username, create when the
+//! username is free, keep the profile current, move the generation on, enable or disable,
+//! delete, list. Callers pass the executor (a write transaction, or the pool for reads), so the
+//! account and the SIP backend's rows change together.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+use crate::account::Account;
+use crate::error::ProvisionError;
+
+/// The columns of an account, in [`from_row`]'s order.
+pub(crate) const COLUMNS: &str = "issuer, subject, username, domain, display_name, email, enabled, generation, created_at, updated_at";
+
+/// An account from a row holding [`COLUMNS`].
+pub(crate) fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
+    Ok(Account {
+        issuer: row.try_get("issuer")?,
+        subject: row.try_get("subject")?,
+        username: row.try_get("username")?,
+        domain: row.try_get("domain")?,
+        display_name: row.try_get("display_name")?,
+        email: row.try_get("email")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        generation: row.try_get("generation")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// The account of (issuer, subject).
+pub(crate) async fn find<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<Account>, ProvisionError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sipauth_account WHERE issuer = $1 AND subject = $2"
+    ))
+    .bind(issuer.to_string())
+    .bind(subject.to_string())
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// The account named `username`, or `NotFound`.
+pub(crate) async fn by_username<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    username: &str,
+) -> Result<Account, ProvisionError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sipauth_account WHERE username = $1"
+    ))
+    .bind(username.to_string())
+    .fetch_optional(executor)
+    .await?;
+    row.as_ref()
+        .map(from_row)
+        .transpose()?
+        .ok_or_else(|| ProvisionError::NotFound(username.to_string()))
+}
+
+/// A new account, unless the username (or this identity) is already taken; the caller re-reads
+/// to learn which.
+pub(crate) struct NewAccount<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub username: &'a str,
+    pub domain: &'a str,
+    pub display_name: &'a str,
+    pub email: Option<&'a str>,
+}
+
+/// Inserts `new` when neither its identity nor its username has an account.
+pub(crate) async fn insert_if_free<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    new: &NewAccount<'_>,
+    now: i64,
+) -> Result<(), ProvisionError> {
+    sqlx::query(
+        "INSERT INTO sipauth_account (issuer, subject, username, domain, display_name, email, enabled, generation, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, 0, $7, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(new.issuer.to_string())
+    .bind(new.subject.to_string())
+    .bind(new.username.to_string())
+    .bind(new.domain.to_string())
+    .bind(new.display_name.to_string())
+    .bind(new.email.map(str::to_string))
+    .bind(now)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Sets the display name and email.
+pub(crate) async fn update_profile<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    account: &Account,
+    display_name: &str,
+    email: Option<&str>,
+    now: i64,
+) -> Result<(), ProvisionError> {
+    sqlx::query("UPDATE sipauth_account SET display_name = $1, email = $2, updated_at = $3 WHERE issuer = $4 AND subject = $5")
+        .bind(display_name.to_string())
+        .bind(email.map(str::to_string))
+        .bind(now)
+        .bind(account.issuer.clone())
+        .bind(account.subject.clone())
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Moves the generation on: the derived password changes with it.
+pub(crate) async fn bump_generation<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    account: &Account,
+    now: i64,
+) -> Result<(), ProvisionError> {
+    sqlx::query("UPDATE sipauth_account SET generation = generation + 1, updated_at = $1 WHERE issuer = $2 AND subject = $3")
+        .bind(now)
+        .bind(account.issuer.clone())
+        .bind(account.subject.clone())
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Enables or disables.
+pub(crate) async fn set_enabled<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    account: &Account,
+    enabled: bool,
+    now: i64,
+) -> Result<(), ProvisionError> {
+    sqlx::query("UPDATE sipauth_account SET enabled = $1, updated_at = $2 WHERE issuer = $3 AND subject = $4")
+        .bind(i64::from(enabled))
+        .bind(now)
+        .bind(account.issuer.clone())
+        .bind(account.subject.clone())
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the account.
+pub(crate) async fn delete<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    account: &Account,
+) -> Result<(), ProvisionError> {
+    sqlx::query("DELETE FROM sipauth_account WHERE issuer = $1 AND subject = $2")
+        .bind(account.issuer.clone())
+        .bind(account.subject.clone())
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Every account, by username.
+pub(crate) async fn list<'e>(
+    executor: impl Executor<'e, Database = Any>,
+) -> Result<Vec<Account>, ProvisionError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sipauth_account ORDER BY username"
+    ))
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,46 @@
+//! Where provisioning keeps its state: the [`Database`] (SQLite or PostgreSQL, embedded
+//! migrations), the account SQL ([`accounts`]: every statement on `sipauth_account`), and the
+//! audit log ([`audit`]: rows written in a change's own transaction, or by group commit for
+//! provisions that change nothing). A SIP backend's own tables are the backend's
+//! ([`crate::backend`]); this module gives it the transaction to write them in.
+
+pub(crate) mod accounts;
+pub(crate) mod audit;
+pub(crate) mod db;
+
+use sqlx::{Any, Transaction};
+
+use crate::error::ProvisionError;
+pub use db::Database;
+
+/// A write transaction, with SQLite's process-wide writer turn when on SQLite.
+pub(crate) struct WriteTx<'a> {
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    pub tx: Transaction<'a, Any>,
+}
+
+impl WriteTx<'_> {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), ProvisionError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Database {
+    /// Begins a write transaction. SQLite: `BEGIN IMMEDIATE` takes the write lock up front, so
+    /// other writers (this process's wait on the mutex, other processes in the busy timeout)
+    /// queue instead of failing as `database is locked` when a read would upgrade to a write.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<'_>, ProvisionError> {
+        Ok(match self.kind {
+            db::Kind::Sqlite => WriteTx {
+                _turn: Some(self.writer.lock().await),
+                tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            },
+            db::Kind::Postgres => WriteTx {
+                _turn: None,
+                tx: self.pool.begin().await?,
+            },
+        })
+    }
+}
