@@ -16,6 +16,11 @@ use sipauth_server::{app, ServiceConfig};
 
 /// A running service with `[dev]` on: its base URL.
 async fn dev_service() -> String {
+    dev_service_with_db().await.0
+}
+
+/// A running service with `[dev]` on: its base URL and its database.
+async fn dev_service_with_db() -> (String, sipauth_provision::Database) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let dir = std::env::temp_dir().join(format!(
@@ -33,13 +38,14 @@ async fn dev_service() -> String {
         )
         .await
         .unwrap();
+    let db = state.provisioner.database().clone();
     tokio::spawn(sipauth_server::serve(
         listener,
         app(state),
         std::future::pending(),
         std::time::Duration::from_secs(5),
     ));
-    base
+    (base, db)
 }
 
 fn http() -> reqwest::Client {
@@ -224,4 +230,79 @@ async fn rejects_requests_without_pkce_s256_by_redirecting_an_error() {
             "{location}"
         );
     }
+}
+
+/// The web page's sign-in through the development provider, up to the callback: the callback
+/// URL and the flow cookie that binds it to this browser.
+async fn web_sign_in_until_callback(base: &str) -> (String, String) {
+    let start = http()
+        .get(format!("{base}/auth/login/0"))
+        .send()
+        .await
+        .unwrap();
+    let flow_cookie = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let authorize = start.headers()["location"].to_str().unwrap().to_string();
+    let page = http()
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let request = page
+        .split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap();
+    let answer = http()
+        .post(format!("{base}/dev-idp/login"))
+        .form(&[("request", request), ("user", "carol")])
+        .send()
+        .await
+        .unwrap();
+    let callback = answer.headers()["location"].to_str().unwrap().to_string();
+    (callback, flow_cookie)
+}
+
+#[tokio::test]
+async fn a_web_sign_in_signs_in_with_the_verified_identity() {
+    let (base, _) = dev_service_with_db().await;
+    let (callback, cookie) = web_sign_in_until_callback(&base).await;
+    let answer = http()
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], "/account");
+}
+
+#[tokio::test]
+async fn rejects_a_web_sign_in_during_a_database_outage_as_unavailable_not_forbidden() {
+    let (base, db) = dev_service_with_db().await;
+    let (callback, cookie) = web_sign_in_until_callback(&base).await;
+    // The database fails under the service (as when PostgreSQL goes away mid-request).
+    sqlx::query("DROP TABLE sipauth_account")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let answer = http()
+        .get(&callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    // The API's answer for the same failure: 503, temporarily_unavailable, not "forbidden".
+    assert_eq!(answer.status(), 503);
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("temporarily_unavailable"), "{page}");
+    assert!(!page.contains("You do not have SIP access"), "{page}");
 }
