@@ -180,6 +180,7 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
         .await
         .map_err(config_error)?;
     tracing::info!(%addr, issuers = state.tokens.issuers.len(), "sipauth serve started");
+    #[cfg(feature = "dev-idp")]
     if let Some(idp) = &state.dev_idp {
         let public = config
             .public_url
@@ -206,7 +207,7 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
         listener,
         sipauth_server::app(state),
         shutdown_signal(),
-        sipauth_server::serve::HEADER_READ_TIMEOUT,
+        sipauth_server::HEADER_READ_TIMEOUT,
     )
     .await
     .map_err(|e| CliError::other(format!("the service stopped: {e}")))?;

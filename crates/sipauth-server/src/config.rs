@@ -463,9 +463,18 @@ impl ServiceConfig {
             .unwrap_or(base_url)
             .trim_end_matches('/');
         let redirect = format!("{base}/auth/callback");
+        #[cfg_attr(not(feature = "dev-idp"), allow(unused_mut))]
         let mut tokens = self.token_check(http, clock.clone()).await?;
         let mut web_providers = Vec::new();
+        #[cfg(feature = "dev-idp")]
         let mut dev_idp = None;
+        #[cfg(not(feature = "dev-idp"))]
+        if self.dev.is_some() {
+            return Err(ConfigError::new(
+                "[dev]: this build has no development identity provider (built without the `dev-idp` feature)",
+            ));
+        }
+        #[cfg(feature = "dev-idp")]
         if let Some(dev) = &self.dev {
             let secret = sipauth::SipPassword::new(
                 sipauth::random_urlsafe(32).map_err(|e| ConfigError::new(e.to_string()))?,
@@ -536,9 +545,10 @@ impl ServiceConfig {
             state = state.with_web(crate::web::Web::new(
                 web_providers,
                 !loopback_http,
-                dev_idp.is_some(),
+                self.dev.is_some(),
             ));
         }
+        #[cfg(feature = "dev-idp")]
         if let Some(idp) = dev_idp {
             state = state.with_dev_idp(idp);
         }

@@ -28,9 +28,9 @@ impl Modify for BearerAuth {
         crate::api::provision,
         crate::api::provision_with_body,
         crate::api::deprovision,
-        crate::api::healthz,
-        crate::api::readyz,
-        crate::api::metrics,
+        crate::ops::healthz,
+        crate::ops::readyz,
+        crate::ops::metrics,
     ),
     components(schemas(
         sipauth_wire::ProvisionRequest,

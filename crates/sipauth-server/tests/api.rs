@@ -394,6 +394,17 @@ async fn rejects_oversized_and_malformed_bodies_as_json() {
 }
 
 #[tokio::test]
+async fn rejects_a_bad_body_without_a_token_as_unauthenticated_first() {
+    // The caller is decided before the body is judged: 401, not 400 or 413.
+    let state = state("auth-first").await;
+    for body in ["{not json".to_string(), "x".repeat(100 * 1024)] {
+        let a = call(&state, "POST", None, Some(body)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+        assert_eq!(a.challenge.as_deref(), Some("Bearer"));
+    }
+}
+
+#[tokio::test]
 async fn delete_deprovisions_the_caller() {
     let state = state("delete").await;
     let (id_token, _) = tokens_of("dana").await;

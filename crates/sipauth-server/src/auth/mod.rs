@@ -9,8 +9,10 @@
 //! [`OutboundBudget`] ([`cache`]); the profile of an introspected token (email, name) comes from
 //! the userinfo endpoint, asked once with it and kept with it.
 
-pub mod cache;
+mod bearer;
+mod cache;
 
+pub use bearer::Caller;
 pub use cache::{Answer, AnswerCache, OutboundBudget};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -13,7 +13,7 @@
 //!
 //! What it does not do: consent screens, passwords, the device grant, dynamic registration.
 
-pub mod keys;
+mod keys;
 mod pages;
 
 use std::collections::HashMap;

@@ -124,7 +124,7 @@ fn equal(a: &str, b: &str) -> bool {
 }
 
 /// The routes of the page.
-pub fn router() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/auth/login/{provider}", get(login))

@@ -1,0 +1,77 @@
+//! The edge every request passes: header limits, the request timeout and metrics for all
+//! ([`track`]); who may call from where, per-IP limits and the client address for the areas
+//! that take them ([`guard`]).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The largest request body accepted (the `{"userInfo": ...}` body is informational).
+pub const MAX_BODY: usize = 64 * 1024;
+/// The most header bytes (names and values) a request may carry.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most headers a request may carry.
+pub const MAX_HEADERS: usize = 64;
+
+/// The client's address as the network policy decided it; in every guarded request's
+/// extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+/// Every request: header limits, the timeout, metrics.
+pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = request.method().to_string();
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    let response = if header_bytes > MAX_HEADER_BYTES || request.headers().len() > MAX_HEADERS {
+        ApiError::HeadersTooLarge.into_response()
+    } else {
+        match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::Timeout.into_response(),
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    state.metrics.request(&route, &method, status, seconds);
+    // The route template, never the query or a header: nothing secret reaches the log.
+    tracing::debug!(target: "sipauth::access", %method, %route, status, ms = seconds * 1e3, "request");
+    response
+}
+
+/// API requests: who is calling from where, and may they.
+pub(crate) async fn guard(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ip = state.network.client_ip(peer, request.headers());
+    if !state.network.allows(ip) {
+        return ApiError::Forbidden("requests from this network are not allowed".into())
+            .into_response();
+    }
+    if let Err(e) = state.limits.check_ip(ip) {
+        return e.into_response();
+    }
+    request.extensions_mut().insert(ClientIp(ip));
+    next.run(request).await
+}

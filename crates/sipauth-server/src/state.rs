@@ -1,0 +1,95 @@
+//! [`AppState`]: everything a request needs, shared by every area; cheap to clone. Each area
+//! reads the parts it owns (the provisioner, the token check, the web page's records, the
+//! development provider) and nothing else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::TokenCheck;
+use crate::limits::RateLimits;
+use crate::metrics::Metrics;
+use crate::network::NetworkPolicy;
+
+/// Everything a request needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Accounts, passwords, the SIP server.
+    pub provisioner: Arc<sipauth_provision::Provisioner>,
+    /// How bearer tokens are verified.
+    pub tokens: Arc<TokenCheck>,
+    /// Where requests may come from.
+    pub network: Arc<NetworkPolicy>,
+    /// Rate limits.
+    pub limits: Arc<RateLimits>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<Metrics>,
+    /// How long a request may take.
+    pub request_timeout: Duration,
+    /// The web sign-in page, when configured.
+    pub web: Option<Arc<crate::web::Web>>,
+    /// The development identity provider (`--dev` only).
+    #[cfg(feature = "dev-idp")]
+    pub dev_idp: Option<Arc<crate::dev_idp::DevIdp>>,
+    /// The service's clock.
+    pub clock: sipauth::SharedClock,
+}
+
+impl AppState {
+    /// A state with no network restrictions, no rate limits and a 15 s request timeout.
+    pub fn new(provisioner: Arc<sipauth_provision::Provisioner>, tokens: Arc<TokenCheck>) -> Self {
+        Self {
+            provisioner,
+            tokens,
+            network: Arc::new(NetworkPolicy::default()),
+            limits: Arc::new(RateLimits::default()),
+            metrics: Arc::new(Metrics::new()),
+            request_timeout: Duration::from_secs(15),
+            web: None,
+            #[cfg(feature = "dev-idp")]
+            dev_idp: None,
+            clock: Arc::new(sipauth::SystemClock),
+        }
+    }
+
+    /// With the web sign-in page.
+    pub fn with_web(mut self, web: crate::web::Web) -> Self {
+        self.web = Some(Arc::new(web));
+        self
+    }
+
+    /// With the development identity provider at `/dev-idp`.
+    #[cfg(feature = "dev-idp")]
+    pub fn with_dev_idp(mut self, idp: Arc<crate::dev_idp::DevIdp>) -> Self {
+        self.dev_idp = Some(idp);
+        self
+    }
+
+    /// With a clock.
+    pub fn with_clock(mut self, clock: sipauth::SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the service's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now_unix()
+    }
+
+    /// With allowed networks and trusted proxies.
+    pub fn with_network(mut self, network: NetworkPolicy) -> Self {
+        self.network = Arc::new(network);
+        self
+    }
+
+    /// With rate limits.
+    pub fn with_limits(mut self, limits: RateLimits) -> Self {
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    /// With a request timeout.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}
