@@ -5,7 +5,7 @@
 use crate::account::{Account, AuditEntry};
 use crate::error::ProvisionError;
 use crate::provisioner::Provisioner;
-use crate::store::accounts;
+use crate::store::accounts::{self, Change};
 use crate::store::audit::{self, AuditRow};
 
 /// An operator's change to an account.
@@ -38,7 +38,7 @@ impl Provisioner {
         let account = accounts::by_username(&mut *w.tx, username).await?;
         match op {
             Operation::Rotate => {
-                accounts::bump_generation(&mut *w.tx, &account, now).await?;
+                accounts::update(&mut *w.tx, &account, Change::NextGeneration, now).await?;
                 if account.enabled {
                     let mut next = account.clone();
                     next.generation += 1;
@@ -49,11 +49,11 @@ impl Provisioner {
                 }
             }
             Operation::Disable => {
-                accounts::set_enabled(&mut *w.tx, &account, false, now).await?;
+                accounts::update(&mut *w.tx, &account, Change::Enabled(false), now).await?;
                 self.backend.revoke(&mut w.tx, &account).await?;
             }
             Operation::Enable => {
-                accounts::set_enabled(&mut *w.tx, &account, true, now).await?;
+                accounts::update(&mut *w.tx, &account, Change::Enabled(true), now).await?;
                 let password = self.passwords.derived(&account);
                 self.backend
                     .grant(&mut w.tx, &account, realm, &password)

@@ -294,7 +294,16 @@ impl Provisioner {
         if display_name == account.display_name && email == account.email {
             return Ok(account);
         }
-        accounts::update_profile(&mut **tx, &account, &display_name, email.as_deref(), now).await?;
+        accounts::update(
+            &mut **tx,
+            &account,
+            accounts::Change::Profile {
+                display_name: &display_name,
+                email: email.as_deref(),
+            },
+            now,
+        )
+        .await?;
         account.display_name = display_name;
         account.email = email;
         account.updated_at = now;
@@ -315,7 +324,7 @@ impl Provisioner {
         else {
             return Ok(false);
         };
-        accounts::bump_generation(&mut *w.tx, &account, now).await?;
+        accounts::update(&mut *w.tx, &account, accounts::Change::NextGeneration, now).await?;
         self.backend.revoke(&mut w.tx, &account).await?;
         let row = AuditRow {
             at: now,

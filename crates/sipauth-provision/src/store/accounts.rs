@@ -94,54 +94,52 @@ pub(crate) async fn insert_if_free<'e>(
     Ok(())
 }
 
-/// Sets the display name and email.
-pub(crate) async fn update_profile<'e>(
-    executor: impl Executor<'e, Database = Any>,
-    account: &Account,
-    display_name: &str,
-    email: Option<&str>,
-    now: i64,
-) -> Result<(), ProvisionError> {
-    sqlx::query("UPDATE sipauth_account SET display_name = $1, email = $2, updated_at = $3 WHERE issuer = $4 AND subject = $5")
-        .bind(display_name.to_string())
-        .bind(email.map(str::to_string))
-        .bind(now)
-        .bind(account.issuer.clone())
-        .bind(account.subject.clone())
-        .execute(executor)
-        .await?;
-    Ok(())
+/// A change to an account's row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Change<'a> {
+    /// New display name and email.
+    Profile {
+        display_name: &'a str,
+        email: Option<&'a str>,
+    },
+    /// The generation moves on: the derived password changes with it.
+    NextGeneration,
+    /// Enabled or disabled.
+    Enabled(bool),
 }
 
-/// Moves the generation on: the derived password changes with it.
-pub(crate) async fn bump_generation<'e>(
+/// Applies `change` to the account's row (and its `updated_at`).
+pub(crate) async fn update<'e>(
     executor: impl Executor<'e, Database = Any>,
     account: &Account,
+    change: Change<'_>,
     now: i64,
 ) -> Result<(), ProvisionError> {
-    sqlx::query("UPDATE sipauth_account SET generation = generation + 1, updated_at = $1 WHERE issuer = $2 AND subject = $3")
+    const KEY: &str = "updated_at = $1 WHERE issuer = $2 AND subject = $3";
+    let sql = match change {
+        Change::Profile { .. } => {
+            format!("UPDATE sipauth_account SET display_name = $4, email = $5, {KEY}")
+        }
+        Change::NextGeneration => {
+            format!("UPDATE sipauth_account SET generation = generation + 1, {KEY}")
+        }
+        Change::Enabled(_) => format!("UPDATE sipauth_account SET enabled = $4, {KEY}"),
+    };
+    let query = sqlx::query(&sql)
         .bind(now)
         .bind(account.issuer.clone())
-        .bind(account.subject.clone())
-        .execute(executor)
-        .await?;
-    Ok(())
-}
-
-/// Enables or disables.
-pub(crate) async fn set_enabled<'e>(
-    executor: impl Executor<'e, Database = Any>,
-    account: &Account,
-    enabled: bool,
-    now: i64,
-) -> Result<(), ProvisionError> {
-    sqlx::query("UPDATE sipauth_account SET enabled = $1, updated_at = $2 WHERE issuer = $3 AND subject = $4")
-        .bind(i64::from(enabled))
-        .bind(now)
-        .bind(account.issuer.clone())
-        .bind(account.subject.clone())
-        .execute(executor)
-        .await?;
+        .bind(account.subject.clone());
+    let query = match change {
+        Change::Profile {
+            display_name,
+            email,
+        } => query
+            .bind(display_name.to_string())
+            .bind(email.map(str::to_string)),
+        Change::NextGeneration => query,
+        Change::Enabled(on) => query.bind(i64::from(on)),
+    };
+    query.execute(executor).await?;
     Ok(())
 }
 

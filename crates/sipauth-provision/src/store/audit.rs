@@ -78,48 +78,38 @@ async fn write(db: &Database, batch: &[Job]) -> Result<(), sqlx::Error> {
         Kind::Sqlite => Some(db.writer.lock().await),
         Kind::Postgres => None,
     };
-    // `$n` placeholders, which both SQLite and PostgreSQL read.
-    let mut sql = String::from(
-        "INSERT INTO sipauth_audit (at, issuer, subject, username, action, outcome, client_ip) VALUES ",
-    );
-    for i in 0..batch.len() {
-        let n = i * 7;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6,
-            n + 7
-        ));
-    }
+    let sql = insert_statement(batch.len());
     let mut insert = sqlx::query::<Any>(&sql);
     for (row, _) in batch {
-        insert = insert
-            .bind(row.at)
-            .bind(row.issuer.clone())
-            .bind(row.subject.clone())
-            .bind(row.username.clone())
-            .bind(row.action.to_string())
-            .bind(row.outcome.clone())
-            .bind(row.client_ip.clone());
+        insert = bind(insert, row);
     }
     // One statement in autocommit mode: one write transaction for the whole batch.
     insert.execute(&db.pool).await?;
     Ok(())
 }
 
-/// Writes `row` in the caller's transaction (a change and its audit row commit together).
-pub(crate) async fn insert<'e>(
-    executor: impl Executor<'e, Database = Any>,
+/// `INSERT` of `rows` audit rows, with `$n` placeholders (which SQLite and PostgreSQL read).
+fn insert_statement(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO sipauth_audit (at, issuer, subject, username, action, outcome, client_ip) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let n = i * 7;
+        let places: Vec<String> = (1..=7).map(|k| format!("${}", n + k)).collect();
+        sql.push_str(&format!("({})", places.join(", ")));
+    }
+    sql
+}
+
+/// Binds one row's seven values, in [`insert_statement`]'s order.
+fn bind<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
     row: &AuditRow,
-) -> Result<(), ProvisionError> {
-    sqlx::query("INSERT INTO sipauth_audit (at, issuer, subject, username, action, outcome, client_ip) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    query
         .bind(row.at)
         .bind(row.issuer.clone())
         .bind(row.subject.clone())
@@ -127,8 +117,15 @@ pub(crate) async fn insert<'e>(
         .bind(row.action.to_string())
         .bind(row.outcome.clone())
         .bind(row.client_ip.clone())
-        .execute(executor)
-        .await?;
+}
+
+/// Writes `row` in the caller's transaction (a change and its audit row commit together).
+pub(crate) async fn insert<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    row: &AuditRow,
+) -> Result<(), ProvisionError> {
+    let sql = insert_statement(1);
+    bind(sqlx::query(&sql), row).execute(executor).await?;
     Ok(())
 }
 
