@@ -6,14 +6,15 @@
 //!
 //! Cookies: `sipauth_flow` binds a started sign-in to the browser that started it (a callback
 //! without it is refused: login CSRF), `sipauth_session` is the session id. Both HttpOnly,
-//! SameSite=Lax, Secure except on loopback. Sessions live in this process; signing out deletes
-//! the record, so a copied cookie stops working. Every state-changing form carries the session's
-//! CSRF token. Pages are [`pages`]'.
+//! SameSite=Lax, Secure except on loopback. Flows and sessions are records in [`store`]'s
+//! stores (this process's memory now); signing out deletes the record, so a copied cookie
+//! stops working. Every state-changing form carries the session's CSRF token. Pages are
+//! [`pages`]'.
 
 mod pages;
+mod store;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -26,6 +27,7 @@ use sipauth_wire::ErrorCode;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use store::{MemoryRecords, Records};
 
 /// How long a session lasts (seconds).
 pub const SESSION_TTL: i64 = 8 * 3600;
@@ -50,7 +52,6 @@ pub struct WebProvider {
 struct Flow {
     provider: usize,
     binding: String,
-    started: i64,
 }
 
 /// One signed-in browser.
@@ -61,7 +62,6 @@ struct WebSession {
     tokens: TokenSet,
     identity: sipauth::VerifiedIdentity,
     csrf: String,
-    created: i64,
 }
 
 /// The sign-in page's settings and records.
@@ -70,8 +70,8 @@ pub struct Web {
     providers: Vec<WebProvider>,
     secure_cookies: bool,
     dev_banner: bool,
-    flows: Mutex<HashMap<String, Flow>>,
-    sessions: Mutex<HashMap<String, WebSession>>,
+    flows: Box<dyn Records<Flow>>,
+    sessions: Box<dyn Records<WebSession>>,
 }
 
 impl Web {
@@ -82,8 +82,8 @@ impl Web {
             providers,
             secure_cookies,
             dev_banner,
-            flows: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
+            flows: Box::new(MemoryRecords::new(FLOW_TTL, MAX_RECORDS)),
+            sessions: Box::new(MemoryRecords::new(SESSION_TTL, MAX_RECORDS)),
         }
     }
 
@@ -95,11 +95,29 @@ impl Web {
         .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    fn session(&self, headers: &HeaderMap, now: i64) -> Option<(String, WebSession)> {
-        let id = cookie(headers, SESSION_COOKIE)?;
-        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        let s = sessions.get(&id)?;
-        (now - s.created < SESSION_TTL).then(|| (id.clone(), s.clone()))
+    /// The browser's session, if it has a live one.
+    async fn session(
+        &self,
+        headers: &HeaderMap,
+        now: i64,
+    ) -> Result<Option<(String, WebSession)>, Response> {
+        let Some(id) = cookie(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        match self.sessions.get(&id, now).await {
+            Ok(found) => Ok(found.map(|s| (id, s))),
+            Err(e) => Err(self.unavailable(e)),
+        }
+    }
+
+    /// The page for a store that failed.
+    fn unavailable(&self, e: store::StoreError) -> Response {
+        tracing::warn!(error = %e, "the web page's store failed");
+        pages::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable.as_str(),
+            self.dev_banner,
+        )
     }
 }
 
@@ -142,8 +160,10 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(web) = web(&state) else {
         return crate::ApiError::NotFound.into_response();
     };
-    if web.session(&headers, state.now()).is_some() {
-        return Redirect::to("/account").into_response();
+    match web.session(&headers, state.now()).await {
+        Ok(Some(_)) => return Redirect::to("/account").into_response(),
+        Ok(None) => {}
+        Err(page) => return page,
     }
     let names: Vec<&str> = web.providers.iter().map(|p| p.name.as_str()).collect();
     pages::home(&names, web.dev_banner)
@@ -154,7 +174,11 @@ async fn login(State(state): State<AppState>, Path(index): Path<usize>) -> Respo
         return crate::ApiError::NotFound.into_response();
     };
     let Some(provider) = web.providers.get(index) else {
-        return pages::error(StatusCode::NOT_FOUND, "unknown_provider", web.dev_banner);
+        return pages::error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::UnknownProvider.as_str(),
+            web.dev_banner,
+        );
     };
     let request = match provider
         .client
@@ -167,21 +191,13 @@ async fn login(State(state): State<AppState>, Path(index): Path<usize>) -> Respo
         }
     };
     let binding = random();
-    {
-        let now = state.now();
-        let mut flows = web.flows.lock().unwrap_or_else(|p| p.into_inner());
-        flows.retain(|_, f| now - f.started < FLOW_TTL);
-        if flows.len() >= MAX_RECORDS {
-            flows.clear();
-        }
-        flows.insert(
-            request.state.secret().to_string(),
-            Flow {
-                provider: index,
-                binding: binding.clone(),
-                started: now,
-            },
-        );
+    let flow = Flow {
+        provider: index,
+        binding: binding.clone(),
+    };
+    let id = request.state.secret().to_string();
+    if let Err(e) = web.flows.put(id, flow, state.now()).await {
+        return web.unavailable(e);
     }
     let mut response = Redirect::to(request.url.as_str()).into_response();
     response.headers_mut().append(
@@ -209,20 +225,36 @@ async fn callback(
     };
     let banner = web.dev_banner;
     // The sign-in this browser started, or nothing (an unknown, reused or tampered state).
-    let flow = q.state.as_deref().and_then(|s| {
-        let mut flows = web.flows.lock().unwrap_or_else(|p| p.into_inner());
-        let flow = flows.get(s)?.clone();
-        let bound = cookie(&headers, FLOW_COOKIE).is_some_and(|c| equal(&c, &flow.binding));
-        (bound && state.now() - flow.started < FLOW_TTL).then(|| {
-            flows.remove(s);
-            flow
-        })
-    });
+    // A callback without the browser's binding cookie leaves the flow alone: nobody else can
+    // spend a sign-in this browser started.
+    let mut flow = None;
+    if let Some(s) = q.state.as_deref() {
+        let found = match web.flows.get(s, state.now()).await {
+            Ok(found) => found,
+            Err(e) => return web.unavailable(e),
+        };
+        if let Some(found) = found {
+            if cookie(&headers, FLOW_COOKIE).is_some_and(|c| equal(&c, &found.binding)) {
+                if let Err(e) = web.flows.remove(s).await {
+                    return web.unavailable(e);
+                }
+                flow = Some(found);
+            }
+        }
+    }
     let Some(flow) = flow else {
-        return pages::error(StatusCode::BAD_REQUEST, "invalid_state", banner);
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidState.as_str(),
+            banner,
+        );
     };
     let Some(provider) = web.providers.get(flow.provider) else {
-        return pages::error(StatusCode::BAD_REQUEST, "invalid_state", banner);
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidState.as_str(),
+            banner,
+        );
     };
     let clear_flow = web.cookie(FLOW_COOKIE, "", "/auth", 0);
     let with_cleared = |mut r: Response| {
@@ -234,12 +266,12 @@ async fn callback(
         if let Some(s) = &q.state {
             let _ = provider.client.cancel_sign_in(s);
         }
-        let code = if error == "access_denied" {
-            "access_denied"
+        let code = if error == ErrorCode::AccessDenied.as_str() {
+            ErrorCode::AccessDenied
         } else {
-            "authorization_failed"
+            ErrorCode::AuthorizationFailed
         };
-        return with_cleared(pages::error(StatusCode::BAD_REQUEST, code, banner));
+        return with_cleared(pages::error(StatusCode::BAD_REQUEST, code.as_str(), banner));
     }
     let callback_url = format!(
         "{}?{}",
@@ -287,29 +319,20 @@ async fn callback(
     ) else {
         return with_cleared(pages::error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
+            ErrorCode::ServerError.as_str(),
             banner,
         ));
     };
     let id = random();
-    {
-        let now = state.now();
-        let mut sessions = web.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        sessions.retain(|_, s| now - s.created < SESSION_TTL);
-        if sessions.len() >= MAX_RECORDS {
-            sessions.clear();
-        }
-        sessions.insert(
-            id.clone(),
-            WebSession {
-                provider: flow.provider,
-                credentials,
-                tokens: sign_in.tokens,
-                identity,
-                csrf: random(),
-                created: now,
-            },
-        );
+    let session = WebSession {
+        provider: flow.provider,
+        credentials,
+        tokens: sign_in.tokens,
+        identity,
+        csrf: random(),
+    };
+    if let Err(e) = web.sessions.put(id.clone(), session, state.now()).await {
+        return with_cleared(web.unavailable(e));
     }
     let mut response = with_cleared(Redirect::to("/account").into_response());
     response.headers_mut().append(
@@ -323,15 +346,16 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
     let Some(web) = web(&state) else {
         return crate::ApiError::NotFound.into_response();
     };
-    match web.session(&headers, state.now()) {
-        Some((_, s)) => pages::account(
+    match web.session(&headers, state.now()).await {
+        Err(page) => page,
+        Ok(Some((_, s))) => pages::account(
             &s.credentials,
             s.tokens.expires_at,
             &web.providers[s.provider.min(web.providers.len().saturating_sub(1))].name,
             &s.csrf,
             web.dev_banner,
         ),
-        None => Redirect::to("/").into_response(),
+        Ok(None) => Redirect::to("/").into_response(),
     }
 }
 
@@ -343,8 +367,10 @@ async fn download(
     let Some(web) = web(&state) else {
         return crate::ApiError::NotFound.into_response();
     };
-    let Some((_, s)) = web.session(&headers, state.now()) else {
-        return Redirect::to("/").into_response();
+    let (_, s) = match web.session(&headers, state.now()).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Redirect::to("/").into_response(),
+        Err(page) => return page,
     };
     let c = &s.credentials;
     let pretty = |v: serde_json::Value| serde_json::to_string_pretty(&v).unwrap_or_default();
@@ -361,7 +387,13 @@ async fn download(
             format!("{}\n", sipauth::sip::client_config::baresip_account(c)),
             "text/plain; charset=utf-8",
         ),
-        _ => return pages::error(StatusCode::NOT_FOUND, "not_found", web.dev_banner),
+        _ => {
+            return pages::error(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound.as_str(),
+                web.dev_banner,
+            )
+        }
     };
     (
         [
@@ -392,16 +424,21 @@ async fn logout(
     let Some(web) = web(&state).cloned() else {
         return crate::ApiError::NotFound.into_response();
     };
-    let Some((id, session)) = web.session(&headers, state.now()) else {
-        return Redirect::to("/").into_response();
+    let (id, session) = match web.session(&headers, state.now()).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Redirect::to("/").into_response(),
+        Err(page) => return page,
     };
     if !equal(&form.csrf, &session.csrf) {
-        return pages::error(StatusCode::FORBIDDEN, "invalid_csrf", web.dev_banner);
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InvalidCsrf.as_str(),
+            web.dev_banner,
+        );
     }
-    web.sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&id);
+    if let Err(e) = web.sessions.remove(&id).await {
+        return web.unavailable(e);
+    }
     if let Some(provider) = web.providers.get(session.provider) {
         let report = provider.client.revoke_tokens(&session.tokens).await;
         if report.any_failed() {

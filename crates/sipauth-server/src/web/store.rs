@@ -1,0 +1,102 @@
+//! Where the web page keeps its records: started sign-ins (flows) and signed-in browsers
+//! (sessions), each behind [`Records`], a small store trait keyed by a random id, with records
+//! that expire. [`MemoryRecords`] keeps them in this process (bounded, expired ones swept on
+//! insert); a shared implementation (PostgreSQL, for several instances) fits behind the same
+//! trait without touching the page.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+/// What a store's operations return.
+pub(crate) type StoreFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A store failed (a shared store's database, say); the page answers 503.
+#[derive(Debug, thiserror::Error)]
+#[error("the web page's store failed: {0}")]
+pub(crate) struct StoreError(pub String);
+
+/// Records of one kind, by id, each living `ttl` seconds from its `created` time.
+pub(crate) trait Records<T>: Send + Sync + std::fmt::Debug {
+    /// Keeps `record`, made at `created` (Unix seconds), under `id`.
+    fn put(&self, id: String, record: T, created: i64) -> StoreFuture<'_, ()>;
+    /// The record under `id`, unless it expired by `now`.
+    fn get<'a>(&'a self, id: &'a str, now: i64) -> StoreFuture<'a, Option<T>>;
+    /// Forgets the record under `id`.
+    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+}
+
+/// Records in this process's memory: at most `max` (expired ones swept first; when all are
+/// live, the store starts over rather than grow).
+#[derive(Debug)]
+pub(crate) struct MemoryRecords<T> {
+    ttl: i64,
+    max: usize,
+    records: Mutex<HashMap<String, (T, i64)>>,
+}
+
+impl<T> MemoryRecords<T> {
+    pub(crate) fn new(ttl: i64, max: usize) -> Self {
+        Self {
+            ttl,
+            max,
+            records: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, (T, i64)>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<T: Clone + Send + Sync + std::fmt::Debug + 'static> Records<T> for MemoryRecords<T> {
+    fn put(&self, id: String, record: T, created: i64) -> StoreFuture<'_, ()> {
+        let mut records = self.records();
+        let ttl = self.ttl;
+        records.retain(|_, (_, at)| created - *at < ttl);
+        if records.len() >= self.max {
+            records.clear();
+        }
+        records.insert(id, (record, created));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn get<'a>(&'a self, id: &'a str, now: i64) -> StoreFuture<'a, Option<T>> {
+        let found = self
+            .records()
+            .get(id)
+            .filter(|(_, at)| now - *at < self.ttl)
+            .map(|(r, _)| r.clone());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        self.records().remove(id);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn records_expire_and_the_store_stays_bounded() {
+        let store = MemoryRecords::<u32>::new(10, 3);
+        store.put("a".into(), 1, 100).await.unwrap();
+        assert_eq!(store.get("a", 109).await.unwrap(), Some(1));
+        assert_eq!(store.get("a", 110).await.unwrap(), None, "expired");
+        for (i, id) in ["b", "c", "d"].into_iter().enumerate() {
+            store.put(id.into(), i as u32, 200).await.unwrap();
+        }
+        // "a" was swept as expired; three live records fill the store; one more starts over.
+        store.put("e".into(), 9, 200).await.unwrap();
+        assert_eq!(store.records().len(), 1);
+        assert_eq!(store.get("e", 200).await.unwrap(), Some(9));
+        store.remove("e").await.unwrap();
+        assert_eq!(store.get("e", 200).await.unwrap(), None);
+    }
+}
