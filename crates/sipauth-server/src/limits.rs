@@ -2,6 +2,8 @@
 //! configured; over the limit is 429 with `Retry-After`), and the bucket the outbound budget
 //! uses. A bucket holds a minute's worth of requests and refills evenly. The number of buckets
 //! is bounded: full buckets are dropped first, so a flood of new addresses cannot grow memory.
+//! Buckets live behind [`BucketStore`]; [`KeyedLimiter`] keeps them in this process, so a
+//! configured rate is per instance (a shared store fits behind the same trait).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -62,7 +64,13 @@ impl Bucket {
     }
 }
 
-/// Buckets by key.
+/// Where a limit keeps its buckets, by key.
+pub trait BucketStore: Send + Sync + std::fmt::Debug {
+    /// One request of `key`: allowed, or the seconds until it would be.
+    fn check(&self, key: &str) -> Result<(), u64>;
+}
+
+/// Buckets by key, in this process.
 #[derive(Debug)]
 pub struct KeyedLimiter {
     capacity: f64,
@@ -80,9 +88,10 @@ impl KeyedLimiter {
             buckets: Mutex::new(HashMap::new()),
         }
     }
+}
 
-    /// One request of `key`: allowed, or the seconds until it would be.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
+impl BucketStore for KeyedLimiter {
+    fn check(&self, key: &str) -> Result<(), u64> {
         let Ok(mut buckets) = self.buckets.lock() else {
             return Ok(());
         };
@@ -103,16 +112,17 @@ impl KeyedLimiter {
 /// The service's limits.
 #[derive(Debug, Default)]
 pub struct RateLimits {
-    per_ip: Option<KeyedLimiter>,
-    per_identity: Option<KeyedLimiter>,
+    per_ip: Option<Box<dyn BucketStore>>,
+    per_identity: Option<Box<dyn BucketStore>>,
 }
 
 impl RateLimits {
     /// Limits per client IP and per identity; `None` is off.
     pub fn new(per_ip: Option<Rate>, per_identity: Option<Rate>) -> Self {
         Self {
-            per_ip: per_ip.map(KeyedLimiter::new),
-            per_identity: per_identity.map(KeyedLimiter::new),
+            per_ip: per_ip.map(|r| Box::new(KeyedLimiter::new(r)) as Box<dyn BucketStore>),
+            per_identity: per_identity
+                .map(|r| Box::new(KeyedLimiter::new(r)) as Box<dyn BucketStore>),
         }
     }
 
