@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 use sipauth::sip::{ApiMethod, HashAlgorithm, HmacAlgorithm};
-use sipauth::storage::SessionStore;
+use sipauth::SessionStore;
 use sipauth::{
     ClientRegistration, ClientSecret, CredentialMapping, FileStore, HttpClient, MemoryStore,
     PasswordStrategy, ProviderConfig, ProviderTemplate, SipPassword,
@@ -184,9 +184,7 @@ pub fn open_store(global: &Global, name: &str) -> Result<Arc<dyn SessionStore>, 
     };
     Ok(match kind {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
-        _ if use_keyring => Arc::new(sipauth::storage::KeyringStore::new(format!(
-            "sipauth.{name}"
-        ))),
+        _ if use_keyring => Arc::new(sipauth::KeyringStore::new(format!("sipauth.{name}"))),
         _ => Arc::new(
             FileStore::new(data_dir(global, name)?).map_err(|e| CliError::config(e.to_string()))?,
         ),
@@ -284,8 +282,7 @@ pub fn check_settings(p: &Profile) -> Result<(), CliError> {
     ];
     for (flag, value) in urls {
         if let Some(value) = value {
-            sipauth::url_policy::parse_secure(flag, value)
-                .map_err(|e| CliError::config(e.to_string()))?;
+            sipauth::parse_secure_url(flag, value).map_err(|e| CliError::config(e.to_string()))?;
         }
     }
     if let Some(ws) = &p.sip.ws_uri {
@@ -368,7 +365,7 @@ async fn discover(
             }
         }
     }
-    let doc = sipauth::provider::discovery::fetch_document(http, issuer)
+    let doc = sipauth::fetch_discovery_document(http, issuer)
         .await
         .map_err(CliError::from_library)?;
     let entry = serde_json::json!({ "issuer": issuer, "fetched_at": now, "document": doc });
@@ -459,7 +456,7 @@ fn custom_endpoints(
     let mut provider = ProviderConfig::custom(client, authorization, token).map_err(cfg)?;
     let optional = |flag: &'static str, v: &Option<String>| {
         v.as_deref()
-            .map(|u| sipauth::url_policy::parse_secure(flag, u))
+            .map(|u| sipauth::parse_secure_url(flag, u))
             .transpose()
             .map_err(cfg)
     };

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leptos::prelude::*;
-use sipauth::storage::{WebStorage, WebStore};
 use sipauth::{Clock, SessionStore, SystemClock};
+use sipauth::{WebStorage, WebStore};
 use sipauth_leptos::{
     use_oauth2_credentials, use_oauth2_provider, OAuth2Config, OAuth2Provider, OAuth2ProviderProps,
 };

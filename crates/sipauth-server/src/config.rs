@@ -287,7 +287,7 @@ impl ServiceConfig {
             ));
         }
         for issuer in &self.issuers {
-            sipauth::url_policy::parse_secure("issuer url", &issuer.url)?;
+            sipauth::parse_secure_url("issuer url", &issuer.url)?;
             if issuer.audiences.is_empty() {
                 return Err(ConfigError::new(format!(
                     "issuer {}: --audience is required: the client id tokens must be issued to",
@@ -579,11 +579,11 @@ async fn issuer(
     http: &HttpClient,
     clock: SharedClock,
 ) -> Result<IssuerConfig, ConfigError> {
-    let doc = sipauth::provider::discovery::fetch_document(http, &settings.url).await?;
+    let doc = sipauth::fetch_discovery_document(http, &settings.url).await?;
     let jwks = doc
         .jwks_uri
         .as_deref()
-        .map(|u| sipauth::url_policy::parse_secure("jwks_uri", u))
+        .map(|u| sipauth::parse_secure_url("jwks_uri", u))
         .transpose()?
         .map(|uri| JwksCache::new(uri, http.clone(), clock.clone(), VerifyOptions::default()));
     let introspector = match (
@@ -598,7 +598,7 @@ async fn issuer(
                 ))
             })?;
             Some(Introspector::new(
-                sipauth::url_policy::parse_secure("introspection_endpoint", endpoint)?,
+                sipauth::parse_secure_url("introspection_endpoint", endpoint)?,
                 http.clone(),
                 id.clone(),
                 ClientSecret::new(read_secret_file(file)?),
@@ -611,7 +611,7 @@ async fn issuer(
     let userinfo = doc
         .userinfo_endpoint
         .as_deref()
-        .map(|u| sipauth::url_policy::parse_secure("userinfo_endpoint", u))
+        .map(|u| sipauth::parse_secure_url("userinfo_endpoint", u))
         .transpose()?
         .map(|u| (http.clone(), u));
     if settings.allow_userinfo_tokens && userinfo.is_none() {

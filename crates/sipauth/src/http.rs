@@ -217,7 +217,7 @@ pub fn too_large(endpoint: Endpoint, status: u16, limit: usize) -> Error {
 
 /// Sends requests. Implementations keep this module's guarantees where their platform allows
 /// (see the module documentation) and read at most `limit` bytes of body, refusing more with
-/// [`too_large`].
+/// `response_too_large`.
 pub trait Transport: Send + Sync + std::fmt::Debug {
     /// Sends `request` to `endpoint` and reads the answer.
     fn send<'a>(

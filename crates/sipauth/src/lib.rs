@@ -14,7 +14,8 @@
 //! - [`IdTokenVerifier`] / [`JwksCache`]: the one JWT verification path, shared with the
 //!   provisioning service.
 //! - [`Error`]: one error type split by fault, each error with a stable [`Error::code`].
-//! - [`secret`]: tokens and secrets as newtypes that print `[redacted]`.
+//! - [`AccessToken`], [`RefreshToken`], [`SipPassword`], ...: tokens and secrets as newtypes that
+//!   print `[redacted]`.
 //! - [`Session`]: the sign-in lifecycle (the guide's `useOAuth2`): observable state, events,
 //!   single-flight refresh, revocation, restore; kept in a [`SessionStore`].
 //! - [`CredentialMapping`] and [`PasswordStrategy`]: from identity to [`ProvisionedCredentials`].
@@ -49,22 +50,25 @@
 //! - Additional authorization parameters can never override `client_id`, `redirect_uri`,
 //!   `state`, `nonce` or the PKCE challenge: that is a configuration error.
 
-// Concerns, each a folder or a file of its own; everything a user needs is re-exported below.
+// Concerns, each a folder or a file of its own, private inside; everything a user needs is
+// re-exported below, one path per item. Two namespaces stay public because they hold functions
+// rather than types: `sip` (the naming rule, client configurations) and `browser` (a page's
+// redirects, wasm32 only).
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod browser;
-pub mod clock;
-pub mod error;
-pub mod http;
-pub mod oidc;
-pub mod provider;
+mod clock;
+mod error;
+mod http;
+mod oidc;
+mod provider;
 mod random;
 mod runtime;
-pub mod secret;
-pub mod session;
+mod secret;
+mod session;
 pub mod sip;
-pub mod storage;
-pub mod url_policy;
-pub mod verify;
+mod storage;
+mod url_policy;
+mod verify;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{
@@ -77,6 +81,7 @@ pub use oidc::{
     OidcClient, OidcClientBuilder, PendingSignIn, PendingSignInStore, Revocation, RevocationReport,
     SignIn, StoredPendingSignIns, TokenSet, TokenTypeHint, UserInfo,
 };
+pub use provider::discovery::fetch_document as fetch_discovery_document;
 pub use provider::{
     ClientAuthMethod, ClientRegistration, DiscoveryDocument, ProviderConfig, ProviderKind,
     ProviderTemplate, ResponseMode,
@@ -85,16 +90,23 @@ pub use random::random_urlsafe;
 pub use runtime::BackgroundTask;
 pub use secret::{AccessToken, ClientSecret, CsrfState, IdToken, Nonce, RefreshToken, SipPassword};
 pub use session::{
-    AuthState, InactivityMonitor, LogoutReason, Session, SessionBuilder, SessionError,
+    AuthState, InactivityMonitor, LogoutReason, RetryPolicy, Session, SessionBuilder, SessionError,
     SessionEvent, SessionOptions, SessionSnapshot,
 };
-pub use sip::{CredentialMapping, MappingInput, PasswordStrategy, ProvisionedCredentials};
+pub use sip::credentials::ProvisionedCredentials;
+pub use sip::mapping::{CredentialMapping, MappingInput};
+pub use sip::password::PasswordStrategy;
 /// The shared wire types (credentials JSON, provisioning API, error bodies, session view).
 pub use sipauth_wire as wire;
 pub use sipauth_wire::ErrorCode;
 #[cfg(feature = "native")]
 pub use storage::FileStore;
-pub use storage::{MemoryStore, SessionStore};
+#[cfg(feature = "keyring")]
+pub use storage::KeyringStore;
+pub use storage::{BoxFuture, MemoryStore, SessionStore, StoreLock};
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub use storage::{WebStorage, WebStore};
+pub use url_policy::parse_secure as parse_secure_url;
 pub use verify::{
     IdTokenClaims, IdTokenVerifier, Introspector, Issuer, JwksCache, TokenKind, TokenVerifier,
     VerificationPolicy, VerifiedBy, VerifiedIdToken, VerifiedIdentity, VerifyOptions,

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sipauth::storage::{WebStorage, WebStore};
 use sipauth::{Clock, SessionStore, SystemClock};
+use sipauth::{WebStorage, WebStore};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);

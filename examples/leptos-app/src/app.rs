@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use sipauth::storage::{WebStorage, WebStore};
 use sipauth::{
     AuthorizationOptions, ClientRegistration, CredentialMapping, HttpClient, PasswordStrategy,
     ProviderConfig, SessionOptions,
 };
+use sipauth::{WebStorage, WebStore};
 use sipauth_leptos::{use_oauth2_provider, OAuth2Config, OAuth2Provider};
 
 /// The guide's default callback path, registered at the provider as `ORIGIN/oauth/callback`.

@@ -185,7 +185,7 @@ impl DevIdp {
         clock: SharedClock,
     ) -> Result<crate::IssuerConfig, String> {
         let url = |path: &str| {
-            sipauth::url_policy::parse_secure("dev issuer", &format!("{}{path}", self.issuer))
+            sipauth::parse_secure_url("dev issuer", &format!("{}{path}", self.issuer))
                 .map_err(|e| e.to_string())
         };
         let jwks = sipauth::JwksCache::new(

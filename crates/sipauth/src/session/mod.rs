@@ -33,8 +33,8 @@ use crate::oidc::token::TokenSet;
 use crate::oidc::StoredPendingSignIns;
 use crate::oidc::{OidcClient, OidcClientBuilder, RevocationReport, SignIn};
 use crate::provider::ProviderConfig;
-use crate::sip::{CredentialMapping, ProvisionedCredentials};
 use crate::storage::{MemoryStore, SessionStore};
+use crate::{CredentialMapping, ProvisionedCredentials};
 use refresh::is_transient;
 
 /// How failed refreshes are retried.

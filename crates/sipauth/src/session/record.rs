@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{AuthState, Session, SessionSnapshot};
 use crate::error::{Error, SessionFailure, StorageError};
 use crate::oidc::{TokenSet, UserInfo};
-use crate::sip::ProvisionedCredentials;
+use crate::ProvisionedCredentials;
 
 /// The version of the persisted record this library writes and reads.
 const RECORD_VERSION: u32 = 1;

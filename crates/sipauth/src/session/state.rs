@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::oidc::{TokenSet, UserInfo};
-use crate::sip::ProvisionedCredentials;
+use crate::ProvisionedCredentials;
 
 /// Where a session is (the guide's `OAuth2AuthState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -1,32 +1,34 @@
 //! From identity to SIP credentials: the guide's "SIP Credential Mapping" and "Password
-//! Generation Strategies". [`CredentialMapping`] says how user info becomes a username, display
-//! name, domain, WebSocket server and realm; [`PasswordStrategy`] how the password is made;
-//! [`ProvisionedCredentials`] is the result, and [`client_config`] turns it into configurations
-//! for SIP clients (JsSIP, SIP.js, baresip). Registering on a real SIP server is the
-//! provisioning layer's job.
+//! Generation Strategies". [`CredentialMapping`] says how user info
+//! becomes a username, display name, domain, WebSocket server and realm;
+//! [`PasswordStrategy`](crate::PasswordStrategy) how the password is made;
+//! [`ProvisionedCredentials`] is the result, and
+//! [`client_config`] turns it into configurations for SIP clients (JsSIP, SIP.js, baresip).
+//! [`username_from_claims`] and its neighbours are the one naming rule the command and the
+//! provisioning service share. Registering on a real SIP server is the provisioning layer's job.
 
 pub mod client_config;
-mod credentials;
-mod mapping;
+pub(crate) mod credentials;
+pub(crate) mod mapping;
 mod naming;
-mod password;
+pub(crate) mod password;
 mod username;
 
-pub use credentials::{escape_user, sip_uri, ProvisionedCredentials};
-pub use mapping::{
-    check_ws_uri, CredentialMapping, DisplayNameRule, MappingInput, UsernameRule, ValueRule,
-};
+// `CredentialMapping`, `MappingInput`, `PasswordStrategy` and `ProvisionedCredentials` are
+// re-exported at the crate root (one path each); the rules and functions around them are here.
+pub use credentials::{escape_user, sip_uri};
+pub use mapping::{check_ws_uri, DisplayNameRule, UsernameRule, ValueRule};
 pub use naming::{
     display_name, suffixed_username, username_from_claims, IdentityClaims, NamedBy,
     DEFAULT_USERNAME_CLAIMS,
 };
-pub use password::{
-    ephemeral_credentials, ApiMethod, HashAlgorithm, HmacAlgorithm, PasswordStrategy,
-};
+pub use password::{ephemeral_credentials, ApiMethod, HashAlgorithm, HmacAlgorithm};
 pub use username::UsernamePolicy;
 /// The SIP username alphabet: sanitising, and the reference's email rule (shared with the
 /// provisioning service, so a username means the same everywhere).
 pub use username::{local_part as email_local_part, sanitize as sanitize_username};
+
+use crate::{CredentialMapping, MappingInput, ProvisionedCredentials};
 
 /// Why an identity could not become SIP credentials (defined with the other errors).
 pub use crate::error::CredentialError;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::json;
-use sipauth::session::RetryPolicy;
+use sipauth::RetryPolicy;
 use sipauth::{
     AuthState, AuthorizationOptions, ClientRegistration, CredentialMapping, Error, FileStore,
     HttpClient, LogoutReason, ManualClock, PasswordStrategy, ProviderConfig, Session, SessionEvent,
