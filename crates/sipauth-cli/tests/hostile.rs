@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use sipauth_testkit::browser::query_param;
@@ -260,7 +260,7 @@ async fn ctrl_c_ends_a_slow_token_exchange_at_once() {
     while stub.hits("/token") == 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let started = Instant::now();
+    let started = sipauth::monotonic_now();
     interrupt(&child);
     let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await
@@ -300,7 +300,7 @@ async fn login_timeout_covers_discovery() {
         Canned::json(200, json!({})).delayed(Duration::from_secs(25)),
     );
     let env = Env::new("slowdisco");
-    let started = Instant::now();
+    let started = sipauth::monotonic_now();
     let out = env
         .run(&[
             "login",

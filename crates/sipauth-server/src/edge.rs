@@ -3,7 +3,6 @@
 //! that take them ([`guard`]).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -26,7 +25,7 @@ pub struct ClientIp(pub Option<IpAddr>);
 
 /// Every request: header limits, the timeout, metrics.
 pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
+    let started = sipauth::monotonic_now();
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -41,13 +41,13 @@ impl Bucket {
     pub fn full(capacity: f64) -> Self {
         Self {
             tokens: capacity,
-            last: Instant::now(),
+            last: sipauth::monotonic_now(),
         }
     }
 
     /// Takes one token, or says in how many seconds one will be there.
     pub fn take(&mut self, capacity: f64, per_second: f64) -> Result<(), u64> {
-        let now = Instant::now();
+        let now = sipauth::monotonic_now();
         self.tokens =
             (self.tokens + now.duration_since(self.last).as_secs_f64() * per_second).min(capacity);
         self.last = now;

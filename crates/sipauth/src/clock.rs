@@ -13,6 +13,16 @@ pub(crate) fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// The monotonic clock, for measuring how long something took or when a network deadline
+/// passes (never for wall-clock decisions, which read a [`Clock`]). The one place outside
+/// tests that reads `Instant::now` (clippy.toml disallows it elsewhere). Native only: the
+/// browser has no `Instant`.
+#[cfg(not(target_arch = "wasm32"))]
+#[allow(clippy::disallowed_methods)]
+pub fn monotonic_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 /// A source of the current time, as whole seconds since the Unix epoch, and of waiting.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Seconds since 1970-01-01T00:00:00Z.
@@ -34,6 +44,8 @@ impl Clock for SystemClock {
             (js_sys::Date::now() / 1000.0) as i64
         }
         #[cfg(not(all(feature = "web", target_arch = "wasm32")))]
+        #[allow(clippy::disallowed_methods)]
+        // the one wall-clock read; everything else asks a Clock
         match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             Ok(elapsed) => secs(elapsed),
             // A clock set before 1970 is broken; treat it as the epoch.

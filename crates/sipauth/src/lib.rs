@@ -70,6 +70,8 @@ mod storage;
 mod url_policy;
 mod verify;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use clock::monotonic_now;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::{
     CallbackError, ConfigError, CredentialError, Endpoint, Error, ProviderError, ResponseError,
