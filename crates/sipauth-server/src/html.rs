@@ -5,7 +5,7 @@
 use maud::{html, Markup, DOCTYPE};
 
 /// A whole page.
-pub fn document(title: &str, style: &str, banner: Option<&str>, body: Markup) -> Markup {
+pub(crate) fn document(title: &str, style: &str, banner: Option<&str>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::error::ApiError;
 
 /// The most buckets a limiter keeps.
-pub const MAX_KEYS: usize = 100_000;
+pub(crate) const MAX_KEYS: usize = 100_000;
 
 /// Requests allowed per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,14 +31,14 @@ impl Rate {
 
 /// A token bucket: `capacity` at most, `per_second` refill.
 #[derive(Debug, Clone, Copy)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     last: Instant,
 }
 
 impl Bucket {
     /// A full bucket.
-    pub fn full(capacity: f64) -> Self {
+    pub(crate) fn full(capacity: f64) -> Self {
         Self {
             tokens: capacity,
             last: sipauth::monotonic_now(),
@@ -46,7 +46,7 @@ impl Bucket {
     }
 
     /// Takes one token, or says in how many seconds one will be there.
-    pub fn take(&mut self, capacity: f64, per_second: f64) -> Result<(), u64> {
+    pub(crate) fn take(&mut self, capacity: f64, per_second: f64) -> Result<(), u64> {
         let now = sipauth::monotonic_now();
         self.tokens =
             (self.tokens + now.duration_since(self.last).as_secs_f64() * per_second).min(capacity);
@@ -65,14 +65,14 @@ impl Bucket {
 }
 
 /// Where a limit keeps its buckets, by key.
-pub trait BucketStore: Send + Sync + std::fmt::Debug {
+pub(crate) trait BucketStore: Send + Sync + std::fmt::Debug {
     /// One request of `key`: allowed, or the seconds until it would be.
     fn check(&self, key: &str) -> Result<(), u64>;
 }
 
 /// Buckets by key, in this process.
 #[derive(Debug)]
-pub struct KeyedLimiter {
+pub(crate) struct KeyedLimiter {
     capacity: f64,
     per_second: f64,
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -80,7 +80,7 @@ pub struct KeyedLimiter {
 
 impl KeyedLimiter {
     /// A limiter allowing `rate`.
-    pub fn new(rate: Rate) -> Self {
+    pub(crate) fn new(rate: Rate) -> Self {
         let capacity = f64::from(rate.per_minute);
         Self {
             capacity,

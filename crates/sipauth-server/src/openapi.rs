@@ -39,9 +39,9 @@ impl Modify for BearerAuth {
     )),
     modifiers(&BearerAuth)
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 /// `GET /openapi.json`.
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

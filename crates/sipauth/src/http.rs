@@ -26,7 +26,7 @@ use url::Url;
 use crate::error::{ConfigError, Endpoint, Error, ProviderError, RedactedBody, ResponseError};
 
 /// A boxed, sendable future (the trait stays object-safe without an async-trait dependency).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The HTTP methods sipauth uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,7 +205,7 @@ impl RawResponse {
 }
 
 /// The error for a body past its limit.
-pub fn too_large(endpoint: Endpoint, status: u16, limit: usize) -> Error {
+pub(crate) fn too_large(endpoint: Endpoint, status: u16, limit: usize) -> Error {
     Error::Response(ResponseError {
         endpoint,
         status,
@@ -235,7 +235,7 @@ pub struct HttpClient {
 }
 
 /// The default total timeout for one request to a provider.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl HttpClient {
     /// The platform's transport with sipauth's defaults (no redirects, 10 s connect, 30 s

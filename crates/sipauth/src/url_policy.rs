@@ -9,7 +9,7 @@ use url::{Host, Url};
 use crate::error::ConfigError;
 
 /// True for 127.0.0.0/8, ::1 and `localhost`.
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
@@ -20,7 +20,7 @@ pub fn is_loopback(url: &Url) -> bool {
 
 /// `value` with any `user:password@` part of its authority replaced by `[redacted]@`, for
 /// error messages: a URL given with credentials must not echo them.
-pub fn redact_userinfo(value: &str) -> String {
+pub(crate) fn redact_userinfo(value: &str) -> String {
     let Some((scheme, rest)) = value.split_once("://") else {
         return value.to_string();
     };
@@ -34,7 +34,7 @@ pub fn redact_userinfo(value: &str) -> String {
 /// Parses an absolute URL, naming the setting in the error. A URL carrying credentials
 /// (`https://user:secret@host/`) is refused: they would be sent as Basic authentication to
 /// whatever the URL names, and end up in logs.
-pub fn parse(field: &'static str, value: &str) -> Result<Url, ConfigError> {
+pub(crate) fn parse(field: &'static str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|e| ConfigError::InvalidUrl {
         field,
         value: redact_userinfo(value),
@@ -57,7 +57,7 @@ fn refuse_credentials(field: &'static str, url: &Url) -> Result<(), ConfigError>
 
 /// Checks that an endpoint URL is `https`, or `http` on a loopback host, has no credentials and
 /// no fragment.
-pub fn require_secure(field: &'static str, url: &Url) -> Result<(), ConfigError> {
+pub(crate) fn require_secure(field: &'static str, url: &Url) -> Result<(), ConfigError> {
     refuse_credentials(field, url)?;
     if url.fragment().is_some() {
         return Err(ConfigError::InvalidUrl {
@@ -90,7 +90,7 @@ pub fn parse_secure(field: &'static str, value: &str) -> Result<Url, ConfigError
 
 /// Checks a redirect URI: `https`, loopback `http`, or a private-use scheme in reverse-DNS form
 /// (`com.example.app:/callback`, RFC 8252 §7.1); never a fragment.
-pub fn require_redirect(url: &Url) -> Result<(), ConfigError> {
+pub(crate) fn require_redirect(url: &Url) -> Result<(), ConfigError> {
     const FIELD: &str = "redirect_uri";
     match url.scheme() {
         "http" | "https" => require_secure(FIELD, url),

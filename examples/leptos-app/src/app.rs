@@ -60,6 +60,8 @@ async fn configuration() -> Result<OAuth2Config, String> {
 }
 
 /// The whole page.
+// Leptos' #[component] makes its props public whatever the function says.
+#[allow(unreachable_pub)]
 #[component]
 pub fn App() -> impl IntoView {
     let config = LocalResource::new(configuration);

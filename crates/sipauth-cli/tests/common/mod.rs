@@ -10,14 +10,14 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-pub mod service;
+pub(crate) mod service;
 
-pub struct Env {
+pub(crate) struct Env {
     pub dir: PathBuf,
 }
 
 impl Env {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "sipauth-cli-{name}-{}-{}",
             std::process::id(),
@@ -27,7 +27,7 @@ impl Env {
         Self { dir }
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sipauth"));
         cmd.args(args)
             .env("SIPAUTH_DATA_DIR", self.dir.join("data"))
@@ -40,14 +40,14 @@ impl Env {
         cmd
     }
 
-    pub async fn run(&self, args: &[&str]) -> Output {
+    pub(crate) async fn run(&self, args: &[&str]) -> Output {
         tokio::time::timeout(Duration::from_secs(60), self.cmd(args).output())
             .await
             .unwrap()
             .unwrap()
     }
 
-    pub fn stored(&self) -> Value {
+    pub(crate) fn stored(&self) -> Value {
         serde_json::from_str(
             &std::fs::read_to_string(self.dir.join("data/sipauth_session.json")).unwrap(),
         )
@@ -56,7 +56,7 @@ impl Env {
 }
 
 /// Starts `sipauth login --no-browser ARGS` and returns the child and the authorization URL.
-pub async fn start_login(
+pub(crate) async fn start_login(
     env: &Env,
     args: &[&str],
 ) -> (
@@ -94,7 +94,7 @@ pub async fn start_login(
 
 /// Delivers `callback` to a `sipauth login --json` started by [`start_login`] and returns what it
 /// printed, once it exited 0 within 30 s.
-pub async fn finish_login(
+pub(crate) async fn finish_login(
     child: tokio::process::Child,
     rest: tokio::task::JoinHandle<String>,
     callback: &str,
@@ -109,7 +109,7 @@ pub async fn finish_login(
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-pub fn interrupt(child: &tokio::process::Child) {
+pub(crate) fn interrupt(child: &tokio::process::Child) {
     let pid = child.id().unwrap();
     assert!(sipauth_testkit::process::signal(
         pid,
@@ -117,7 +117,7 @@ pub fn interrupt(child: &tokio::process::Child) {
     ));
 }
 
-pub fn pending_files(env: &Env) -> Vec<String> {
+pub(crate) fn pending_files(env: &Env) -> Vec<String> {
     std::fs::read_dir(env.dir.join("data"))
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -128,7 +128,7 @@ pub fn pending_files(env: &Env) -> Vec<String> {
 }
 
 /// `node testenv/web/SCRIPT ARGS`: (exit code, its last JSON line).
-pub async fn node(script: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
+pub(crate) async fn node(script: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
     let out = tokio::time::timeout(
         Duration::from_secs(90),
         tokio::process::Command::new("node")

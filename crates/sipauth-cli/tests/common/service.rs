@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use super::Env;
 
 /// A running `sipauth serve`; killed when dropped.
-pub struct Service {
+pub(crate) struct Service {
     pub child: tokio::process::Child,
     pub base: String,
     pub database: String,
@@ -25,7 +25,7 @@ pub struct Service {
 }
 
 impl Service {
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         let pid = self.child.id().unwrap();
         assert!(sipauth_testkit::process::signal(
             pid,
@@ -40,7 +40,7 @@ impl Service {
 }
 
 /// Starts `sipauth serve` with exactly `args` and waits for `listening on`.
-pub async fn spawn_service(env: &Env, args: &[&str], database: String) -> Service {
+pub(crate) async fn spawn_service(env: &Env, args: &[&str], database: String) -> Service {
     let mut child = env.cmd(args).stdout(Stdio::null()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -69,7 +69,7 @@ pub async fn spawn_service(env: &Env, args: &[&str], database: String) -> Servic
     }
 }
 
-pub async fn serve(env: &Env, extra: &[&str]) -> Service {
+pub(crate) async fn serve(env: &Env, extra: &[&str]) -> Service {
     let secret_file = env.dir.join("introspection.secret");
     std::fs::write(
         &secret_file,
@@ -113,7 +113,7 @@ pub async fn serve(env: &Env, extra: &[&str]) -> Service {
 }
 
 /// An ID token of `login`, signed in at the real provider by the library.
-pub async fn id_token_of(login: &str) -> String {
+pub(crate) async fn id_token_of(login: &str) -> String {
     const REDIRECT: &str = "http://127.0.0.1:5568/callback";
     let http = HttpClient::new().unwrap();
     let provider = ProviderConfig::discover(
@@ -137,7 +137,7 @@ pub async fn id_token_of(login: &str) -> String {
 }
 
 /// `POST /api/sip/provision` with `token`: (status, body).
-pub async fn provision(service: &Service, token: &str) -> (u16, Value) {
+pub(crate) async fn provision(service: &Service, token: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/api/sip/provision", service.base))
         .bearer_auth(token)
@@ -151,7 +151,7 @@ pub async fn provision(service: &Service, token: &str) -> (u16, Value) {
 /// `sipauth login --json` as `login` at the real provider with the `api` password strategy
 /// pointing at `service` and the SIP domain `domain` (plus `extra` options); the credentials it
 /// printed, once it exited 0.
-pub async fn login_with_api_strategy(
+pub(crate) async fn login_with_api_strategy(
     env: &super::Env,
     service: &Service,
     login: &str,

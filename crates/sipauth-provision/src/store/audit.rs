@@ -38,7 +38,7 @@ pub(crate) struct AuditLog {
 
 impl AuditLog {
     /// Starts the writer task on the current runtime; it ends when every handle is dropped.
-    pub fn start(db: Database) -> Self {
+    pub(crate) fn start(db: Database) -> Self {
         let (jobs, mut queue) = mpsc::channel::<Job>(BATCH * 4);
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
@@ -60,7 +60,7 @@ impl AuditLog {
     }
 
     /// Appends `row`, returning once it is committed.
-    pub async fn append(&self, row: AuditRow) -> Result<(), ProvisionError> {
+    pub(crate) async fn append(&self, row: AuditRow) -> Result<(), ProvisionError> {
         let (done, committed) = oneshot::channel();
         self.jobs
             .send((row, done))

@@ -21,7 +21,7 @@ pub(crate) struct WriteTx<'a> {
 
 impl WriteTx<'_> {
     /// Commits.
-    pub async fn commit(self) -> Result<(), ProvisionError> {
+    pub(crate) async fn commit(self) -> Result<(), ProvisionError> {
         self.tx.commit().await?;
         Ok(())
     }

@@ -21,13 +21,13 @@ use crate::limits::Bucket;
 
 /// The longest an accepted opaque token's answer is reused (shorter when the token expires
 /// sooner; 30 s when its expiry is unknown, as with userinfo).
-pub const POSITIVE_TTL: i64 = 300;
+pub(super) const POSITIVE_TTL: i64 = 300;
 /// How long an identity without a known expiry is reused.
-pub const UNKNOWN_EXPIRY_TTL: i64 = 30;
+pub(super) const UNKNOWN_EXPIRY_TTL: i64 = 30;
 /// How long a refused token's answer is reused.
-pub const NEGATIVE_TTL: i64 = 30;
+pub(super) const NEGATIVE_TTL: i64 = 30;
 /// The most entries kept; beyond it expired entries go, then everything.
-pub const MAX_ENTRIES: usize = 20_000;
+pub(super) const MAX_ENTRIES: usize = 20_000;
 
 /// What was decided about one token.
 #[derive(Debug, Clone)]

@@ -13,7 +13,8 @@ mod bearer;
 mod cache;
 
 pub use bearer::Caller;
-pub use cache::{Answer, AnswerCache, OutboundBudget};
+pub use cache::OutboundBudget;
+pub(crate) use cache::{Answer, AnswerCache};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -72,7 +73,7 @@ fn reason(e: &sipauth::Error) -> &'static str {
 }
 
 /// The longest bearer token taken (a JWT with many claims is a few KiB).
-pub const MAX_TOKEN: usize = 16 * 1024;
+pub(crate) const MAX_TOKEN: usize = 16 * 1024;
 
 impl TokenCheck {
     /// Checks tokens of `issuers`, with the default outbound budget.

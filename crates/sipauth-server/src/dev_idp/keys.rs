@@ -14,7 +14,7 @@ use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 
 /// The key and its id.
-pub struct SigningKey {
+pub(super) struct SigningKey {
     kid: String,
     encoding: EncodingKey,
     jwk: Value,
@@ -30,7 +30,7 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Loads the key from `path` (PKCS#1 DER), or generates and stores one there.
-    pub fn load_or_create(path: &Path) -> Result<Self, String> {
+    pub(super) fn load_or_create(path: &Path) -> Result<Self, String> {
         let key = match std::fs::read(path) {
             Ok(der) => RsaPrivateKey::from_pkcs1_der(&der)
                 .map_err(|e| format!("{}: not an RSA key: {e}", path.display()))?,
@@ -65,12 +65,12 @@ impl SigningKey {
     }
 
     /// The JWKS document.
-    pub fn jwks(&self) -> Value {
+    pub(super) fn jwks(&self) -> Value {
         json!({ "keys": [self.jwk.clone()] })
     }
 
     /// Signs `claims` as an RS256 JWT of type `typ`.
-    pub fn sign(&self, claims: &Value, typ: &str) -> Result<String, String> {
+    pub(super) fn sign(&self, claims: &Value, typ: &str) -> Result<String, String> {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
         header.typ = Some(typ.to_string());

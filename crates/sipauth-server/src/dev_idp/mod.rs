@@ -38,11 +38,11 @@ use keys::SigningKey;
 use routes::{authorize, discovery, introspect, jwks, login, revoke, token, userinfo};
 
 /// The public client of the command (`sipauth login --client-id sipauth-dev`).
-pub const CLI_CLIENT: &str = "sipauth-dev";
+pub(crate) const CLI_CLIENT: &str = "sipauth-dev";
 /// The confidential client of the service's own sign-in page.
-pub const WEB_CLIENT: &str = "sipauth-web";
+pub(crate) const WEB_CLIENT: &str = "sipauth-web";
 /// Scopes it knows.
-pub const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
+pub(crate) const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
 /// How long codes live (seconds).
 const CODE_TTL: i64 = 60;
 /// How long an authorization request may wait on the login page (seconds).

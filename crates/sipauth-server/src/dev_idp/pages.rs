@@ -25,7 +25,7 @@ fn page(title: &str, body: Markup) -> Markup {
 }
 
 /// The login page of one authorization request.
-pub fn login(issuer: &str, request: &str, client: &str, users: &[DevUser]) -> Response {
+pub(super) fn login(issuer: &str, request: &str, client: &str, users: &[DevUser]) -> Response {
     let markup = page(
         "Sign in",
         html! {
@@ -46,7 +46,7 @@ pub fn login(issuer: &str, request: &str, client: &str, users: &[DevUser]) -> Re
 }
 
 /// An error page.
-pub fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (
         status,
         page(

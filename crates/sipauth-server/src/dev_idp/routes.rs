@@ -29,7 +29,7 @@ pub(super) async fn jwks(State(idp): State<Arc<DevIdp>>) -> Json<Value> {
 
 /// The authorization request's parameters.
 #[derive(Debug, Deserialize)]
-pub struct AuthorizeQuery {
+pub(super) struct AuthorizeQuery {
     client_id: Option<String>,
     redirect_uri: Option<String>,
     response_type: Option<String>,
@@ -130,7 +130,7 @@ pub(super) async fn authorize(
 
 /// The login form.
 #[derive(Debug, Deserialize)]
-pub struct LoginForm {
+pub(super) struct LoginForm {
     request: String,
     user: Option<String>,
     cancel: Option<String>,

@@ -32,7 +32,7 @@ fn no_store(markup: Markup) -> Response {
 }
 
 /// The sign-in page.
-pub fn home(providers: &[&str], dev: bool) -> Response {
+pub(super) fn home(providers: &[&str], dev: bool) -> Response {
     no_store(page(
         "Sign in",
         dev,
@@ -73,7 +73,7 @@ fn expiry(at: Option<i64>) -> String {
 }
 
 /// The account page.
-pub fn account(
+pub(super) fn account(
     c: &ProvisionedCredentials,
     token_expires_at: Option<i64>,
     provider: &str,
@@ -175,7 +175,7 @@ fn explain(code: &str) -> (&'static str, &'static str) {
 }
 
 /// A friendly error page; the code is shown for support.
-pub fn error(status: StatusCode, code: &str, dev: bool) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, dev: bool) -> Response {
     let (title, advice) = if status == StatusCode::FORBIDDEN
         && ErrorCode::parse(code) == Some(ErrorCode::AccessDenied)
     {

@@ -12,7 +12,7 @@ use crate::secret::{AuthorizationCode, CsrfState};
 
 /// The parameters of a callback.
 #[derive(Debug, Clone)]
-pub struct CallbackParams {
+pub(crate) struct CallbackParams {
     /// Where the callback arrived, without query and fragment.
     pub arrived_at: Url,
     /// The authorization code.
@@ -41,7 +41,7 @@ fn params_of(part: Option<&str>) -> Result<HashMap<String, String>, CallbackErro
 }
 
 /// Parses an absolute callback URL.
-pub fn parse(callback_url: &str) -> Result<CallbackParams, Error> {
+pub(crate) fn parse(callback_url: &str) -> Result<CallbackParams, Error> {
     let url = Url::parse(callback_url)
         .map_err(|e| CallbackError::Malformed(format!("not an absolute URL: {e}")))?;
     let query = params_of(url.query())?;

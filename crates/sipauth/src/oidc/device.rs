@@ -13,7 +13,7 @@ use crate::oidc::{Exchanged, OidcClient};
 use crate::secret::AuthorizationCode;
 
 /// The grant type of RFC 8628 §3.4.
-pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A started device sign-in: show `user_code` and `verification_uri` to the user.
 #[derive(Debug, Clone)]

@@ -36,7 +36,7 @@ use crate::secret::{AuthorizationCode, RefreshToken};
 use crate::verify::{IdTokenVerifier, JwksCache, VerifiedIdToken, VerifyOptions};
 
 /// The default lifetime of a pending sign-in.
-pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(600);
 
 /// A completed sign-in.
 #[derive(Debug, Clone)]

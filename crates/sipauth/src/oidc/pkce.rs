@@ -13,22 +13,22 @@ use crate::secret::{CsrfState, Nonce, PkceVerifier};
 
 const RANDOM_BYTES: usize = 32;
 
-pub fn new_verifier() -> Result<PkceVerifier, ConfigError> {
+pub(crate) fn new_verifier() -> Result<PkceVerifier, ConfigError> {
     random_urlsafe(RANDOM_BYTES).map(PkceVerifier::new)
 }
 
 /// The S256 challenge for a verifier: base64url(SHA-256(verifier)).
-pub fn s256_challenge(verifier: &PkceVerifier) -> String {
+pub(crate) fn s256_challenge(verifier: &PkceVerifier) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.secret().as_bytes()))
 }
 
 /// A fresh `state` (256 bits).
-pub fn new_state() -> Result<CsrfState, ConfigError> {
+pub(crate) fn new_state() -> Result<CsrfState, ConfigError> {
     random_urlsafe(RANDOM_BYTES).map(CsrfState::new)
 }
 
 /// A fresh `nonce` (256 bits).
-pub fn new_nonce() -> Result<Nonce, ConfigError> {
+pub(crate) fn new_nonce() -> Result<Nonce, ConfigError> {
     random_urlsafe(RANDOM_BYTES).map(Nonce::new)
 }
 

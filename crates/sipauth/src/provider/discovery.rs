@@ -52,7 +52,7 @@ pub struct DiscoveryDocument {
 
 /// The RFC 8414 metadata URL for an issuer: the well-known segment goes between the host and
 /// the issuer's path (`https://h/t` → `https://h/.well-known/oauth-authorization-server/t`).
-pub fn oauth_metadata_url(issuer: &str) -> Result<Url, ConfigError> {
+pub(crate) fn oauth_metadata_url(issuer: &str) -> Result<Url, ConfigError> {
     let mut url = url_policy::parse_secure("issuer", issuer)?;
     let path = url.path().trim_end_matches('/').to_string();
     url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
@@ -133,7 +133,7 @@ fn kind_for(issuer: &Url) -> ProviderKind {
 }
 
 /// The discovery document URL for an issuer (OpenID Connect Discovery §4).
-pub fn discovery_url(issuer: &str) -> Result<Url, ConfigError> {
+pub(crate) fn discovery_url(issuer: &str) -> Result<Url, ConfigError> {
     url_policy::parse_secure("issuer", issuer)?;
     url_policy::parse_secure(
         "issuer",

@@ -3,9 +3,9 @@
 //! Templates for the well-known providers live in [`templates`], discovery from an issuer's
 //! metadata in [`discovery`]. What to do with the configuration belongs to [`crate::oidc`].
 
-pub mod discovery;
+pub(crate) mod discovery;
 mod issuer;
-pub mod templates;
+pub(crate) mod templates;
 
 pub use discovery::DiscoveryDocument;
 pub use issuer::Issuer;
@@ -201,7 +201,7 @@ pub struct ProviderConfig {
 }
 
 /// Authorization parameters sipauth sets itself; `additional_params` may not contain them.
-pub const RESERVED_PARAMS: &[&str] = &[
+pub(crate) const RESERVED_PARAMS: &[&str] = &[
     "client_id",
     "redirect_uri",
     "response_type",

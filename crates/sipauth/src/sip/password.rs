@@ -53,7 +53,7 @@ pub enum ApiMethod {
 }
 
 /// What a custom password generator returns.
-pub type CustomPasswordFuture =
+pub(crate) type CustomPasswordFuture =
     Pin<Box<dyn Future<Output = Result<SipPassword, String>> + Send + 'static>>;
 
 /// A custom password generator: given the tokens and the user info.
@@ -148,7 +148,7 @@ impl PasswordStrategy {
 
 /// What a strategy produced: the password and anything it overrides.
 #[derive(Debug, Clone, Default)]
-pub struct Issued {
+pub(crate) struct Issued {
     /// The password.
     pub password: Option<SipPassword>,
     /// A username to use instead of the mapped one (API).
@@ -166,7 +166,7 @@ pub struct Issued {
 }
 
 /// Lowercase hex of SHA-x over `<sub>:<access_token><salt>`.
-pub fn hash_password(
+pub(crate) fn hash_password(
     algorithm: HashAlgorithm,
     sub: &str,
     access_token: &str,

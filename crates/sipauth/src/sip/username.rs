@@ -26,7 +26,7 @@ impl Default for UsernamePolicy {
 }
 
 /// True for the characters a SIP username may keep.
-pub fn allowed(c: char) -> bool {
+pub(super) fn allowed(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
 }
 
@@ -44,7 +44,7 @@ pub fn local_part(raw: &str) -> String {
 }
 
 /// Checks a sanitised username against the policy. `source` names the claim or transformer.
-pub fn check(
+pub(super) fn check(
     username: String,
     source: &str,
     policy: UsernamePolicy,
@@ -72,7 +72,12 @@ pub fn check(
 
 /// The email local part plus `-` and 8 hex characters of SHA-256(`issuer` + "\n" + `subject`):
 /// stable for one account, different for the same local part at another issuer or subject.
-pub fn collision_free(local: &str, issuer: &str, subject: &str, policy: UsernamePolicy) -> String {
+pub(super) fn collision_free(
+    local: &str,
+    issuer: &str,
+    subject: &str,
+    policy: UsernamePolicy,
+) -> String {
     let digest = Sha256::digest(format!("{issuer}\n{subject}").as_bytes());
     let suffix: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
     let room = policy.max_len.saturating_sub(suffix.len() + 1);

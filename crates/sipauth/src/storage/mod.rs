@@ -32,7 +32,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type StoreLock = Box<dyn Any + Send + Sync>;
 
 /// A storage failure (defined with the other errors).
-pub use crate::error::StorageError;
+pub(crate) use crate::error::StorageError;
 
 /// String values by key, plus an exclusive lock per key that other processes sharing the same
 /// store respect. Keys are made of `[A-Za-z0-9_.-]`.

@@ -36,7 +36,7 @@ use crate::provider::ProviderConfig;
 use crate::secret::{ClientSecret, IdToken, Nonce};
 
 /// Algorithms accepted for ID tokens signed with the provider's keys. Never `none`.
-pub const ASYMMETRIC_ALGORITHMS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
+pub(crate) const ASYMMETRIC_ALGORITHMS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
 
 /// Tuning for verification and the key cache.
 #[derive(Debug, Clone)]
