@@ -17,9 +17,11 @@ use crate::serve::{data_dir, file_config};
 
 fn failed(e: ProvisionError) -> CliError {
     match e {
-        ProvisionError::NotFound(_) => {
-            CliError::new(crate::error::EXIT_NOT_FOUND, "not_found", e.to_string())
-        }
+        ProvisionError::NotFound(_) => CliError::new(
+            crate::error::EXIT_NOT_FOUND,
+            sipauth::ErrorCode::NotFound.as_str(),
+            e.to_string(),
+        ),
         ProvisionError::Config(_) => CliError::config(e.to_string()),
         other => CliError::new(
             crate::error::EXIT_OTHER,

@@ -345,7 +345,7 @@ pub async fn logout(global: &Global, flags: &Profile) -> Result<(), CliError> {
             .unwrap_or_default();
         let mut err = CliError::new(
             crate::error::EXIT_REVOCATION,
-            "revocation_failed",
+            sipauth::ErrorCode::RevocationFailed.as_str(),
             format!("signed out locally, but the provider did not revoke the tokens: {detail}"),
         );
         err.outcome = Some(doc);

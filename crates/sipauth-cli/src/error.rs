@@ -6,16 +6,20 @@
 //! | 1 | anything else (storage, internal) |
 //! | 2 | bad command line (clap) |
 //! | 3 | sign-in failed (refused, invalid callback, verification, credentials) |
-//! | 4 | not signed in (or the session expired and cannot be refreshed) |
 //! | 4 | not signed in (or the session ended: expired, refresh refused, unreadable record) |
 //! | 5 | configuration error |
 //! | 6 | network error (provider or password API unreachable, timeout) |
 //! | 7 | signed out locally, but the provider refused or could not be reached to revoke |
+//! | 8 | `sipauth admin`: no such account |
+//! | 9 | `sipauth register-check`: the SIP server refused the credentials |
+//! | 10 | `sipauth register-check`: the SIP server's answer was not usable SIP |
 //! | 130 | cancelled (Ctrl-C) |
 //!
-//! [`exit_code_for`] is the one place that turns a library error into an exit code.
+//! [`exit_code_for`] is the one place that turns a library error into an exit code. The codes
+//! `--json` prints come from the one registry, [`ErrorCode`] (a provider's own codes pass
+//! through as it sent them).
 
-use sipauth::Error;
+use sipauth::{Error, ErrorCode};
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -59,7 +63,7 @@ pub struct CliError {
     code: u8,
     /// The one-line message.
     pub message: String,
-    /// The stable error code for `--json` (`invalid_state`, `not_signed_in`, ...).
+    /// The stable error code for `--json` (`invalid_state`, `not_authenticated`, ...).
     pub error: String,
     /// What did happen despite the failure, for `--json` (logout: signed out locally).
     pub outcome: Option<serde_json::Value>,
@@ -68,36 +72,40 @@ pub struct CliError {
 impl CliError {
     /// A configuration error.
     pub fn config(message: impl Into<String>) -> Self {
-        Self::new(EXIT_CONFIG, "configuration_error", message)
+        Self::new(EXIT_CONFIG, ErrorCode::ConfigurationError.as_str(), message)
     }
 
     /// A failed sign-in.
     pub fn sign_in(message: impl Into<String>) -> Self {
-        Self::new(EXIT_SIGN_IN, "sign_in_failed", message)
+        Self::new(EXIT_SIGN_IN, ErrorCode::SignInFailed.as_str(), message)
     }
 
     /// Not signed in.
     pub fn not_signed_in() -> Self {
         Self::new(
             EXIT_NOT_SIGNED_IN,
-            "not_signed_in",
+            ErrorCode::NotAuthenticated.as_str(),
             "not signed in: run `sipauth login`",
         )
     }
 
     /// Cancelled by Ctrl-C.
     pub fn cancelled() -> Self {
-        Self::new(EXIT_CANCELLED, "cancelled", "cancelled (Ctrl-C)")
+        Self::new(
+            EXIT_CANCELLED,
+            ErrorCode::Cancelled.as_str(),
+            "cancelled (Ctrl-C)",
+        )
     }
 
     /// A timeout of the command's own (`login --timeout`).
     pub fn timed_out(message: impl Into<String>) -> Self {
-        Self::new(EXIT_NETWORK, "timeout", message)
+        Self::new(EXIT_NETWORK, ErrorCode::Timeout.as_str(), message)
     }
 
     /// Anything else.
     pub fn other(message: impl Into<String>) -> Self {
-        Self::new(EXIT_OTHER, "error", message)
+        Self::new(EXIT_OTHER, ErrorCode::Failed.as_str(), message)
     }
 
     /// A failure with an explicit exit code and error code.

@@ -23,7 +23,7 @@ fn failed(e: CheckError) -> CliError {
         CheckError::Config(_) => crate::error::EXIT_CONFIG,
         _ => crate::error::EXIT_OTHER,
     };
-    CliError::new(code, e.code(), e.to_string())
+    CliError::new(code, e.code().as_str(), e.to_string())
 }
 
 fn describe(step: &Step) -> String {
@@ -143,7 +143,7 @@ pub async fn register_check(global: &Global, opts: &RegisterCheckOpts) -> Result
             };
             let mut e = CliError::new(
                 EXIT_SIP_REFUSED,
-                "sip_refused",
+                sipauth::ErrorCode::SipRefused.as_str(),
                 format!(
                     "the SIP server refused the credentials: {status} {}",
                     sanitize(reason)

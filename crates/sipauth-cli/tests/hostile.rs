@@ -187,7 +187,7 @@ async fn token_json_failure_is_one_document() {
     let out = env.run(&["token", "--json"]).await;
     assert_eq!(out.status.code(), Some(4));
     let doc: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
-    assert_eq!(doc["error"], "not_signed_in");
+    assert_eq!(doc["error"], "not_authenticated");
     assert_eq!(doc["exitCode"], 4);
 }
 

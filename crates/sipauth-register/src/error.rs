@@ -25,12 +25,12 @@ impl CheckError {
     }
 
     /// A stable code: `unreachable`, `timeout`, `protocol_error`, `invalid_request`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> sipauth::ErrorCode {
         match self {
-            Self::Unreachable(_) => "unreachable",
-            Self::Timeout(_) => "timeout",
-            Self::Protocol(_) => "protocol_error",
-            Self::Config(_) => "invalid_request",
+            Self::Unreachable(_) => sipauth::ErrorCode::Unreachable,
+            Self::Timeout(_) => sipauth::ErrorCode::Timeout,
+            Self::Protocol(_) => sipauth::ErrorCode::ProtocolError,
+            Self::Config(_) => sipauth::ErrorCode::InvalidRequest,
         }
     }
 }

@@ -295,6 +295,21 @@ error_codes! {
     InvalidCsrf => "invalid_csrf",
     /// The web page has no such provider.
     UnknownProvider => "unknown_provider",
+    // The command's own (sipauth --json): each pairs with an exit code (sipauth-cli/src/error.rs).
+    /// A setting is missing or wrong (exit 5).
+    ConfigurationError => "configuration_error",
+    /// The sign-in failed (exit 3).
+    SignInFailed => "sign_in_failed",
+    /// Cancelled by Ctrl-C (exit 130).
+    Cancelled => "cancelled",
+    /// Anything else the command could not do (exit 1).
+    Failed => "error",
+    /// `register-check`: the SIP server refused the credentials (exit 9).
+    SipRefused => "sip_refused",
+    /// `register-check`: the SIP server's answer was not usable SIP (exit 10).
+    ProtocolError => "protocol_error",
+    /// `register-check`: the SIP server could not be reached (exit 6).
+    Unreachable => "unreachable",
 }
 
 impl std::fmt::Display for ErrorCode {
