@@ -11,12 +11,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use sipauth::{
-    AuthorizationOptions, ClientRegistration, ClientSecret, HttpClient, Introspector, Issuer,
-    JwksCache, OidcClient, ProviderConfig, SystemClock, TokenVerifier, VerifyOptions,
+    ClientSecret, HttpClient, Introspector, Issuer, JwksCache, SystemClock, TokenVerifier,
+    VerifyOptions,
 };
 use sipauth_provision::{Backend, Database, Policy, Provisioner, ServerSecret, SipSettings};
 use sipauth_server::{app, AppState, IssuerConfig, OutboundBudget, TokenCheck};
-use sipauth_testkit::browser::Browser;
 use sipauth_testkit::keys::{self, TestKey};
 use sipauth_testkit::proxy::CountingProxy;
 use sipauth_testkit::{clients, oidc_issuer};
@@ -31,28 +30,8 @@ async fn tokens_of(login: &str) -> (String, String) {
 
 /// A real sign-in of `client` at oidc-provider: (ID token, access token).
 async fn tokens_for(client: &str, login: &str) -> (String, String) {
-    let http = HttpClient::new().unwrap();
-    let provider = ProviderConfig::discover(
-        &http,
-        &oidc_issuer(),
-        ClientRegistration::public(client, REDIRECT),
-    )
-    .await
-    .unwrap();
-    let client = OidcClient::builder(provider).http(http).build().unwrap();
-    let request = client
-        .authorization_request(&AuthorizationOptions::default())
-        .unwrap();
-    let callback = Browser::new()
-        .unwrap()
-        .sign_in(request.url.as_str(), login, REDIRECT)
-        .await
-        .unwrap();
-    let sign_in = client.handle_callback(&callback).await.unwrap();
-    (
-        sign_in.tokens.id_token.unwrap().secret().to_string(),
-        sign_in.tokens.access_token.secret().to_string(),
-    )
+    let t = sipauth_testkit::signin::tokens_of(&oidc_issuer(), client, login, REDIRECT).await;
+    (t.id_token, t.access_token)
 }
 
 async fn state(name: &str) -> AppState {

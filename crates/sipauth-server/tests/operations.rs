@@ -12,11 +12,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
 use serde_json::{json, Value};
-use sipauth::{
-    AuthorizationOptions, ClientRegistration, HttpClient, OidcClient, ProviderConfig, SystemClock,
-};
+use sipauth::{HttpClient, SystemClock};
 use sipauth_server::{app, AppState, ServiceConfig};
-use sipauth_testkit::browser::Browser;
 use sipauth_testkit::keys::TestKey;
 use sipauth_testkit::stub::{Canned, Stub};
 use sipauth_testkit::{clients, oidc_issuer};
@@ -25,25 +22,9 @@ use tower::ServiceExt;
 const REDIRECT: &str = "http://127.0.0.1:5567/callback";
 
 async fn id_token_of(login: &str) -> String {
-    let http = HttpClient::new().unwrap();
-    let provider = ProviderConfig::discover(
-        &http,
-        &oidc_issuer(),
-        ClientRegistration::public(clients::PUBLIC, REDIRECT),
-    )
-    .await
-    .unwrap();
-    let client = OidcClient::builder(provider).http(http).build().unwrap();
-    let request = client
-        .authorization_request(&AuthorizationOptions::default())
-        .unwrap();
-    let callback = Browser::new()
-        .unwrap()
-        .sign_in(request.url.as_str(), login, REDIRECT)
+    sipauth_testkit::signin::tokens_of(&oidc_issuer(), clients::PUBLIC, login, REDIRECT)
         .await
-        .unwrap();
-    let sign_in = client.handle_callback(&callback).await.unwrap();
-    sign_in.tokens.id_token.unwrap().secret().to_string()
+        .id_token
 }
 
 /// A second issuer: a loopback stub publishing discovery and the key set of `key`.

@@ -1,6 +1,7 @@
 //! Test helpers for sipauth (not published): plays the browser against the real oidc-provider
 //! ([`browser`]), forges ID tokens with keys of our own ([`keys`]), and runs loopback HTTP stubs
-//! for what cannot run here, such as Google's, Microsoft's and GitHub's own servers ([`stub`]).
+//! for what cannot run here, such as Google's, Microsoft's and GitHub's own servers ([`stub`]),
+//! and signs people in at the real provider for their tokens ([`signin`]).
 //! It does not depend on sipauth, so the library's tests can use it without a cycle.
 
 #![allow(missing_docs)]
@@ -10,6 +11,7 @@ pub mod kamailio;
 pub mod keys;
 pub mod process;
 pub mod proxy;
+pub mod signin;
 pub mod stub;
 
 /// The issuer of the real oidc-provider started by `testenv/start.sh`.

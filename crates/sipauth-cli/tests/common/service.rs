@@ -8,7 +8,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use sipauth::{AuthorizationOptions, ClientRegistration, HttpClient, OidcClient, ProviderConfig};
 use sipauth_testkit::browser::{query_param, Browser};
 use sipauth_testkit::{clients, oidc_issuer};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -112,28 +111,12 @@ pub(crate) async fn serve(env: &Env, extra: &[&str]) -> Service {
     spawn_service(env, &args, database.clone()).await
 }
 
-/// An ID token of `login`, signed in at the real provider by the library.
+/// An ID token of `login`, signed in at the real provider.
 pub(crate) async fn id_token_of(login: &str) -> String {
     const REDIRECT: &str = "http://127.0.0.1:5568/callback";
-    let http = HttpClient::new().unwrap();
-    let provider = ProviderConfig::discover(
-        &http,
-        &oidc_issuer(),
-        ClientRegistration::public(clients::PUBLIC, REDIRECT),
-    )
-    .await
-    .unwrap();
-    let client = OidcClient::builder(provider).http(http).build().unwrap();
-    let request = client
-        .authorization_request(&AuthorizationOptions::default())
-        .unwrap();
-    let callback = Browser::new()
-        .unwrap()
-        .sign_in(request.url.as_str(), login, REDIRECT)
+    sipauth_testkit::signin::tokens_of(&oidc_issuer(), clients::PUBLIC, login, REDIRECT)
         .await
-        .unwrap();
-    let sign_in = client.handle_callback(&callback).await.unwrap();
-    sign_in.tokens.id_token.unwrap().secret().to_string()
+        .id_token
 }
 
 /// `POST /api/sip/provision` with `token`: (status, body).
