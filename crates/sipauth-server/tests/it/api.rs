@@ -3,8 +3,6 @@
 //! over a real SQLite database: the answers the library's `api` strategy and the guide's
 //! backend example expect, and every refusal as one JSON body.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::Arc;
 
 use axum::body::Body;

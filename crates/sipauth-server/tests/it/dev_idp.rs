@@ -3,8 +3,6 @@
 //! their client, redirect URI and verifier, and `iss` in every callback. Served by the real
 //! accept loop on a free loopback port.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -3,8 +3,6 @@
 //! rate limits, header limits, `/metrics`, `/openapi.json`, and what happens when the database
 //! fails in the middle of a provision.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
