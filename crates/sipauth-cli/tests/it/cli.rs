@@ -2,8 +2,6 @@
 //! flow, status/token/credentials/logout, a refresh after the access token's lifetime, and bad
 //! input with its documented exit codes. Each test has its own data directory.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::process::Output;
 use std::time::Duration;
 
@@ -12,8 +10,7 @@ use sipauth_testkit::browser::{query_param, with_query_param, Browser};
 use sipauth_testkit::{clients, introspect_active, jssip_accepts, oidc_issuer};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-mod common;
-use common::{start_login, Env};
+use crate::common::{start_login, Env};
 
 struct Login {
     output: Output,

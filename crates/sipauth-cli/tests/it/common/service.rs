@@ -2,7 +2,7 @@
 //! real provider and provision them over HTTP, or run `sipauth login` with the `api` password
 //! strategy against it.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 
 use std::process::Stdio;
 use std::time::Duration;

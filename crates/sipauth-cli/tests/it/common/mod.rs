@@ -1,6 +1,6 @@
 //! What every CLI test needs: a data directory of its own and the `sipauth` binary run in it.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 
 use std::path::PathBuf;
 use std::process::{Output, Stdio};

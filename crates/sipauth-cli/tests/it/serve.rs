@@ -3,16 +3,13 @@
 //! signs in, posts its (opaque) access token, and prints the credentials the service made; the
 //! service's database holds the Kamailio `subscriber` row for exactly that password.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use serde_json::Value;
 use sipauth_testkit::{clients, oidc_issuer};
 
-mod common;
-use common::service::{
+use crate::common::service::{
     id_token_of, login_with_api_strategy, provision, serve, spawn_service, Service,
 };
-use common::Env;
+use crate::common::Env;
 
 #[tokio::test]
 async fn login_with_the_api_strategy_gets_credentials_from_sipauth_serve() {

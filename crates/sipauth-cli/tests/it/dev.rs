@@ -5,13 +5,10 @@
 //! `sipauth login` against the development issuer gets credentials from the service.
 //! Screenshots land in `target/test-artifacts/`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use sipauth_testkit::{clients, oidc_issuer};
 
-mod common;
-use common::service::{spawn_service, Service};
-use common::{finish_login, node, start_login, Env};
+use crate::common::service::{spawn_service, Service};
+use crate::common::{finish_login, node, start_login, Env};
 
 async fn serve_dev(env: &Env, extra: &[&str]) -> Service {
     let data = env.dir.join("data").display().to_string();
@@ -154,7 +151,7 @@ async fn the_web_page_signs_in_with_oidc_provider_as_an_external_provider() {
     let secret = env.dir.join("web.secret");
     std::fs::write(&secret, format!("{}\n", clients::CONFIDENTIAL_BASIC_SECRET)).unwrap();
     let issuer = oidc_issuer();
-    let service = common::service::serve(
+    let service = crate::common::service::serve(
         &env,
         &[
             "--web-client-id",

@@ -5,8 +5,6 @@
 //! `disable`, deprovisioning) and wrong passwords get 403 at Kamailio; auth_ephemeral
 //! credentials work until they expire; the same works with the table in PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -15,9 +13,8 @@ use sipauth_testkit::kamailio::{Kamailio, KamailioAuth};
 use sipauth_testkit::testenv_dir;
 use tokio::io::AsyncWriteExt;
 
-mod common;
-use common::service::{id_token_of, login_with_api_strategy, provision, serve, Service};
-use common::Env;
+use crate::common::service::{id_token_of, login_with_api_strategy, provision, serve, Service};
+use crate::common::Env;
 
 const DOMAIN: &str = "sip.test";
 
@@ -309,7 +306,7 @@ async fn jssip_in_chromium_registers_with_what_the_web_page_shows() {
     let db = data.join("server.db").display().to_string();
     // The service first (its migrations make the table), then Kamailio on its file, then the
     // service again, naming Kamailio's WebSocket server.
-    let first = common::service::spawn_service(
+    let first = crate::common::service::spawn_service(
         &env,
         &["serve", "--dev", "--listen", "127.0.0.1:0"],
         db.clone(),
@@ -319,7 +316,7 @@ async fn jssip_in_chromium_registers_with_what_the_web_page_shows() {
     let kamailio = Kamailio::start(KamailioAuth::Sqlite(db.clone().into()))
         .await
         .unwrap();
-    let service = common::service::spawn_service(
+    let service = crate::common::service::spawn_service(
         &env,
         &[
             "serve",
@@ -334,7 +331,7 @@ async fn jssip_in_chromium_registers_with_what_the_web_page_shows() {
     .await;
     let artifacts =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    let (code, doc) = common::node(
+    let (code, doc) = crate::common::node(
         "browser-signin.mjs",
         &[&service.base, "dev", artifacts.to_str().unwrap()],
         &[("REGISTER", "1")],

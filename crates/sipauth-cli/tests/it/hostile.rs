@@ -3,16 +3,13 @@
 //! counts the test controls (what cannot be made to misbehave on purpose in oidc-provider); the
 //! session is seeded in the data directory as a previous login would have left it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use sipauth_testkit::browser::query_param;
 use sipauth_testkit::stub::{Canned, Stub};
 
-mod common;
-use common::{interrupt, pending_files, start_login, Env};
+use crate::common::{interrupt, pending_files, start_login, Env};
 
 fn now() -> i64 {
     use sipauth::Clock;

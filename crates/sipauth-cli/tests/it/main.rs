@@ -1,0 +1,18 @@
+//! The command's integration tests, one binary; each module runs the real `sipauth` binary
+//! against real peers.
+//! - `cli`: sign-in, device flow, status/token/credentials/logout against oidc-provider.
+//! - `dev`: `sipauth serve --dev`, its provider and web page (openid-client, Chromium).
+//! - `hostile`: short-lived and dead tokens, slow and hostile servers, odd flags, Ctrl-C.
+//! - `kamailio`: credentials registering at a real Kamailio 5.6 (JsSIP, register-check, SIPp).
+//! - `serve`: the provisioning service end to end with the `api` strategy.
+//! - `common`: the environment, the binary's runs, the service's lifecycle.
+
+// A panic in a test or its helpers is a test failure with a location: what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod common;
+mod dev;
+mod hostile;
+mod kamailio;
+mod serve;
