@@ -10,10 +10,11 @@ use sipauth::SystemClock;
 use sipauth_provision::{Account, ProvisionError, Provisioner};
 
 use crate::commands::{print_json, print_stdout};
+use crate::config::data_dir;
 use crate::error::CliError;
 use crate::opt::{AdminAction, AdminOpts, Global};
 use crate::output::sanitize;
-use crate::serve::{data_dir, file_config};
+use crate::serve::file_config;
 
 fn failed(e: ProvisionError) -> CliError {
     match e {

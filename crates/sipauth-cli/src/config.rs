@@ -161,15 +161,24 @@ pub struct Resolved {
     pub store: Arc<dyn SessionStore>,
 }
 
-fn data_dir(global: &Global, name: &str) -> Result<PathBuf, CliError> {
+/// The data directory: `--data-dir`, else `<data dir>/sipauth` (the service's, and the
+/// profiles' parent).
+pub fn data_dir(global: &Global) -> Result<PathBuf, CliError> {
     match &global.data_dir {
         Some(d) => Ok(d.clone()),
-        None => dirs::data_dir()
-            .map(|d| d.join("sipauth").join(name))
-            .ok_or_else(|| {
-                CliError::config("no data directory: set --data-dir or SIPAUTH_DATA_DIR")
-            }),
+        None => dirs::data_dir().map(|d| d.join("sipauth")).ok_or_else(|| {
+            CliError::config("no data directory: set --data-dir or SIPAUTH_DATA_DIR")
+        }),
     }
+}
+
+/// A profile's directory: `--data-dir` itself when given, else `<data dir>/sipauth/<name>`.
+fn profile_dir(global: &Global, name: &str) -> Result<PathBuf, CliError> {
+    let root = data_dir(global)?;
+    Ok(match &global.data_dir {
+        Some(_) => root,
+        None => root.join(name),
+    })
 }
 
 /// Opens the store for a profile.
@@ -186,7 +195,8 @@ pub fn open_store(global: &Global, name: &str) -> Result<Arc<dyn SessionStore>, 
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         _ if use_keyring => Arc::new(sipauth::KeyringStore::new(format!("sipauth.{name}"))),
         _ => Arc::new(
-            FileStore::new(data_dir(global, name)?).map_err(|e| CliError::config(e.to_string()))?,
+            FileStore::new(profile_dir(global, name)?)
+                .map_err(|e| CliError::config(e.to_string()))?,
         ),
     })
 }
@@ -497,8 +507,8 @@ pub fn sip_domain(p: &Profile, provider: &ProviderConfig) -> String {
     })
 }
 
-/// The default WebSocket server for a quick local try.
-pub const DEFAULT_WS_URI: &str = "ws://127.0.0.1:8088/ws";
+/// The WebSocket server when none is configured: the service's default, defined once.
+pub use sipauth_server::config::DEFAULT_WS_URI;
 
 /// Builds the credential mapping.
 pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMapping, CliError> {

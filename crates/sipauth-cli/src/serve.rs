@@ -4,7 +4,6 @@
 //! [`sipauth_server::app`] until Ctrl-C or SIGTERM, finishing the requests in flight. Prints
 //! `listening on http://ADDR` on standard error when ready.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use sipauth::{HttpClient, SystemClock};
@@ -15,15 +14,7 @@ use sipauth_server::config::{
 use crate::error::CliError;
 use crate::opt::{BackendName, EphemeralAlgorithmName, Global, LogFormatName, ServeOpts};
 
-/// The data directory: `--data-dir`, else `<data dir>/sipauth`.
-pub fn data_dir(global: &Global) -> Result<PathBuf, CliError> {
-    match &global.data_dir {
-        Some(d) => Ok(d.clone()),
-        None => dirs::data_dir().map(|d| d.join("sipauth")).ok_or_else(|| {
-            CliError::config("no data directory: set --data-dir or SIPAUTH_DATA_DIR")
-        }),
-    }
-}
+use crate::config::data_dir;
 
 fn config_error(e: sipauth_server::ConfigError) -> CliError {
     CliError::config(e.0)

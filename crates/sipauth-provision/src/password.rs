@@ -43,12 +43,8 @@ impl ServerSecret {
         let what = |e: std::io::Error| {
             ProvisionError::Config(format!("secret file {}: {e}", path.display()))
         };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let text = text.strip_suffix('\n').unwrap_or(&text);
-                let text = text.strip_suffix('\r').unwrap_or(text);
-                Self::new(text.as_bytes().to_vec())
-            }
+        match sipauth::read_secret_file(path) {
+            Ok(text) => Self::new(text.secret().as_bytes().to_vec()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let secret = sipauth::random_urlsafe(32)
                     .map_err(|e| ProvisionError::Config(e.to_string()))?;

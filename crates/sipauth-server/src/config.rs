@@ -76,8 +76,9 @@ pub struct ServiceConfig {
     /// The password-derivation secret's file (created 0600 when missing; default
     /// `<data dir>/server.secret`).
     pub secret_file: Option<PathBuf>,
-    /// The secret itself (prefer `secret_file` or `SIPAUTH_SERVER_SECRET`).
-    pub secret: Option<String>,
+    /// The secret itself (prefer `secret_file` or `SIPAUTH_SERVER_SECRET`); `Debug` prints
+    /// `[redacted]`.
+    pub secret: Option<sipauth::SecretText>,
     /// Log lines as `text` (default) or `json`.
     pub log_format: Option<LogFormat>,
     /// Trusted issuers.
@@ -350,7 +351,7 @@ impl ServiceConfig {
     ) -> Result<Provisioner, ConfigError> {
         let secret = match (&self.secret, std::env::var("SIPAUTH_SERVER_SECRET")) {
             (_, Ok(env)) if !env.is_empty() => ServerSecret::new(env.trim_end().as_bytes())?,
-            (Some(inline), _) => ServerSecret::new(inline.as_bytes())?,
+            (Some(inline), _) => ServerSecret::new(inline.secret().as_bytes())?,
             _ => ServerSecret::load_or_create(
                 &self
                     .secret_file
@@ -538,10 +539,9 @@ impl ServiceConfig {
             .with_clock(clock);
         if !web_providers.is_empty() {
             // Secure cookies everywhere but plain HTTP on loopback.
-            let loopback_http = url::Url::parse(base).ok().is_some_and(|u| {
-                u.scheme() == "http"
-                    && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
-            });
+            let loopback_http = url::Url::parse(base)
+                .ok()
+                .is_some_and(|u| u.scheme() == "http" && sipauth::is_loopback_url(&u));
             state = state.with_web(crate::web::Web::new(
                 web_providers,
                 !loopback_http,
@@ -559,19 +559,12 @@ impl ServiceConfig {
 /// The WebSocket server when none is configured (Kamailio's usual port on this machine).
 pub const DEFAULT_WS_URI: &str = "ws://127.0.0.1:8088/ws";
 
-/// Reads a secret file; one trailing newline (LF or CRLF) is ignored; empty is an error.
+/// Reads a secret file the library's one way ([`sipauth::read_secret_file`]), naming the file
+/// in the error.
 pub fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(format!("secret file {}: {e}", path.display())))?;
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    let text = text.strip_suffix('\r').unwrap_or(text);
-    if text.is_empty() {
-        return Err(ConfigError::new(format!(
-            "secret file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(text.to_string())
+    sipauth::read_secret_file(path)
+        .map(|s| s.secret().to_string())
+        .map_err(|e| ConfigError::new(format!("secret file {}: {e}", path.display())))
 }
 
 async fn issuer(
@@ -632,6 +625,15 @@ async fn issuer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_prints_the_inline_secret() {
+        let c =
+            ServiceConfig::from_toml("secret = \"a-server-secret-of-32-characters\"\n").unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("a-server-secret"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
 
     #[test]
     fn reads_several_issuers_and_every_section() {

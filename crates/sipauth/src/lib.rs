@@ -90,7 +90,11 @@ pub use provider::{
 };
 pub use random::random_urlsafe;
 pub use runtime::BackgroundTask;
-pub use secret::{AccessToken, ClientSecret, CsrfState, IdToken, Nonce, RefreshToken, SipPassword};
+#[cfg(not(target_arch = "wasm32"))]
+pub use secret::read_secret_file;
+pub use secret::{
+    AccessToken, ClientSecret, CsrfState, IdToken, Nonce, RefreshToken, SecretText, SipPassword,
+};
 pub use session::{
     AuthState, InactivityMonitor, LogoutReason, RetryPolicy, Session, SessionBuilder, SessionError,
     SessionEvent, SessionOptions, SessionSnapshot,
@@ -108,7 +112,7 @@ pub use storage::KeyringStore;
 pub use storage::{BoxFuture, MemoryStore, SessionStore, StoreLock};
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub use storage::{WebStorage, WebStore};
-pub use url_policy::parse_secure as parse_secure_url;
+pub use url_policy::{is_loopback as is_loopback_url, parse_secure as parse_secure_url};
 pub use verify::{
     IdTokenClaims, IdTokenVerifier, Introspector, Issuer, JwksCache, TokenKind, TokenVerifier,
     VerificationPolicy, VerifiedBy, VerifiedIdToken, VerifiedIdentity, VerifyOptions,

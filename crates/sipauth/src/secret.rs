@@ -87,6 +87,56 @@ secret_type!(
     /// A SIP password: whatever a password strategy produced or a SIP server issued.
     SipPassword
 );
+secret_type!(
+    /// A secret setting: a server secret, a key shared with a SIP server, a client secret read
+    /// from a file.
+    SecretText
+);
+
+/// Reads a secret file, the one way every part of sipauth does: one trailing newline (LF or
+/// CRLF) is ignored; an empty secret is an error (`InvalidData`), never an empty key.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_secret_file(path: &std::path::Path) -> std::io::Result<SecretText> {
+    let text = std::fs::read_to_string(path)?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the secret file is empty",
+        ));
+    }
+    Ok(SecretText::new(text))
+}
+
+#[cfg(test)]
+mod secret_file_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn secret_files_lose_one_newline_and_empty_ones_are_refused() {
+        let dir = std::env::temp_dir().join(format!("sipauth-secretfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (text, want) in [
+            ("s3cret\n", "s3cret"),
+            ("s3cret\r\n", "s3cret"),
+            ("s\n\n", "s\n"),
+        ] {
+            let path = dir.join("f");
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read_secret_file(&path).unwrap().secret(), want, "{text:?}");
+        }
+        std::fs::write(dir.join("empty"), "\n").unwrap();
+        let err = read_secret_file(&dir.join("empty")).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(
+            format!("{:?}", SecretText::new("s3cret")),
+            "SecretText([redacted])"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,8 @@ use url::{Host, Url};
 
 use crate::error::ConfigError;
 
-/// True for 127.0.0.0/8, ::1 and `localhost`.
-pub(crate) fn is_loopback(url: &Url) -> bool {
+/// True for 127.0.0.0/8, ::1 and `localhost`: the one loopback check.
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),

@@ -11,7 +11,7 @@ use base64::Engine;
 use sipauth::SipPassword;
 use subtle::ConstantTimeEq;
 
-use super::{is_loopback_host, oauth_error, DevIdp};
+use super::{oauth_error, DevIdp};
 
 #[derive(Debug, Clone)]
 pub(super) struct Client {
@@ -76,7 +76,7 @@ impl DevIdp {
             return false;
         };
         url.scheme() == "http"
-            && is_loopback_host(&url)
+            && sipauth::is_loopback_url(&url)
             && url.query().is_none()
             && url.fragment().is_none()
             && client.redirects.iter().any(|p| p == url.path())

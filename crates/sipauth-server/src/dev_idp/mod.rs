@@ -113,10 +113,6 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     r
 }
 
-fn is_loopback_host(url: &url::Url) -> bool {
-    matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
-}
-
 impl DevIdp {
     /// The provider at `issuer` (`http://ADDR/dev-idp`), its key in `key_file`, these users; the
     /// web client's secret is made here and handed to the sign-in page.

@@ -1,7 +1,5 @@
 //! What every CLI test needs: a data directory of its own and the `sipauth` binary run in it.
 
-
-
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;

@@ -2,8 +2,6 @@
 //! real provider and provision them over HTTP, or run `sipauth login` with the `api` password
 //! strategy against it.
 
-
-
 use std::process::Stdio;
 use std::time::Duration;
 
