@@ -343,16 +343,8 @@ mod native {
                     .send()
                     .await
                     .map_err(|e| transport(endpoint, &url, e))?;
-                let status = response.status().as_u16();
-                let (content_type, www_authenticate) =
-                    super::with_reqwest::answer_headers(response.headers());
-                // A declared length over the limit is refused before reading anything.
-                if response
-                    .content_length()
-                    .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
-                {
-                    return Err(too_large(endpoint, status, limit));
-                }
+                let (status, content_type, www_authenticate) =
+                    super::with_reqwest::answer_head(&response, endpoint, limit)?;
                 let mut body = Vec::new();
                 while let Some(chunk) = response
                     .chunk()
@@ -401,7 +393,7 @@ mod native {
 mod with_reqwest {
     //! What both reqwest clients (native and the browser's fetch) are asked the same way.
 
-    use super::{HttpRequest, Method};
+    use super::{Endpoint, Error, HttpRequest, Method};
 
     /// The request as a reqwest builder: method, URL, headers, body.
     pub(super) fn builder(
@@ -421,18 +413,32 @@ mod with_reqwest {
         builder
     }
 
-    /// The answer's `Content-Type` (empty when absent) and `WWW-Authenticate`.
-    pub(super) fn answer_headers(headers: &reqwest::header::HeaderMap) -> (String, Option<String>) {
+    /// The answer's head: status, `Content-Type` (empty when absent) and `WWW-Authenticate`;
+    /// a declared length over `limit` is refused before any of the body is read.
+    pub(super) fn answer_head(
+        response: &reqwest::Response,
+        endpoint: Endpoint,
+        limit: usize,
+    ) -> Result<(u16, String, Option<String>), Error> {
+        let status = response.status().as_u16();
+        if response
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+        {
+            return Err(super::too_large(endpoint, status, limit));
+        }
+        let headers = response.headers();
         let text = |name: reqwest::header::HeaderName| {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        (
+        Ok((
+            status,
             text(reqwest::header::CONTENT_TYPE).unwrap_or_default(),
             text(reqwest::header::WWW_AUTHENTICATE),
-        )
+        ))
     }
 }
 
@@ -492,15 +498,8 @@ mod fetch {
                     .send()
                     .await
                     .map_err(|e| failed(endpoint, &url, false, e.to_string()))?;
-                let status = response.status().as_u16();
-                let (content_type, www_authenticate) =
-                    super::with_reqwest::answer_headers(response.headers());
-                if response
-                    .content_length()
-                    .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
-                {
-                    return Err(too_large(endpoint, status, limit));
-                }
+                let (status, content_type, www_authenticate) =
+                    super::with_reqwest::answer_head(&response, endpoint, limit)?;
                 let body = response
                     .bytes()
                     .await

@@ -101,11 +101,8 @@ impl VerificationPolicy {
         let client_id = client_id.into();
         Self {
             kind: TokenKind::IdToken,
-            audiences: vec![client_id.clone()],
-            leeway: VerifyOptions::default().leeway,
-            nonce: None,
-            authorized_party: Some(client_id),
-            hmac_secret: None,
+            authorized_party: Some(client_id.clone()),
+            ..Self::access_token([client_id])
         }
     }
 
