@@ -33,7 +33,11 @@ fn failed(e: ProvisionError) -> CliError {
 }
 
 async fn provisioner(global: &Global, opts: &AdminOpts) -> Result<Provisioner, CliError> {
-    let mut config = file_config(global)?;
+    // The file, then every SIPAUTH_* variable of the service's settings, then these flags.
+    let env = sipauth_server::ServiceConfig::from_env().map_err(|e| CliError::config(e.0))?;
+    let mut config = file_config(global)?
+        .overlay(&env)
+        .map_err(|e| CliError::config(e.0))?;
     if opts.database.is_some() {
         config.database.clone_from(&opts.database);
     }

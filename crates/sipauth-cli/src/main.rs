@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sipauth_cli::opt::{Cli, Command, LogFormatName};
+use sipauth_cli::opt::{Cli, Command};
 use sipauth_server::config::LogFormat;
 
 fn main() -> ExitCode {
@@ -17,8 +17,8 @@ fn main() -> ExitCode {
     let serving = matches!(cli.command, Command::Serve(_));
     let json_logs = match &cli.command {
         Command::Serve(opts) => {
-            opts.log_format == Some(LogFormatName::Json)
-                || (opts.log_format.is_none()
+            opts.settings.log_format == Some(LogFormat::Json)
+                || (opts.settings.log_format.is_none()
                     && sipauth_cli::serve::file_config(&cli.global)
                         .ok()
                         .and_then(|c| c.log_format)

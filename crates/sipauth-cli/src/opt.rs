@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
+use sipauth_server::config::{IssuerSettings, ServiceConfig};
 
 /// Sign in with your identity provider and get working SIP credentials.
 #[derive(Parser)]
@@ -89,57 +90,13 @@ pub enum Command {
 /// (several issuers need the file).
 #[derive(Args, Clone, Default)]
 pub struct ServeOpts {
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "SIPAUTH_LISTEN")]
-    pub listen: Option<String>,
-    /// Database: a path or sqlite:PATH (default <data dir>/sipauth/server.db), or postgres://...
-    #[arg(long, env = "SIPAUTH_DATABASE")]
-    pub database: Option<String>,
-    /// A trusted issuer (OpenID discovery); added to the config file's issuers.
-    #[arg(long, env = "SIPAUTH_ISSUER")]
-    pub issuer: Option<String>,
-    /// A client id (or resource) tokens must be issued to (repeatable).
-    #[arg(long = "audience", env = "SIPAUTH_AUDIENCE", value_delimiter = ',')]
-    pub audiences: Vec<String>,
-    /// The service's own client id at the issuer, for introspecting opaque tokens.
-    #[arg(long, env = "SIPAUTH_INTROSPECTION_CLIENT_ID")]
-    pub introspection_client_id: Option<String>,
-    /// File holding that client's secret.
-    #[arg(long, env = "SIPAUTH_INTROSPECTION_CLIENT_SECRET_FILE")]
-    pub introspection_client_secret_file: Option<PathBuf>,
-    /// Also accept opaque tokens the issuer's userinfo endpoint answers for (no audience check).
-    #[arg(long)]
-    pub allow_userinfo_tokens: bool,
-    /// The SIP domain of the accounts (default: the issuer's host).
-    #[arg(long, env = "SIPAUTH_SIP_DOMAIN")]
-    pub sip_domain: Option<String>,
-    /// The SIP WebSocket server clients use.
-    #[arg(long, env = "SIPAUTH_WS_URI")]
-    pub ws_uri: Option<String>,
-    /// The registrar for native clients, sip:host:port;transport=udp|tcp|tls.
-    #[arg(long, env = "SIPAUTH_SIP_SERVER")]
-    pub sip_server: Option<String>,
-    /// The password-derivation secret (created 0600 when missing; default <data dir>/sipauth/server.secret).
-    #[arg(long, env = "SIPAUTH_SECRET_FILE")]
-    pub secret_file: Option<PathBuf>,
-    /// How the SIP server learns passwords [default: kamailio].
-    #[arg(long, env = "SIPAUTH_BACKEND", value_enum)]
-    pub backend: Option<BackendName>,
-    /// The secret shared with Kamailio auth_ephemeral.
-    #[arg(long, env = "SIPAUTH_EPHEMERAL_SECRET_FILE")]
-    pub ephemeral_secret_file: Option<PathBuf>,
-    /// The auth_ephemeral HMAC [default: sha1].
-    #[arg(long, env = "SIPAUTH_EPHEMERAL_ALGORITHM", value_enum)]
-    pub ephemeral_algorithm: Option<EphemeralAlgorithmName>,
-    /// Lifetime of ephemeral credentials, in seconds [default: 3600].
-    #[arg(long, env = "SIPAUTH_EPHEMERAL_TTL")]
-    pub ephemeral_ttl: Option<u64>,
-    /// Only verified emails of this domain get SIP access (repeatable).
-    #[arg(long = "allow-email-domain", value_delimiter = ',')]
-    pub allow_email_domains: Vec<String>,
-    /// Log lines as text or JSON [default: text].
-    #[arg(long, env = "SIPAUTH_LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormatName>,
+    /// Every setting of the service, each defined once in sipauth-server's `ServiceConfig`
+    /// (its key in the file, its flag, its variable).
+    #[command(flatten)]
+    pub settings: ServiceConfig,
+    /// The issuer the flags configure.
+    #[command(flatten)]
+    pub issuer: IssuerSettings,
     /// Development mode: a built-in identity provider at /dev-idp with demo users, and the web
     /// sign-in page. Never in production.
     #[arg(long)]
@@ -147,15 +104,6 @@ pub struct ServeOpts {
     /// A demo user of --dev (repeatable; default alice and bob).
     #[arg(long = "dev-user", requires = "dev")]
     pub dev_users: Vec<String>,
-    /// The web sign-in page's client id at --issuer (a confidential client).
-    #[arg(long, env = "SIPAUTH_WEB_CLIENT_ID")]
-    pub web_client_id: Option<String>,
-    /// File holding that client's secret.
-    #[arg(long, env = "SIPAUTH_WEB_CLIENT_SECRET_FILE")]
-    pub web_client_secret_file: Option<PathBuf>,
-    /// The URL browsers reach the service at, behind a reverse proxy (default http://<listen address>).
-    #[arg(long, env = "SIPAUTH_PUBLIC_URL")]
-    pub public_url: Option<String>,
 }
 
 /// `sipauth register-check`.
@@ -200,24 +148,6 @@ pub enum SipTransport {
     Tcp,
     /// TLS.
     Tls,
-}
-
-/// Log formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormatName {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// auth_ephemeral HMACs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EphemeralAlgorithmName {
-    /// HMAC-SHA1 (Kamailio's default).
-    Sha1,
-    /// HMAC-SHA256.
-    Sha256,
 }
 
 /// `sipauth admin`: operate on the service's accounts, over the same database and secret.
@@ -270,15 +200,6 @@ pub enum AdminAction {
         #[arg(long)]
         since: Option<String>,
     },
-}
-
-/// SIP server backends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum BackendName {
-    /// Kamailio auth_db: the subscriber table.
-    Kamailio,
-    /// Kamailio auth_ephemeral: nothing stored.
-    Ephemeral,
 }
 
 /// A command that needs only the provider (the rest comes from the saved login settings).

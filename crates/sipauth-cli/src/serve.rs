@@ -7,12 +7,10 @@
 use std::sync::Arc;
 
 use sipauth::{HttpClient, SystemClock};
-use sipauth_server::config::{
-    BackendKind, EphemeralAlgorithm, IssuerSettings, LogFormat, ServiceConfig,
-};
+use sipauth_server::config::{IssuerSettings, ServiceConfig};
 
 use crate::error::CliError;
-use crate::opt::{BackendName, EphemeralAlgorithmName, Global, LogFormatName, ServeOpts};
+use crate::opt::{Global, ServeOpts};
 
 use crate::config::data_dir;
 
@@ -28,105 +26,47 @@ pub fn file_config(global: &Global) -> Result<ServiceConfig, CliError> {
     }
 }
 
-/// The settings: the file, with the flags over it.
+/// The settings: the file, with the flags and variables over it (one rule:
+/// [`ServiceConfig::overlay`]); the issuer flags name a new issuer, or add to the file's issuer
+/// of that URL (or its only one, when no --issuer is given).
 pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig, CliError> {
-    let mut c = file_config(global)?;
-    let set = |slot: &mut Option<String>, flag: &Option<String>| {
-        if flag.is_some() {
-            slot.clone_from(flag);
-        }
-    };
-    set(&mut c.listen, &opts.listen);
-    set(&mut c.database, &opts.database);
-    set(&mut c.sip.domain, &opts.sip_domain);
-    set(&mut c.sip.ws_uri, &opts.ws_uri);
-    set(&mut c.sip.sip_server, &opts.sip_server);
-    set(&mut c.public_url, &opts.public_url);
+    let mut c = file_config(global)?
+        .overlay(&opts.settings)
+        .map_err(config_error)?;
     if opts.dev {
         let dev = c.dev.get_or_insert_with(Default::default);
         dev.users.extend(opts.dev_users.iter().cloned());
     }
-    if opts.secret_file.is_some() {
-        c.secret_file.clone_from(&opts.secret_file);
-    }
-    if let Some(b) = opts.backend {
-        c.backend.kind = match b {
-            BackendName::Kamailio => BackendKind::Kamailio,
-            BackendName::Ephemeral => BackendKind::Ephemeral,
-        };
-    }
-    if opts.ephemeral_secret_file.is_some() {
-        c.backend
-            .ephemeral_secret_file
-            .clone_from(&opts.ephemeral_secret_file);
-    }
-    if let Some(a) = opts.ephemeral_algorithm {
-        c.backend.ephemeral_algorithm = match a {
-            EphemeralAlgorithmName::Sha1 => EphemeralAlgorithm::Sha1,
-            EphemeralAlgorithmName::Sha256 => EphemeralAlgorithm::Sha256,
-        };
-    }
-    if opts.ephemeral_ttl.is_some() {
-        c.backend.ephemeral_ttl = opts.ephemeral_ttl;
-    }
-    if let Some(f) = opts.log_format {
-        c.log_format = Some(match f {
-            LogFormatName::Text => LogFormat::Text,
-            LogFormatName::Json => LogFormat::Json,
-        });
-    }
-    c.policy
-        .allowed_email_domains
-        .extend(opts.allow_email_domains.iter().cloned());
-    // The issuer flags: a new issuer, or more settings for the file's issuer of that URL (or
-    // its only one, when no --issuer is given).
-    let issuer_flags = !opts.audiences.is_empty()
-        || opts.web_client_id.is_some()
-        || opts.web_client_secret_file.is_some()
-        || opts.introspection_client_id.is_some()
-        || opts.introspection_client_secret_file.is_some()
-        || opts.allow_userinfo_tokens;
-    let target = match &opts.issuer {
-        Some(url) => {
-            let at = c.issuers.iter().position(|i| &i.url == url);
-            Some(at.unwrap_or_else(|| {
-                c.issuers.push(IssuerSettings {
-                    url: url.clone(),
-                    ..IssuerSettings::default()
-                });
-                c.issuers.len() - 1
-            }))
-        }
-        None if issuer_flags && c.issuers.len() == 1 => Some(0),
-        None if issuer_flags => {
+    let flags = &opts.issuer;
+    let issuer_flags = !flags.audiences.is_empty()
+        || flags.web_client_id.is_some()
+        || flags.web_client_secret_file.is_some()
+        || flags.introspection_client_id.is_some()
+        || flags.introspection_client_secret_file.is_some()
+        || flags.name.is_some()
+        || flags.allow_userinfo_tokens;
+    let target = match flags.url.as_str() {
+        "" if issuer_flags && c.issuers.len() == 1 => Some(0),
+        "" if issuer_flags => {
             return Err(CliError::config(
                 "--audience and the other issuer flags need --issuer (or exactly one [[issuer]] in the config file)",
             ))
         }
-        None => None,
+        "" => None,
+        url => Some(match c.issuers.iter().position(|i| i.url == url) {
+            Some(at) => at,
+            None => {
+                c.issuers.push(IssuerSettings {
+                    url: url.to_string(),
+                    ..IssuerSettings::default()
+                });
+                c.issuers.len() - 1
+            }
+        }),
     };
     if let Some(i) = target {
-        let issuer = &mut c.issuers[i];
-        issuer.audiences.extend(opts.audiences.iter().cloned());
-        if opts.introspection_client_id.is_some() {
-            issuer
-                .introspection_client_id
-                .clone_from(&opts.introspection_client_id);
-        }
-        if opts.introspection_client_secret_file.is_some() {
-            issuer
-                .introspection_client_secret_file
-                .clone_from(&opts.introspection_client_secret_file);
-        }
-        issuer.allow_userinfo_tokens |= opts.allow_userinfo_tokens;
-        if opts.web_client_id.is_some() {
-            issuer.web_client_id.clone_from(&opts.web_client_id);
-        }
-        if opts.web_client_secret_file.is_some() {
-            issuer
-                .web_client_secret_file
-                .clone_from(&opts.web_client_secret_file);
-        }
+        c.issuers[i] =
+            sipauth_server::config::overlay(&c.issuers[i], flags).map_err(config_error)?;
     }
     c.check().map_err(config_error)?;
     Ok(c)

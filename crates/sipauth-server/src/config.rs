@@ -1,6 +1,9 @@
-//! [`ServiceConfig`]: the one settings type of the service, read from a TOML file (unknown keys
-//! rejected; errors name the key and the line) and overlaid by `sipauth serve`'s flags and
-//! `SIPAUTH_*` variables. It builds what the service runs on: the [`Provisioner`] (no network:
+//! [`ServiceConfig`]: the one settings type of the service. Each setting is defined once, here:
+//! the same field is its key in the TOML file (unknown keys rejected; errors name the key and
+//! the line), its `sipauth serve` flag and its `SIPAUTH_*` variable (clap derives both from
+//! the field), and its default is applied where it is used. [`ServiceConfig::overlay`] lays
+//! flags and variables over the file; [`ServiceConfig::from_env`] reads the variables alone
+//! (`sipauth admin`). It builds what the service runs on: the [`Provisioner`] (no network:
 //! `sipauth admin` uses it too) and the [`TokenCheck`] (discovery of each trusted issuer: as a
 //! resource server, only `issuer`, `jwks_uri` and, for opaque tokens, `introspection_endpoint` /
 //! `userinfo_endpoint` are needed). Reading flags is the command's; what the settings mean is here.
@@ -24,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sipauth::{
     ClientSecret, HttpClient, Introspector, Issuer, JwksCache, SharedClock, TokenVerifier,
     VerifyOptions,
@@ -66,48 +69,59 @@ impl From<sipauth::Error> for ConfigError {
 
 /// The service's settings. Every field is optional in the file; [`ServiceConfig::check`] says
 /// what a running service needs.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
-    /// Address to listen on (default `127.0.0.1:8080`).
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SIPAUTH_LISTEN")]
     pub listen: Option<String>,
-    /// A path, `sqlite:PATH` or `postgres://...` (default `<data dir>/server.db`).
+    /// Database: a path or sqlite:PATH (default <data dir>/sipauth/server.db), or postgres://...
+    #[arg(long, env = "SIPAUTH_DATABASE")]
     pub database: Option<String>,
-    /// The password-derivation secret's file (created 0600 when missing; default
-    /// `<data dir>/server.secret`).
+    /// The password-derivation secret (created 0600 when missing; default <data dir>/sipauth/server.secret).
+    #[arg(long, env = "SIPAUTH_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
-    /// The secret itself (prefer `secret_file` or `SIPAUTH_SERVER_SECRET`); `Debug` prints
-    /// `[redacted]`.
+    /// The secret itself (prefer `secret_file`; the variable is `SIPAUTH_SERVER_SECRET`, never
+    /// a flag); `Debug` prints `[redacted]`.
+    #[arg(skip)]
     pub secret: Option<sipauth::SecretText>,
-    /// Log lines as `text` (default) or `json`.
+    /// Log lines as text or JSON [default: text].
+    #[arg(long, env = "SIPAUTH_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Trusted issuers.
+    /// Trusted issuers (`[[issuer]]`; the flags configure one: see [`IssuerSettings`]).
     #[serde(default, rename = "issuer")]
+    #[arg(skip)]
     pub issuers: Vec<IssuerSettings>,
     /// The SIP side.
     #[serde(default)]
+    #[command(flatten)]
     pub sip: SipConfig,
     /// How the SIP server learns passwords.
     #[serde(default)]
+    #[command(flatten)]
     pub backend: BackendConfig,
     /// Who may have SIP access.
     #[serde(default)]
+    #[command(flatten)]
     pub policy: PolicyConfig,
     /// Where requests may come from.
     #[serde(default)]
+    #[command(flatten)]
     pub network: NetworkConfig,
     /// Rate limits and timeouts.
     #[serde(default)]
+    #[command(flatten)]
     pub limits: LimitsConfig,
-    /// The URL browsers reach the service at (default `http://<listen address>`); the web
-    /// sign-in page's redirect URI is `<public_url>/auth/callback`.
+    /// The URL browsers reach the service at, behind a reverse proxy (default http://<listen address>); the web sign-in page's redirect URI is <public_url>/auth/callback.
+    #[arg(long, env = "SIPAUTH_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// The development identity provider (`sipauth serve --dev`).
+    /// The development identity provider: only `sipauth serve --dev` turns it on.
+    #[arg(skip)]
     pub dev: Option<DevConfig>,
 }
 
 /// `[dev]`: the development identity provider at `/dev-idp`. Never in production.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevConfig {
     /// Demo users (default alice and bob).
@@ -116,7 +130,7 @@ pub struct DevConfig {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -126,50 +140,90 @@ pub enum LogFormat {
     Json,
 }
 
-/// One trusted issuer (`[[issuer]]`).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// One trusted issuer (`[[issuer]]`); as flags, the issuer `--issuer` names (added to the
+/// file's issuers, or more settings for the file's issuer of that URL, or for its only one).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerSettings {
-    /// The issuer (OpenID discovery at `<url>/.well-known/openid-configuration`).
+    /// A trusted issuer (OpenID discovery at <url>/.well-known/openid-configuration).
+    #[arg(
+        id = "issuer",
+        long = "issuer",
+        value_name = "URL",
+        env = "SIPAUTH_ISSUER",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub url: String,
-    /// Client ids / resources tokens must be issued to.
+    /// A client id (or resource) tokens must be issued to (repeatable).
     #[serde(default)]
+    #[arg(long = "audience", env = "SIPAUTH_AUDIENCE", value_delimiter = ',')]
     pub audiences: Vec<String>,
-    /// This service's client id at the issuer, for introspection of opaque tokens.
+    /// The service's own client id at the issuer, for introspecting opaque tokens.
+    #[arg(long, env = "SIPAUTH_INTROSPECTION_CLIENT_ID")]
     pub introspection_client_id: Option<String>,
     /// File holding that client's secret.
+    #[arg(long, env = "SIPAUTH_INTROSPECTION_CLIENT_SECRET_FILE")]
     pub introspection_client_secret_file: Option<PathBuf>,
-    /// Accept opaque tokens that the userinfo endpoint answers for (cannot check the audience).
+    /// Also accept opaque tokens the issuer's userinfo endpoint answers for (no audience check).
     #[serde(default)]
+    #[arg(long)]
     pub allow_userinfo_tokens: bool,
     /// The name on the web page's button ("Sign in with <name>"; default: the issuer's host).
+    #[arg(
+        id = "issuer_name",
+        long = "issuer-name",
+        value_name = "NAME",
+        env = "SIPAUTH_ISSUER_NAME"
+    )]
     pub name: Option<String>,
-    /// The web sign-in page's client id at this issuer (confidential client).
+    /// The web sign-in page's client id at the issuer (a confidential client).
+    #[arg(long, env = "SIPAUTH_WEB_CLIENT_ID")]
     pub web_client_id: Option<String>,
     /// File holding that client's secret.
+    #[arg(long, env = "SIPAUTH_WEB_CLIENT_SECRET_FILE")]
     pub web_client_secret_file: Option<PathBuf>,
 }
 
 /// `[sip]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct SipConfig {
-    /// The accounts' SIP domain (default: the first issuer's host).
+    /// The SIP domain of the accounts (default: the first issuer's host).
+    #[arg(
+        id = "sip_domain",
+        long = "sip-domain",
+        value_name = "DOMAIN",
+        env = "SIPAUTH_SIP_DOMAIN"
+    )]
     pub domain: Option<String>,
     /// The digest realm (default: the domain).
+    #[arg(
+        id = "sip_realm",
+        long = "sip-realm",
+        value_name = "REALM",
+        env = "SIPAUTH_SIP_REALM"
+    )]
     pub realm: Option<String>,
-    /// The WebSocket server clients use.
+    /// The SIP WebSocket server clients use.
+    #[arg(long, env = "SIPAUTH_WS_URI")]
     pub ws_uri: Option<String>,
-    /// The registrar for native clients, `sip:host:port;transport=udp|tcp|tls`.
+    /// The registrar for native clients, sip:host:port;transport=udp|tcp|tls.
+    #[arg(long, env = "SIPAUTH_SIP_SERVER")]
     pub sip_server: Option<String>,
-    /// Claims a new account's username comes from, in order (default email, preferred_username,
-    /// sub).
+    /// A claim new accounts' usernames come from, in order (repeatable; default email,
+    /// preferred_username, sub).
     #[serde(default)]
+    #[arg(
+        long = "username-claim",
+        env = "SIPAUTH_USERNAME_CLAIMS",
+        value_delimiter = ','
+    )]
     pub username_claims: Vec<String>,
 }
 
 /// Backend names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// Kamailio `auth_db` over the `subscriber` table.
@@ -180,7 +234,7 @@ pub enum BackendKind {
 }
 
 /// Ephemeral HMAC names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EphemeralAlgorithm {
     /// HMAC-SHA1 (Kamailio's default).
@@ -191,65 +245,101 @@ pub enum EphemeralAlgorithm {
 }
 
 /// `[backend]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    /// `kamailio` (default) or `ephemeral`.
+    /// How the SIP server learns passwords [default: kamailio].
+    #[arg(
+        id = "backend",
+        long = "backend",
+        value_name = "BACKEND",
+        env = "SIPAUTH_BACKEND",
+        value_enum
+    )]
+    pub kind: Option<BackendKind>,
+    /// Kamailio: also fill the plaintext `password` column (for calculate_ha1 = 1).
     #[serde(default)]
-    pub kind: BackendKind,
-    /// Kamailio: also fill the plaintext `password` column.
-    #[serde(default)]
+    #[arg(long)]
     pub store_plaintext: bool,
     /// Kamailio: a new random password on every provision instead of the derived one.
     #[serde(default)]
+    #[arg(long)]
     pub random_passwords: bool,
-    /// Ephemeral: the secret shared with Kamailio.
+    /// The secret shared with Kamailio auth_ephemeral.
+    #[arg(long, env = "SIPAUTH_EPHEMERAL_SECRET_FILE")]
     pub ephemeral_secret_file: Option<PathBuf>,
-    /// Ephemeral: `sha1` (default) or `sha256`.
-    #[serde(default)]
-    pub ephemeral_algorithm: EphemeralAlgorithm,
-    /// Ephemeral: credential lifetime in seconds (default 3600).
+    /// The auth_ephemeral HMAC [default: sha1].
+    #[arg(long, env = "SIPAUTH_EPHEMERAL_ALGORITHM", value_enum)]
+    pub ephemeral_algorithm: Option<EphemeralAlgorithm>,
+    /// Lifetime of ephemeral credentials, in seconds [default: 3600].
+    #[arg(long, env = "SIPAUTH_EPHEMERAL_TTL")]
     pub ephemeral_ttl: Option<u64>,
 }
 
 /// `[policy]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// Only verified emails of these domains.
+    /// Only verified emails of this domain get SIP access (repeatable).
     #[serde(default)]
+    #[arg(
+        long = "allow-email-domain",
+        env = "SIPAUTH_ALLOW_EMAIL_DOMAINS",
+        value_delimiter = ','
+    )]
     pub allowed_email_domains: Vec<String>,
-    /// Only these Entra tenants (`tid`).
+    /// Only this Entra tenant (`tid`) gets SIP access (repeatable).
     #[serde(default)]
+    #[arg(
+        long = "allow-tenant",
+        env = "SIPAUTH_ALLOW_TENANTS",
+        value_delimiter = ','
+    )]
     pub allowed_tenants: Vec<String>,
-    /// Claims that must have a value (a string equal to it, or an array holding it).
+    /// Claims that must have a value (a string equal to it, or an array holding it); in the
+    /// file only (`[policy.required_claims]`).
     #[serde(default)]
+    #[arg(skip)]
     pub required_claims: BTreeMap<String, String>,
 }
 
 /// `[network]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
-    /// Only clients in these networks (CIDR; empty: any).
+    /// Only clients in this network may provision (CIDR, repeatable; none: any).
     #[serde(default)]
+    #[arg(
+        long = "allowed-network",
+        env = "SIPAUTH_ALLOWED_NETWORKS",
+        value_delimiter = ','
+    )]
     pub allowed_networks: Vec<String>,
-    /// Proxies whose `X-Forwarded-For` is believed (CIDR).
+    /// A proxy whose X-Forwarded-For is believed (CIDR, repeatable).
     #[serde(default)]
+    #[arg(
+        long = "trusted-proxy",
+        env = "SIPAUTH_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Vec<String>,
 }
 
 /// `[limits]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Provisioning requests per client IP per minute (off when absent).
+    #[arg(long, env = "SIPAUTH_PER_IP_PER_MINUTE")]
     pub per_ip_per_minute: Option<u32>,
     /// Provisioning requests per identity per minute (off when absent).
+    #[arg(long, env = "SIPAUTH_PER_IDENTITY_PER_MINUTE")]
     pub per_identity_per_minute: Option<u32>,
-    /// Questions per second to identity providers about unknown opaque tokens (default 50).
+    /// Questions per second to identity providers about unknown opaque tokens [default: 50].
+    #[arg(long, env = "SIPAUTH_OUTBOUND_PER_SECOND")]
     pub outbound_per_second: Option<u32>,
-    /// Seconds a request may take before it is answered 503 (default 15).
+    /// Seconds a request may take before it is answered 503 [default: 15].
+    #[arg(long, env = "SIPAUTH_REQUEST_TIMEOUT")]
     pub request_timeout: Option<u64>,
 }
 
@@ -259,6 +349,24 @@ impl ServiceConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(format!("{}: {e}", path.display())))?;
         Self::from_toml(&text).map_err(|e| ConfigError::new(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// `upper`'s set values over `self`'s: a value that is set (not absent, empty or `false`)
+    /// replaces the file's; lists add to the file's (`--audience` adds an audience). The flags
+    /// and variables of `sipauth serve` are laid over the file this way.
+    pub fn overlay(&self, upper: &ServiceConfig) -> Result<ServiceConfig, ConfigError> {
+        overlay(self, upper)
+    }
+
+    /// The settings the `SIPAUTH_*` variables give (every key that has one), with no flags:
+    /// what `sipauth admin` lays over the file.
+    pub fn from_env() -> Result<ServiceConfig, ConfigError> {
+        use clap::{Args, FromArgMatches};
+        let command = ServiceConfig::augment_args(clap::Command::new("sipauth-env"));
+        let matches = command
+            .try_get_matches_from(["sipauth-env"])
+            .map_err(|e| ConfigError::new(e.to_string()))?;
+        ServiceConfig::from_arg_matches(&matches).map_err(|e| ConfigError::new(e.to_string()))
     }
 
     /// Reads TOML text.
@@ -310,7 +418,7 @@ impl ServiceConfig {
         }
         sipauth::sip::check_ws_uri(self.ws_uri(), false)
             .map_err(|e| ConfigError::new(format!("ws_uri: {e}")))?;
-        if self.backend.kind == BackendKind::Ephemeral
+        if self.backend.kind.unwrap_or_default() == BackendKind::Ephemeral
             && self.backend.ephemeral_secret_file.is_none()
         {
             return Err(ConfigError::new(
@@ -359,7 +467,7 @@ impl ServiceConfig {
                     .unwrap_or_else(|| data_dir.join("server.secret")),
             )?,
         };
-        let backend = match self.backend.kind {
+        let backend = match self.backend.kind.unwrap_or_default() {
             BackendKind::Kamailio => Backend::KamailioSubscriber {
                 store_plaintext: self.backend.store_plaintext,
             },
@@ -373,7 +481,7 @@ impl ServiceConfig {
                     })?;
                 Backend::Ephemeral {
                     secret: sipauth::SipPassword::new(read_secret_file(path)?),
-                    algorithm: match self.backend.ephemeral_algorithm {
+                    algorithm: match self.backend.ephemeral_algorithm.unwrap_or_default() {
                         EphemeralAlgorithm::Sha1 => sipauth::sip::HmacAlgorithm::Sha1,
                         EphemeralAlgorithm::Sha256 => sipauth::sip::HmacAlgorithm::Sha256,
                     },
@@ -556,6 +664,32 @@ impl ServiceConfig {
     }
 }
 
+/// `upper` over `lower`, field by field through their serde form (one rule for every setting):
+/// objects merge, lists concatenate, and an absent, empty or `false` value leaves `lower`'s.
+pub fn overlay<T: Serialize + serde::de::DeserializeOwned>(
+    lower: &T,
+    upper: &T,
+) -> Result<T, ConfigError> {
+    use serde_json::Value;
+    fn merge(lower: &mut Value, upper: Value) {
+        match (lower, upper) {
+            (Value::Object(l), Value::Object(u)) => {
+                for (k, v) in u {
+                    merge(l.entry(k).or_insert(Value::Null), v);
+                }
+            }
+            (Value::Array(l), Value::Array(u)) => l.extend(u),
+            (_, Value::Null | Value::Bool(false)) => {}
+            (_, Value::String(u)) if u.is_empty() => {}
+            (l, u) => *l = u,
+        }
+    }
+    let json = |v: &T| serde_json::to_value(v).map_err(|e| ConfigError::new(e.to_string()));
+    let mut merged = json(lower)?;
+    merge(&mut merged, json(upper)?);
+    serde_json::from_value(merged).map_err(|e| ConfigError::new(e.to_string()))
+}
+
 /// The WebSocket server when none is configured (Kamailio's usual port on this machine).
 pub const DEFAULT_WS_URI: &str = "ws://127.0.0.1:8088/ws";
 
@@ -627,6 +761,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn flags_lie_over_the_file_by_one_rule() {
+        let file = ServiceConfig::from_toml(
+            "listen = \"127.0.0.1:1\"\n[sip]\ndomain = \"a.example\"\n[backend]\nstore_plaintext = true\n\
+             [policy]\nallowed_email_domains = [\"a.example\"]\n",
+        )
+        .unwrap();
+        let mut flags = ServiceConfig::default();
+        flags.sip.domain = Some("b.example".into());
+        flags.backend.kind = Some(BackendKind::Ephemeral);
+        flags.policy.allowed_email_domains = vec!["b.example".into()];
+        let merged = file.overlay(&flags).unwrap();
+        assert_eq!(
+            merged.listen.as_deref(),
+            Some("127.0.0.1:1"),
+            "unset flags keep the file"
+        );
+        assert_eq!(
+            merged.sip.domain.as_deref(),
+            Some("b.example"),
+            "a set flag wins"
+        );
+        assert_eq!(merged.backend.kind, Some(BackendKind::Ephemeral));
+        assert!(
+            merged.backend.store_plaintext,
+            "an unset switch keeps the file's"
+        );
+        assert_eq!(
+            merged.policy.allowed_email_domains,
+            ["a.example", "b.example"],
+            "lists add"
+        );
+    }
+
+    #[test]
+    fn every_flagged_setting_reads_its_variable() {
+        // A variable no other test reads.
+        std::env::set_var("SIPAUTH_OUTBOUND_PER_SECOND", "7");
+        let env = ServiceConfig::from_env().unwrap();
+        std::env::remove_var("SIPAUTH_OUTBOUND_PER_SECOND");
+        assert_eq!(env.limits.outbound_per_second, Some(7));
+        assert_eq!(env.listen, None);
+    }
+
+    #[test]
     fn debug_never_prints_the_inline_secret() {
         let c =
             ServiceConfig::from_toml("secret = \"a-server-secret-of-32-characters\"\n").unwrap();
@@ -666,7 +844,7 @@ per_ip_per_minute = 60
         assert!(config.issuers[1].allow_userinfo_tokens);
         assert_eq!(
             config.backend.ephemeral_algorithm,
-            EphemeralAlgorithm::Sha256
+            Some(EphemeralAlgorithm::Sha256)
         );
         assert_eq!(config.policy.required_claims["groups"], "voip");
         config.check().unwrap();
