@@ -75,17 +75,16 @@ fn authorize_url(base: &str, redirect: &str, extra: &[(&str, &str)]) -> String {
     url.to_string()
 }
 
-/// Signs carol in: the callback URL's parameters.
-async fn code_for(base: &str, redirect: &str) -> HashMap<String, String> {
-    let url = authorize_url(
-        base,
-        redirect,
-        &[
-            ("code_challenge", &challenge()),
-            ("code_challenge_method", "S256"),
-        ],
-    );
-    let page = http().get(&url).send().await.unwrap().text().await.unwrap();
+/// Carol continues on the provider's login page at `authorize`: where it redirects her.
+async fn continue_as_carol(base: &str, authorize: &str) -> String {
+    let page = http()
+        .get(authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Continue as Carol"), "{page}");
     assert!(
         page.contains("not for production"),
@@ -102,8 +101,21 @@ async fn code_for(base: &str, redirect: &str) -> HashMap<String, String> {
         .send()
         .await
         .unwrap();
-    let location = answer.headers()["location"].to_str().unwrap();
-    url::Url::parse(location)
+    answer.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// Signs carol in: the callback URL's parameters.
+async fn code_for(base: &str, redirect: &str) -> HashMap<String, String> {
+    let url = authorize_url(
+        base,
+        redirect,
+        &[
+            ("code_challenge", &challenge()),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let location = continue_as_carol(base, &url).await;
+    url::Url::parse(&location)
         .unwrap()
         .query_pairs()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -246,27 +258,7 @@ async fn web_sign_in_until_callback(base: &str) -> (String, String) {
         .unwrap()
         .to_string();
     let authorize = start.headers()["location"].to_str().unwrap().to_string();
-    let page = http()
-        .get(&authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let request = page
-        .split("name=\"request\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap();
-    let answer = http()
-        .post(format!("{base}/dev-idp/login"))
-        .form(&[("request", request), ("user", "carol")])
-        .send()
-        .await
-        .unwrap();
-    let callback = answer.headers()["location"].to_str().unwrap().to_string();
-    (callback, flow_cookie)
+    (continue_as_carol(base, &authorize).await, flow_cookie)
 }
 
 #[tokio::test]
