@@ -49,9 +49,7 @@ async fn session_for(
     redirect_uri: &str,
     http: HttpClient,
 ) -> Result<Session, CliError> {
-    let provider =
-        config::provider(&resolved.profile, redirect_uri, &http, &resolved.store).await?;
-    let mapping = config::mapping(&resolved.profile, &provider)?;
+    let config::Built { provider, mapping } = config::build(resolved, redirect_uri, &http).await?;
     // The CLI lives for one command: no background refresh; refresh happens on demand.
     let options = SessionOptions {
         auto_refresh: false,
