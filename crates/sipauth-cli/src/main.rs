@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sipauth_cli::opt::{Cli, Command};
-use sipauth_server::config::LogFormat;
+use sipauth_server::LogFormat;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

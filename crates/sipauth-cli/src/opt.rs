@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
-use sipauth_server::config::{IssuerSettings, ServiceConfig};
+use sipauth_server::{IssuerSettings, ServiceConfig};
 
 /// Sign in with your identity provider and get working SIP credentials.
 #[derive(Parser)]

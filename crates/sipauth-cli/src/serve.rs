@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use sipauth::{HttpClient, SystemClock};
-use sipauth_server::config::{IssuerSettings, ServiceConfig};
+use sipauth_server::{IssuerSettings, ServiceConfig};
 
 use crate::error::CliError;
 use crate::opt::{Global, ServeOpts};
@@ -65,8 +65,7 @@ pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig
         }),
     };
     if let Some(i) = target {
-        c.issuers[i] =
-            sipauth_server::config::overlay(&c.issuers[i], flags).map_err(config_error)?;
+        c.issuers[i] = c.issuers[i].overlay(flags).map_err(config_error)?;
     }
     c.check().map_err(config_error)?;
     Ok(c)

@@ -185,6 +185,14 @@ pub struct IssuerSettings {
     pub web_client_secret_file: Option<PathBuf>,
 }
 
+impl IssuerSettings {
+    /// `upper`'s set values over these, by [`ServiceConfig::overlay`]'s rule (the issuer flags
+    /// over the file's issuer).
+    pub fn overlay(&self, upper: &IssuerSettings) -> Result<IssuerSettings, ConfigError> {
+        overlay(self, upper)
+    }
+}
+
 /// `[sip]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
@@ -666,7 +674,7 @@ impl ServiceConfig {
 
 /// `upper` over `lower`, field by field through their serde form (one rule for every setting):
 /// objects merge, lists concatenate, and an absent, empty or `false` value leaves `lower`'s.
-pub fn overlay<T: Serialize + serde::de::DeserializeOwned>(
+pub(crate) fn overlay<T: Serialize + serde::de::DeserializeOwned>(
     lower: &T,
     upper: &T,
 ) -> Result<T, ConfigError> {
@@ -695,7 +703,7 @@ pub const DEFAULT_WS_URI: &str = "ws://127.0.0.1:8088/ws";
 
 /// Reads a secret file the library's one way ([`sipauth::read_secret_file`]), naming the file
 /// in the error.
-pub fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+pub(crate) fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
     sipauth::read_secret_file(path)
         .map(|s| s.secret().to_string())
         .map_err(|e| ConfigError::new(format!("secret file {}: {e}", path.display())))

@@ -22,7 +22,7 @@
 
 mod api;
 mod auth;
-pub mod config;
+mod config;
 #[cfg(feature = "dev-idp")]
 mod dev_idp;
 mod edge;
@@ -38,7 +38,10 @@ mod state;
 mod web;
 
 pub use auth::{Caller, IssuerConfig, OutboundBudget, TokenCheck};
-pub use config::{ConfigError, ServiceConfig};
+pub use config::{
+    BackendConfig, BackendKind, ConfigError, DevConfig, EphemeralAlgorithm, IssuerSettings,
+    LimitsConfig, LogFormat, NetworkConfig, PolicyConfig, ServiceConfig, SipConfig, DEFAULT_WS_URI,
+};
 #[cfg(feature = "dev-idp")]
 pub use dev_idp::{DevIdp, DevUser};
 pub use edge::{ClientIp, MAX_BODY, MAX_HEADERS, MAX_HEADER_BYTES};

@@ -182,7 +182,7 @@ pub fn sip_domain(p: &Profile, provider: &ProviderConfig) -> String {
 }
 
 /// The WebSocket server when none is configured: the service's default, defined once.
-pub use sipauth_server::config::DEFAULT_WS_URI;
+pub use sipauth_server::DEFAULT_WS_URI;
 
 /// Builds the credential mapping.
 pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMapping, CliError> {
