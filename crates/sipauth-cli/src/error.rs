@@ -105,7 +105,7 @@ impl CliError {
 
     /// Anything else.
     pub fn other(message: impl Into<String>) -> Self {
-        Self::new(EXIT_OTHER, ErrorCode::Failed.as_str(), message)
+        Self::new(EXIT_OTHER, ErrorCode::Error.as_str(), message)
     }
 
     /// A failure with an explicit exit code and error code.

@@ -303,7 +303,7 @@ error_codes! {
     /// Cancelled by Ctrl-C (exit 130).
     Cancelled => "cancelled",
     /// Anything else the command could not do (exit 1).
-    Failed => "error",
+    Error => "error",
     /// `register-check`: the SIP server refused the credentials (exit 9).
     SipRefused => "sip_refused",
     /// `register-check`: the SIP server's answer was not usable SIP (exit 10).
