@@ -1,5 +1,5 @@
 //! The edge every request passes: header limits, the request timeout and metrics for all
-//! ([`track`]); who may call from where, per-IP limits and the client address for the areas
+//! ([`track`]; metrics labels from closed sets); who may call from where, per-IP limits and the client address for the areas
 //! that take them ([`guard`]).
 
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +23,19 @@ pub const MAX_HEADERS: usize = 64;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
+/// The method as a metrics label, from a closed set: the methods the service routes, else
+/// `other` (anyone can send a made-up method, and each label is kept for ever).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        _ => "other",
+    }
+}
+
 /// Every request: header limits, the timeout, metrics.
 pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = sipauth::monotonic_now();
@@ -31,7 +44,7 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let header_bytes: usize = request
         .headers()
         .iter()
@@ -47,7 +60,7 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
     };
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
-    state.metrics.request(&route, &method, status, seconds);
+    state.metrics.request(&route, method, status, seconds);
     // The route template, never the query or a header: nothing secret reaches the log.
     tracing::debug!(target: "sipauth::access", %method, %route, status, ms = seconds * 1e3, "request");
     response

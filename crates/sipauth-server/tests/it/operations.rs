@@ -311,6 +311,30 @@ async fn metrics_count_requests_refusals_and_key_fetches() {
 }
 
 #[tokio::test]
+async fn rejects_made_up_methods_as_metric_labels() {
+    // No credentials needed to send them: each would be a label kept for ever.
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state("metric-methods", &second, "").await;
+    for n in 0..50 {
+        let request = Request::builder()
+            .method(format!("XXXX{n}").as_str())
+            .uri("/healthz")
+            .body(Body::empty())
+            .unwrap();
+        send(&state, request).await;
+    }
+    let text = send(&state, get("/metrics")).await.text;
+    assert!(!text.contains("XXXX"), "{text}");
+    assert!(
+        text.contains(
+            r#"sipauth_http_requests_total{route="/healthz",method="other",status="405"} 50"#
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn the_openapi_document_describes_every_field_the_api_answers() {
     let key = TestKey::generate("k");
     let second = second_issuer(&key).await;
