@@ -33,6 +33,4 @@ pub use error::ProvisionError;
 pub use password::ServerSecret;
 pub use policy::Policy;
 pub use provisioner::{Provisioned, Provisioner, SipSettings};
-/// The library's default username claims, re-exported for the service's settings.
-pub use sipauth::sip::DEFAULT_USERNAME_CLAIMS;
 pub use store::Database;

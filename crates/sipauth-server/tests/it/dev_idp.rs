@@ -261,16 +261,21 @@ async fn web_sign_in_until_callback(base: &str) -> (String, String) {
     (continue_as_carol(base, &authorize).await, flow_cookie)
 }
 
+/// The browser arrives at the page's callback with its flow cookie.
+async fn deliver_callback(callback: &str, cookie: String) -> reqwest::Response {
+    http()
+        .get(callback)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_web_sign_in_signs_in_with_the_verified_identity() {
     let (base, _) = dev_service_with_db().await;
     let (callback, cookie) = web_sign_in_until_callback(&base).await;
-    let answer = http()
-        .get(&callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
+    let answer = deliver_callback(&callback, cookie).await;
     assert_eq!(answer.status(), 303);
     assert_eq!(answer.headers()["location"], "/account");
 }
@@ -284,12 +289,7 @@ async fn rejects_a_web_sign_in_during_a_database_outage_as_unavailable_not_forbi
         .execute(db.pool())
         .await
         .unwrap();
-    let answer = http()
-        .get(&callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
+    let answer = deliver_callback(&callback, cookie).await;
     // The API's answer for the same failure: 503, temporarily_unavailable, not "forbidden".
     assert_eq!(answer.status(), 503);
     let page = answer.text().await.unwrap();
