@@ -1,5 +1,6 @@
 //! Operators' changes to accounts, by SIP username (`sipauth admin`): rotate, disable, enable,
-//! delete, each in one write transaction with its audit row, the SIP backend granting or
+//! delete, each in one write transaction with its audit row and the account's row locked (a
+//! racing provision waits, then sees the change), the SIP backend granting or
 //! revoking in the same transaction; and the reads (`list`, `show`, the audit log).
 
 use crate::account::{Account, AuditEntry};
@@ -7,6 +8,7 @@ use crate::error::ProvisionError;
 use crate::provisioner::Provisioner;
 use crate::store::accounts::{self, Change};
 use crate::store::audit::{self, AuditRow};
+use crate::store::retired;
 
 /// An operator's change to an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +37,7 @@ impl Provisioner {
         let now = self.clock.now_unix();
         let realm = self.settings.realm();
         let mut w = self.db.begin_write().await?;
-        let account = accounts::by_username(&mut *w.tx, username).await?;
+        let account = accounts::by_username_locked(&mut w, username).await?;
         match op {
             Operation::Rotate => {
                 accounts::update(&mut *w.tx, &account, Change::NextGeneration, now).await?;
@@ -61,6 +63,7 @@ impl Provisioner {
             }
             Operation::Delete => {
                 self.backend.revoke(&mut w.tx, &account).await?;
+                retired::record(&mut *w.tx, &account, now).await?;
                 accounts::delete(&mut *w.tx, &account).await?;
             }
         }

@@ -49,7 +49,7 @@ impl ServerSecret {
                 let secret = sipauth::random_urlsafe(32)
                     .map_err(|e| ProvisionError::Config(e.to_string()))?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(what)?;
+                    sipauth::create_private_dir(dir).map_err(what)?;
                 }
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);

@@ -9,8 +9,9 @@
 //! changes are in [`crate::operations`].
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use sipauth::sip::{self, UsernamePolicy, DEFAULT_USERNAME_CLAIMS};
+use sipauth::sip::{self, ReservedUsernames, UsernamePolicy, DEFAULT_USERNAME_CLAIMS};
 use sipauth::{SharedClock, SipPassword, VerifiedIdentity};
 use sqlx::{Any, Transaction};
 
@@ -21,7 +22,7 @@ use crate::password::{PasswordIssuer, ServerSecret};
 use crate::policy::Policy;
 use crate::store::accounts::{self, NewAccount};
 use crate::store::audit::{self, AuditLog, AuditRow};
-use crate::store::Database;
+use crate::store::{retired, Database, WriteTx};
 
 /// The SIP side of every account.
 #[derive(Debug, Clone)]
@@ -88,6 +89,8 @@ pub struct Provisioner {
     policy: Policy,
     pub(crate) clock: SharedClock,
     username_claims: Vec<String>,
+    reserved: ReservedUsernames,
+    quarantine: Option<Duration>,
     audit: Arc<OnceLock<AuditLog>>,
 }
 
@@ -117,6 +120,8 @@ impl Provisioner {
             policy,
             clock,
             username_claims: DEFAULT_USERNAME_CLAIMS.map(String::from).to_vec(),
+            reserved: ReservedUsernames::default(),
+            quarantine: None,
             audit: Arc::new(OnceLock::new()),
         }
     }
@@ -127,6 +132,19 @@ impl Provisioner {
         if !claims.is_empty() {
             self.username_claims = claims;
         }
+        self
+    }
+
+    /// Names no identity gets as its plain name (default: [`ReservedUsernames::default`]).
+    pub fn with_reserved_usernames(mut self, reserved: ReservedUsernames) -> Self {
+        self.reserved = reserved;
+        self
+    }
+
+    /// How long a deleted account's username stays away from other identities (`None`, the
+    /// default: for ever). The same identity gets it back at any time.
+    pub fn with_username_quarantine(mut self, quarantine: Option<Duration>) -> Self {
+        self.quarantine = quarantine;
         self
     }
 
@@ -178,9 +196,9 @@ impl Provisioner {
         }
         let mut w = self.db.begin_write().await?;
         let account =
-            match accounts::find(&mut *w.tx, identity.issuer(), identity.subject()).await? {
+            match accounts::find_locked(&mut w, identity.issuer(), identity.subject()).await? {
                 Some(account) => Self::refresh_profile(&mut w.tx, account, identity, now).await?,
-                None => self.create(&mut w.tx, identity, now).await?,
+                None => self.create(&mut w, identity, now).await?,
             };
         let result = if account.enabled {
             let provisioned = self.hand_out(&account, now)?;
@@ -248,39 +266,65 @@ impl Provisioner {
         })
     }
 
-    /// A new account, named by the library's rule: the wanted name, or its suffixed form when
-    /// another identity holds it.
+    /// A new account, named by the library's rule ([`sip::username_candidates`]): the name
+    /// this identity held before its account was deleted, the name its claims give (unless
+    /// reserved), then its own suffixed form; the first that is free. A name is free when no
+    /// other account holds it, no `subscriber` row sipauth did not write has it, and no other
+    /// identity's deleted account held it within the quarantine. The generation starts after
+    /// the deleted account's, so no earlier password comes back.
     async fn create(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        w: &mut WriteTx<'_>,
         identity: &VerifiedIdentity,
         now: i64,
     ) -> Result<Account, ProvisionError> {
+        let (issuer, subject) = (identity.issuer(), identity.subject());
+        let domain = self.settings.domain.as_str();
         let naming = UsernamePolicy::default();
-        let wanted = sip::username_from_claims(identity, &self.username_claims, naming).username;
-        let suffixed =
-            sip::suffixed_username(&wanted, identity.issuer(), identity.subject(), naming);
-        for username in [wanted.as_str(), suffixed.as_str()] {
+        let before = retired::find(&mut *w.tx, issuer, subject).await?;
+        let mut candidates = sip::username_candidates(
+            identity,
+            issuer,
+            &self.username_claims,
+            &self.reserved,
+            naming,
+        );
+        if let Some(old) = before.as_ref().filter(|r| r.domain == domain) {
+            candidates.retain(|c| *c != old.username);
+            candidates.insert(0, old.username.clone());
+        }
+        let generation = before
+            .as_ref()
+            .map_or(0, |r| r.generation.saturating_add(1));
+        let since = self
+            .quarantine
+            .map(|q| now.saturating_sub(i64::try_from(q.as_secs()).unwrap_or(i64::MAX)));
+        for username in &candidates {
+            if self.backend.name_taken(&mut w.tx, username, domain).await?
+                || retired::quarantined(&mut *w.tx, username, domain, issuer, subject, since)
+                    .await?
+            {
+                continue;
+            }
             let (display_name, email) = profile(identity, username);
             let new = NewAccount {
-                issuer: identity.issuer(),
-                subject: identity.subject(),
+                issuer,
+                subject,
                 username,
-                domain: &self.settings.domain,
+                domain,
                 display_name: &display_name,
                 email: email.as_deref(),
             };
-            accounts::insert_if_free(&mut **tx, &new, now).await?;
+            accounts::insert_if_free(&mut *w.tx, &new, generation, now).await?;
             // Ours, or another instance's that won the race for this identity.
-            if let Some(account) =
-                accounts::find(&mut **tx, identity.issuer(), identity.subject()).await?
-            {
+            if let Some(account) = accounts::find_locked(w, issuer, subject).await? {
                 return Ok(account);
             }
-            // Nothing: the username belongs to someone else. Try the suffixed one.
+            // Nothing: another account holds the name. Try the next.
         }
         Err(ProvisionError::Username(format!(
-            "{wanted} and its suffixed form are taken"
+            "every name for this identity is taken: {}",
+            candidates.join(", ")
         )))
     }
 
@@ -320,7 +364,7 @@ impl Provisioner {
         let now = self.clock.now_unix();
         let mut w = self.db.begin_write().await?;
         let Some(account) =
-            accounts::find(&mut *w.tx, identity.issuer(), identity.subject()).await?
+            accounts::find_locked(&mut w, identity.issuer(), identity.subject()).await?
         else {
             return Ok(false);
         };

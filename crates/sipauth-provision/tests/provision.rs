@@ -466,3 +466,237 @@ async fn every_provision_is_audited_even_when_nothing_changed() {
         assert_eq!(p.audit_log(0).await.unwrap().len(), 21);
     }
 }
+
+/// A `subscriber` row made by hand (a desk phone, an extension, a trunk), as kamctl would.
+async fn hand_made_row(p: &Provisioner, username: &str) {
+    sqlx::query("INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES ($1, 'sip.example.com', 'desk', 'desk-ha1', 'desk-ha1b')")
+        .bind(username.to_string())
+        .execute(&sqlx_pool(p).await)
+        .await
+        .unwrap();
+}
+
+fn desk_row() -> Option<(String, String, String)> {
+    Some(("desk".into(), "desk-ha1".into(), "desk-ha1b".into()))
+}
+
+#[tokio::test]
+async fn rejects_taking_over_a_subscriber_row_sipauth_did_not_create() {
+    for (kind, url) in databases("foreign").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        hand_made_row(&p, "reception").await;
+        let person = identity("rec-sub", "reception@example.org", true);
+        let got = p.provision(&person, None).await.unwrap();
+        let name = got.account.username.clone();
+        assert!(name.starts_with("reception-"), "{kind}: {name}");
+        assert_eq!(subscriber(&p, "reception").await, desk_row(), "{kind}");
+        // Operators' commands neither list nor touch it.
+        assert!(p
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.username != "reception"));
+        assert!(matches!(
+            p.delete("reception").await,
+            Err(ProvisionError::NotFound(_))
+        ));
+        assert_eq!(subscriber(&p, "reception").await, desk_row());
+        // sipauth's own row, removed by disable, replaced by hand: enable refuses to write it.
+        p.disable(&name).await.unwrap();
+        hand_made_row(&p, &name).await;
+        assert!(
+            matches!(p.enable(&name).await, Err(ProvisionError::Username(_))),
+            "{kind}"
+        );
+        assert_eq!(subscriber(&p, &name).await, desk_row(), "{kind}");
+        // Nor does deleting the account remove the hand-made row.
+        p.delete(&name).await.unwrap();
+        assert_eq!(subscriber(&p, &name).await, desk_row(), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_reserved_names_and_extensions_as_plain_usernames() {
+    for (kind, url) in databases("reserved").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        for (sub, email) in [("r1", "admin@example.org"), ("r2", "1001@example.org")] {
+            let got = p
+                .provision(&identity(sub, email, true), None)
+                .await
+                .unwrap();
+            let local = email.split('@').next().unwrap();
+            let own = sipauth::sip::suffixed_username(local, ISSUER, sub, Default::default());
+            assert_eq!(got.account.username, own, "{kind}");
+        }
+        // Configurable: with nothing reserved, the extension-like name is handed out.
+        let (open, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let open = open.with_reserved_usernames(sipauth::sip::ReservedUsernames::none());
+        let got = open
+            .provision(&identity("r3", "2002@example.org", true), None)
+            .await
+            .unwrap();
+        assert_eq!(got.account.username, "2002", "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_an_outsider_taking_a_victims_names_ahead_of_it() {
+    for (kind, url) in databases("squat").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let policy = Default::default();
+        let victims_suffixed = sipauth::sip::suffixed_username("alice", ISSUER, "victim", policy);
+        // The outsider takes the plain name, then tries the victim's suffixed one.
+        let plain = p
+            .provision(&identity("o1", "alice@evil.example", true), None)
+            .await
+            .unwrap();
+        assert_eq!(plain.account.username, "alice", "{kind}");
+        let grab = p
+            .provision(
+                &identity("o2", &format!("{victims_suffixed}@evil.example"), true),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_ne!(grab.account.username, victims_suffixed, "{kind}");
+        let victim = p
+            .provision(&identity("victim", "alice@example.com", true), None)
+            .await
+            .unwrap();
+        assert_eq!(victim.account.username, victims_suffixed, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_handing_a_deleted_accounts_username_to_another_identity() {
+    for (kind, url) in databases("quarantine").await {
+        let (p, clock) = provisioner(&url, kamailio(), Policy::default()).await;
+        let alice = identity("a1", "alice@example.com", true);
+        let first = p.provision(&alice, None).await.unwrap();
+        assert_eq!(first.account.username, "alice");
+        p.delete("alice").await.unwrap();
+        // Another identity wanting the name gets its suffixed form, for ever by default.
+        clock.advance(Duration::from_secs(10 * 365 * 86_400));
+        let other = p
+            .provision(&identity("a2", "alice@example.org", true), None)
+            .await
+            .unwrap();
+        assert_ne!(other.account.username, "alice", "{kind}");
+        // The same identity gets its name back, with a password it never had.
+        let again = p.provision(&alice, None).await.unwrap();
+        assert_eq!(again.account.username, "alice", "{kind}");
+        assert_ne!(
+            again.password.secret(),
+            first.password.secret(),
+            "{kind}: an earlier password came back"
+        );
+        assert_eq!(again.account.generation, first.account.generation + 1);
+        assert_eq!(
+            subscriber(&p, "alice").await.unwrap().1,
+            ha1("alice", "sip.example.com", again.password.secret())
+        );
+
+        // A configured quarantine ends.
+        let (q, clock) = provisioner(&url, kamailio(), Policy::default()).await;
+        let q = q.with_username_quarantine(Some(Duration::from_secs(30 * 86_400)));
+        q.provision(&identity("b1", "bob@example.com", true), None)
+            .await
+            .unwrap();
+        q.delete("bob").await.unwrap();
+        let early = q
+            .provision(&identity("b2", "bob@example.org", true), None)
+            .await
+            .unwrap();
+        assert_ne!(early.account.username, "bob", "{kind}");
+        clock.advance(Duration::from_secs(31 * 86_400));
+        let late = q
+            .provision(&identity("b3", "bob@example.net", true), None)
+            .await
+            .unwrap();
+        assert_eq!(late.account.username, "bob", "{kind}");
+    }
+}
+
+/// After any interleaving, the SIP server holds exactly what the account says: the derived
+/// password of its generation when enabled, nothing when disabled or deleted.
+async fn sip_server_agrees(p: &Provisioner, secret: &ServerSecret, subject: &str, kind: &str) {
+    let account = p
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.subject == subject);
+    match account {
+        Some(a) if a.enabled => {
+            let password = secret.password(ISSUER, subject, a.generation);
+            let want = ha1(&a.username, "sip.example.com", password.secret());
+            let got = subscriber(p, &a.username).await.map(|r| r.1);
+            assert_eq!(got.as_deref(), Some(want.as_str()), "{kind}: {a:?}");
+        }
+        Some(a) => assert!(subscriber(p, &a.username).await.is_none(), "{kind}: {a:?}"),
+        None => assert!(subscriber(p, "carol").await.is_none(), "{kind}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_a_racing_provision_undoing_an_operators_change() {
+    for (kind, url) in databases("race").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let secret = ServerSecret::new(b"test-secret-of-32-bytes-exactly!".to_vec()).unwrap();
+        let carol = identity("c1", "carol@example.com", true);
+        p.provision(&carol, None).await.unwrap();
+        for i in 0..1000 {
+            // A profile change sends the provision down the writing path every time.
+            let id = with_claim(&carol, "name", json!(format!("Carol {i}")));
+            let (pp, po) = (p.clone(), p.clone());
+            let provision = tokio::spawn(async move { pp.provision(&id, None).await });
+            let operate = tokio::spawn(async move {
+                match i % 4 {
+                    0 => po.rotate("carol").await.map(drop),
+                    1 => po.disable("carol").await.map(drop),
+                    2 => po.enable("carol").await.map(drop),
+                    _ => po.delete("carol").await,
+                }
+            });
+            let (provisioned, operated) = (provision.await.unwrap(), operate.await.unwrap());
+            // A provision may lose to a disable; an operation may find the account deleted or
+            // not yet recreated. Nothing else fails.
+            assert!(
+                matches!(provisioned, Ok(_) | Err(ProvisionError::Disabled(_))),
+                "{kind} #{i}: {provisioned:?}"
+            );
+            assert!(
+                matches!(operated, Ok(()) | Err(ProvisionError::NotFound(_))),
+                "{kind} #{i}: {operated:?}"
+            );
+            sip_server_agrees(&p, &secret, "c1", &format!("{kind} #{i}")).await;
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn rejects_other_users_reading_the_database_and_the_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = std::env::temp_dir().join(format!(
+        "sipauth-modes-{}-{}",
+        std::process::id(),
+        sipauth::random_urlsafe(4).unwrap()
+    ));
+    let data = dir.join("data");
+    let db = data.join("server.db");
+    let (p, _) = provisioner(&db.display().to_string(), kamailio(), Policy::default()).await;
+    p.provision(&identity("m1", "m@example.com", true), None)
+        .await
+        .unwrap();
+    assert_eq!(mode(&data), 0o700);
+    for file in ["server.db", "server.db-wal", "server.db-shm"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    let secret = dir.join("etc").join("server.secret");
+    ServerSecret::load_or_create(&secret).unwrap();
+    assert_eq!(mode(&secret), 0o600);
+    assert_eq!(mode(secret.parent().unwrap()), 0o700);
+}

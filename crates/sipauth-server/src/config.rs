@@ -228,6 +228,39 @@ pub struct SipConfig {
         value_delimiter = ','
     )]
     pub username_claims: Vec<String>,
+    /// A name no identity gets as its plain name; it gets the suffixed form (repeatable;
+    /// replaces the default list: admin, administrator, root, postmaster, hostmaster,
+    /// webmaster, abuse, operator, sip, kamailio, anonymous, system, voicemail, support).
+    #[arg(
+        long = "reserved-username",
+        value_name = "NAME",
+        env = "SIPAUTH_RESERVED_USERNAMES",
+        value_delimiter = ','
+    )]
+    pub reserved_usernames: Option<Vec<String>>,
+    /// All-digit names (they look like extensions) [default: reserved].
+    #[arg(
+        long,
+        value_name = "RULE",
+        env = "SIPAUTH_NUMERIC_USERNAMES",
+        value_enum
+    )]
+    pub numeric_usernames: Option<NumericUsernames>,
+    /// Days a deleted account's username stays away from other identities [default: for
+    /// ever]; the same identity gets it back at any time.
+    #[arg(long, value_name = "DAYS", env = "SIPAUTH_USERNAME_QUARANTINE_DAYS")]
+    pub username_quarantine_days: Option<u64>,
+}
+
+/// Whether all-digit usernames are handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum NumericUsernames {
+    /// Reserved: they look like extensions.
+    #[default]
+    Reserved,
+    /// Handed out like any name.
+    Allowed,
 }
 
 /// Backend names.
@@ -518,8 +551,27 @@ impl ServiceConfig {
         Ok(
             Provisioner::new(db, backend, settings, secret, policy, clock)
                 .with_username_claims(self.sip.username_claims.clone())
+                .with_reserved_usernames(self.reserved_usernames())
+                .with_username_quarantine(
+                    self.sip
+                        .username_quarantine_days
+                        .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+                )
                 .with_random_passwords(self.backend.random_passwords),
         )
+    }
+
+    /// The names no identity gets plain: the configured list (or the library's default) and,
+    /// unless allowed, all-digit names.
+    fn reserved_usernames(&self) -> sipauth::sip::ReservedUsernames {
+        let numeric = self.sip.numeric_usernames.unwrap_or_default() == NumericUsernames::Reserved;
+        match &self.sip.reserved_usernames {
+            Some(names) => sipauth::sip::ReservedUsernames::new(names, numeric),
+            None => sipauth::sip::ReservedUsernames::new(
+                sipauth::sip::DEFAULT_RESERVED_USERNAMES,
+                numeric,
+            ),
+        }
     }
 
     /// Discovers every trusted issuer and makes the token check.
@@ -835,6 +887,9 @@ audiences = ["app2"]
 allow_userinfo_tokens = true
 [sip]
 domain = "sip.example.com"
+reserved_usernames = ["reception"]
+numeric_usernames = "allowed"
+username_quarantine_days = 90
 [backend]
 kind = "ephemeral"
 ephemeral_secret_file = "/etc/x"
@@ -855,6 +910,13 @@ per_ip_per_minute = 60
             Some(EphemeralAlgorithm::Sha256)
         );
         assert_eq!(config.policy.required_claims["groups"], "voip");
+        let reserved = config.reserved_usernames();
+        assert!(reserved.contains("reception") && !reserved.contains("admin"));
+        assert!(!reserved.contains("1001"), "numeric names allowed");
+        assert!(ServiceConfig::default()
+            .reserved_usernames()
+            .contains("1001"));
+        assert_eq!(config.sip.username_quarantine_days, Some(90));
         config.check().unwrap();
     }
 

@@ -109,6 +109,21 @@ pub fn read_secret_file(path: &std::path::Path) -> std::io::Result<SecretText> {
     Ok(SecretText::new(text))
 }
 
+/// Creates `dir` and its missing parents with mode 0700 (owner only), the one way every part of
+/// sipauth makes a directory for secrets, tokens or HA1 values. Directories that exist keep
+/// their mode: the operator's choice.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 #[cfg(test)]
 mod secret_file_tests {
     #![allow(clippy::unwrap_used)]

@@ -3,6 +3,10 @@
 //! MD5(user:realm:password), `ha1b` = MD5(user@domain:realm:password), lowercase hex (Kamailio
 //! refuses uppercase), for `calculate_ha1 = 0`; the plaintext `password` column only when
 //! configured.
+//!
+//! sipauth touches only the rows it wrote: each is recorded in `sipauth_subscriber` in the
+//! transaction that inserts it. A row that is not recorded there (a desk phone, an extension, a
+//! trunk) is never read as an account's, changed or deleted; its name is taken.
 
 use md5::{Digest, Md5};
 use sipauth::SipPassword;
@@ -73,8 +77,9 @@ pub(super) async fn read_with_account(
         .join(", ");
     let row = sqlx::query(&format!(
         "SELECT {columns}, s.password AS s_password, s.ha1 AS s_ha1, s.ha1b AS s_ha1b \
-         FROM sipauth_account a LEFT JOIN subscriber s \
-         ON s.username = a.username AND s.domain = a.domain \
+         FROM sipauth_account a \
+         LEFT JOIN sipauth_subscriber o ON o.username = a.username AND o.domain = a.domain \
+         LEFT JOIN subscriber s ON s.username = o.username AND s.domain = o.domain \
          WHERE a.issuer = $1 AND a.subject = $2"
     ))
     .bind(issuer.to_string())
@@ -90,20 +95,47 @@ pub(super) async fn read_with_account(
     )))
 }
 
-/// Writes the account's row when it differs from what is there.
+/// True when `subscriber` has a row for (username, domain) that sipauth did not write.
+pub(crate) async fn is_foreign(
+    tx: &mut Transaction<'_, Any>,
+    username: &str,
+    domain: &str,
+) -> Result<bool, ProvisionError> {
+    let row = sqlx::query(
+        "SELECT 1 AS hit FROM subscriber s WHERE s.username = $1 AND s.domain = $2 \
+         AND NOT EXISTS (SELECT 1 FROM sipauth_subscriber o \
+         WHERE o.username = s.username AND o.domain = s.domain)",
+    )
+    .bind(username.to_string())
+    .bind(domain.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Writes the account's row when it differs from what is there. A row sipauth did not write is
+/// never changed: that is an error (the name is someone else's).
 pub(super) async fn write(
     tx: &mut Transaction<'_, Any>,
     account: &Account,
     row: &SubscriberRow,
 ) -> Result<(), ProvisionError> {
     let current = sqlx::query(
-        "SELECT password, ha1, ha1b FROM subscriber WHERE username = $1 AND domain = $2",
+        "SELECT s.password, s.ha1, s.ha1b, o.username AS owner FROM subscriber s \
+         LEFT JOIN sipauth_subscriber o ON o.username = s.username AND o.domain = s.domain \
+         WHERE s.username = $1 AND s.domain = $2",
     )
     .bind(account.username.clone())
     .bind(account.domain.clone())
     .fetch_optional(&mut **tx)
     .await?;
     match current {
+        Some(r) if r.try_get::<Option<String>, _>("owner")?.is_none() => {
+            Err(ProvisionError::Username(format!(
+                "{}@{} is a SIP account sipauth did not create",
+                account.username, account.domain
+            )))
+        }
         Some(r) => {
             if SubscriberRow::from_columns(&r, "")?.as_ref() != Some(row) {
                 sqlx::query("UPDATE subscriber SET password = $1, ha1 = $2, ha1b = $3 WHERE username = $4 AND domain = $5")
@@ -115,6 +147,7 @@ pub(super) async fn write(
                     .execute(&mut **tx)
                     .await?;
             }
+            Ok(())
         }
         None => {
             sqlx::query("INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES ($1, $2, $3, $4, $5)")
@@ -125,17 +158,33 @@ pub(super) async fn write(
                 .bind(row.ha1b.clone())
                 .execute(&mut **tx)
                 .await?;
+            sqlx::query(
+                "INSERT INTO sipauth_subscriber (username, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(account.username.clone())
+            .bind(account.domain.clone())
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
         }
     }
-    Ok(())
 }
 
-/// Removes the account's row.
+/// Removes the account's row, if sipauth wrote it.
 pub(super) async fn remove(
     tx: &mut Transaction<'_, Any>,
     account: &Account,
 ) -> Result<(), ProvisionError> {
-    sqlx::query("DELETE FROM subscriber WHERE username = $1 AND domain = $2")
+    sqlx::query(
+        "DELETE FROM subscriber WHERE username = $1 AND domain = $2 AND EXISTS \
+         (SELECT 1 FROM sipauth_subscriber o \
+         WHERE o.username = subscriber.username AND o.domain = subscriber.domain)",
+    )
+    .bind(account.username.clone())
+    .bind(account.domain.clone())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM sipauth_subscriber WHERE username = $1 AND domain = $2")
         .bind(account.username.clone())
         .bind(account.domain.clone())
         .execute(&mut **tx)

@@ -121,6 +121,19 @@ impl Backend {
         }
     }
 
+    /// True when the SIP server already has (username, domain) for someone sipauth did not
+    /// make: a `subscriber` row sipauth did not write. Asked for both backends: with
+    /// auth_ephemeral the table may still hold the operator's hand-made accounts, whose
+    /// address-of-record an ephemeral user of the same name would share.
+    pub(crate) async fn name_taken(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        username: &str,
+        domain: &str,
+    ) -> Result<bool, ProvisionError> {
+        kamailio::is_foreign(tx, username, domain).await
+    }
+
     /// The fast path's one read: the account of (issuer, subject) and what the SIP server
     /// holds for it.
     pub(crate) async fn current(

@@ -8,6 +8,7 @@ use sqlx::{Any, Executor, Row};
 
 use crate::account::Account;
 use crate::error::ProvisionError;
+use crate::store::WriteTx;
 
 /// The columns of an account, in [`from_row`]'s order.
 pub(crate) const COLUMNS: &str = "issuer, subject, username, domain, display_name, email, enabled, generation, created_at, updated_at";
@@ -44,6 +45,41 @@ pub(crate) async fn find<'e>(
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
+/// The account of (issuer, subject), locked for the rest of `w`'s transaction.
+pub(crate) async fn find_locked(
+    w: &mut WriteTx<'_>,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<Account>, ProvisionError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sipauth_account WHERE issuer = $1 AND subject = $2{}",
+        w.lock_clause()
+    ))
+    .bind(issuer.to_string())
+    .bind(subject.to_string())
+    .fetch_optional(&mut *w.tx)
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// The account named `username`, locked for the rest of `w`'s transaction, or `NotFound`.
+pub(crate) async fn by_username_locked(
+    w: &mut WriteTx<'_>,
+    username: &str,
+) -> Result<Account, ProvisionError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sipauth_account WHERE username = $1{}",
+        w.lock_clause()
+    ))
+    .bind(username.to_string())
+    .fetch_optional(&mut *w.tx)
+    .await?;
+    row.as_ref()
+        .map(from_row)
+        .transpose()?
+        .ok_or_else(|| ProvisionError::NotFound(username.to_string()))
+}
+
 /// The account named `username`, or `NotFound`.
 pub(crate) async fn by_username<'e>(
     executor: impl Executor<'e, Database = Any>,
@@ -72,15 +108,16 @@ pub(crate) struct NewAccount<'a> {
     pub email: Option<&'a str>,
 }
 
-/// Inserts `new` when neither its identity nor its username has an account.
+/// Inserts `new` (at `generation`) when neither its identity nor its username has an account.
 pub(crate) async fn insert_if_free<'e>(
     executor: impl Executor<'e, Database = Any>,
     new: &NewAccount<'_>,
+    generation: i64,
     now: i64,
 ) -> Result<(), ProvisionError> {
     sqlx::query(
         "INSERT INTO sipauth_account (issuer, subject, username, domain, display_name, email, enabled, generation, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1, 0, $7, $7) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $8, $7, $7) ON CONFLICT DO NOTHING",
     )
     .bind(new.issuer.to_string())
     .bind(new.subject.to_string())
@@ -89,6 +126,7 @@ pub(crate) async fn insert_if_free<'e>(
     .bind(new.display_name.to_string())
     .bind(new.email.map(str::to_string))
     .bind(now)
+    .bind(generation)
     .execute(executor)
     .await?;
     Ok(())

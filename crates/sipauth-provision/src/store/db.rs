@@ -2,7 +2,8 @@
 //! default (a file: WAL from its first opening, `synchronous=NORMAL`, a busy timeout), and
 //! PostgreSQL by URL when several service instances share it; the same embedded migrations
 //! (`migrations/sqlite`, `migrations/postgres`) and the same queries (sqlx's `Any` driver,
-//! checked at run time, so building needs no database).
+//! checked at run time, so building needs no database). A SQLite file this creates is 0600 in a
+//! 0700 directory.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -42,14 +43,7 @@ impl Database {
                 .strip_prefix("sqlite://")
                 .or_else(|| url.strip_prefix("sqlite:"))
                 .unwrap_or(url);
-            if let Some(dir) = std::path::Path::new(path)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    ProvisionError::Config(format!("database directory {}: {e}", dir.display()))
-                })?;
-            }
+            create_private_file(std::path::Path::new(path))?;
             (Kind::Sqlite, format!("sqlite://{path}?mode=rwc"))
         };
         let options = AnyConnectOptions::from_str(&url)
@@ -105,5 +99,28 @@ impl Database {
     /// True when the database answers.
     pub async fn is_ready(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Creates a missing SQLite file 0600 in a directory made 0700: it holds HA1 values, and SQLite
+/// gives its `-wal` and `-shm` files the database file's mode. An existing file keeps its mode
+/// (Kamailio reading it as another user is the operator's arrangement).
+fn create_private_file(path: &std::path::Path) -> Result<(), ProvisionError> {
+    let what =
+        |e: std::io::Error| ProvisionError::Config(format!("database {}: {e}", path.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        sipauth::create_private_dir(dir).map_err(what)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(what(e)),
     }
 }

@@ -1,12 +1,14 @@
 //! Where provisioning keeps its state: the [`Database`] (SQLite or PostgreSQL, embedded
 //! migrations), the account SQL ([`accounts`]: every statement on `sipauth_account`), and the
 //! audit log ([`audit`]: rows written in a change's own transaction, or by group commit for
-//! provisions that change nothing). A SIP backend's own tables are the backend's
+//! provisions that change nothing), and what is kept of deleted accounts ([`retired`]). Every
+//! read a write transaction writes back is a locked read ([`WriteTx::lock_clause`]). A SIP backend's own tables are the backend's
 //! ([`crate::backend`]); this module gives it the transaction to write them in.
 
 pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod db;
+pub(crate) mod retired;
 
 use sqlx::{Any, Transaction};
 
@@ -17,9 +19,21 @@ pub use db::Database;
 pub(crate) struct WriteTx<'a> {
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
     pub tx: Transaction<'a, Any>,
+    kind: db::Kind,
 }
 
 impl WriteTx<'_> {
+    /// What a read that the transaction will write back after appends: `FOR UPDATE` on
+    /// PostgreSQL (under READ COMMITTED a plain read can be stale by the time this transaction
+    /// writes, and a racing operator's rotate, disable or delete would be undone); nothing on
+    /// SQLite, where `BEGIN IMMEDIATE` already holds the database's one write lock.
+    pub(crate) fn lock_clause(&self) -> &'static str {
+        match self.kind {
+            db::Kind::Postgres => " FOR UPDATE",
+            db::Kind::Sqlite => "",
+        }
+    }
+
     /// Commits.
     pub(crate) async fn commit(self) -> Result<(), ProvisionError> {
         self.tx.commit().await?;
@@ -36,10 +50,12 @@ impl Database {
             db::Kind::Sqlite => WriteTx {
                 _turn: Some(self.writer.lock().await),
                 tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                kind: self.kind,
             },
             db::Kind::Postgres => WriteTx {
                 _turn: None,
                 tx: self.pool.begin().await?,
+                kind: self.kind,
             },
         })
     }

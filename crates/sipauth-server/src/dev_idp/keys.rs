@@ -81,7 +81,7 @@ impl SigningKey {
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let what = |e: std::io::Error| format!("{}: {e}", path.display());
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(what)?;
+        sipauth::create_private_dir(dir).map_err(what)?;
     }
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use url::Url;
 
 use super::credentials::{self, ProvisionedCredentials};
-use super::naming::{self, IdentityClaims};
+use super::naming::{self, IdentityClaims, ReservedUsernames};
 use super::password::{self, PasswordStrategy};
 use super::username::{self, UsernamePolicy};
 use super::CredentialError;
@@ -125,6 +125,9 @@ pub struct CredentialMapping {
     pub password: PasswordStrategy,
     /// Username limits.
     pub username_policy: UsernamePolicy,
+    /// Names [`UsernameRule::Claims`] never hands out plain (the service's default set): a
+    /// reserved name gets its suffixed form, as at the provisioning service.
+    pub reserved_usernames: ReservedUsernames,
     /// Allow `ws://` to non-loopback hosts (never in production).
     pub allow_insecure_ws: bool,
     /// Name SIP accounts after emails the provider has not verified (default false: an
@@ -182,6 +185,7 @@ impl CredentialMapping {
             authorization_username: None,
             password,
             username_policy: UsernamePolicy::default(),
+            reserved_usernames: ReservedUsernames::default(),
             allow_insecure_ws: false,
             allow_unverified_email: false,
         }
@@ -280,7 +284,18 @@ impl CredentialMapping {
         match &self.username {
             UsernameRule::Claims(claims) => {
                 let named = naming::username_from_claims(info, claims, policy);
-                username::check(named.username, &named.claim, policy)
+                let issuer = input.issuer.unwrap_or_default();
+                let first = naming::username_candidates(
+                    info,
+                    issuer,
+                    claims,
+                    &self.reserved_usernames,
+                    policy,
+                )
+                .into_iter()
+                .next()
+                .unwrap_or(named.username);
+                username::check(first, &named.claim, policy)
             }
             UsernameRule::Claim(name) => {
                 let raw = info

@@ -19,7 +19,8 @@ mod username;
 pub use credentials::{escape_user, sip_uri};
 pub use mapping::{check_ws_uri, DisplayNameRule, UsernameRule, ValueRule};
 pub use naming::{
-    display_name, suffixed_username, username_from_claims, IdentityClaims, NamedBy,
+    display_name, has_suffix_form, suffixed_username, username_candidates, username_from_claims,
+    IdentityClaims, NamedBy, ReservedUsernames, DEFAULT_RESERVED_USERNAMES,
     DEFAULT_USERNAME_CLAIMS,
 };
 pub use password::{ephemeral_credentials, ApiMethod, HashAlgorithm, HmacAlgorithm};

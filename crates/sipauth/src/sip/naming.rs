@@ -119,6 +119,96 @@ pub fn suffixed_username(
     username::collision_free(wanted, issuer, subject, policy)
 }
 
+/// Names reserved by default: accounts an operator keeps for people and systems, never handed
+/// to an identity as its plain name.
+pub const DEFAULT_RESERVED_USERNAMES: [&str; 14] = [
+    "admin",
+    "administrator",
+    "root",
+    "postmaster",
+    "hostmaster",
+    "webmaster",
+    "abuse",
+    "operator",
+    "sip",
+    "kamailio",
+    "anonymous",
+    "system",
+    "voicemail",
+    "support",
+];
+
+/// Names an identity never gets as its plain name: a list (exact, lowercase) and, unless
+/// turned off, every all-digit name (they look like extensions). An identity whose claims give
+/// a reserved name gets the suffixed form ([`suffixed_username`]) instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservedUsernames {
+    names: Vec<String>,
+    numeric: bool,
+}
+
+impl Default for ReservedUsernames {
+    fn default() -> Self {
+        Self::new(DEFAULT_RESERVED_USERNAMES, true)
+    }
+}
+
+impl ReservedUsernames {
+    /// These names (compared lowercase), and all-digit names when `numeric`.
+    pub fn new(names: impl IntoIterator<Item = impl AsRef<str>>, numeric: bool) -> Self {
+        Self {
+            names: names
+                .into_iter()
+                .map(|n| n.as_ref().trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            numeric,
+        }
+    }
+
+    /// No reserved names at all.
+    pub fn none() -> Self {
+        Self::new([] as [&str; 0], false)
+    }
+
+    /// True when `name` is reserved.
+    pub fn contains(&self, name: &str) -> bool {
+        (self.numeric && !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()))
+            || self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// True when `name` has the suffixed form (ends in `-` and 8 lowercase hex characters). Only
+/// [`suffixed_username`] makes such names: one that a claim gives is treated as taken, so nobody
+/// can take another identity's suffixed name ahead of it.
+pub fn has_suffix_form(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() >= 9
+        && bytes[bytes.len() - 9] == b'-'
+        && bytes[bytes.len() - 8..]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
+
+/// The names an identity may have, in the order they are tried: the name its claims give
+/// ([`username_from_claims`]) unless it is reserved or has the suffixed form, then its own
+/// suffixed form. Deterministic: the same identity always gets the same list.
+pub fn username_candidates(
+    identity: &impl IdentityClaims,
+    issuer: &str,
+    claims: &[impl AsRef<str>],
+    reserved: &ReservedUsernames,
+    policy: UsernamePolicy,
+) -> Vec<String> {
+    let wanted = username_from_claims(identity, claims, policy).username;
+    let suffixed = suffixed_username(&wanted, issuer, identity.subject(), policy);
+    if reserved.contains(&wanted) || (has_suffix_form(&wanted) && wanted != suffixed) {
+        vec![suffixed]
+    } else {
+        vec![wanted, suffixed]
+    }
+}
+
 /// The display name: `first` (a configured claim or function), then `name`, then
 /// `preferred_username`, then the username; without quotes, backslashes or control characters
 /// (it ends up quoted in SIP headers), at most 128 characters, trimmed.
@@ -193,6 +283,37 @@ mod tests {
         let suffixed = suffixed_username(&named.username, "https://idp", "s", p);
         assert_eq!(suffixed.len(), 64);
         assert!(suffixed.starts_with(&"x".repeat(55)));
+    }
+
+    #[test]
+    fn reserved_names_and_foreign_suffixed_names_go_straight_to_the_suffix() {
+        let p = UsernamePolicy::default();
+        let reserved = ReservedUsernames::default();
+        let claims = ["preferred_username"];
+        let named = |name: &str| info(json!({"sub": "s1", "preferred_username": name}));
+        let own = suffixed_username("admin", "https://idp", "s1", p);
+        assert_eq!(
+            username_candidates(&named("Admin"), "https://idp", &claims, &reserved, p),
+            vec![own]
+        );
+        // All-digit names look like extensions.
+        let ext = username_candidates(&named("1001"), "https://idp", &claims, &reserved, p);
+        assert_eq!(ext, vec![suffixed_username("1001", "https://idp", "s1", p)]);
+        // Another identity's suffixed name is not claimable as a plain name.
+        let victim = suffixed_username("alice", "https://idp", "victim", p);
+        let grab = username_candidates(&named(&victim), "https://idp", &claims, &reserved, p);
+        assert_eq!(grab.len(), 1);
+        assert_ne!(grab[0], victim);
+        // Ordinary names are tried plain first.
+        let alice = username_candidates(&named("alice"), "https://idp", &claims, &reserved, p);
+        assert_eq!(alice[0], "alice");
+        // Configurable: nothing reserved.
+        let open = ReservedUsernames::none();
+        assert_eq!(
+            username_candidates(&named("1001"), "https://idp", &claims, &open, p)[0],
+            "1001"
+        );
+        assert!(has_suffix_form("x-0123abcd") && !has_suffix_form("x-0123abcg"));
     }
 
     #[test]
