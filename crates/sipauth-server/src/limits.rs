@@ -109,6 +109,19 @@ impl BucketStore for KeyedLimiter {
     }
 }
 
+/// The bucket of a client address: an IPv4 address, or an IPv6 address's /64 (one subscriber
+/// line gets a whole /64 and can rotate through it at will).
+fn ip_key(ip: Option<std::net::IpAddr>) -> String {
+    match ip {
+        None => "unknown".into(),
+        Some(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Some(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 /// The service's limits.
 #[derive(Debug, Default)]
 pub struct RateLimits {
@@ -126,13 +139,12 @@ impl RateLimits {
         }
     }
 
-    /// One request from `ip` (unknown addresses share one bucket).
+    /// One request from `ip` (unknown addresses share one bucket; IPv6 clients by their /64).
     pub fn check_ip(&self, ip: Option<std::net::IpAddr>) -> Result<(), ApiError> {
         let Some(limiter) = &self.per_ip else {
             return Ok(());
         };
-        let key = ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
-        limiter.check(&key).map_err(ApiError::RateLimited)
+        limiter.check(&ip_key(ip)).map_err(ApiError::RateLimited)
     }
 
     /// One request of the identity (issuer, subject).
@@ -159,6 +171,19 @@ mod tests {
         let wait = limiter.check("a").unwrap_err();
         assert!((1..=20).contains(&wait), "{wait}");
         assert!(limiter.check("b").is_ok(), "another key has its own bucket");
+    }
+
+    #[test]
+    fn rejects_an_ipv6_client_rotating_through_its_64() {
+        let limits = RateLimits::new(Some(Rate::per_minute(2)), None);
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        limits.check_ip(ip("2001:db8:1:2::1")).unwrap();
+        limits.check_ip(ip("2001:db8:1:2:aaaa::9")).unwrap();
+        assert!(limits.check_ip(ip("2001:db8:1:2:ffff:1:2:3")).is_err());
+        // Another /64, and IPv4 addresses, have their own buckets.
+        limits.check_ip(ip("2001:db8:1:3::1")).unwrap();
+        limits.check_ip(ip("192.0.2.1")).unwrap();
+        limits.check_ip(ip("192.0.2.2")).unwrap();
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! TCP peer, unless the peer is a configured trusted proxy: then `X-Forwarded-For` is read from
 //! the right, skipping trusted proxies, and the first address that is not one is the client
 //! (what a client writes into the header itself is never believed). An allowlist (CIDR), when
-//! set, admits only clients inside it. Rate limits and audit rows use the same address.
+//! set, admits only clients inside it. Rate limits and audit rows use the same address. A hop
+//! with a port (`192.0.2.1:51234`, `[2001:db8::1]:443`, as some load balancers write it) is
+//! read as its address.
 
 use std::net::IpAddr;
 
@@ -34,6 +36,19 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// One `X-Forwarded-For` hop: an address, or an address with a port as some load balancers
+/// write it (`192.0.2.1:51234`, `[2001:db8::1]:443`, `[2001:db8::1]`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse::<IpAddr>().ok())
+        })
+}
+
 impl NetworkPolicy {
     /// From CIDR strings (a bare address is a /32 or /128).
     pub fn parse(allowed: &[String], trusted_proxies: &[String]) -> Result<Self, String> {
@@ -63,15 +78,15 @@ impl NetworkPolicy {
             .collect();
         let mut client = peer;
         for hop in hops.iter().rev() {
-            match hop.parse::<IpAddr>() {
-                Ok(ip) => {
+            match parse_hop(hop) {
+                Some(ip) => {
                     client = canonical(ip);
                     if !self.trusted(client) {
                         break;
                     }
                 }
                 // Garbage: believe nothing further left; the last proxy is who we know.
-                Err(_) => break,
+                None => break,
             }
         }
         Some(client)
@@ -130,6 +145,22 @@ mod tests {
             ip("1.2.3.4")
         );
         assert_eq!(p.client_ip(None, &headers(&["1.2.3.4"])), None);
+    }
+
+    #[test]
+    fn rejects_treating_a_hop_with_a_port_as_the_proxy() {
+        let p = NetworkPolicy::parse(&[], &["10.0.0.0/8".into()]).unwrap();
+        for (hop, client) in [
+            ("1.2.3.4:51234", "1.2.3.4"),
+            ("[2001:db8::7]:443", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+        ] {
+            assert_eq!(p.client_ip(ip("10.0.0.2"), &headers(&[hop])), ip(client));
+        }
+        assert_eq!(
+            p.client_ip(ip("10.0.0.2"), &headers(&["1.2.3.4:port"])),
+            ip("10.0.0.2")
+        );
     }
 
     #[test]
