@@ -104,6 +104,10 @@ pub struct ServeOpts {
     /// A demo user of --dev (repeatable; default alice and bob).
     #[arg(long = "dev-user", requires = "dev")]
     pub dev_users: Vec<String>,
+    /// Let --dev listen on a non-loopback address (its demo users sign anyone in: never on a
+    /// network you do not control).
+    #[arg(long, requires = "dev")]
+    pub dev_public: bool,
 }
 
 /// `sipauth register-check`.

@@ -34,6 +34,12 @@ pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig
         .overlay(&opts.settings)
         .map_err(config_error)?;
     if opts.dev {
+        let listen = c.listen.as_deref().unwrap_or("127.0.0.1:8080");
+        if !opts.dev_public && !is_loopback_listen(listen) {
+            return Err(CliError::config(format!(
+                "--dev listens on loopback only (its demo users sign anyone in), not {listen}; add --dev-public to serve it on a network you control"
+            )));
+        }
         let dev = c.dev.get_or_insert_with(Default::default);
         dev.users.extend(opts.dev_users.iter().cloned());
     }
@@ -69,6 +75,16 @@ pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig
     }
     c.check().map_err(config_error)?;
     Ok(c)
+}
+
+/// True for a listen address on loopback (`127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`).
+fn is_loopback_listen(listen: &str) -> bool {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => listen
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+    }
 }
 
 async fn shutdown_signal() {

@@ -115,17 +115,18 @@ pub struct ServiceConfig {
     /// The URL browsers reach the service at, behind a reverse proxy (default http://<listen address>); the web sign-in page's redirect URI is <public_url>/auth/callback.
     #[arg(long, env = "SIPAUTH_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// The development identity provider: only `sipauth serve --dev` turns it on.
+    /// The development identity provider: only `sipauth serve --dev` on the command line turns
+    /// it on; it is no key of the file and no variable.
     #[arg(skip)]
+    #[serde(skip)]
     pub dev: Option<DevConfig>,
 }
 
-/// `[dev]`: the development identity provider at `/dev-idp`. Never in production.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// The development identity provider at `/dev-idp` (`sipauth serve --dev`). Never in
+/// production.
+#[derive(Debug, Clone, Default)]
 pub struct DevConfig {
     /// Demo users (default alice and bob).
-    #[serde(default)]
     pub users: Vec<String>,
 }
 
@@ -412,6 +413,13 @@ impl ServiceConfig {
 
     /// Reads TOML text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        if let Ok(table) = text.parse::<toml::Table>() {
+            if table.contains_key("dev") {
+                return Err(ConfigError::new(
+                    "[dev] is not a setting of the file: the development identity provider starts only with `sipauth serve --dev` on the command line",
+                ));
+            }
+        }
         toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| {
                 text.as_bytes()[..s.start.min(text.len())]

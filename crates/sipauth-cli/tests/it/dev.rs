@@ -229,3 +229,26 @@ async fn sipauth_login_against_the_development_issuer_gets_credentials_from_the_
         sipauth_provision::ha1("bob", "localhost", creds["password"].as_str().unwrap())
     );
 }
+
+#[tokio::test]
+async fn rejects_the_development_provider_on_a_public_address_without_dev_public() {
+    let env = Env::new("dev-public");
+    let out = env.run(&["serve", "--dev", "--listen", "0.0.0.0:0"]).await;
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--dev-public"), "{err}");
+    // Nor from a config file alone.
+    let path = env.dir.join("server.toml");
+    std::fs::write(&path, "[dev]\nusers = [\"mallory\"]\n").unwrap();
+    let out = env
+        .run(&[
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dev"));
+}

@@ -47,6 +47,9 @@ pub(crate) const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_acc
 const CODE_TTL: i64 = 60;
 /// How long an authorization request may wait on the login page (seconds).
 const REQUEST_TTL: i64 = 600;
+/// The most pending requests, codes or grants the books keep: past it, new ones are refused
+/// (503) until old ones expire, so a flood of sign-ins cannot grow memory.
+const MAX_RECORDS: usize = 10_000;
 /// Access and ID token lifetime (seconds).
 const TOKEN_TTL: i64 = 3600;
 
@@ -91,8 +94,10 @@ pub struct DevIdp {
     clock: SharedClock,
 }
 
-fn random() -> String {
-    sipauth::random_urlsafe(32).unwrap_or_default()
+/// 32 random bytes, URL-safe; `None` when the system's randomness fails (the caller refuses:
+/// never an empty code or id).
+fn random() -> Option<String> {
+    sipauth::random_urlsafe(32).ok().filter(|r| !r.is_empty())
 }
 
 fn digest(token: &str) -> [u8; 32] {

@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::books::{AuthRequest, Code, Grant};
-use super::{digest, oauth_error, pages, random, DevIdp, CODE_TTL, REQUEST_TTL, SCOPES};
+use super::{
+    digest, oauth_error, pages, random, DevIdp, CODE_TTL, MAX_RECORDS, REQUEST_TTL, SCOPES,
+};
 
 pub(super) async fn discovery(State(idp): State<Arc<DevIdp>>) -> Json<Value> {
     Json(idp.discovery_document())
@@ -118,11 +120,24 @@ pub(super) async fn authorize(
         scopes,
         created: idp.now(),
     };
-    let id = random();
+    let Some(id) = random() else {
+        return pages::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The system's randomness failed.",
+        );
+    };
     {
         let mut books = idp.books();
         let now = idp.now();
-        books.requests.retain(|_, r| now - r.created < REQUEST_TTL);
+        if books.requests.len() >= MAX_RECORDS {
+            books.requests.retain(|_, r| now - r.created < REQUEST_TTL);
+        }
+        if books.requests.len() >= MAX_RECORDS {
+            return pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many sign-ins are pending. Try again in a few minutes.",
+            );
+        }
         books.requests.insert(id.clone(), request);
     }
     pages::login(&idp.issuer, &id, client.id, &idp.users)
@@ -153,15 +168,32 @@ pub(super) async fn login(State(idp): State<Arc<DevIdp>>, Form(form): Form<Login
         .and_then(|u| idp.users.iter().find(|d| d.login == u));
     match (form.cancel.is_some(), user) {
         (false, Some(user)) => {
-            let code = random();
-            idp.books().codes.insert(
+            let Some(code) = random() else {
+                return pages::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The system's randomness failed.",
+                );
+            };
+            let now = idp.now();
+            let mut books = idp.books();
+            if books.codes.len() >= MAX_RECORDS {
+                books.codes.retain(|_, c| now - c.issued <= CODE_TTL);
+            }
+            if books.codes.len() >= MAX_RECORDS {
+                return pages::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many sign-ins are pending. Try again in a minute.",
+                );
+            }
+            books.codes.insert(
                 code.clone(),
                 Code {
                     request: request.clone(),
                     user: user.login.clone(),
-                    issued: idp.now(),
+                    issued: now,
                 },
             );
+            drop(books);
             params.push(("code", code));
         }
         _ => {
@@ -214,8 +246,27 @@ pub(super) async fn token(
                 scopes: issued.request.scopes.clone(),
                 revoked: false,
             };
-            let grant_id = sipauth::random_urlsafe(12).unwrap_or_default();
-            idp.books().grants.insert(grant_id.clone(), grant.clone());
+            let Some(grant_id) = random() else {
+                return oauth_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "the system's randomness failed",
+                );
+            };
+            {
+                let mut books = idp.books();
+                if books.grants.len() >= MAX_RECORDS {
+                    books.grants.retain(|_, g| !g.revoked);
+                }
+                if books.grants.len() >= MAX_RECORDS {
+                    return oauth_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "temporarily_unavailable",
+                        "the development provider holds as many grants as it keeps",
+                    );
+                }
+                books.grants.insert(grant_id.clone(), grant.clone());
+            }
             idp.issue(&grant_id, &grant, issued.request.nonce.as_deref(), true)
         }
         Some("refresh_token") => {

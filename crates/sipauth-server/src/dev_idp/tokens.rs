@@ -69,10 +69,11 @@ impl DevIdp {
     /// An RFC 9068 access token for the client (its audience) and the grant.
     pub(super) fn access_token(&self, grant_id: &str, grant: &Grant) -> Result<String, String> {
         let now = self.now();
+        let jti = random().ok_or("the system's randomness failed")?;
         let mut claims = json!({
             "iss": self.issuer, "sub": grant.user, "aud": grant.client_id,
             "client_id": grant.client_id, "iat": now, "exp": now + TOKEN_TTL,
-            "jti": format!("{grant_id}.{}", random()), "scope": grant.scopes.join(" "),
+            "jti": format!("{grant_id}.{jti}"), "scope": grant.scopes.join(" "),
         });
         if let Some(user) = self.users.iter().find(|u| u.login == grant.user) {
             self.add_profile(&mut claims, user, &grant.scopes);
@@ -132,7 +133,13 @@ impl DevIdp {
             }
         }
         if grant.scopes.iter().any(|s| s == "offline_access") {
-            let refresh = random();
+            let Some(refresh) = random() else {
+                return oauth_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "the system's randomness failed",
+                );
+            };
             self.books()
                 .refresh
                 .insert(digest(&refresh), (grant_id.to_string(), true));

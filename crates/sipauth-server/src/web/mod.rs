@@ -133,8 +133,10 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn random() -> String {
-    sipauth::random_urlsafe(32).unwrap_or_default()
+/// 32 random bytes, URL-safe; `None` when the system's randomness fails (the caller answers
+/// an error: never an empty session id, binding or CSRF token).
+fn random() -> Option<String> {
+    sipauth::random_urlsafe(32).ok().filter(|r| !r.is_empty())
 }
 
 fn equal(a: &str, b: &str) -> bool {
@@ -190,7 +192,13 @@ async fn login(State(state): State<AppState>, Path(index): Path<usize>) -> Respo
             return pages::error(StatusCode::SERVICE_UNAVAILABLE, e.code(), web.dev_banner);
         }
     };
-    let binding = random();
+    let Some(binding) = random() else {
+        return pages::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServerError.as_str(),
+            web.dev_banner,
+        );
+    };
     let flow = Flow {
         provider: index,
         binding: binding.clone(),
@@ -323,13 +331,19 @@ async fn callback(
             banner,
         ));
     };
-    let id = random();
+    let (Some(id), Some(csrf)) = (random(), random()) else {
+        return with_cleared(pages::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServerError.as_str(),
+            banner,
+        ));
+    };
     let session = WebSession {
         provider: flow.provider,
         credentials,
         tokens: sign_in.tokens,
         identity,
-        csrf: random(),
+        csrf,
     };
     if let Err(e) = web.sessions.put(id.clone(), session, state.now()).await {
         return with_cleared(web.unavailable(e));

@@ -10,14 +10,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use sipauth::{HttpClient, SystemClock};
-use sipauth_server::{app, ServiceConfig};
+use sipauth_server::{app, DevConfig, ServiceConfig};
 
-/// A running service with `[dev]` on: its base URL.
+/// A running service with the development provider on (as `sipauth serve --dev` sets it): its
+/// base URL.
 async fn dev_service() -> String {
     dev_service_with_db().await.0
 }
 
-/// A running service with `[dev]` on: its base URL and its database.
+/// A running service with the development provider on: its base URL and its database.
 async fn dev_service_with_db() -> (String, sipauth_provision::Database) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -26,7 +27,12 @@ async fn dev_service_with_db() -> (String, sipauth_provision::Database) {
         std::process::id(),
         sipauth::random_urlsafe(4).unwrap()
     ));
-    let config = ServiceConfig::from_toml("[dev]\nusers = [\"carol\"]\n").unwrap();
+    let config = ServiceConfig {
+        dev: Some(DevConfig {
+            users: vec!["carol".into()],
+        }),
+        ..ServiceConfig::default()
+    };
     let state = config
         .state(
             &dir,
@@ -295,4 +301,33 @@ async fn rejects_a_web_sign_in_during_a_database_outage_as_unavailable_not_forbi
     let page = answer.text().await.unwrap();
     assert!(page.contains("temporarily_unavailable"), "{page}");
     assert!(!page.contains("You do not have SIP access"), "{page}");
+}
+
+#[test]
+fn rejects_turning_the_provider_on_from_the_config_file() {
+    let e = ServiceConfig::from_toml("[dev]\nusers = [\"carol\"]\n").unwrap_err();
+    assert!(e.0.contains("--dev"), "{e}");
+}
+
+#[tokio::test]
+async fn rejects_a_flood_of_pending_sign_ins_past_its_bound() {
+    let base = dev_service().await;
+    let redirect = "http://127.0.0.1:4242/callback";
+    let url = authorize_url(
+        &base,
+        redirect,
+        &[
+            ("code_challenge", &challenge()),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let client = http();
+    let mut last = reqwest::StatusCode::OK;
+    for _ in 0..10_001 {
+        last = client.get(&url).send().await.unwrap().status();
+        if last != reqwest::StatusCode::OK {
+            break;
+        }
+    }
+    assert_eq!(last, reqwest::StatusCode::SERVICE_UNAVAILABLE);
 }
