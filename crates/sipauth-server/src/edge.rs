@@ -23,6 +23,14 @@ pub const MAX_HEADERS: usize = 64;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
+impl ClientIp {
+    /// The address as the audit log writes it, from a request's extension (absent outside the
+    /// guarded areas).
+    pub(crate) fn text(ip: Option<&axum::Extension<ClientIp>>) -> Option<String> {
+        ip.and_then(|axum::Extension(ClientIp(ip))| ip.map(|ip| ip.to_string()))
+    }
+}
+
 /// The method as a metrics label, from a closed set: the methods the service routes, else
 /// `other` (anyone can send a made-up method, and each label is kept for ever).
 fn method_label(method: &axum::http::Method) -> &'static str {

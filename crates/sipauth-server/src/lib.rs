@@ -64,7 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::routes(&state))
         .merge(ops::routes());
     if state.web.is_some() {
-        router = router.merge(web::routes());
+        router = router.merge(web::routes(&state));
     }
     #[cfg(feature = "dev-idp")]
     if let Some(idp) = &state.dev_idp {

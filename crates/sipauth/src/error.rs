@@ -77,6 +77,10 @@ pub enum SessionFailure {
     /// The access token expired and cannot be refreshed (`token_expired`).
     #[error("the access token expired and there is no way to refresh it: sign in again")]
     TokenExpired,
+    /// As many sign-ins are pending as the store keeps; try again when some have ended or
+    /// expired (`temporarily_unavailable`).
+    #[error("too many sign-ins are pending; try again shortly")]
+    TooManyPendingSignIns,
 }
 
 impl SessionFailure {
@@ -87,6 +91,7 @@ impl SessionFailure {
             SessionFailure::NotAuthenticated => ErrorCode::NotAuthenticated.as_str(),
             SessionFailure::NoRefreshToken => ErrorCode::NoRefreshToken.as_str(),
             SessionFailure::TokenExpired => ErrorCode::TokenExpired.as_str(),
+            SessionFailure::TooManyPendingSignIns => ErrorCode::TemporarilyUnavailable.as_str(),
         }
     }
 }

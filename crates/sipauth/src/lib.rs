@@ -80,8 +80,9 @@ pub use error::{
 pub use http::{HttpClient, HttpRequest, RawResponse, Transport};
 pub use oidc::{
     verify_by_userinfo, AuthorizationOptions, AuthorizationRequest, DeviceAuthorization, Exchanged,
-    OidcClient, OidcClientBuilder, PendingSignIn, PendingSignInStore, Revocation, RevocationReport,
-    SignIn, StoredPendingSignIns, TokenSet, TokenTypeHint, UserInfo,
+    MemoryPendingSignIns, OidcClient, OidcClientBuilder, PendingSignIn, PendingSignInStore,
+    Revocation, RevocationReport, SignIn, StoredPendingSignIns, TokenSet, TokenTypeHint, UserInfo,
+    DEFAULT_MAX_PENDING_SIGN_INS,
 };
 pub use provider::discovery::fetch_document as fetch_discovery_document;
 pub use provider::{

@@ -27,8 +27,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 }
 
 fn ip_text(ip: &Option<Extension<ClientIp>>) -> Option<String> {
-    ip.as_ref()
-        .and_then(|Extension(ClientIp(ip))| ip.map(|ip| ip.to_string()))
+    ClientIp::text(ip.as_ref())
 }
 
 /// Provision the caller.

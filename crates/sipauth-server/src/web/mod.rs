@@ -20,12 +20,13 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use serde::Deserialize;
 use sipauth::{AuthorizationOptions, OidcClient, ProvisionedCredentials, TokenSet};
 use sipauth_wire::ErrorCode;
 use subtle::ConstantTimeEq;
 
+use crate::edge::ClientIp;
 use crate::AppState;
 use store::{MemoryRecords, Records};
 
@@ -143,8 +144,9 @@ fn equal(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// The routes of the page.
-pub(crate) fn routes() -> Router<AppState> {
+/// The routes of the page, behind the edge's guard like the API: the allowlist and the per-IP
+/// limit hold for starting a sign-in as for provisioning.
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/auth/login/{provider}", get(login))
@@ -152,6 +154,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account", get(account))
         .route("/account/{file}", get(download))
         .route("/auth/logout", post(logout))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::guard,
+        ))
 }
 
 fn web(state: &AppState) -> Option<&Arc<Web>> {
@@ -224,6 +230,7 @@ struct CallbackQuery {
 
 async fn callback(
     State(state): State<AppState>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
     RawQuery(raw): RawQuery,
@@ -303,10 +310,19 @@ async fn callback(
             banner,
         ));
     };
+    if let Err(e) = state
+        .limits
+        .check_identity(identity.issuer(), identity.subject())
+    {
+        return with_cleared(pages::error(e.status(), e.code().as_str(), banner));
+    }
     let provisioner = state.provisioner.clone();
     let who = identity.clone();
+    let client_ip = ClientIp::text(ip.as_ref());
     let provisioned =
-        match tokio::spawn(async move { provisioner.provision(&who, None).await }).await {
+        match tokio::spawn(async move { provisioner.provision(&who, client_ip.as_deref()).await })
+            .await
+        {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {
                 let answer = crate::ApiError::from(e);
@@ -432,6 +448,7 @@ struct LogoutForm {
 
 async fn logout(
     State(state): State<AppState>,
+    ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Response {
@@ -462,7 +479,10 @@ async fn logout(
     if form.remove_account.is_some() {
         let provisioner = state.provisioner.clone();
         let who = session.identity.clone();
-        let _ = tokio::spawn(async move { provisioner.deprovision(&who, None).await }).await;
+        let client_ip = ClientIp::text(ip.as_ref());
+        let _ =
+            tokio::spawn(async move { provisioner.deprovision(&who, client_ip.as_deref()).await })
+                .await;
     }
     let mut response = Redirect::to("/").into_response();
     response

@@ -1,7 +1,7 @@
 //! Where the web page keeps its records: started sign-ins (flows) and signed-in browsers
 //! (sessions), each behind [`Records`], a small store trait keyed by a random id, with records
-//! that expire. [`MemoryRecords`] keeps them in this process (bounded, expired ones swept on
-//! insert); a shared implementation (PostgreSQL, for several instances) fits behind the same
+//! that expire. [`MemoryRecords`] keeps them in this process (bounded; expired ones swept when
+//! full); a shared implementation (PostgreSQL, for several instances) fits behind the same
 //! trait without touching the page.
 
 use std::collections::HashMap;
@@ -28,8 +28,9 @@ pub(crate) trait Records<T>: Send + Sync + std::fmt::Debug {
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
 }
 
-/// Records in this process's memory: at most `max` (expired ones swept first; when all are
-/// live, the store starts over rather than grow).
+/// Records in this process's memory: at most `max`. A full store sweeps its expired records
+/// (only then: an insert is O(1) until the store fills); when all are live, a new record is
+/// refused (the page answers 503) — never a signed-in browser dropped to make room.
 #[derive(Debug)]
 pub(crate) struct MemoryRecords<T> {
     ttl: i64,
@@ -55,12 +56,16 @@ impl<T: Clone + Send + Sync + std::fmt::Debug + 'static> Records<T> for MemoryRe
     fn put(&self, id: String, record: T, created: i64) -> StoreFuture<'_, ()> {
         let mut records = self.records();
         let ttl = self.ttl;
-        records.retain(|_, (_, at)| created - *at < ttl);
         if records.len() >= self.max {
-            records.clear();
+            records.retain(|_, (_, at)| created - *at < ttl);
         }
-        records.insert(id, (record, created));
-        Box::pin(async { Ok(()) })
+        let result = if records.len() >= self.max {
+            Err(StoreError(format!("{} live records, the most kept", self.max)))
+        } else {
+            records.insert(id, (record, created));
+            Ok(())
+        };
+        Box::pin(async { result })
     }
 
     fn get<'a>(&'a self, id: &'a str, now: i64) -> StoreFuture<'a, Option<T>> {
@@ -84,7 +89,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn records_expire_and_the_store_stays_bounded() {
+    async fn rejects_new_records_when_full_of_live_ones_and_drops_none() {
         let store = MemoryRecords::<u32>::new(10, 3);
         store.put("a".into(), 1, 100).await.unwrap();
         assert_eq!(store.get("a", 109).await.unwrap(), Some(1));
@@ -92,9 +97,13 @@ mod tests {
         for (i, id) in ["b", "c", "d"].into_iter().enumerate() {
             store.put(id.into(), i as u32, 200).await.unwrap();
         }
-        // "a" was swept as expired; three live records fill the store; one more starts over.
+        // "a" was swept as expired when the store filled; three live records fill it again:
+        // one more is refused, and no live record is dropped for it.
+        assert!(store.put("e".into(), 9, 200).await.is_err());
+        assert_eq!(store.records().len(), 3);
+        assert_eq!(store.get("b", 200).await.unwrap(), Some(0));
+        store.remove("b").await.unwrap();
         store.put("e".into(), 9, 200).await.unwrap();
-        assert_eq!(store.records().len(), 1);
         assert_eq!(store.get("e", 200).await.unwrap(), Some(9));
         store.remove("e").await.unwrap();
         assert_eq!(store.get("e", 200).await.unwrap(), None);

@@ -20,6 +20,13 @@ async fn dev_service() -> String {
 
 /// A running service with the development provider on: its base URL and its database.
 async fn dev_service_with_db() -> (String, sipauth_provision::Database) {
+    dev_service_with(|_| {}).await
+}
+
+/// The same, with settings changed first.
+async fn dev_service_with(
+    change: impl FnOnce(&mut ServiceConfig),
+) -> (String, sipauth_provision::Database) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let dir = std::env::temp_dir().join(format!(
@@ -27,12 +34,13 @@ async fn dev_service_with_db() -> (String, sipauth_provision::Database) {
         std::process::id(),
         sipauth::random_urlsafe(4).unwrap()
     ));
-    let config = ServiceConfig {
+    let mut config = ServiceConfig {
         dev: Some(DevConfig {
             users: vec!["carol".into()],
         }),
         ..ServiceConfig::default()
     };
+    change(&mut config);
     let state = config
         .state(
             &dir,
@@ -279,11 +287,44 @@ async fn deliver_callback(callback: &str, cookie: String) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_web_sign_in_signs_in_with_the_verified_identity() {
-    let (base, _) = dev_service_with_db().await;
+    let (base, db) = dev_service_with_db().await;
     let (callback, cookie) = web_sign_in_until_callback(&base).await;
     let answer = deliver_callback(&callback, cookie).await;
     assert_eq!(answer.status(), 303);
     assert_eq!(answer.headers()["location"], "/account");
+    // Audited with the client's address, like the API.
+    let ip: Option<String> = sqlx::query_scalar(
+        "SELECT client_ip FROM sipauth_audit WHERE action = 'provision' AND outcome = 'ok'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn rejects_web_sign_ins_from_outside_the_allowlist_or_over_the_rate() {
+    let (walled, _) = dev_service_with(|c| {
+        c.network.allowed_networks = vec!["10.0.0.0/8".into()];
+    })
+    .await;
+    let answer = http()
+        .get(format!("{walled}/auth/login/0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    let (limited, _) = dev_service_with(|c| c.limits.per_ip_per_minute = Some(2)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let answer = http()
+            .get(format!("{limited}/auth/login/0"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(statuses, [303, 303, 429]);
 }
 
 #[tokio::test]
@@ -330,4 +371,25 @@ async fn rejects_a_flood_of_pending_sign_ins_past_its_bound() {
         }
     }
     assert_eq!(last, reqwest::StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn rejects_a_flood_of_web_sign_ins_past_the_pending_bound() {
+    let base = dev_service().await;
+    let client = http();
+    let url = format!("{base}/auth/login/0");
+    let mut answered = 0;
+    let mut last = None;
+    for _ in 0..=sipauth::DEFAULT_MAX_PENDING_SIGN_INS {
+        let answer = client.get(&url).send().await.unwrap();
+        answered += 1;
+        if answer.status() != 303 {
+            last = Some((answer.status(), answer.text().await.unwrap()));
+            break;
+        }
+    }
+    let (status, page) = last.expect("the flood was never refused");
+    assert_eq!(status, 503);
+    assert!(page.contains("temporarily_unavailable"), "{page}");
+    assert_eq!(answered, sipauth::DEFAULT_MAX_PENDING_SIGN_INS + 1);
 }

@@ -23,7 +23,7 @@ pub use authorize::{
     AuthorizationOptions, AuthorizationRequest, PendingSignIn, PendingSignInStore,
 };
 pub use device::DeviceAuthorization;
-pub use pending::StoredPendingSignIns;
+pub use pending::{MemoryPendingSignIns, StoredPendingSignIns, DEFAULT_MAX_PENDING_SIGN_INS};
 pub use revocation::{Revocation, RevocationReport, TokenTypeHint};
 pub use token::TokenSet;
 pub use userinfo::{verify_by_userinfo, UserInfo};
@@ -192,7 +192,7 @@ impl OidcClientBuilder {
             // Default: pending sign-ins in this process's memory.
             pending: self
                 .pending
-                .unwrap_or_else(|| Arc::new(StoredPendingSignIns::in_memory())),
+                .unwrap_or_else(|| Arc::new(MemoryPendingSignIns::default())),
             verifier,
             pending_ttl: crate::clock::secs(self.pending_ttl),
         })
