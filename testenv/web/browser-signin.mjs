@@ -20,8 +20,15 @@ const browser = await chromium.launch({
     '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
 });
 try {
-  const context = await browser.newContext({ acceptDownloads: true });
+  // REGISTER=1 injects JsSIP into the account page, which the page's content security policy
+  // (rightly) forbids: only then is the policy bypassed.
+  const context = await browser.newContext({
+    acceptDownloads: true, bypassCSP: process.env.REGISTER === '1',
+  });
   const page = await context.newPage();
+  // The page's own style and script must pass its policy: any violation is a failure.
+  result.cspViolations = 0;
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) result.cspViolations += 1; });
   await page.goto(`${base}/`);
   await page.screenshot({ path: `${artifacts}/${mode}-1-signin.png`, fullPage: true });
   if (mode === 'dev' || mode === 'cancel') {
@@ -63,6 +70,11 @@ try {
   result.passwordHidden = !(await page.locator('#sip-password').isVisible());
   await page.getByText('Show password').click();
   result.passwordShown = await page.locator('#sip-password').isVisible();
+  // The copy button's script runs under the policy (its click reaches the clipboard API).
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  await page.locator('#copy').click();
+  result.copied = (await page.evaluate(() => navigator.clipboard.readText()))
+    === (await page.locator('#sip-password').innerText());
   // Download the JsSIP configuration.
   const [download] = await Promise.all([
     page.waitForEvent('download'),
@@ -97,6 +109,7 @@ try {
   done(
     result.sipUri === result.jssipUri && result.jssipPasswordSet && result.passwordHidden &&
       result.passwordShown && result.afterSignOut === '/' && result.cookie?.httpOnly === true &&
+      result.cspViolations === 0 && result.copied === true &&
       result.cookie?.sameSite === 'Lax' && (process.env.REGISTER !== '1' || result.registered === true),
   );
 } catch (e) {

@@ -6,10 +6,11 @@
 //!
 //! Cookies: `sipauth_flow` binds a started sign-in to the browser that started it (a callback
 //! without it is refused: login CSRF), `sipauth_session` is the session id. Both HttpOnly,
-//! SameSite=Lax, Secure except on loopback. Flows and sessions are records in [`store`]'s
-//! stores (this process's memory now); signing out deletes the record, so a copied cookie
-//! stops working. Every state-changing form carries the session's CSRF token. Pages are
-//! [`pages`]'.
+//! SameSite=Lax, Secure with the `__Host-` prefix except on plain-HTTP loopback. Flows and
+//! sessions are records in [`store`]'s stores (this process's memory now); signing out deletes
+//! the record, so a copied cookie stops working. Every state-changing form carries the
+//! session's CSRF token. Pages are [`pages`]', served with a strict content security policy
+//! (`hardened`). The routes sit behind the API's guard (allowlist, per-IP limit).
 
 mod pages;
 mod store;
@@ -37,8 +38,12 @@ const FLOW_TTL: i64 = 600;
 /// The most sessions and started sign-ins kept.
 const MAX_RECORDS: usize = 50_000;
 
-const SESSION_COOKIE: &str = "sipauth_session";
-const FLOW_COOKIE: &str = "sipauth_flow";
+/// The browser's cookies: its session, and the binding of the sign-in it started.
+#[derive(Debug, Clone, Copy)]
+enum Cookie {
+    Session,
+    Flow,
+}
 
 /// A provider on the sign-in page.
 #[derive(Debug)]
@@ -88,7 +93,25 @@ impl Web {
         }
     }
 
-    fn cookie(&self, name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
+    /// A cookie's name: with the `__Host-` prefix when `Secure` (the browser then refuses it
+    /// from a sibling domain, from plain HTTP, and with a `Domain` or a narrower path).
+    fn cookie_name(&self, which: Cookie) -> &'static str {
+        match (which, self.secure_cookies) {
+            (Cookie::Session, true) => "__Host-sipauth_session",
+            (Cookie::Session, false) => "sipauth_session",
+            (Cookie::Flow, true) => "__Host-sipauth_flow",
+            (Cookie::Flow, false) => "sipauth_flow",
+        }
+    }
+
+    /// `Set-Cookie` for `which` (an empty value with `max_age` 0 clears it).
+    fn cookie(&self, which: Cookie, value: &str, max_age: i64) -> HeaderValue {
+        let name = self.cookie_name(which);
+        // `__Host-` needs `Path=/`; on plain-HTTP loopback the flow cookie stays on /auth.
+        let path = match (which, self.secure_cookies) {
+            (Cookie::Flow, false) => "/auth",
+            _ => "/",
+        };
         let secure = if self.secure_cookies { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
             "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
@@ -102,7 +125,7 @@ impl Web {
         headers: &HeaderMap,
         now: i64,
     ) -> Result<Option<(String, WebSession)>, Response> {
-        let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        let Some(id) = cookie(headers, self.cookie_name(Cookie::Session)) else {
             return Ok(None);
         };
         match self.sessions.get(&id, now).await {
@@ -154,10 +177,30 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/account", get(account))
         .route("/account/{file}", get(download))
         .route("/auth/logout", post(logout))
+        .route_layer(axum::middleware::map_response(hardened))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::edge::guard,
         ))
+}
+
+/// Every page's headers: the content security policy (no framing: `frame-ancestors 'none'`,
+/// and `X-Frame-Options` for older browsers), no type sniffing, no referrer to providers.
+async fn hardened(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if let Ok(policy) = HeaderValue::from_str(&pages::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 fn web(state: &AppState) -> Option<&Arc<Web>> {
@@ -216,7 +259,7 @@ async fn login(State(state): State<AppState>, Path(index): Path<usize>) -> Respo
     let mut response = Redirect::to(request.url.as_str()).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        web.cookie(FLOW_COOKIE, &binding, "/auth", FLOW_TTL),
+        web.cookie(Cookie::Flow, &binding, FLOW_TTL),
     );
     response
 }
@@ -249,7 +292,9 @@ async fn callback(
             Err(e) => return web.unavailable(e),
         };
         if let Some(found) = found {
-            if cookie(&headers, FLOW_COOKIE).is_some_and(|c| equal(&c, &found.binding)) {
+            if cookie(&headers, web.cookie_name(Cookie::Flow))
+                .is_some_and(|c| equal(&c, &found.binding))
+            {
                 if let Err(e) = web.flows.remove(s).await {
                     return web.unavailable(e);
                 }
@@ -271,7 +316,7 @@ async fn callback(
             banner,
         );
     };
-    let clear_flow = web.cookie(FLOW_COOKIE, "", "/auth", 0);
+    let clear_flow = web.cookie(Cookie::Flow, "", 0);
     let with_cleared = |mut r: Response| {
         r.headers_mut()
             .append(header::SET_COOKIE, clear_flow.clone());
@@ -367,7 +412,7 @@ async fn callback(
     let mut response = with_cleared(Redirect::to("/account").into_response());
     response.headers_mut().append(
         header::SET_COOKIE,
-        web.cookie(SESSION_COOKIE, &id, "/", SESSION_TTL),
+        web.cookie(Cookie::Session, &id, SESSION_TTL),
     );
     response
 }
@@ -487,6 +532,29 @@ async fn logout(
     let mut response = Redirect::to("/").into_response();
     response
         .headers_mut()
-        .append(header::SET_COOKIE, web.cookie(SESSION_COOKIE, "", "/", 0));
+        .append(header::SET_COOKIE, web.cookie(Cookie::Session, "", 0));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secure_cookies_carry_the_host_prefix_and_the_root_path() {
+        let secure = Web::new(Vec::new(), true, false);
+        for which in [Cookie::Session, Cookie::Flow] {
+            let c = secure.cookie(which, "v", 60);
+            let c = c.to_str().unwrap_or_default();
+            assert!(c.starts_with("__Host-sipauth_"), "{c}");
+            assert!(c.contains("; Path=/;") && c.ends_with("; Secure"), "{c}");
+            assert!(!c.contains("Domain"), "{c}");
+        }
+        let loopback = Web::new(Vec::new(), false, false);
+        let c = loopback.cookie(Cookie::Flow, "v", 60);
+        assert_eq!(
+            c.to_str().unwrap_or_default(),
+            "sipauth_flow=v; Path=/auth; Max-Age=60; HttpOnly; SameSite=Lax"
+        );
+    }
 }

@@ -1,11 +1,17 @@
 //! The sign-in page's HTML (maud, compiled with the binary): the provider buttons, the account
 //! page, and friendly error pages for the guide's error codes. Accessible (labels, headings,
 //! focus outlines, contrast), usable on a phone, and working without JavaScript; the only script
-//! is the copy button's one line.
+//! is the copy button's one line. [`CONTENT_SECURITY_POLICY`] allows exactly this style and this
+//! script (by hash), nothing from elsewhere, and no framing.
+
+use std::sync::LazyLock;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use maud::{html, Markup};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use maud::{html, Markup, PreEscaped};
+use sha2::{Digest, Sha256};
 use sipauth::ProvisionedCredentials;
 use sipauth_wire::ErrorCode;
 
@@ -17,6 +23,20 @@ main{max-width:40rem;margin:1.5rem auto;padding:0 1rem}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1rem}dt{font-weight:600}dd{margin:0;word-break:break-all}\
 code{background:#eee;padding:0 .2rem}ul.providers{list-style:none;padding:0}\
 @media (max-width:30rem){dl{grid-template-columns:1fr}}";
+
+/// The copy button's script (a listener: inline event handlers would need `'unsafe-hashes'`).
+const COPY_SCRIPT: &str = "document.getElementById('copy').addEventListener('click',function(){navigator.clipboard.writeText(document.getElementById('sip-password').textContent)})";
+
+/// The pages' policy: this style and this script by their SHA-256, images and forms from here
+/// only, no framing (clickjacking), no `<base>`.
+pub(super) static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
+    let hash = |text: &str| format!("'sha256-{}'", STANDARD.encode(Sha256::digest(text)));
+    format!(
+        "default-src 'none'; style-src {}; script-src {}; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        hash(STYLE),
+        hash(COPY_SCRIPT)
+    )
+});
 
 fn page(title: &str, dev: bool, body: Markup) -> Markup {
     crate::html::document(
@@ -98,8 +118,8 @@ pub(super) fn account(
                         summary { "Show password" }
                         code #sip-password { (c.password.secret()) }
                         " "
-                        button type="button" aria-label="Copy the password"
-                            onclick="navigator.clipboard.writeText(document.getElementById('sip-password').textContent)" { "Copy" }
+                        button #copy type="button" aria-label="Copy the password" { "Copy" }
+                        script { (PreEscaped(COPY_SCRIPT)) }
                     }
                 }
                 @if let Some(exp) = c.expires_at {

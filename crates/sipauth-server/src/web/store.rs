@@ -60,7 +60,10 @@ impl<T: Clone + Send + Sync + std::fmt::Debug + 'static> Records<T> for MemoryRe
             records.retain(|_, (_, at)| created - *at < ttl);
         }
         let result = if records.len() >= self.max {
-            Err(StoreError(format!("{} live records, the most kept", self.max)))
+            Err(StoreError(format!(
+                "{} live records, the most kept",
+                self.max
+            )))
         } else {
             records.insert(id, (record, created));
             Ok(())

@@ -393,3 +393,31 @@ async fn rejects_a_flood_of_web_sign_ins_past_the_pending_bound() {
     assert!(page.contains("temporarily_unavailable"), "{page}");
     assert_eq!(answered, sipauth::DEFAULT_MAX_PENDING_SIGN_INS + 1);
 }
+
+#[tokio::test]
+async fn rejects_framing_and_foreign_scripts_on_the_web_page() {
+    let base = dev_service().await;
+    let answer = http().get(format!("{base}/")).send().await.unwrap();
+    let headers = answer.headers().clone();
+    let policy = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    // The page's own inline style is allowed by its hash, and nothing else inline.
+    let page = answer.text().await.unwrap();
+    let style = page
+        .split("<style>")
+        .nth(1)
+        .and_then(|s| s.split("</style>").next())
+        .unwrap();
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style.as_bytes()));
+    assert!(
+        policy.contains(&format!("style-src 'sha256-{hash}'")),
+        "{policy}"
+    );
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+}
