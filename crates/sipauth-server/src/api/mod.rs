@@ -87,8 +87,9 @@ pub(crate) async fn provision_with_body(
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|_| ApiError::TooLarge)?;
+    // No body, `null` (the document's optional body) or the guide's request.
     if !bytes.iter().all(u8::is_ascii_whitespace) {
-        serde_json::from_slice::<sipauth_wire::ProvisionRequest>(&bytes).map_err(|e| {
+        serde_json::from_slice::<Option<sipauth_wire::ProvisionRequest>>(&bytes).map_err(|e| {
             ApiError::BadRequest(format!("the body is not a provisioning request: {e}"))
         })?;
     }

@@ -371,6 +371,22 @@ async fn rejects_oversized_and_malformed_bodies_as_json() {
 }
 
 #[tokio::test]
+async fn every_body_the_document_allows_provisions() {
+    // The document's body is optional: none, `null`, or the guide's `{"userInfo": ...}`.
+    let state = state("null-body").await;
+    let (id_token, _) = tokens_of("nell").await;
+    for body in [
+        None,
+        Some("null"),
+        Some(" "),
+        Some(r#"{"userInfo":{"sub":"x"}}"#),
+    ] {
+        let a = call(&state, "POST", Some(&id_token), body.map(str::to_string)).await;
+        assert_eq!(a.status, StatusCode::OK, "{body:?}: {}", a.body);
+    }
+}
+
+#[tokio::test]
 async fn rejects_a_bad_body_without_a_token_as_unauthenticated_first() {
     // The caller is decided before the body is judged: 401, not 400 or 413.
     let state = state("auth-first").await;

@@ -361,6 +361,11 @@ async fn the_openapi_document_describes_every_field_the_api_answers() {
     }
     let error_props = &doc["components"]["schemas"]["ApiError"]["properties"];
     assert!(error_props["error"].is_object() && error_props["error_description"].is_object());
+    // `/metrics` answers the content type its document declares.
+    let metrics = send(&state, get("/metrics")).await;
+    let served = metrics.headers["content-type"].to_str().unwrap();
+    let declared = &doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
+    assert!(declared[served].is_object(), "{served} not in {declared}");
 }
 
 #[tokio::test]
