@@ -19,6 +19,9 @@ command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 # Chromium for the browser tests (driven by npm playwright-core; no browser is downloaded).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# Python with venv for schemathesis (PyPI), the property-based API fuzzer.
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "testenv: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq
@@ -33,6 +36,16 @@ fi
 # openid-client 6 (a certified relying party, checks the development identity provider) and
 # playwright-core (drives Debian Chromium through the web sign-in page).
 (cd "$here/web" && npm ci --no-audit --no-fund --loglevel=error >&2 && npm run --silent build >&2)
+
+# schemathesis, exactly as pinned, in its own virtual environment (the suite runs it against the
+# service's /openapi.json).
+st="$here/schemathesis"
+st_version="$(sed -n 's/^schemathesis==//p' "$st/requirements.txt")"
+if ! "$st/venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$st_version"; then
+  echo "testenv: installing schemathesis $st_version (PyPI)" >&2
+  python3 -m venv "$st/venv"
+  "$st/venv/bin/pip" install --quiet --disable-pip-version-check -r "$st/requirements.txt" >&2
+fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The library must keep compiling for the browser (checked by run-tests.sh).

@@ -21,10 +21,10 @@ use serde_json::Value;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProvisionRequest {
-    /// The claims the client saw.
+    /// The claims the client saw: an object (or `null`), as the document says.
     #[serde(rename = "userInfo", default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub user_info: Option<Value>,
+    pub user_info: Option<serde_json::Map<String, Value>>,
 }
 
 /// The answer of the provisioning API. A client takes `password` (or the guide's `sipPassword`)
@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn the_request_body_is_the_guides() {
         let body = ProvisionRequest {
-            user_info: Some(serde_json::json!({"sub": "a"})),
+            user_info: serde_json::json!({"sub": "a"}).as_object().cloned(),
         };
         assert_eq!(
             serde_json::to_string(&body).unwrap(),

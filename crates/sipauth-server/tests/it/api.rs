@@ -362,12 +362,14 @@ async fn rejects_oversized_and_malformed_bodies_as_json() {
     let a = call(&state, "POST", Some(&id_token), Some(big)).await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.body);
     assert_eq!(a.body["error"], "invalid_request");
-    let b = call(&state, "POST", Some(&id_token), Some("{not json".into())).await;
-    assert_eq!(b.status, StatusCode::BAD_REQUEST);
-    assert!(b.body["error_description"]
-        .as_str()
-        .unwrap()
-        .contains("provisioning request"));
+    for body in ["{not json", "[]", r#"{"userInfo":[null]}"#, "7"] {
+        let b = call(&state, "POST", Some(&id_token), Some(body.into())).await;
+        assert_eq!(b.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(b.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("provisioning request"));
+    }
 }
 
 #[tokio::test]

@@ -421,3 +421,68 @@ async fn rejects_framing_and_foreign_scripts_on_the_web_page() {
     );
     assert!(!policy.contains("unsafe-inline"), "{policy}");
 }
+
+/// Schemathesis from `testenv/install.sh` (PyPI, pinned in `testenv/schemathesis`).
+fn schemathesis() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testenv/schemathesis/venv/bin/schemathesis");
+    assert!(
+        path.exists(),
+        "{} is missing: run testenv/install.sh",
+        path.display()
+    );
+    path
+}
+
+/// Schemathesis against the running service's own `/openapi.json`, every check, with these
+/// extra arguments; its report when it fails.
+async fn fuzz_the_api(base: &str, extra: &[&str]) {
+    let mut command = std::process::Command::new(schemathesis());
+    command
+        .current_dir(std::env::temp_dir())
+        .args([
+            "run",
+            &format!("{base}/openapi.json"),
+            "--checks",
+            "all",
+            "--max-examples",
+            "100",
+            "--workers",
+            "2",
+            "--seed",
+            "20261203",
+            "--generation-database",
+            "none",
+            "--no-color",
+        ])
+        .args(extra);
+    // Off the runtime: the service under test runs on it.
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_api_holds_to_its_openapi_document_under_a_property_based_fuzzer() {
+    let base = dev_service().await;
+    // Without credentials: every operation must answer as documented (401s included).
+    fuzz_the_api(&base, &[]).await;
+    // With a real access token from a real sign-in at the development provider.
+    let redirect = "http://127.0.0.1:41414/callback";
+    let params = code_for(&base, redirect).await;
+    let (status, tokens) = exchange(&base, &params["code"], redirect, VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap();
+    fuzz_the_api(
+        &base,
+        &["--header", &format!("Authorization: Bearer {token}")],
+    )
+    .await;
+}

@@ -286,7 +286,10 @@ async fn call_api(
     let request = match method {
         ApiMethod::Post => {
             HttpRequest::post(endpoint.clone()).json(&sipauth_wire::ProvisionRequest {
-                user_info: serde_json::to_value(user_info).ok(),
+                user_info: match serde_json::to_value(user_info) {
+                    Ok(serde_json::Value::Object(claims)) => Some(claims),
+                    _ => None,
+                },
             })
         }
         ApiMethod::Get => HttpRequest::get(endpoint.clone()),
