@@ -70,7 +70,9 @@ pub enum TokenKind {
     AccessToken,
     /// Whatever a bearer token presented to a service is, by its explicit type: `at+jwt` is
     /// checked as an access token, an untyped (or `JWT`) token as an ID token for one of the
-    /// audiences (no nonce or authorized party: there is no sign-in to compare with).
+    /// audiences (no nonce: there is no sign-in to compare with; `azp`, when present, must be
+    /// one of the audiences, and a token for several audiences must have it). Access tokens
+    /// (RFC 9068) are the recommended kind.
     Bearer,
 }
 
@@ -410,6 +412,15 @@ impl TokenVerifier {
                 }
                 None if aud.len() > 1 => return Err(VerificationError::AuthorizedPartyMismatch),
                 _ => {}
+            }
+        } else if kind == TokenKind::IdToken {
+            // An ID token presented as a bearer token: it was issued to `azp`, which must be one
+            // of ours (an ID token another client got, listing us among its audiences, is not
+            // ours to accept), and a token for several audiences must say which one it is for.
+            match claims.get("azp").map(Value::as_str) {
+                Some(Some(azp)) if policy.audiences.iter().any(|a| a == azp) => {}
+                None if aud.len() == 1 => {}
+                _ => return Err(VerificationError::AuthorizedPartyMismatch),
             }
         }
         let number = |name: &'static str, claims: &Map<String, Value>| {

@@ -644,3 +644,44 @@ async fn a_bearer_policy_checks_each_token_by_its_type() {
     let hs = keys::hs256(&h.good_claims("n"), b"s");
     assert!(verifier.verify_jwt(&hs, &hmac_policy).await.is_err());
 }
+
+#[tokio::test]
+async fn rejects_a_bearer_id_token_issued_to_another_client() {
+    let h = Harness::new().await;
+    let verifier = access_verifier(&h);
+    let policy = sipauth::VerificationPolicy::bearer([CLIENT]);
+    let code = |token: String| {
+        let (verifier, policy) = (&verifier, &policy);
+        async move {
+            verifier
+                .verify_jwt(&token, policy)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.code().to_string())
+        }
+    };
+    // Issued to another client that listed us among its audiences.
+    let foreign = with(
+        with(h.good_claims("n"), "aud", json!([CLIENT, "other-app"])),
+        "azp",
+        json!("other-app"),
+    );
+    assert_eq!(code(h.key.sign(&foreign)).await.unwrap_err(), "invalid_azp");
+    // Several audiences and no azp: whose is it?
+    let ambiguous = with(h.good_claims("n"), "aud", json!([CLIENT, "other-app"]));
+    assert_eq!(
+        code(h.key.sign(&ambiguous)).await.unwrap_err(),
+        "invalid_azp"
+    );
+    // azp of the wrong type.
+    let odd = with(h.good_claims("n"), "azp", json!(7));
+    assert_eq!(code(h.key.sign(&odd)).await.unwrap_err(), "invalid_azp");
+    // Ours: azp is our client, or absent with one audience.
+    let ours = with(
+        with(h.good_claims("n"), "aud", json!([CLIENT, "other-app"])),
+        "azp",
+        json!(CLIENT),
+    );
+    code(h.key.sign(&ours)).await.unwrap();
+    code(h.key.sign(&h.good_claims("n"))).await.unwrap();
+}
