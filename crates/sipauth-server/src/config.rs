@@ -170,6 +170,10 @@ pub struct IssuerSettings {
     #[serde(default)]
     #[arg(long)]
     pub allow_userinfo_tokens: bool,
+    /// The prefix of this issuer's opaque tokens (GitHub's `gho_`, say): an opaque token goes
+    /// only to the issuer whose prefix it has. Needed when several issuers take opaque tokens.
+    #[arg(long, value_name = "PREFIX", env = "SIPAUTH_OPAQUE_TOKEN_PREFIX")]
+    pub opaque_token_prefix: Option<String>,
     /// The name on the web page's button ("Sign in with <name>"; default: the issuer's host).
     #[arg(
         id = "issuer_name",
@@ -464,6 +468,16 @@ impl ServiceConfig {
                     "--introspection-client-id and --introspection-client-secret-file go together",
                 ));
             }
+        }
+        let opaque: Vec<&IssuerSettings> = self
+            .issuers
+            .iter()
+            .filter(|i| i.introspection_client_id.is_some() || i.allow_userinfo_tokens)
+            .collect();
+        if opaque.len() > 1 && opaque.iter().any(|i| i.opaque_token_prefix.is_none()) {
+            return Err(ConfigError::new(
+                "several issuers take opaque tokens: give each an opaque_token_prefix, so a token is sent only to the issuer it belongs to",
+            ));
         }
         sipauth::sip::check_ws_uri(self.ws_uri(), false)
             .map_err(|e| ConfigError::new(format!("ws_uri: {e}")))?;
@@ -821,6 +835,10 @@ async fn issuer(
         introspector,
         userinfo,
         userinfo_tokens: settings.allow_userinfo_tokens,
+        opaque_prefix: settings
+            .opaque_token_prefix
+            .clone()
+            .filter(|p| !p.is_empty()),
     })
 }
 
@@ -950,5 +968,25 @@ per_ip_per_minute = 60
         c.issuers[0].url = "https://a.example".into();
         c.network.allowed_networks.push("10.0.0.0/33".into());
         assert!(c.check().unwrap_err().0.contains("10.0.0.0/33"));
+    }
+
+    #[test]
+    fn rejects_sending_opaque_tokens_to_several_issuers() {
+        let two = |a: &str, b: &str| {
+            ServiceConfig::from_toml(&format!(
+                "[[issuer]]\nurl = \"https://a.example\"\naudiences = [\"x\"]\nintrospection_client_id = \"s\"\nintrospection_client_secret_file = \"/f\"\n{a}\n\
+                 [[issuer]]\nurl = \"https://b.example\"\naudiences = [\"x\"]\nallow_userinfo_tokens = true\n{b}\n"
+            ))
+            .unwrap()
+        };
+        let e = two("", "").check().unwrap_err();
+        assert!(e.0.contains("opaque_token_prefix"), "{e}");
+        assert!(two("", "opaque_token_prefix = \"gho_\"").check().is_err());
+        two(
+            "opaque_token_prefix = \"kc_\"",
+            "opaque_token_prefix = \"gho_\"",
+        )
+        .check()
+        .unwrap();
     }
 }

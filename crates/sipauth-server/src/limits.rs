@@ -82,9 +82,14 @@ impl KeyedLimiter {
     /// A limiter allowing `rate`.
     pub(crate) fn new(rate: Rate) -> Self {
         let capacity = f64::from(rate.per_minute);
+        Self::with_capacity(capacity, capacity / 60.0)
+    }
+
+    /// A limiter of buckets holding `capacity`, refilling `per_second`.
+    pub(crate) fn with_capacity(capacity: f64, per_second: f64) -> Self {
         Self {
             capacity,
-            per_second: capacity / 60.0,
+            per_second,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -111,7 +116,7 @@ impl BucketStore for KeyedLimiter {
 
 /// The bucket of a client address: an IPv4 address, or an IPv6 address's /64 (one subscriber
 /// line gets a whole /64 and can rotate through it at will).
-fn ip_key(ip: Option<std::net::IpAddr>) -> String {
+pub(crate) fn ip_key(ip: Option<std::net::IpAddr>) -> String {
     match ip {
         None => "unknown".into(),
         Some(std::net::IpAddr::V4(v4)) => v4.to_string(),

@@ -1,6 +1,7 @@
 //! A counting reverse proxy on loopback: forwards every request to an upstream (the real
 //! oidc-provider) and counts requests per path, so a test can prove how many token requests a
-//! client really made.
+//! client really made; and, when told to, answers a path with an error status instead (a
+//! provider's outage, as a 5xx or a 429 with an OAuth2 error body).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ struct Shared {
     upstream: String,
     http: reqwest::Client,
     counts: Arc<Mutex<HashMap<String, usize>>>,
+    failures: Arc<Mutex<HashMap<String, (u16, usize)>>>,
 }
 
 /// A running proxy.
@@ -23,6 +25,7 @@ struct Shared {
 pub struct CountingProxy {
     pub base: String,
     counts: Arc<Mutex<HashMap<String, usize>>>,
+    failures: Arc<Mutex<HashMap<String, (u16, usize)>>>,
 }
 
 async fn forward(
@@ -35,6 +38,21 @@ async fn forward(
     {
         let mut counts = shared.counts.lock().unwrap_or_else(|p| p.into_inner());
         *counts.entry(uri.path().to_string()).or_default() += 1;
+    }
+    {
+        let mut failures = shared.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((status, left)) = failures.get_mut(uri.path()) {
+            if *left > 0 {
+                *left -= 1;
+                let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
+                return (
+                    status,
+                    [("content-type", "application/json")],
+                    r#"{"error":"server_error","error_description":"the provider says: internal details"}"#,
+                )
+                    .into_response();
+            }
+        }
     }
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut request = shared
@@ -76,16 +94,31 @@ impl CountingProxy {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(std::io::Error::other)?;
+        let failures = Arc::new(Mutex::new(HashMap::new()));
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
             http,
             counts: counts.clone(),
+            failures: failures.clone(),
         };
         let app = axum::Router::new().fallback(forward).with_state(shared);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { base, counts })
+        Ok(Self {
+            base,
+            counts,
+            failures,
+        })
+    }
+
+    /// The next `times` requests to `path` are answered `status` (with an OAuth2 error body)
+    /// instead of being forwarded.
+    pub fn fail(&self, path: &str, status: u16, times: usize) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_string(), (status, times));
     }
 
     /// How many requests `path` received.

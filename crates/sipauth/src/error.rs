@@ -128,6 +128,18 @@ impl Error {
         )
     }
 
+    /// True when the provider could not answer now (unreachable, timed out, or an HTTP 5xx or
+    /// 429): a reason to try again later, never a verdict on the token or the request.
+    pub fn is_temporary(&self) -> bool {
+        let busy = |status: u16| status >= 500 || status == 429;
+        self.is_network()
+            || match self {
+                Error::Provider(e) => e.status.is_some_and(busy),
+                Error::Response(e) => busy(e.status),
+                _ => false,
+            }
+    }
+
     /// The code as one of sipauth's own [`ErrorCode`]s; `None` for a provider's own code
     /// (`access_denied`, `invalid_grant`, ...), which [`code`](Self::code) passes through.
     pub fn error_code(&self) -> Option<ErrorCode> {

@@ -19,7 +19,11 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let identity = verified(state, &parts.headers).await;
+        let client = parts
+            .extensions
+            .get::<crate::edge::ClientIp>()
+            .and_then(|c| c.0);
+        let identity = verified(state, &parts.headers, client).await;
         if let Err(ApiError::InvalidToken(reason, _)) = &identity {
             state.metrics.verification_failure(reason);
         }
@@ -31,7 +35,11 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-async fn verified(state: &AppState, headers: &HeaderMap) -> Result<VerifiedIdentity, ApiError> {
+async fn verified(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
+) -> Result<VerifiedIdentity, ApiError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(ApiError::MissingToken)?
@@ -45,5 +53,5 @@ async fn verified(state: &AppState, headers: &HeaderMap) -> Result<VerifiedIdent
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
         .ok_or(ApiError::MissingToken)?;
-    state.tokens.verify(token).await
+    state.tokens.verify_from(token, client).await
 }

@@ -1,7 +1,8 @@
 //! [`AnswerCache`]: what the issuer said about an opaque token (introspection, userinfo), kept so
 //! that a client calling ten times makes one outbound request, and [`OutboundBudget`]: how many
 //! outbound questions per second the service may ask at all, so a flood of distinct garbage
-//! tokens cannot become a request storm against the provider.
+//! tokens cannot become a request storm against the provider; one client address (an IPv6
+//! client's /64) may spend at most a fifth of it, so one flooder cannot starve real tokens.
 //!
 //! Entries are keyed by the SHA-256 of the whole token (never by a prefix, a subject or an
 //! email, so an answer can never serve another identity), live no longer than the token
@@ -17,7 +18,7 @@ use sipauth::{SharedClock, VerifiedIdentity};
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
-use crate::limits::Bucket;
+use crate::limits::{Bucket, BucketStore, KeyedLimiter};
 
 /// The longest an accepted opaque token's answer is reused (shorter when the token expires
 /// sooner; 30 s when its expiry is unknown, as with userinfo).
@@ -114,7 +115,17 @@ impl AnswerCache {
         let answer = slot
             .answer
             .get_or_try_init(|| async {
-                let answer = ask().await?;
+                let answer = match ask().await {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        // Nothing learnt: the slot ends now (the next request asks again, and
+                        // a full cache may sweep it).
+                        if let Ok(mut u) = slot.until.lock() {
+                            *u = clock.now_unix();
+                        }
+                        return Err(e);
+                    }
+                };
                 let now = clock.now_unix();
                 let until = match &answer {
                     Answer::Accepted(identity) => match identity.expires_at() {
@@ -145,23 +156,39 @@ impl AnswerCache {
     }
 }
 
-/// A token bucket for outbound questions about tokens: `per_second` refills, `burst` at most.
+/// A token bucket for outbound questions about tokens: `per_second` refills, `burst` at most;
+/// and a fifth of it per client address.
 #[derive(Debug)]
 pub struct OutboundBudget {
     per_second: f64,
     burst: f64,
     bucket: Mutex<Bucket>,
+    per_client: KeyedLimiter,
 }
 
 impl OutboundBudget {
     /// A budget of `per_second` questions, `burst` at once.
     pub fn new(per_second: u32, burst: u32) -> Self {
         let burst = f64::from(burst.max(1));
+        let per_second = f64::from(per_second.max(1));
         Self {
-            per_second: f64::from(per_second.max(1)),
+            per_second,
             burst,
             bucket: Mutex::new(Bucket::full(burst)),
+            per_client: KeyedLimiter::with_capacity(
+                (burst / 5.0).max(1.0),
+                (per_second / 5.0).max(0.2),
+            ),
         }
+    }
+
+    /// Takes one question for `client`: its share first (over it: 429 for that client alone),
+    /// then the budget (spent: 503).
+    pub fn take_for(&self, client: Option<std::net::IpAddr>) -> Result<(), ApiError> {
+        self.per_client
+            .check(&crate::limits::ip_key(client))
+            .map_err(ApiError::RateLimited)?;
+        self.take()
     }
 
     /// Takes one question from the budget, or says the budget is spent.

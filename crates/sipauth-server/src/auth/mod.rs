@@ -2,8 +2,12 @@
 //! path. JWTs are routed by their (unverified) `iss` to that issuer's [`TokenVerifier`], then
 //! verified in full: an RFC 9068 access token (`typ: at+jwt`) with the access-token rules, any
 //! other JWT as an ID token whose `aud` is a configured audience. Opaque tokens go to RFC 7662
-//! introspection, or, only where an operator enabled it, to the userinfo endpoint. A token that
-//! no configured issuer can vouch for is `invalid_token`.
+//! introspection, or, only where an operator enabled it, to the userinfo endpoint — of the one
+//! issuer they belong to (its `opaque_token_prefix`, or the only issuer taking opaque tokens),
+//! never to every issuer in turn. A token that no configured issuer can vouch for is
+//! `invalid_token`; a provider that cannot answer now (unreachable, 5xx, 429) is `503`, never a
+//! verdict on the token. A 401's description is a fixed text with the stable reason, never the
+//! provider's own words (they go to the debug log).
 //!
 //! Answers about opaque tokens are kept in an [`AnswerCache`] and asked within an
 //! [`OutboundBudget`] ([`cache`]); the profile of an introspected token (email, name) comes from
@@ -40,6 +44,15 @@ pub struct IssuerConfig {
     pub userinfo: Option<(HttpClient, url::Url)>,
     /// Accept opaque tokens that userinfo answers for (cannot check the audience).
     pub userinfo_tokens: bool,
+    /// The prefix of this issuer's opaque tokens, when several issuers take them.
+    pub opaque_prefix: Option<String>,
+}
+
+impl IssuerConfig {
+    /// True when this issuer is asked about opaque tokens at all.
+    fn takes_opaque(&self) -> bool {
+        self.introspector.is_some() || self.userinfo_tokens
+    }
 }
 
 /// How bearer tokens are checked: the trusted issuers, and what was learnt about opaque tokens.
@@ -59,11 +72,17 @@ fn unverified_iss(token: &str) -> Option<String> {
 }
 
 fn refused(e: sipauth::Error) -> ApiError {
-    if e.is_network() {
-        ApiError::Unavailable(e.to_string())
+    tracing::debug!(error = %e, code = e.code(), "a bearer token was not accepted");
+    if e.is_temporary() {
+        ApiError::Unavailable("the identity provider cannot answer now".into())
     } else {
-        ApiError::InvalidToken(reason(&e), format!("{} [{}]", e, e.code()))
+        ApiError::InvalidToken(reason(&e), refusal(&e))
     }
+}
+
+/// What a 401 says: a fixed text and the stable reason, never the provider's own words.
+fn refusal(e: &sipauth::Error) -> String {
+    format!("the token was not accepted ({})", reason(e))
 }
 
 /// The library's stable code for a refusal, as a bounded label.
@@ -101,6 +120,16 @@ impl TokenCheck {
 
     /// Verifies a bearer token.
     pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity, ApiError> {
+        self.verify_from(token, None).await
+    }
+
+    /// Verifies a bearer token presented by `client` (whose share of the outbound budget an
+    /// opaque token spends).
+    pub async fn verify_from(
+        &self,
+        token: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<VerifiedIdentity, ApiError> {
         if token.len() > MAX_TOKEN {
             return Err(ApiError::InvalidToken(
                 "token_too_long",
@@ -130,53 +159,75 @@ impl TokenCheck {
                 .await
                 .map_err(refused);
         }
-        if !self
-            .issuers
-            .iter()
-            .any(|i| i.introspector.is_some() || i.userinfo_tokens)
-        {
+        let Some(issuer) = self.opaque_issuer(token) else {
             return Err(ApiError::InvalidToken(
                 "opaque_not_accepted",
                 "opaque tokens are not accepted here".into(),
             ));
-        }
-        match self.cache.get_or_ask(token, || self.ask(token)).await? {
+        };
+        match self
+            .cache
+            .get_or_ask(token, || self.ask(issuer, token, client))
+            .await?
+        {
             Answer::Accepted(identity) => Ok(identity),
             Answer::Refused(reason, why) => Err(ApiError::InvalidToken(reason, why)),
         }
     }
 
-    /// Asks the issuers about an opaque token: a refusal is an answer (kept), an unreachable
-    /// provider or a spent budget an error (not kept).
-    async fn ask(&self, token: &str) -> Result<Answer, ApiError> {
+    /// The one issuer an opaque token belongs to: the one whose prefix it has, else the one
+    /// issuer taking opaque tokens without a prefix (configuration allows at most one then).
+    fn opaque_issuer(&self, token: &str) -> Option<&IssuerConfig> {
+        let takers = || self.issuers.iter().filter(|i| i.takes_opaque());
+        takers()
+            .find(|i| {
+                i.opaque_prefix
+                    .as_deref()
+                    .is_some_and(|p| token.starts_with(p))
+            })
+            .or_else(|| {
+                let mut unprefixed = takers().filter(|i| i.opaque_prefix.is_none());
+                match (unprefixed.next(), unprefixed.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            })
+    }
+
+    /// Asks `issuer` about an opaque token: a refusal is an answer (kept), an unreachable or
+    /// busy provider or a spent budget an error (not kept).
+    async fn ask(
+        &self,
+        issuer: &IssuerConfig,
+        token: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Answer, ApiError> {
         let token = AccessToken::new(token);
         let mut last = Answer::Refused(
             "unverifiable",
             "no configured issuer can verify this token".into(),
         );
-        for issuer in &self.issuers {
-            let policy = VerificationPolicy::access_token(issuer.audiences.clone());
-            if let Some(introspector) = &issuer.introspector {
-                self.budget.take()?;
-                match introspector.introspect(&token, &policy).await {
-                    Ok(identity) => {
-                        return Ok(Answer::Accepted(
-                            self.profile(issuer, &token, identity).await,
-                        ))
-                    }
-                    Err(e) if e.is_network() => return Err(refused(e)),
-                    Err(e) => last = Answer::Refused(reason(&e), format!("{} [{}]", e, e.code())),
+        let policy = VerificationPolicy::access_token(issuer.audiences.clone());
+        if let Some(introspector) = &issuer.introspector {
+            self.budget.take_for(client)?;
+            match introspector.introspect(&token, &policy).await {
+                Ok(identity) => {
+                    return Ok(Answer::Accepted(
+                        self.profile(issuer, &token, identity).await,
+                    ))
                 }
+                Err(e) if e.is_temporary() => return Err(refused(e)),
+                Err(e) => last = Answer::Refused(reason(&e), refusal(&e)),
             }
-            if let (true, Some((http, endpoint))) = (issuer.userinfo_tokens, &issuer.userinfo) {
-                self.budget.take()?;
-                match sipauth::verify_by_userinfo(http, endpoint, &token, issuer.verifier.issuer())
-                    .await
-                {
-                    Ok(identity) => return Ok(Answer::Accepted(identity)),
-                    Err(e) if e.is_network() => return Err(refused(e)),
-                    Err(e) => last = Answer::Refused(reason(&e), format!("{} [{}]", e, e.code())),
-                }
+        }
+        if let (true, Some((http, endpoint))) = (issuer.userinfo_tokens, &issuer.userinfo) {
+            self.budget.take_for(client)?;
+            match sipauth::verify_by_userinfo(http, endpoint, &token, issuer.verifier.issuer())
+                .await
+            {
+                Ok(identity) => return Ok(Answer::Accepted(identity)),
+                Err(e) if e.is_temporary() => return Err(refused(e)),
+                Err(e) => last = Answer::Refused(reason(&e), refusal(&e)),
             }
         }
         Ok(last)

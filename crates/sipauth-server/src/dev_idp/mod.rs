@@ -205,6 +205,7 @@ impl DevIdp {
             introspector: None,
             userinfo: Some((http.clone(), url("/userinfo")?)),
             userinfo_tokens: false,
+            opaque_prefix: None,
         })
     }
 

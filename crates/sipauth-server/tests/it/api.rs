@@ -73,6 +73,7 @@ async fn state_via(name: &str, base: &str, budget: OutboundBudget) -> AppState {
             introspector: Some(introspector),
             userinfo: Some((http.clone(), format!("{base}/me").parse().unwrap())),
             userinfo_tokens: false,
+            opaque_prefix: None,
         }],
         clock.clone(),
         budget,
@@ -103,6 +104,19 @@ async fn state_via(name: &str, base: &str, budget: OutboundBudget) -> AppState {
     AppState::new(Arc::new(provisioner), Arc::new(tokens))
 }
 
+/// A provision with `token` from the client at `peer` (as the accept loop would say).
+async fn call_from(state: &AppState, peer: &str, token: Option<&str>) -> Answer {
+    let mut request = Request::builder().method("POST").uri("/api/sip/provision");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let mut request = request.body(Body::empty()).unwrap();
+    request.extensions_mut().insert(axum::extract::ConnectInfo(
+        peer.parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    answer_of(app(state.clone()).oneshot(request).await.unwrap()).await
+}
+
 struct Answer {
     status: StatusCode,
     challenge: Option<String>,
@@ -118,7 +132,10 @@ async fn call(state: &AppState, method: &str, token: Option<&str>, body: Option<
         .header("content-type", "application/json")
         .body(body.map(Body::from).unwrap_or_else(Body::empty))
         .unwrap();
-    let response = app(state.clone()).oneshot(request).await.unwrap();
+    answer_of(app(state.clone()).oneshot(request).await.unwrap()).await
+}
+
+async fn answer_of(response: axum::response::Response) -> Answer {
     let status = response.status();
     let challenge = response
         .headers()
@@ -261,10 +278,12 @@ async fn rejects_a_flood_of_garbage_opaque_tokens_without_a_request_storm() {
         assert_eq!(a.body["error"], "invalid_token");
     }
     assert_eq!(proxy.count("/token/introspection"), 1);
-    // 200 distinct garbage tokens: the budget bounds the questions; the rest wait their turn.
+    // 200 distinct garbage tokens from 200 addresses: the budget bounds the questions; the
+    // rest wait their turn.
     let mut unavailable = 0;
     for i in 0..200 {
-        let a = call(&state, "POST", Some(&format!("garbage-{i}")), None).await;
+        let from = format!("198.51.100.{}:4000", i % 250);
+        let a = call_from(&state, &from, Some(&format!("garbage-{i}"))).await;
         match a.status {
             StatusCode::UNAUTHORIZED => {}
             StatusCode::SERVICE_UNAVAILABLE => {
@@ -435,4 +454,70 @@ async fn health_readiness_and_unknown_routes() {
     let a = call(&state, "PUT", None, None).await;
     assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(a.body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn rejects_one_client_spending_the_outbound_budget_that_others_need() {
+    let proxy = CountingProxy::start(&oidc_issuer()).await.unwrap();
+    let state = state_via("share", &proxy.base, OutboundBudget::new(5, 10)).await;
+    // One address floods distinct garbage: its share (a fifth) is spent, then 429 for it alone.
+    let mut limited = 0;
+    for i in 0..50 {
+        let a = call_from(&state, "203.0.113.7:5000", Some(&format!("flood-{i}"))).await;
+        match a.status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            other => panic!("{other}: {}", a.body),
+        }
+    }
+    assert!(limited >= 45, "{limited}");
+    assert!(proxy.count("/token/introspection") <= 5);
+    // Another client's real opaque token still gets its question asked.
+    let (_, access_token) = tokens_of("gwen").await;
+    let real = call_from(&state, "192.0.2.44:5000", Some(&access_token)).await;
+    assert_eq!(real.status, StatusCode::OK, "{}", real.body);
+}
+
+#[tokio::test]
+async fn rejects_caching_a_providers_outage_as_an_invalid_token() {
+    let proxy = CountingProxy::start(&oidc_issuer()).await.unwrap();
+    let state = state_via("outage", &proxy.base, OutboundBudget::default()).await;
+    let (_, access_token) = tokens_of("hugo").await;
+    for status in [500, 503, 429] {
+        proxy.fail("/token/introspection", status, 1);
+        let a = call(&state, "POST", Some(&access_token), None).await;
+        assert_eq!(
+            a.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{status}: {}",
+            a.body
+        );
+        assert_eq!(a.body["error"], "temporarily_unavailable");
+        assert!(
+            !a.body.to_string().contains("internal details"),
+            "the provider's words stay out: {}",
+            a.body
+        );
+    }
+    // The provider is back: the same token works at once (nothing was kept as "invalid").
+    let a = call(&state, "POST", Some(&access_token), None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+#[tokio::test]
+async fn rejects_echoing_the_providers_words_in_a_401() {
+    let state = state("no-echo").await;
+    let a = call(
+        &state,
+        "POST",
+        Some("an-opaque-token-the-provider-does-not-know"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let description = a.body["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with("the token was not accepted ("),
+        "{description}"
+    );
 }
