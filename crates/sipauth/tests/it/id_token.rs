@@ -685,3 +685,55 @@ async fn rejects_a_bearer_id_token_issued_to_another_client() {
     code(h.key.sign(&ours)).await.unwrap();
     code(h.key.sign(&h.good_claims("n"))).await.unwrap();
 }
+
+#[tokio::test]
+async fn rejects_refetching_a_failing_key_set_on_every_request() {
+    let h = Harness::new().await;
+    let verifier = access_verifier(&h);
+    let policy = sipauth::VerificationPolicy::bearer([CLIENT]);
+    let token = h.key.sign(&h.good_claims("n"));
+    verifier.verify_jwt(&token, &policy).await.unwrap();
+    assert_eq!(h.stub.hits("/jwks"), 1);
+    // The set grows old and the provider fails: the cached keys keep verifying, and the
+    // failing refresh is not repeated on every request.
+    h.stub
+        .set("/jwks", Canned::json(500, json!({"error": "down"})));
+    h.clock.advance(Duration::from_secs(3_601));
+    let token = h.key.sign(&h.good_claims("n"));
+    for _ in 0..50 {
+        verifier.verify_jwt(&token, &policy).await.unwrap();
+    }
+    assert_eq!(h.stub.hits("/jwks"), 2, "one refresh attempt");
+    // After the backoff, one more attempt; then the provider is back and the set is fresh.
+    h.clock.advance(Duration::from_secs(1));
+    verifier.verify_jwt(&token, &policy).await.unwrap();
+    assert_eq!(h.stub.hits("/jwks"), 3);
+    h.stub
+        .set("/jwks", Canned::json(200, TestKey::jwks(&[&h.key])));
+    h.clock.advance(Duration::from_secs(2));
+    verifier.verify_jwt(&token, &policy).await.unwrap();
+    assert_eq!(h.stub.hits("/jwks"), 4);
+    for _ in 0..10 {
+        verifier.verify_jwt(&token, &policy).await.unwrap();
+    }
+    assert_eq!(h.stub.hits("/jwks"), 4, "fresh again: no more fetches");
+}
+
+#[tokio::test]
+async fn rejects_a_request_storm_at_a_provider_whose_keys_never_loaded() {
+    let h = Harness::new().await;
+    h.stub
+        .set("/jwks", Canned::json(503, json!({"error": "down"})));
+    let verifier = access_verifier(&h);
+    let policy = sipauth::VerificationPolicy::bearer([CLIENT]);
+    let token = h.key.sign(&h.good_claims("n"));
+    let results = join_all((0..50).map(|_| verifier.verify_jwt(&token, &policy))).await;
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Err(e) if e.is_temporary())));
+    assert_eq!(
+        h.stub.hits("/jwks"),
+        1,
+        "one fetch, then the backoff answers"
+    );
+}
