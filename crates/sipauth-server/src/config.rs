@@ -369,6 +369,15 @@ pub struct NetworkConfig {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
+    /// Only clients in this network may read /metrics and /readyz (CIDR, repeatable; none: as
+    /// allowed_networks). /healthz stays open for load balancers.
+    #[serde(default)]
+    #[arg(
+        long = "ops-allowed-network",
+        env = "SIPAUTH_OPS_ALLOWED_NETWORKS",
+        value_delimiter = ','
+    )]
+    pub ops_allowed_networks: Vec<String>,
 }
 
 /// `[limits]`.
@@ -622,6 +631,7 @@ impl ServiceConfig {
             &self.network.allowed_networks,
             &self.network.trusted_proxies,
         )
+        .and_then(|p| p.with_ops_networks(&self.network.ops_allowed_networks))
         .map_err(ConfigError::new)
     }
 

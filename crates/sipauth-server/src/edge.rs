@@ -74,6 +74,25 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
     response
 }
 
+/// The operational endpoints (`/metrics`, `/readyz`): only from `ops_allowed_networks` (or the
+/// API's allowlist when that is not set).
+pub(crate) async fn ops_guard(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ip = state.network.client_ip(peer, request.headers());
+    if !state.network.allows_ops(ip) {
+        return ApiError::Forbidden("operational endpoints are not open to this network".into())
+            .into_response();
+    }
+    next.run(request).await
+}
+
 /// API requests: who is calling from where, and may they.
 pub(crate) async fn guard(
     State(state): State<AppState>,

@@ -62,7 +62,7 @@ use axum::Router;
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(api::routes(&state))
-        .merge(ops::routes());
+        .merge(ops::routes(&state));
     if state.web.is_some() {
         router = router.merge(web::routes(&state));
     }

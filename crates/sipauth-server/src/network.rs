@@ -2,7 +2,8 @@
 //! TCP peer, unless the peer is a configured trusted proxy: then `X-Forwarded-For` is read from
 //! the right, skipping trusted proxies, and the first address that is not one is the client
 //! (what a client writes into the header itself is never believed). An allowlist (CIDR), when
-//! set, admits only clients inside it. Rate limits and audit rows use the same address. A hop
+//! set, admits only clients inside it; the operational endpoints (`/metrics`, `/readyz`) may have
+//! an allowlist of their own. Rate limits and audit rows use the same address. A hop
 //! with a port (`192.0.2.1:51234`, `[2001:db8::1]:443`, as some load balancers write it) is
 //! read as its address.
 
@@ -16,6 +17,8 @@ use ipnet::IpNet;
 pub struct NetworkPolicy {
     allowed: Vec<IpNet>,
     trusted_proxies: Vec<IpNet>,
+    /// Who may read `/metrics` and `/readyz` (empty: as `allowed`).
+    ops: Vec<IpNet>,
 }
 
 fn parse_nets(what: &str, nets: &[String]) -> Result<Vec<IpNet>, String> {
@@ -55,7 +58,23 @@ impl NetworkPolicy {
         Ok(Self {
             allowed: parse_nets("allowed_networks", allowed)?,
             trusted_proxies: parse_nets("trusted_proxies", trusted_proxies)?,
+            ops: Vec::new(),
         })
+    }
+
+    /// With the networks that may read the operational endpoints (`/metrics`, `/readyz`).
+    pub fn with_ops_networks(mut self, ops: &[String]) -> Result<Self, String> {
+        self.ops = parse_nets("ops_allowed_networks", ops)?;
+        Ok(self)
+    }
+
+    /// Whether `ip` may read the operational endpoints: inside `ops_allowed_networks` when set,
+    /// else as [`allows`](Self::allows).
+    pub fn allows_ops(&self, ip: Option<IpAddr>) -> bool {
+        if self.ops.is_empty() {
+            return self.allows(ip);
+        }
+        ip.is_some_and(|ip| self.ops.iter().any(|n| n.contains(&ip)))
     }
 
     fn trusted(&self, ip: IpAddr) -> bool {
@@ -160,6 +179,22 @@ mod tests {
         assert_eq!(
             p.client_ip(ip("10.0.0.2"), &headers(&["1.2.3.4:port"])),
             ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn rejects_metrics_readers_outside_the_ops_allowlist() {
+        let p = NetworkPolicy::parse(&[], &[])
+            .unwrap()
+            .with_ops_networks(&["127.0.0.1".into()])
+            .unwrap();
+        assert!(p.allows(ip("203.0.113.1")), "the API stays open");
+        assert!(!p.allows_ops(ip("203.0.113.1")));
+        assert!(p.allows_ops(ip("127.0.0.1")));
+        let walled = NetworkPolicy::parse(&["10.0.0.0/8".into()], &[]).unwrap();
+        assert!(
+            !walled.allows_ops(ip("203.0.113.1")),
+            "as the API without its own list"
         );
     }
 

@@ -11,13 +11,19 @@ use axum::{Json, Router};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The area's routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
+/// The area's routes: `/metrics` and `/readyz` behind their own allowlist.
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    let guarded = Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::ops_guard,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
         .route("/openapi.json", get(crate::openapi::document))
+        .merge(guarded)
 }
 
 /// The process runs.

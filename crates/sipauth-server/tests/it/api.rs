@@ -521,3 +521,27 @@ async fn rejects_echoing_the_providers_words_in_a_401() {
         "{description}"
     );
 }
+
+#[tokio::test]
+async fn rejects_metrics_and_readiness_readers_outside_the_ops_allowlist() {
+    let mut state = state("ops-walls").await;
+    state.network = Arc::new(
+        sipauth_server::NetworkPolicy::parse(&[], &[])
+            .unwrap()
+            .with_ops_networks(&["127.0.0.1".into()])
+            .unwrap(),
+    );
+    for (path, from, want) in [
+        ("/metrics", "203.0.113.9:1", StatusCode::FORBIDDEN),
+        ("/readyz", "203.0.113.9:1", StatusCode::FORBIDDEN),
+        ("/healthz", "203.0.113.9:1", StatusCode::OK),
+        ("/metrics", "127.0.0.1:1", StatusCode::OK),
+    ] {
+        let mut request = Request::builder().uri(path).body(Body::empty()).unwrap();
+        request.extensions_mut().insert(axum::extract::ConnectInfo(
+            from.parse::<std::net::SocketAddr>().unwrap(),
+        ));
+        let response = app(state.clone()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), want, "{path} from {from}");
+    }
+}
