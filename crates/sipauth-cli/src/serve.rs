@@ -149,6 +149,21 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
         );
     }
     eprintln!("listening on http://{addr}");
+    if let Some(retention) = config.audit_retention() {
+        let provisioner = state.provisioner.clone();
+        // Hourly, from the start; it ends with the process.
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                match provisioner.sweep_audit(retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "swept audit rows past their retention"),
+                    Err(e) => tracing::warn!(error = %e, "the audit sweep failed"),
+                }
+            }
+        });
+    }
     sipauth_server::serve(
         listener,
         sipauth_server::app(state),

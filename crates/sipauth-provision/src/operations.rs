@@ -115,6 +115,13 @@ impl Provisioner {
         accounts::by_username(&self.db.pool, username).await
     }
 
+    /// Deletes audit entries older than `retention` (by the provisioner's clock); how many.
+    pub async fn sweep_audit(&self, retention: std::time::Duration) -> Result<u64, ProvisionError> {
+        let age = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+        let before = self.clock.now_unix().saturating_sub(age);
+        audit::sweep(&self.db.pool, before).await
+    }
+
     /// Audit entries since `since` (Unix seconds), oldest first.
     pub async fn audit_log(&self, since: i64) -> Result<Vec<AuditEntry>, ProvisionError> {
         audit::since(&self.db.pool, since).await

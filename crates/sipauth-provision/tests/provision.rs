@@ -700,3 +700,27 @@ async fn rejects_other_users_reading_the_database_and_the_secret() {
     assert_eq!(mode(&secret), 0o600);
     assert_eq!(mode(secret.parent().unwrap()), 0o700);
 }
+
+#[tokio::test]
+async fn the_audit_log_keeps_rows_for_the_retention_and_no_longer() {
+    for (kind, url) in databases("retention").await {
+        let (p, clock) = provisioner(&url, kamailio(), Policy::default()).await;
+        let id = identity("ret-1", "ret@example.com", true);
+        p.provision(&id, None).await.unwrap();
+        clock.advance(Duration::from_secs(10 * 86_400));
+        p.rotate("ret").await.unwrap();
+        let swept = p
+            .sweep_audit(Duration::from_secs(5 * 86_400))
+            .await
+            .unwrap();
+        assert_eq!(swept, 1, "{kind}");
+        let left: Vec<String> = p
+            .audit_log(0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(left, ["rotate"], "{kind}");
+    }
+}

@@ -112,6 +112,10 @@ pub struct ServiceConfig {
     #[serde(default)]
     #[command(flatten)]
     pub limits: LimitsConfig,
+    /// Days the audit log keeps its rows [default: 365; 0: for ever]; older rows are swept
+    /// hourly.
+    #[arg(long, value_name = "DAYS", env = "SIPAUTH_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u64>,
     /// The URL browsers reach the service at, behind a reverse proxy (default http://<listen address>); the web sign-in page's redirect URI is <public_url>/auth/callback.
     #[arg(long, env = "SIPAUTH_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -592,6 +596,14 @@ impl ServiceConfig {
         )
     }
 
+    /// How long audit rows are kept (`None`: for ever).
+    pub fn audit_retention(&self) -> Option<Duration> {
+        match self.audit_retention_days.unwrap_or(365) {
+            0 => None,
+            days => Some(Duration::from_secs(days.saturating_mul(86_400))),
+        }
+    }
+
     /// The names no identity gets plain: the configured list (or the library's default) and,
     /// unless allowed, all-digit names.
     fn reserved_usernames(&self) -> sipauth::sip::ReservedUsernames {
@@ -953,6 +965,12 @@ per_ip_per_minute = 60
             .reserved_usernames()
             .contains("1001"));
         assert_eq!(config.sip.username_quarantine_days, Some(90));
+        assert_eq!(
+            ServiceConfig::default().audit_retention(),
+            Some(Duration::from_secs(365 * 86_400))
+        );
+        let forever = ServiceConfig::from_toml("audit_retention_days = 0\n").unwrap();
+        assert_eq!(forever.audit_retention(), None);
         config.check().unwrap();
     }
 

@@ -4,7 +4,7 @@
 //! the database, yet a burst of requests shares one write transaction (SQLite has one writer at
 //! a time; one transaction per request would make the audit row the service's bottleneck).
 //! Provisions that change an account write their audit row in their own transaction instead
-//! ([`insert`]); [`since`] reads the log.
+//! ([`insert`]); [`since`] reads the log; [`sweep`] drops rows past the retention.
 
 use sqlx::{Any, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
@@ -152,4 +152,16 @@ pub(crate) async fn since<'e>(
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(ProvisionError::from)
+}
+
+/// Deletes the rows written before `before` (Unix seconds); how many.
+pub(crate) async fn sweep<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    before: i64,
+) -> Result<u64, ProvisionError> {
+    let done = sqlx::query("DELETE FROM sipauth_audit WHERE at < $1")
+        .bind(before)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected())
 }
