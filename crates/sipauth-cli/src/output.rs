@@ -91,7 +91,7 @@ pub fn render_credentials(
                 ("Auth username", c.authorization_username.clone()),
             ]
             .iter()
-            .map(|(k, v)| format!("{k:<14} {v}"))
+            .map(|(k, v)| format!("{k:<14} {}", sanitize(v)))
             .collect::<Vec<_>>()
             .join("\n")
         }
@@ -123,6 +123,28 @@ pub fn status_json(snapshot: &sipauth::SessionSnapshot) -> Value {
 #[cfg(test)]
 mod tests {
     use super::sanitize;
+
+    #[test]
+    fn rejects_terminal_escapes_in_the_credentials_table() {
+        let mut c = sipauth::ProvisionedCredentials::from_provisioning(
+            &sipauth_wire::ProvisionResponse {
+                username: Some("alice".into()),
+                password: Some("pw".into()),
+                sip_domain: Some("sip.example.com".into()),
+                ws_server_uri: Some("wss://sip.example.com/ws".into()),
+                ..Default::default()
+            },
+            sipauth::UserInfo::default(),
+        )
+        .expect("a complete answer");
+        c.display_name = "Alice\u{1b}[2J\u{1b}]0;owned\u{7}".into();
+        let table = super::render_credentials(&c, crate::opt::CredentialsFormat::Table, false);
+        assert!(
+            !table.chars().any(|ch| ch.is_control() && ch != '\n'),
+            "{table:?}"
+        );
+        assert!(table.contains("Alice\\u{1b}[2J"), "{table}");
+    }
 
     #[test]
     fn rejects_terminal_escapes_from_outside() {

@@ -258,6 +258,8 @@ error_codes! {
     ResolverFailed => "resolver_failed",
     /// Not a usable SIP domain.
     InvalidSipDomain => "invalid_sip_domain",
+    /// A realm or digest username a password API answered is not usable in a SIP header.
+    InvalidSipValue => "invalid_sip_value",
     /// `ws://` to a non-loopback host.
     InsecureWebsocket => "insecure_websocket",
     /// The `id_token` strategy without an ID token.

@@ -658,6 +658,14 @@ pub enum CredentialError {
     /// The SIP domain is not a host name.
     #[error("\"{0}\" is not a usable SIP domain")]
     InvalidDomain(String),
+    /// A realm or digest username (from a password API) cannot go into a SIP header.
+    #[error("the {field} is not usable in a SIP header: {reason}")]
+    InvalidSipValue {
+        /// `realm` or `authorizationUsername`.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
     /// `ws://` to a non-loopback host without explicit permission, or not a WebSocket URI.
     #[error("the WebSocket server {uri} must use wss:// (ws:// is allowed only on loopback, or when explicitly permitted)")]
     InsecureWebSocket {
@@ -704,6 +712,7 @@ impl CredentialError {
             CredentialError::MissingClaim(_) => ErrorCode::MissingClaim.as_str(),
             CredentialError::Resolver { .. } => ErrorCode::ResolverFailed.as_str(),
             CredentialError::InvalidDomain(_) => ErrorCode::InvalidSipDomain.as_str(),
+            CredentialError::InvalidSipValue { .. } => ErrorCode::InvalidSipValue.as_str(),
             CredentialError::InsecureWebSocket { .. } => ErrorCode::InsecureWebsocket.as_str(),
             CredentialError::IdTokenUnavailable => ErrorCode::IdTokenUnavailable.as_str(),
             CredentialError::UnverifiedEmail => ErrorCode::UnverifiedEmail.as_str(),

@@ -151,6 +151,25 @@ fn check_domain(domain: &str) -> Result<String, CredentialError> {
     }
 }
 
+/// Checks a value that goes quoted into a SIP `Authorization` header (the realm, the digest
+/// username): 1 to 256 characters, no control character, quote or backslash.
+fn check_digest_value(field: &'static str, value: String) -> Result<String, CredentialError> {
+    let bad = |reason| Err(CredentialError::InvalidSipValue { field, reason });
+    if value.is_empty() {
+        return bad("it is empty");
+    }
+    if value.chars().count() > 256 {
+        return bad("it is longer than 256 characters");
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return bad("it holds a control character, a quote or a backslash");
+    }
+    Ok(value)
+}
+
 /// Checks a WebSocket server URI: `wss://`, or `ws://` for loopback hosts or when allowed.
 pub fn check_ws_uri(uri: &str, allow_insecure: bool) -> Result<String, CredentialError> {
     let insecure = || CredentialError::InsecureWebSocket {
@@ -370,13 +389,13 @@ impl CredentialMapping {
         if let Some(w) = issued.ws_server_uri {
             ws = check_ws_uri(&w, self.allow_insecure_ws)?;
         }
-        if issued.authorization_username.is_some() {
-            authorization_username = issued.authorization_username;
+        if let Some(a) = issued.authorization_username {
+            authorization_username = Some(check_digest_value("authorizationUsername", a)?);
         }
-        let realm = issued
-            .realm
-            .or_else(|| self.realm.clone())
-            .unwrap_or_else(|| sip_domain.clone());
+        let realm = match issued.realm {
+            Some(r) => check_digest_value("realm", r)?,
+            None => self.realm.clone().unwrap_or_else(|| sip_domain.clone()),
+        };
         let display_name = self.display_name_for(info, &username);
         let password = issued
             .password

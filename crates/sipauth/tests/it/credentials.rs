@@ -458,6 +458,15 @@ async fn rejects_api_answers_without_a_password_or_with_unsafe_overrides() {
         Canned::json(200, json!({"password": "p", "username": "Bad User@x"})),
     );
     assert_eq!(api_error(&stub).await, "invalid_username");
+    // The realm and the digest username go quoted into SIP headers.
+    for hostile in [
+        json!({"password": "p", "realm": "x\", nonce=\"evil"}),
+        json!({"password": "p", "authorizationUsername": "a\r\nVia: evil"}),
+        json!({"password": "p", "authorizationUsername": "a".repeat(300)}),
+    ] {
+        stub.set("/sip/provision", Canned::json(200, hostile.clone()));
+        assert_eq!(api_error(&stub).await, "invalid_sip_value", "{hostile}");
+    }
 }
 
 #[tokio::test]
