@@ -278,6 +278,8 @@ error_codes! {
     TokenExpired => "token_expired",
     /// The stored session is unreadable.
     UnreadableSession => "unreadable_session",
+    /// The stored session belongs to another provider or client.
+    SessionMismatch => "session_mismatch",
     // The service's own answers (sipauth serve: the API, the web page, operations).
     /// The request is malformed (a missing bearer token, a bad body, a method not taken).
     InvalidRequest => "invalid_request",

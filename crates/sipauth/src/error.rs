@@ -77,6 +77,16 @@ pub enum SessionFailure {
     /// The access token expired and cannot be refreshed (`token_expired`).
     #[error("the access token expired and there is no way to refresh it: sign in again")]
     TokenExpired,
+    /// The stored session belongs to another provider or client than this session is
+    /// configured for; it was left alone (`session_mismatch`): sign in here, or use the
+    /// profile of that provider.
+    #[error("the stored session was signed in at {provider} (client {client_id}), not here: sign in again, or use that provider's profile")]
+    SessionMismatch {
+        /// Where the stored session was signed in.
+        provider: String,
+        /// With which client.
+        client_id: String,
+    },
     /// As many sign-ins are pending as the store keeps; try again when some have ended or
     /// expired (`temporarily_unavailable`).
     #[error("too many sign-ins are pending; try again shortly")]
@@ -91,6 +101,7 @@ impl SessionFailure {
             SessionFailure::NotAuthenticated => ErrorCode::NotAuthenticated.as_str(),
             SessionFailure::NoRefreshToken => ErrorCode::NoRefreshToken.as_str(),
             SessionFailure::TokenExpired => ErrorCode::TokenExpired.as_str(),
+            SessionFailure::SessionMismatch { .. } => ErrorCode::SessionMismatch.as_str(),
             SessionFailure::TooManyPendingSignIns => ErrorCode::TemporarilyUnavailable.as_str(),
         }
     }

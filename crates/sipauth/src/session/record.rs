@@ -1,6 +1,9 @@
 //! The persisted session record: what is written to the store after every change of tokens or
 //! credentials, and read back at start-up. A record that does not parse, or that an unknown
-//! version wrote, is refused (`unreadable_session`) and set aside, never guessed at.
+//! version wrote, is refused (`unreadable_session`) and set aside, never guessed at. A record is
+//! bound to the provider and client that signed it in (issuer, else token endpoint; client id):
+//! one read by a session configured for another is refused (`session_mismatch`) and left alone,
+//! so a refresh token is never sent to another provider's token endpoint.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +23,17 @@ pub(super) struct StoredSession {
     pub(super) user_info: UserInfo,
     pub(super) sip_credentials: Option<ProvisionedCredentials>,
     pub(super) saved_at: i64,
+    /// The provider (issuer, else token endpoint) and client id that signed in. Absent in
+    /// records written before the binding existed: those are bound at their next save.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) bound_to: Option<Binding>,
+}
+
+/// Who a stored session belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Binding {
+    pub(super) provider: String,
+    pub(super) client_id: String,
 }
 
 impl StoredSession {
@@ -36,6 +50,18 @@ impl StoredSession {
 }
 
 impl Session {
+    /// The provider and client this session is configured for.
+    fn binding(&self) -> Binding {
+        let provider = self.0.client.provider();
+        Binding {
+            provider: provider
+                .issuer
+                .clone()
+                .unwrap_or_else(|| provider.token_endpoint.to_string()),
+            client_id: provider.client_id.clone(),
+        }
+    }
+
     pub(super) fn persist(
         &self,
         tokens: &TokenSet,
@@ -48,6 +74,7 @@ impl Session {
             user_info: user_info.clone(),
             sip_credentials: credentials.cloned(),
             saved_at: self.now(),
+            bound_to: Some(self.binding()),
         };
         let json =
             serde_json::to_string(&record).map_err(|e| StorageError::new("encode session", e))?;
@@ -67,7 +94,19 @@ impl Session {
             Ok(value) => match value.get("version").and_then(serde_json::Value::as_u64) {
                 Some(v) if v == u64::from(RECORD_VERSION) => {
                     match serde_json::from_value::<StoredSession>(value) {
-                        Ok(record) => return Ok(Some(record)),
+                        Ok(record) => {
+                            let ours = self.binding();
+                            return match &record.bound_to {
+                                Some(bound) if *bound != ours => {
+                                    Err(SessionFailure::SessionMismatch {
+                                        provider: bound.provider.clone(),
+                                        client_id: bound.client_id.clone(),
+                                    }
+                                    .into())
+                                }
+                                _ => Ok(Some(record)),
+                            };
+                        }
                         Err(e) => format!("not a session record: {e}"),
                     }
                 }

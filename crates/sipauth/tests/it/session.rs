@@ -655,3 +655,29 @@ async fn a_callback_is_completed_by_another_session_on_the_same_store() {
         "invalid_state"
     );
 }
+
+#[tokio::test]
+async fn rejects_a_stored_session_of_another_client_and_leaves_it_alone() {
+    let (_dir, store) = temp_store("bound");
+    let clock = ManualClock::starting_now();
+    let mut setup = Setup::new(clients::PUBLIC);
+    setup.store = Some(store.clone());
+    setup.clock = Some(clock.clone());
+    let first = setup.session().await;
+    sign_in(&first, "kira").await;
+    drop(first);
+    let before = store.load("sipauth_session").unwrap().unwrap();
+    let on_disk: serde_json::Value = serde_json::from_str(&before).unwrap();
+    assert_eq!(on_disk["bound_to"]["client_id"], clients::PUBLIC);
+    // Due for a refresh, read by a session configured for another client: refused before any
+    // refresh token goes anywhere, and the record stays as it was.
+    clock.advance(Duration::from_secs(3610));
+    let mut other = Setup::new(clients::SHORT_LIVED);
+    other.store = Some(store.clone());
+    other.clock = Some(clock.clone());
+    let err = other.session().await.restore().await.unwrap_err();
+    assert_eq!(err.code(), "session_mismatch");
+    assert_eq!(store.load("sipauth_session").unwrap().unwrap(), before);
+    // Its own client restores it.
+    assert!(setup.session().await.restore().await.unwrap().is_some());
+}
