@@ -47,6 +47,10 @@ if ! "$st/venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$st_version";
   "$st/venv/bin/pip" install --quiet --disable-pip-version-check -r "$st/requirements.txt" >&2
 fi
 
+# cargo-fuzz on nightly: the test command replays the committed fuzz corpora (fuzz/replay.sh).
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal >&2
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install --quiet --locked cargo-fuzz >&2
+
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The library must keep compiling for the browser (checked by run-tests.sh).
 rustup target list --installed | grep -qx wasm32-unknown-unknown \

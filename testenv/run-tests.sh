@@ -23,3 +23,5 @@ cargo test -p sipauth-leptos --target wasm32-unknown-unknown --locked --test bro
 # The example Leptos app, built once for its end-to-end test (examples/leptos-app/tests).
 testenv/run-leptos-example.sh --build-only
 cargo test --workspace --all-features --locked
+# Every parser of untrusted input, each committed fuzz corpus replayed under the sanitizer.
+fuzz/replay.sh

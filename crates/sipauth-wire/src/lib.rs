@@ -27,6 +27,25 @@ pub struct ProvisionRequest {
     pub user_info: Option<serde_json::Map<String, Value>>,
 }
 
+impl ProvisionRequest {
+    /// The one rule for a `POST /api/sip/provision` body: none (empty or whitespace), `null`
+    /// (the document's optional body), or a JSON object of this shape. Anything else (an array,
+    /// which serde would also read a struct from, a number, a `userInfo` that is not an object)
+    /// is refused with the reason.
+    pub fn from_body(bytes: &[u8]) -> Result<Option<Self>, String> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        match serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string())? {
+            Value::Null => Ok(None),
+            body @ Value::Object(_) => serde_json::from_value(body)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            _ => Err("not a JSON object".into()),
+        }
+    }
+}
+
 /// The answer of the provisioning API. A client takes `password` (or the guide's `sipPassword`)
 /// and whatever else is present; everything but the password is optional, so any backend
 /// following the guide's example is understood.

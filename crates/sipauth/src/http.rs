@@ -117,7 +117,7 @@ impl HttpRequest {
 }
 
 /// What came back from an endpoint.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RawResponse {
     /// The HTTP status.
     pub status: u16,

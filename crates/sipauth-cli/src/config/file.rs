@@ -45,7 +45,12 @@ pub fn load_profile(path: Option<&Path>, name: &str) -> Result<Profile, CliError
             )))
         }
     };
-    let file: FileConfig = toml::from_str(&text).map_err(|e| {
+    profile_from_text(&text, &path, name)
+}
+
+/// Reads one profile from the text of a configuration file (`path` names it in errors).
+pub fn profile_from_text(text: &str, path: &Path, name: &str) -> Result<Profile, CliError> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
         let message = e.message().to_string();
         let start = e.span().map(|s| s.start.min(text.len())).unwrap_or(0);
         let line_no = text.as_bytes()[..start]
@@ -64,7 +69,7 @@ pub fn load_profile(path: Option<&Path>, name: &str) -> Result<Profile, CliError
         CliError::config(format!("{}:{line_no}:{key} {message}", path.display()))
     })?;
     match file.profiles.get(name) {
-        Some(table) => profile_from_table(&text, &path, name, table),
+        Some(table) => profile_from_table(text, path, name, table),
         None if name == "default" => Ok(Profile::default()),
         None => Err(CliError::config(format!(
             "no profile [profiles.{name}] in {}",

@@ -17,7 +17,7 @@ use sipauth::{CredentialMapping, HttpClient, ProviderConfig, SessionStore};
 
 pub use build::{mapping, provider, sip_domain, DEFAULT_WS_URI};
 pub use checks::{check_settings, redirect_path, secret};
-pub use file::{default_config_path, load_profile, overlay};
+pub use file::{default_config_path, load_profile, overlay, profile_from_text};
 pub use store::{data_dir, open_store, save_profile};
 
 use crate::error::CliError;

@@ -87,21 +87,10 @@ pub(crate) async fn provision_with_body(
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|_| ApiError::TooLarge)?;
-    // No body, `null` (the document's optional body) or the guide's request: an object (serde
-    // would also read a struct from an array, which the document does not allow).
-    if !bytes.iter().all(u8::is_ascii_whitespace) {
-        let bad = |e: String| {
-            ApiError::BadRequest(format!("the body is not a provisioning request: {e}"))
-        };
-        match serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| bad(e.to_string()))? {
-            serde_json::Value::Null => {}
-            body @ serde_json::Value::Object(_) => {
-                serde_json::from_value::<sipauth_wire::ProvisionRequest>(body)
-                    .map_err(|e| bad(e.to_string()))?;
-            }
-            _ => return Err(bad("not a JSON object".into())),
-        }
-    }
+    // No body, `null` or the guide's request: the wire crate's one rule.
+    sipauth_wire::ProvisionRequest::from_body(&bytes).map_err(|e| {
+        ApiError::BadRequest(format!("the body is not a provisioning request: {e}"))
+    })?;
     provision(State(state), ip, caller).await
 }
 
