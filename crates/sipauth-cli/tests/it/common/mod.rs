@@ -12,6 +12,8 @@ pub(crate) mod service;
 
 pub(crate) struct Env {
     pub dir: PathBuf,
+    /// Run every command with `SIPAUTH_LOG=trace`.
+    pub trace: bool,
 }
 
 impl Env {
@@ -22,7 +24,13 @@ impl Env {
             sipauth::random_urlsafe(4).unwrap()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        Self { dir }
+        Self { dir, trace: false }
+    }
+
+    /// The same, logging everything (`SIPAUTH_LOG=trace`).
+    pub(crate) fn traced(mut self) -> Self {
+        self.trace = true;
+        self
     }
 
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {
@@ -35,6 +43,9 @@ impl Env {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        if self.trace {
+            cmd.env("SIPAUTH_LOG", "trace");
+        }
         cmd
     }
 
