@@ -6,6 +6,12 @@ use clap::Parser;
 use sipauth_cli::opt::{Cli, Command};
 use sipauth_server::LogFormat;
 
+/// mimalloc: memory a burst of connections used goes back to the system once they are gone
+/// (glibc's allocator keeps it: after 10,000 idle connections `sipauth serve` stayed at 3-4
+/// times its idle RSS; bench/hostile, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
