@@ -1,6 +1,7 @@
 //! No secret leaks, proven on the whole path at `SIPAUTH_LOG=trace`: `sipauth serve --dev` (the
 //! development provider, the web page), `sipauth login` with the `api` strategy against it,
-//! `token`, `credentials`, `status`, `logout`, every `admin` command, `/metrics`, and the error
+//! `token`, `credentials`, `status`, `register-check` at a real Kamailio, `logout`, every `admin`
+//! command, `/metrics`, and the error
 //! answers of the API. Every secret that passed (authorization codes, access, refresh and ID
 //! tokens, the PKCE verifier of the stored sign-in, SIP passwords, HA1 values, the
 //! server secret, the development key, web session ids, CSRF tokens) is collected from where
@@ -11,6 +12,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+use sipauth_testkit::kamailio::{Kamailio, KamailioAuth};
 
 use crate::common::service::{spawn_service, Service};
 use crate::common::{start_login, Env};
@@ -156,9 +159,8 @@ async fn no_secret_leaks_anywhere_on_the_whole_path_at_trace() {
         .display()
         .to_string();
     let secret_file = server.dir.join("etc").join("server.secret");
-    let mut service: Service = spawn_service(
-        &server,
-        &[
+    let serve = |extra: Vec<String>| {
+        let mut args: Vec<String> = [
             "serve",
             "--dev",
             "--listen",
@@ -167,10 +169,29 @@ async fn no_secret_leaks_anywhere_on_the_whole_path_at_trace() {
             &database,
             "--secret-file",
             secret_file.to_str().unwrap(),
-        ],
-        database.clone(),
-    )
-    .await;
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra);
+        args
+    };
+    // The service first (its migrations make the table Kamailio reads), then Kamailio on its
+    // file, then the service again naming Kamailio's WebSocket server.
+    let args = serve(Vec::new());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first: Service = spawn_service(&server, &args, database.clone()).await;
+    audit.look_in(
+        "the first service's log",
+        first.log.lock().unwrap().join("\n"),
+    );
+    drop(first);
+    let kamailio = Kamailio::start(KamailioAuth::Sqlite(database.clone().into()))
+        .await
+        .unwrap();
+    let args = serve(vec!["--ws-uri".into(), kamailio.ws_uri.clone()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut service: Service = spawn_service(&server, &args, database.clone()).await;
     let base = service.base.clone();
     let issuer = format!("{base}/dev-idp");
 
@@ -279,14 +300,54 @@ async fn no_secret_leaks_anywhere_on_the_whole_path_at_trace() {
         "offline_access gave a refresh token"
     );
 
+    // Time passes (the stored access token expires): the next `token` refreshes, rotating the
+    // refresh token, all at trace.
+    let session_file = client.dir.join("data").join("sipauth_session.json");
+    let mut aged = stored.clone();
+    aged["tokens"]["expires_at"] = Value::from(1);
+    std::fs::write(&session_file, aged.to_string()).unwrap();
+    let out = client.run(&["token", "--json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    audit.look_in(
+        "sipauth token's log (refreshing)",
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let refreshed = client.stored();
+    assert_ne!(
+        refreshed["tokens"]["refresh_token"], stored["tokens"]["refresh_token"],
+        "the refresh happened"
+    );
+    audit.secrets_in_json(
+        &refreshed,
+        &["access_token", "refresh_token", "id_token", "password"],
+    );
+
     for args in [
         &["token", "--json"][..],
         &["credentials", "--format", "json"],
         &["credentials", "--format", "table", "--show-password"],
         &["status", "--json"],
+        &["register-check", "--json", "--timeout", "10"],
     ] {
         let out = client.run(args).await;
-        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if args[0] == "register-check" {
+            // It registers with the password: its report says so without it.
+            audit.look_in(
+                "register-check's report",
+                String::from_utf8_lossy(&out.stdout),
+            );
+        }
         // Standard output is where the command hands secrets over, on purpose; the log is not.
         audit.look_in(
             format!("sipauth {args:?} log"),
