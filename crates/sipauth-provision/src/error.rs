@@ -10,7 +10,8 @@ pub enum ProvisionError {
     /// The policy refuses this identity (`access_denied`).
     #[error("access denied: {0}")]
     Denied(String),
-    /// The account was disabled by an operator (`access_denied`).
+    /// The account is disabled: by an operator, or by the policy when the identity stopped
+    /// passing it (`account_disabled`).
     #[error("the SIP account {0} is disabled")]
     Disabled(String),
     /// No account for this identity or name.
@@ -31,7 +32,8 @@ impl ProvisionError {
     /// The stable code for an answer (the one registry: [`ErrorCode`]).
     pub fn code(&self) -> ErrorCode {
         match self {
-            ProvisionError::Denied(_) | ProvisionError::Disabled(_) => ErrorCode::AccessDenied,
+            ProvisionError::Denied(_) => ErrorCode::AccessDenied,
+            ProvisionError::Disabled(_) => ErrorCode::AccountDisabled,
             ProvisionError::NotFound(_) => ErrorCode::NotFound,
             ProvisionError::Username(_) => ErrorCode::InvalidUsername,
             ProvisionError::Database(_) => ErrorCode::TemporarilyUnavailable,

@@ -31,6 +31,6 @@ pub use account::{Account, AuditEntry};
 pub use backend::{ha1, Backend};
 pub use error::ProvisionError;
 pub use password::ServerSecret;
-pub use policy::Policy;
+pub use policy::{OnPolicyFailure, Policy};
 pub use provisioner::{Provisioned, Provisioner, SipSettings};
 pub use store::Database;

@@ -1,12 +1,25 @@
 //! [`Policy`]: who may have SIP access. Checked on the verified identity only (never on what a
-//! client claims): allowed issuers (and Entra tenants), allowed email domains (only with
-//! `email_verified` true), required claim values or groups.
+//! client claims), at every provision: allowed issuers (and Entra tenants), allowed email domains
+//! (only with `email_verified` true), required claim values or groups, and the authentication
+//! context (`acr`, e.g. multi-factor) the sign-in must have had. What a failure does to an
+//! existing account is [`OnPolicyFailure`]'s.
 
 use serde_json::Value;
 use sipauth::sip::IdentityClaims;
 use sipauth::VerifiedIdentity;
 
 use crate::error::ProvisionError;
+
+/// What a provision that the policy refuses does to the identity's existing account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnPolicyFailure {
+    /// Refuses the provision; the account and its SIP access stay as they were.
+    Refuse,
+    /// Refuses the provision and disables the account (its SIP access ends at once): a role
+    /// removed at the provider ends access at the next provision at the latest.
+    #[default]
+    Disable,
+}
 
 /// Who may have SIP access. The default allows every verified identity.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +32,10 @@ pub struct Policy {
     pub allowed_email_domains: Vec<String>,
     /// Claims that must have a value: a string equal to it, or an array containing it (groups).
     pub required_claims: Vec<(String, String)>,
+    /// The verified token's `acr` must be one of these (empty: any, or none).
+    pub required_acr: Vec<String>,
+    /// What a refusal does to an existing account.
+    pub on_failure: OnPolicyFailure,
 }
 
 impl Policy {
@@ -50,6 +67,14 @@ impl Policy {
                 });
             if !allowed {
                 return deny("a verified email of an allowed domain is required".into());
+            }
+        }
+        if !self.required_acr.is_empty() {
+            let acr = identity.string("acr").unwrap_or_default();
+            if !self.required_acr.iter().any(|a| a == acr) {
+                return deny(
+                    "the sign-in's authentication context (acr) is not one required".into(),
+                );
             }
         }
         for (claim, want) in &self.required_claims {

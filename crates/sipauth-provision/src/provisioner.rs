@@ -19,7 +19,7 @@ use crate::account::Account;
 use crate::backend::Backend;
 use crate::error::ProvisionError;
 use crate::password::{PasswordIssuer, ServerSecret};
-use crate::policy::Policy;
+use crate::policy::{OnPolicyFailure, Policy};
 use crate::store::accounts::{self, NewAccount};
 use crate::store::audit::{self, AuditLog, AuditRow};
 use crate::store::{retired, Database, WriteTx};
@@ -184,7 +184,26 @@ impl Provisioner {
         };
         if let Err(e) = self.policy.check(identity) {
             let mut w = self.db.begin_write().await?;
-            audit::insert(&mut *w.tx, &row(None, e.code().as_str())).await?;
+            let existing =
+                accounts::find_locked(&mut w, identity.issuer(), identity.subject()).await?;
+            let username = existing.as_ref().map(|a| a.username.clone());
+            audit::insert(&mut *w.tx, &row(username.as_deref(), e.code().as_str())).await?;
+            // The identity no longer passes: its SIP access ends in the same transaction.
+            if let (OnPolicyFailure::Disable, Some(account)) = (self.policy.on_failure, existing) {
+                if account.enabled {
+                    accounts::update(
+                        &mut *w.tx,
+                        &account,
+                        accounts::Change::DisabledByPolicy,
+                        now,
+                    )
+                    .await?;
+                    self.backend.revoke(&mut w.tx, &account).await?;
+                    let mut disabled = row(Some(&account.username), "ok");
+                    disabled.action = "policy_disable";
+                    audit::insert(&mut *w.tx, &disabled).await?;
+                }
+            }
             w.commit().await?;
             return Err(e);
         }
@@ -195,11 +214,22 @@ impl Provisioner {
             return Ok(provisioned);
         }
         let mut w = self.db.begin_write().await?;
-        let account =
+        let mut account =
             match accounts::find_locked(&mut w, identity.issuer(), identity.subject()).await? {
                 Some(account) => Self::refresh_profile(&mut w.tx, account, identity, now).await?,
                 None => self.create(&mut w, identity, now).await?,
             };
+        // Disabled by the policy, and passing it again: access returns, with a new generation
+        // (the password it had never works again). An operator's disable stays.
+        if !account.enabled && accounts::disabled_by_policy(&mut *w.tx, &account).await? {
+            accounts::update(&mut *w.tx, &account, accounts::Change::NextGeneration, now).await?;
+            accounts::update(&mut *w.tx, &account, accounts::Change::Enabled(true), now).await?;
+            account.generation += 1;
+            account.enabled = true;
+            let mut enabled = row(Some(&account.username), "ok");
+            enabled.action = "policy_enable";
+            audit::insert(&mut *w.tx, &enabled).await?;
+        }
         let result = if account.enabled {
             let provisioned = self.hand_out(&account, now)?;
             self.backend

@@ -292,7 +292,7 @@ async fn rotation_disable_and_deprovision_take_effect_at_the_sip_server() {
             "provision:ok",
             "rotate:ok",
             "disable:ok",
-            "provision:access_denied",
+            "provision:account_disabled",
             "enable:ok",
             "deprovision:ok",
             "delete:ok",
@@ -722,5 +722,88 @@ async fn the_audit_log_keeps_rows_for_the_retention_and_no_longer() {
             .map(|e| e.action)
             .collect();
         assert_eq!(left, ["rotate"], "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_an_identity_that_lost_its_role_and_ends_its_sip_access_at_once() {
+    for (kind, url) in databases("lostrole").await {
+        let policy = Policy {
+            required_claims: vec![("groups".into(), "voip".into())],
+            ..Policy::default()
+        };
+        let (p, _) = provisioner(&url, kamailio(), policy).await;
+        let plain = identity("lr-1", "lena@example.com", true);
+        let member = with_claim(&plain, "groups", json!(["voip"]));
+        let first = p.provision(&member, None).await.unwrap();
+        assert!(subscriber(&p, "lena").await.is_some());
+        // The role is removed at the provider: the next provision is refused and the SIP
+        // server forgets the account in the same transaction.
+        let err = p.provision(&plain, None).await.unwrap_err();
+        assert_eq!(err.code().as_str(), "access_denied", "{kind}");
+        assert!(subscriber(&p, "lena").await.is_none(), "{kind}");
+        assert!(!p.show("lena").await.unwrap().enabled);
+        // The role is back: access returns with a password it never had.
+        let back = p.provision(&member, None).await.unwrap();
+        assert_ne!(back.password.secret(), first.password.secret(), "{kind}");
+        assert_eq!(
+            subscriber(&p, "lena").await.unwrap().1,
+            ha1("lena", "sip.example.com", back.password.secret())
+        );
+        // An operator's disable is not undone by passing the policy.
+        p.disable("lena").await.unwrap();
+        let err = p.provision(&member, None).await.unwrap_err();
+        assert_eq!(err.code().as_str(), "account_disabled", "{kind}");
+        let actions: Vec<String> = p
+            .audit_log(0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        for want in ["policy_disable", "policy_enable"] {
+            assert!(
+                actions.iter().any(|a| a == want),
+                "{kind}: {want} in {actions:?}"
+            );
+        }
+
+        // `refuse` leaves the account as it was.
+        let refuse = Policy {
+            required_claims: vec![("groups".into(), "voip".into())],
+            on_failure: sipauth_provision::OnPolicyFailure::Refuse,
+            ..Policy::default()
+        };
+        let (r, _) = provisioner(&url, kamailio(), refuse).await;
+        let other = identity("lr-2", "otto@example.com", true);
+        r.provision(&with_claim(&other, "groups", json!(["voip"])), None)
+            .await
+            .unwrap();
+        assert!(r.provision(&other, None).await.is_err());
+        assert!(subscriber(&r, "otto").await.is_some(), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_a_sign_in_without_the_required_authentication_context() {
+    for (kind, url) in databases("acr").await {
+        let policy = Policy {
+            required_acr: vec!["urn:example:mfa".into()],
+            ..Policy::default()
+        };
+        let (p, _) = provisioner(&url, kamailio(), policy).await;
+        let id = identity("acr-1", "ada@example.com", true);
+        let err = p
+            .provision(&with_claim(&id, "acr", json!("urn:example:pwd")), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code().as_str(), "access_denied", "{kind}");
+        assert!(
+            p.provision(&id, None).await.is_err(),
+            "{kind}: no acr at all"
+        );
+        p.provision(&with_claim(&id, "acr", json!("urn:example:mfa")), None)
+            .await
+            .unwrap();
     }
 }

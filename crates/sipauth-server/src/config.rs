@@ -32,7 +32,9 @@ use sipauth::{
     ClientSecret, HttpClient, Introspector, Issuer, JwksCache, SharedClock, TokenVerifier,
     VerifyOptions,
 };
-use sipauth_provision::{Backend, Database, Policy, Provisioner, ServerSecret, SipSettings};
+use sipauth_provision::{
+    Backend, Database, OnPolicyFailure, Policy, Provisioner, ServerSecret, SipSettings,
+};
 
 use crate::auth::{IssuerConfig, OutboundBudget, TokenCheck};
 use crate::limits::{Rate, RateLimits};
@@ -351,6 +353,37 @@ pub struct PolicyConfig {
     #[serde(default)]
     #[arg(skip)]
     pub required_claims: BTreeMap<String, String>,
+    /// The verified token's `acr` must be one of these (repeatable), e.g. a multi-factor
+    /// context; request it from the provider with the client's `acr_values`.
+    #[serde(default)]
+    #[arg(
+        long = "required-acr",
+        value_name = "VALUE",
+        env = "SIPAUTH_REQUIRED_ACR",
+        value_delimiter = ','
+    )]
+    pub required_acr: Vec<String>,
+    /// What a provision the policy refuses does to the identity's existing account
+    /// [default: disable].
+    #[arg(
+        long,
+        value_name = "WHAT",
+        env = "SIPAUTH_ON_POLICY_FAILURE",
+        value_enum
+    )]
+    pub on_policy_failure: Option<PolicyFailure>,
+}
+
+/// `on_policy_failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyFailure {
+    /// Refuse the provision; the account stays as it was.
+    Refuse,
+    /// Refuse it and disable the account: its SIP access ends at once, and returns (with a new
+    /// password) when the identity passes again.
+    #[default]
+    Disable,
 }
 
 /// `[network]`.
@@ -576,6 +609,11 @@ impl ServiceConfig {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            required_acr: self.policy.required_acr.clone(),
+            on_failure: match self.policy.on_policy_failure.unwrap_or_default() {
+                PolicyFailure::Refuse => OnPolicyFailure::Refuse,
+                PolicyFailure::Disable => OnPolicyFailure::Disable,
+            },
         };
         let settings = SipSettings {
             domain: self.sip_domain(),
@@ -944,6 +982,8 @@ ephemeral_secret_file = "/etc/x"
 ephemeral_algorithm = "sha256"
 [policy]
 required_claims = { groups = "voip" }
+required_acr = ["mfa"]
+on_policy_failure = "refuse"
 [network]
 trusted_proxies = ["10.0.0.0/8"]
 [limits]
@@ -958,6 +998,8 @@ per_ip_per_minute = 60
             Some(EphemeralAlgorithm::Sha256)
         );
         assert_eq!(config.policy.required_claims["groups"], "voip");
+        assert_eq!(config.policy.required_acr, ["mfa"]);
+        assert_eq!(config.policy.on_policy_failure, Some(PolicyFailure::Refuse));
         let reserved = config.reserved_usernames();
         assert!(reserved.contains("reception") && !reserved.contains("admin"));
         assert!(!reserved.contains("1001"), "numeric names allowed");

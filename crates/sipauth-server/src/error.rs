@@ -18,6 +18,8 @@ pub enum ApiError {
     InvalidToken(&'static str, String),
     /// The identity may not have SIP access (403 `access_denied`).
     Forbidden(String),
+    /// The identity's SIP account is disabled (403 `account_disabled`).
+    AccountDisabled,
     /// The body is malformed (400 `invalid_request`).
     BadRequest(String),
     /// The body is larger than the limit (413 `invalid_request`).
@@ -73,6 +75,11 @@ impl ApiError {
             ApiError::Forbidden(why) => {
                 (StatusCode::FORBIDDEN, ErrorCode::AccessDenied, why.clone())
             }
+            ApiError::AccountDisabled => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::AccountDisabled,
+                "the SIP account is disabled".into(),
+            ),
             ApiError::BadRequest(why) => (
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidRequest,
@@ -125,9 +132,7 @@ impl From<ProvisionError> for ApiError {
     fn from(e: ProvisionError) -> Self {
         match e {
             ProvisionError::Denied(why) => ApiError::Forbidden(why),
-            ProvisionError::Disabled(_) => {
-                ApiError::Forbidden("the SIP account is disabled".into())
-            }
+            ProvisionError::Disabled(_) => ApiError::AccountDisabled,
             ProvisionError::Database(why) => ApiError::Unavailable(why),
             other => ApiError::Internal(other.to_string()),
         }

@@ -40,8 +40,8 @@ mod web;
 pub use auth::{Caller, IssuerConfig, OutboundBudget, TokenCheck};
 pub use config::{
     BackendConfig, BackendKind, ConfigError, DevConfig, EphemeralAlgorithm, IssuerSettings,
-    LimitsConfig, LogFormat, NetworkConfig, NumericUsernames, PolicyConfig, ServiceConfig,
-    SipConfig, DEFAULT_WS_URI,
+    LimitsConfig, LogFormat, NetworkConfig, NumericUsernames, PolicyConfig, PolicyFailure,
+    ServiceConfig, SipConfig, DEFAULT_WS_URI,
 };
 #[cfg(feature = "dev-idp")]
 pub use dev_idp::{DevIdp, DevUser};

@@ -304,8 +304,10 @@ error_codes! {
     InvalidRequest => "invalid_request",
     /// The bearer token failed verification.
     InvalidToken => "invalid_token",
-    /// The identity may not have SIP access (policy), or its account is disabled.
+    /// The identity may not have SIP access (policy).
     AccessDenied => "access_denied",
+    /// The identity's SIP account is disabled (an operator, or the policy at a provision).
+    AccountDisabled => "account_disabled",
     /// No such account, route or file.
     NotFound => "not_found",
     /// The database or the identity provider is unreachable; try again.

@@ -101,7 +101,7 @@ async fn admin_changes_take_effect_and_a_restart_from_a_config_file_keeps_every_
     assert_eq!(admin(&env, &service, &["disable", "gina"]).await.0, 0);
     let (status, refused) = provision(&service, &token).await;
     assert_eq!(status, 403, "{refused}");
-    assert_eq!(refused["error"], "access_denied");
+    assert_eq!(refused["error"], "account_disabled");
     assert_eq!(admin(&env, &service, &["enable", "gina"]).await.0, 0);
     let (status, back) = provision(&service, &token).await;
     assert_eq!(status, 200);
@@ -125,7 +125,7 @@ async fn admin_changes_take_effect_and_a_restart_from_a_config_file_keeps_every_
         ("provision", "ok"),
         ("rotate", "ok"),
         ("disable", "ok"),
-        ("provision", "access_denied"),
+        ("provision", "account_disabled"),
         ("enable", "ok"),
     ] {
         assert!(actions.contains(&want), "{want:?} in {actions:?}");

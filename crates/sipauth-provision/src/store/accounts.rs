@@ -142,8 +142,10 @@ pub(crate) enum Change<'a> {
     },
     /// The generation moves on: the derived password changes with it.
     NextGeneration,
-    /// Enabled or disabled.
+    /// Enabled or disabled, by an operator.
     Enabled(bool),
+    /// Disabled because the identity no longer passes the policy.
+    DisabledByPolicy,
 }
 
 /// Applies `change` to the account's row (and its `updated_at`).
@@ -161,7 +163,12 @@ pub(crate) async fn update<'e>(
         Change::NextGeneration => {
             format!("UPDATE sipauth_account SET generation = generation + 1, {KEY}")
         }
-        Change::Enabled(_) => format!("UPDATE sipauth_account SET enabled = $4, {KEY}"),
+        Change::Enabled(_) => {
+            format!("UPDATE sipauth_account SET enabled = $4, disabled_by = NULL, {KEY}")
+        }
+        Change::DisabledByPolicy => {
+            format!("UPDATE sipauth_account SET enabled = 0, disabled_by = 'policy', {KEY}")
+        }
     };
     let query = sqlx::query(&sql)
         .bind(now)
@@ -174,11 +181,28 @@ pub(crate) async fn update<'e>(
         } => query
             .bind(display_name.to_string())
             .bind(email.map(str::to_string)),
-        Change::NextGeneration => query,
+        Change::NextGeneration | Change::DisabledByPolicy => query,
         Change::Enabled(on) => query.bind(i64::from(on)),
     };
     query.execute(executor).await?;
     Ok(())
+}
+
+/// True when the policy, not an operator, disabled the account.
+pub(crate) async fn disabled_by_policy<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    account: &Account,
+) -> Result<bool, ProvisionError> {
+    let row =
+        sqlx::query("SELECT disabled_by FROM sipauth_account WHERE issuer = $1 AND subject = $2")
+            .bind(account.issuer.clone())
+            .bind(account.subject.clone())
+            .fetch_optional(executor)
+            .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<Option<String>, _>("disabled_by")?.as_deref() == Some("policy"),
+        None => false,
+    })
 }
 
 /// Deletes the account.

@@ -161,6 +161,10 @@ fn explain(code: &str) -> (&'static str, &'static str) {
             "The sign-in took too long, was already used, or was started in another browser.",
         ),
         Some(C::InvalidCsrf) => ("This form expired", "Reload the page and try again."),
+        Some(C::AccountDisabled) => (
+            "Your SIP account is disabled",
+            "Your administrator or your organisation's sign-in service turned it off. Ask your administrator.",
+        ),
         Some(C::InvalidUsername) => (
             "No SIP username can be made for you",
             "Ask your administrator.",
