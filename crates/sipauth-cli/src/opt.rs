@@ -381,6 +381,11 @@ pub struct ProviderOpts {
     #[arg(long, env = "SIPAUTH_SCOPE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Authentication context classes to ask the provider for (`acr_values`, space-separated,
+    /// e.g. a multi-factor context a service's `required_acr` demands).
+    #[arg(long, env = "SIPAUTH_ACR_VALUES")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
     /// Microsoft tenant: common, organizations, consumers or a GUID.
     #[arg(long, env = "SIPAUTH_TENANT")]
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -123,10 +123,21 @@ pub async fn provider(
     };
     // --scope is sent exactly as given; otherwise offline_access is added where the provider
     // takes it, for a refresh token.
-    Ok(match &p.provider.scope {
+    let mut provider = match &p.provider.scope {
         Some(scope) => provider.with_scopes(scope.split_whitespace()),
         None => provider.with_offline_access(),
-    })
+    };
+    if let Some(acr) = p
+        .provider
+        .acr_values
+        .as_deref()
+        .filter(|a| !a.trim().is_empty())
+    {
+        provider
+            .additional_params
+            .insert("acr_values".into(), acr.trim().to_string());
+    }
+    Ok(provider)
 }
 
 /// A custom provider from explicit endpoints (no discovery).

@@ -518,3 +518,27 @@ async fn the_keyring_store_keeps_the_login_settings() {
     logout.extend_from_slice(&args);
     assert_eq!(env.run(&logout).await.status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn acr_values_ask_the_provider_for_an_authentication_context() {
+    let env = Env::new("acr");
+    let issuer = oidc_issuer();
+    let (child, url, _rest) = start_login(
+        &env,
+        &[
+            "--issuer",
+            &issuer,
+            "--client-id",
+            clients::PUBLIC,
+            "--acr-values",
+            "urn:example:mfa",
+        ],
+    )
+    .await;
+    assert_eq!(
+        query_param(&url, "acr_values").as_deref(),
+        Some("urn:example:mfa"),
+        "{url}"
+    );
+    drop(child);
+}
