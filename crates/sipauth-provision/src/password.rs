@@ -48,17 +48,7 @@ impl ServerSecret {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let secret = sipauth::random_urlsafe(32)
                     .map_err(|e| ProvisionError::Config(e.to_string()))?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    sipauth::create_private_dir(dir).map_err(what)?;
-                }
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
-                }
-                let mut file = options.open(path).map_err(what)?;
+                let mut file = sipauth::create_private_file(path).map_err(what)?;
                 std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())
                     .map_err(what)?;
                 file.sync_all().map_err(what)?;

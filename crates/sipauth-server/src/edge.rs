@@ -74,6 +74,15 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
     response
 }
 
+/// The client's address: the peer the accept loop saw, or what trusted proxies say.
+fn client_ip(state: &AppState, request: &Request) -> Option<IpAddr> {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    state.network.client_ip(peer, request.headers())
+}
+
 /// The operational endpoints (`/metrics`, `/readyz`): only from `ops_allowed_networks` (or the
 /// API's allowlist when that is not set).
 pub(crate) async fn ops_guard(
@@ -81,11 +90,7 @@ pub(crate) async fn ops_guard(
     request: Request,
     next: Next,
 ) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let ip = state.network.client_ip(peer, request.headers());
+    let ip = client_ip(&state, &request);
     if !state.network.allows_ops(ip) {
         return ApiError::Forbidden("operational endpoints are not open to this network".into())
             .into_response();
@@ -99,11 +104,7 @@ pub(crate) async fn guard(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let ip = state.network.client_ip(peer, request.headers());
+    let ip = client_ip(&state, &request);
     if !state.network.allows(ip) {
         return ApiError::Forbidden("requests from this network are not allowed".into())
             .into_response();

@@ -92,7 +92,7 @@ pub use provider::{
 pub use random::random_urlsafe;
 pub use runtime::BackgroundTask;
 #[cfg(not(target_arch = "wasm32"))]
-pub use secret::{create_private_dir, read_secret_file};
+pub use secret::{create_private_dir, create_private_file, read_secret_file};
 pub use secret::{
     AccessToken, ClientSecret, CsrfState, IdToken, Nonce, RefreshToken, SecretText, SipPassword,
 };

@@ -124,6 +124,24 @@ pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// Creates `path` as a new file, 0600, in a directory made 0700 when missing
+/// ([`create_private_dir`]); `AlreadyExists` when it is there. For files holding secrets, tokens
+/// or HA1 values.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn create_private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 #[cfg(test)]
 mod secret_file_tests {
     #![allow(clippy::unwrap_used)]

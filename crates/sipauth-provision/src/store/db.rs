@@ -106,21 +106,12 @@ impl Database {
 /// gives its `-wal` and `-shm` files the database file's mode. An existing file keeps its mode
 /// (Kamailio reading it as another user is the operator's arrangement).
 fn create_private_file(path: &std::path::Path) -> Result<(), ProvisionError> {
-    let what =
-        |e: std::io::Error| ProvisionError::Config(format!("database {}: {e}", path.display()));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        sipauth::create_private_dir(dir).map_err(what)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
+    match sipauth::create_private_file(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(what(e)),
+        Err(e) => Err(ProvisionError::Config(format!(
+            "database {}: {e}",
+            path.display()
+        ))),
     }
 }
