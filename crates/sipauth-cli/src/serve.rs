@@ -50,7 +50,15 @@ pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig
         || flags.introspection_client_id.is_some()
         || flags.introspection_client_secret_file.is_some()
         || flags.name.is_some()
-        || flags.allow_userinfo_tokens;
+        || flags.allow_userinfo_tokens
+        || flags.scim_external_id_claim.is_some()
+        || (flags.scim_token_file.is_some() && !(opts.dev && c.issuers.is_empty()));
+    // `--dev --scim-token-file` with no issuer: the development provider's directory.
+    if opts.dev && flags.url.is_empty() && c.issuers.is_empty() {
+        if let Some(dev) = c.dev.as_mut() {
+            dev.scim_token_file = flags.scim_token_file.clone();
+        }
+    }
     let target = match flags.url.as_str() {
         "" if issuer_flags && c.issuers.len() == 1 => Some(0),
         "" if issuer_flags => {

@@ -19,7 +19,10 @@ pub struct Account {
     pub display_name: String,
     /// The email, as last seen (verified or not: informational only).
     pub email: Option<String>,
-    /// False when an operator disabled it.
+    /// The value of the issuer's link claim (`sub` unless configured) at the last provision,
+    /// or the SCIM `externalId` of an account the provider pushed: how a SCIM user finds it.
+    pub external_id: Option<String>,
+    /// False when disabled (by an operator, the policy or the provider's directory).
     pub enabled: bool,
     /// Bumped by rotation and deprovisioning: the derived password changes with it.
     pub generation: i64,
@@ -41,7 +44,9 @@ pub struct AuditEntry {
     pub subject: Option<String>,
     /// The SIP username, when known.
     pub username: Option<String>,
-    /// What was done (`provision`, `deprovision`, `rotate`, `disable`, `enable`, `delete`).
+    /// What was done (`provision`, `deprovision`, `rotate`, `disable`, `enable`, `delete`,
+    /// `policy_disable`, `policy_enable`, `scim_create`, `scim_update`, `scim_deactivate`,
+    /// `scim_activate`, `scim_delete`).
     pub action: String,
     /// `ok`, or the error code.
     pub outcome: String,

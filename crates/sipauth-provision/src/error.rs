@@ -14,6 +14,18 @@ pub enum ProvisionError {
     /// passing it (`account_disabled`).
     #[error("the SIP account {0} is disabled")]
     Disabled(String),
+    /// The provider's directory deleted this person (`account_disabled`).
+    #[error("the identity provider removed this person")]
+    Removed,
+    /// The change conflicts with what is stored (`conflict`).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The resource changed since it was read; read it again (`conflict`).
+    #[error("the resource changed since it was read")]
+    Stale,
+    /// A value in the change is not acceptable (`invalid_request`).
+    #[error("invalid value: {0}")]
+    Invalid(String),
     /// No account for this identity or name.
     #[error("no such SIP account: {0}")]
     NotFound(String),
@@ -33,7 +45,9 @@ impl ProvisionError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ProvisionError::Denied(_) => ErrorCode::AccessDenied,
-            ProvisionError::Disabled(_) => ErrorCode::AccountDisabled,
+            ProvisionError::Disabled(_) | ProvisionError::Removed => ErrorCode::AccountDisabled,
+            ProvisionError::Conflict(_) | ProvisionError::Stale => ErrorCode::Conflict,
+            ProvisionError::Invalid(_) => ErrorCode::InvalidRequest,
             ProvisionError::NotFound(_) => ErrorCode::NotFound,
             ProvisionError::Username(_) => ErrorCode::InvalidUsername,
             ProvisionError::Database(_) => ErrorCode::TemporarilyUnavailable,

@@ -14,12 +14,14 @@
 //! too ([`sipauth::sip::username_from_claims`]), so the command and the service name a person
 //! the same. The HTTP API is the server crate's.
 //!
-//! Rooms: `provisioner.rs` orchestrates; `operations.rs` holds operators' changes; `store/` the
+//! Rooms: `provisioner.rs` orchestrates; `operations.rs` holds operators' changes;
+//! `directory.rs` the provider's directory (SCIM users and groups) and its effects; `store/` the
 //! database, the account SQL and the audit log; `backend/` each SIP server's SQL and
 //! credentials; `password.rs` the password issuer; `policy.rs` the policy.
 
 mod account;
 mod backend;
+mod directory;
 mod error;
 mod operations;
 mod password;
@@ -29,6 +31,9 @@ mod store;
 
 pub use account::{Account, AuditEntry};
 pub use backend::{ha1, Backend};
+pub use directory::{
+    DirectoryEntry, DirectoryWrite, Ended, EntryKind, GroupWrite, Related, UserWrite,
+};
 pub use error::ProvisionError;
 pub use password::ServerSecret;
 pub use policy::{OnPolicyFailure, Policy};

@@ -63,7 +63,7 @@ impl Provisioner {
             }
             Operation::Delete => {
                 self.backend.revoke(&mut w.tx, &account).await?;
-                retired::record(&mut *w.tx, &account, now).await?;
+                retired::record(&mut *w.tx, &account, now, retired::RetiredBy::Operator).await?;
                 accounts::delete(&mut *w.tx, &account).await?;
             }
         }

@@ -1,6 +1,7 @@
 //! [`Policy`]: who may have SIP access. Checked on the verified identity only (never on what a
 //! client claims), at every provision: allowed issuers (and Entra tenants), allowed email domains
-//! (only with `email_verified` true), required claim values or groups, and the authentication
+//! (only with `email_verified` true), required claim values or groups (the token's `groups`
+//! claim or, for a person the provider pushed, their SCIM groups), and the authentication
 //! context (`acr`, e.g. multi-factor) the sign-in must have had. What a failure does to an
 //! existing account is [`OnPolicyFailure`]'s.
 
@@ -9,6 +10,9 @@ use sipauth::sip::IdentityClaims;
 use sipauth::VerifiedIdentity;
 
 use crate::error::ProvisionError;
+
+/// The claim whose required values the provider's SCIM groups may also give.
+const GROUPS_CLAIM: &str = "groups";
 
 /// What a provision that the policy refuses does to the identity's existing account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +45,21 @@ pub struct Policy {
 impl Policy {
     /// Checks an identity.
     pub fn check(&self, identity: &VerifiedIdentity) -> Result<(), ProvisionError> {
+        self.check_with_groups(identity, &[])
+    }
+
+    /// True when a required claim is `groups`: the provider's SCIM groups count there.
+    pub(crate) fn reads_groups(&self) -> bool {
+        self.required_claims.iter().any(|(c, _)| c == GROUPS_CLAIM)
+    }
+
+    /// Checks an identity whose SCIM user is in `scim_groups` (display names): they count as
+    /// values of its `groups` claim.
+    pub fn check_with_groups(
+        &self,
+        identity: &VerifiedIdentity,
+        scim_groups: &[String],
+    ) -> Result<(), ProvisionError> {
         let deny = |why: String| Err(ProvisionError::Denied(why));
         if !self.allowed_issuers.is_empty()
             && !self.allowed_issuers.iter().any(|i| i == identity.issuer())
@@ -78,6 +97,9 @@ impl Policy {
             }
         }
         for (claim, want) in &self.required_claims {
+            if claim == GROUPS_CLAIM && scim_groups.iter().any(|g| g == want) {
+                continue;
+            }
             let ok = match identity.claims().get(claim) {
                 Some(Value::String(v)) => v == want,
                 Some(Value::Array(values)) => values.iter().any(|v| v.as_str() == Some(want)),

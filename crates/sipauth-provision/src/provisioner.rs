@@ -8,6 +8,7 @@
 //! the unique keys decide, `ON CONFLICT DO NOTHING` and a re-read do the rest. Operators'
 //! changes are in [`crate::operations`].
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -17,10 +18,11 @@ use sqlx::{Any, Transaction};
 
 use crate::account::Account;
 use crate::backend::Backend;
+use crate::directory;
 use crate::error::ProvisionError;
 use crate::password::{PasswordIssuer, ServerSecret};
 use crate::policy::{OnPolicyFailure, Policy};
-use crate::store::accounts::{self, NewAccount};
+use crate::store::accounts::{self, DisabledBy, NewAccount};
 use crate::store::audit::{self, AuditLog, AuditRow};
 use crate::store::{retired, Database, WriteTx};
 
@@ -91,15 +93,25 @@ pub struct Provisioner {
     username_claims: Vec<String>,
     reserved: ReservedUsernames,
     quarantine: Option<Duration>,
+    /// Per issuer, the claim whose value a SCIM user's `externalId` holds (default `sub`).
+    link_claims: Arc<HashMap<String, String>>,
     audit: Arc<OnceLock<AuditLog>>,
 }
 
-/// The profile an identity gives its account: display name and email.
-fn profile(identity: &VerifiedIdentity, username: &str) -> (String, Option<String>) {
-    (
-        sip::display_name(identity, None, username),
-        identity.string("email").map(str::to_string),
-    )
+/// What an identity keeps current on its account: display name, email, link value.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Profile {
+    pub display_name: String,
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+}
+
+impl Profile {
+    fn matches(&self, account: &Account) -> bool {
+        self.display_name == account.display_name
+            && self.email == account.email
+            && self.external_id == account.external_id
+    }
 }
 
 impl Provisioner {
@@ -122,6 +134,7 @@ impl Provisioner {
             username_claims: DEFAULT_USERNAME_CLAIMS.map(String::from).to_vec(),
             reserved: ReservedUsernames::default(),
             quarantine: None,
+            link_claims: Arc::new(HashMap::new()),
             audit: Arc::new(OnceLock::new()),
         }
     }
@@ -146,6 +159,35 @@ impl Provisioner {
     pub fn with_username_quarantine(mut self, quarantine: Option<Duration>) -> Self {
         self.quarantine = quarantine;
         self
+    }
+
+    /// The claim of `issuer`'s verified tokens that a SCIM user's `externalId` holds (default
+    /// `sub`; Entra ID's `sub` is pairwise per application, so there it is `oid`).
+    pub fn with_link_claim(mut self, issuer: &str, claim: &str) -> Self {
+        Arc::make_mut(&mut self.link_claims).insert(issuer.to_string(), claim.to_string());
+        self
+    }
+
+    /// The claim linking `issuer`'s identities to SCIM users.
+    pub(crate) fn link_claim(&self, issuer: &str) -> &str {
+        self.link_claims.get(issuer).map_or("sub", String::as_str)
+    }
+
+    /// The identity's link value: its `sub`, or the configured claim's text.
+    fn link_value(&self, identity: &VerifiedIdentity) -> Option<String> {
+        match self.link_claim(identity.issuer()) {
+            "sub" => Some(identity.subject().to_string()),
+            claim => sip::IdentityClaims::claim_text(identity, claim),
+        }
+    }
+
+    /// The profile `identity` gives an account named `username`.
+    fn profile(&self, identity: &VerifiedIdentity, username: &str) -> Profile {
+        Profile {
+            display_name: sip::display_name(identity, None, username),
+            email: identity.string("email").map(str::to_string),
+            external_id: self.link_value(identity),
+        }
     }
 
     /// Issues a new random password on every provision (Kamailio subscriber backend) instead
@@ -182,7 +224,15 @@ impl Provisioner {
             outcome: outcome.to_string(),
             client_ip: client_ip.map(str::to_string),
         };
-        if let Err(e) = self.policy.check(identity) {
+        let groups = match self.policy.reads_groups()
+            && self.link_claims.contains_key(identity.issuer())
+        {
+            true => {
+                directory::groups_of(&self.db.pool, identity.issuer(), identity.subject()).await?
+            }
+            false => Vec::new(),
+        };
+        if let Err(e) = self.policy.check_with_groups(identity, &groups) {
             let mut w = self.db.begin_write().await?;
             let existing =
                 accounts::find_locked(&mut w, identity.issuer(), identity.subject()).await?;
@@ -194,7 +244,7 @@ impl Provisioner {
                     accounts::update(
                         &mut *w.tx,
                         &account,
-                        accounts::Change::DisabledByPolicy,
+                        accounts::Change::DisabledBy(DisabledBy::Policy),
                         now,
                     )
                     .await?;
@@ -214,14 +264,31 @@ impl Provisioner {
             return Ok(provisioned);
         }
         let mut w = self.db.begin_write().await?;
-        let mut account =
+        let account =
             match accounts::find_locked(&mut w, identity.issuer(), identity.subject()).await? {
-                Some(account) => Self::refresh_profile(&mut w.tx, account, identity, now).await?,
-                None => self.create(&mut w, identity, now).await?,
+                Some(account) => Some(account),
+                None => self.link_pushed(&mut w, identity).await?,
             };
+        let mut account = match account {
+            Some(account) => {
+                self.refresh_profile(&mut w.tx, account, identity, now)
+                    .await?
+            }
+            None => match self.create(&mut w, identity, now).await {
+                Ok(account) => account,
+                Err(e) => {
+                    audit::insert(&mut *w.tx, &row(None, e.code().as_str())).await?;
+                    w.commit().await?;
+                    return Err(e);
+                }
+            },
+        };
         // Disabled by the policy, and passing it again: access returns, with a new generation
-        // (the password it had never works again). An operator's disable stays.
-        if !account.enabled && accounts::disabled_by_policy(&mut *w.tx, &account).await? {
+        // (the password it had never works again). An operator's or the directory's disable
+        // stays.
+        if !account.enabled
+            && accounts::disabled_by(&mut *w.tx, &account, DisabledBy::Policy).await?
+        {
             accounts::update(&mut *w.tx, &account, accounts::Change::NextGeneration, now).await?;
             accounts::update(&mut *w.tx, &account, accounts::Change::Enabled(true), now).await?;
             account.generation += 1;
@@ -269,8 +336,7 @@ impl Provisioner {
             return Ok(None);
         };
         let account = &current.account;
-        let (display_name, email) = profile(identity, &account.username);
-        if !account.enabled || display_name != account.display_name || email != account.email {
+        if !account.enabled || !self.profile(identity, &account.username).matches(account) {
             return Ok(None);
         }
         let provisioned = self.hand_out(account, now)?;
@@ -309,16 +375,32 @@ impl Provisioner {
         now: i64,
     ) -> Result<Account, ProvisionError> {
         let (issuer, subject) = (identity.issuer(), identity.subject());
+        let link = self.link_value(identity);
+        // Deleted by the provider's directory: refused until the provider pushes it again.
+        if retired::refused(&mut *w.tx, issuer, subject, link.as_deref()).await? {
+            return Err(ProvisionError::Removed);
+        }
+        let profile = |username: &str| self.profile(identity, username);
+        self.create_named(w, identity, issuer, subject, &profile, now)
+            .await
+    }
+
+    /// Creates the account of `who` (a verified identity, or a user the provider pushed) under
+    /// the naming rule, with the profile `profile` gives each candidate name.
+    pub(crate) async fn create_named(
+        &self,
+        w: &mut WriteTx<'_>,
+        who: &impl sip::IdentityClaims,
+        issuer: &str,
+        subject: &str,
+        profile: &(dyn Fn(&str) -> Profile + Sync),
+        now: i64,
+    ) -> Result<Account, ProvisionError> {
         let domain = self.settings.domain.as_str();
         let naming = UsernamePolicy::default();
         let before = retired::find(&mut *w.tx, issuer, subject).await?;
-        let mut candidates = sip::username_candidates(
-            identity,
-            issuer,
-            &self.username_claims,
-            &self.reserved,
-            naming,
-        );
+        let mut candidates =
+            sip::username_candidates(who, issuer, &self.username_claims, &self.reserved, naming);
         if let Some(old) = before.as_ref().filter(|r| r.domain == domain) {
             candidates.retain(|c| *c != old.username);
             candidates.insert(0, old.username.clone());
@@ -336,14 +418,15 @@ impl Provisioner {
             {
                 continue;
             }
-            let (display_name, email) = profile(identity, username);
+            let p = profile(username);
             let new = NewAccount {
                 issuer,
                 subject,
                 username,
                 domain,
-                display_name: &display_name,
-                email: email.as_deref(),
+                display_name: &p.display_name,
+                email: p.email.as_deref(),
+                external_id: p.external_id.as_deref(),
             };
             accounts::insert_if_free(&mut *w.tx, &new, generation, now).await?;
             // Ours, or another instance's that won the race for this identity.
@@ -358,28 +441,53 @@ impl Provisioner {
         )))
     }
 
+    /// The account the provider pushed for this identity's link value before its first
+    /// sign-in, now linked to it (its subject becomes the identity's).
+    async fn link_pushed(
+        &self,
+        w: &mut WriteTx<'_>,
+        identity: &VerifiedIdentity,
+    ) -> Result<Option<Account>, ProvisionError> {
+        if !self.link_claims.contains_key(identity.issuer()) {
+            return Ok(None);
+        }
+        let Some(link) = self.link_value(identity) else {
+            return Ok(None);
+        };
+        let Some(mut account) = accounts::find_unlinked_locked(w, identity.issuer(), &link).await?
+        else {
+            return Ok(None);
+        };
+        accounts::relink(w, &account, identity.subject()).await?;
+        account.subject = identity.subject().to_string();
+        Ok(Some(account))
+    }
+
     async fn refresh_profile(
+        &self,
         tx: &mut Transaction<'_, Any>,
         mut account: Account,
         identity: &VerifiedIdentity,
         now: i64,
     ) -> Result<Account, ProvisionError> {
-        let (display_name, email) = profile(identity, &account.username);
-        if display_name == account.display_name && email == account.email {
+        let p = self.profile(identity, &account.username);
+        if p.matches(&account) {
             return Ok(account);
         }
         accounts::update(
             &mut **tx,
             &account,
             accounts::Change::Profile {
-                display_name: &display_name,
-                email: email.as_deref(),
+                display_name: &p.display_name,
+                email: p.email.as_deref(),
+                external_id: p.external_id.as_deref(),
             },
             now,
         )
         .await?;
-        account.display_name = display_name;
-        account.email = email;
+        account.display_name = p.display_name;
+        account.email = p.email;
+        account.external_id = p.external_id;
         account.updated_at = now;
         Ok(account)
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde_json::json;
 use sipauth::{ManualClock, VerifiedBy, VerifiedIdentity};
 use sipauth_provision::{
-    ha1, Backend, Database, Policy, ProvisionError, Provisioner, ServerSecret, SipSettings,
+    ha1, Backend, Database, DirectoryWrite, EntryKind, GroupWrite, OnPolicyFailure, Policy,
+    ProvisionError, Provisioner, ServerSecret, SipSettings, UserWrite,
 };
 use sqlx::Row;
 
@@ -805,5 +806,332 @@ async fn rejects_a_sign_in_without_the_required_authentication_context() {
         p.provision(&with_claim(&id, "acr", json!("urn:example:mfa")), None)
             .await
             .unwrap();
+    }
+}
+
+// The provider's directory (SCIM): what pushed users and groups do to accounts.
+
+fn pushed(user_name: &str, external_id: Option<&str>, active: bool) -> DirectoryWrite {
+    DirectoryWrite::User(UserWrite {
+        user_name: user_name.into(),
+        external_id: external_id.map(str::to_string),
+        active,
+        display_name: Some("Pushed Person".into()),
+        email: None,
+        attributes: json!({"userName": user_name}).as_object().unwrap().clone(),
+    })
+}
+
+async fn audited(p: &Provisioner, action: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sipauth_audit WHERE action = $1")
+        .bind(action.to_string())
+        .fetch_one(&sqlx_pool(p).await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_pushed_user_has_an_account_before_its_first_sign_in_and_the_sign_in_gets_it() {
+    for (kind, url) in databases("pushed").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = p.with_link_claim(ISSUER, "sub");
+        let (entry, ended) = p
+            .directory_create(
+                ISSUER,
+                pushed("Dana.Scully@Example.com", Some("sub-dana"), true),
+            )
+            .await
+            .unwrap();
+        assert!(ended.identities.is_empty());
+        assert_eq!(entry.kind, EntryKind::User);
+        // Named from userName by the sign-in's rule, before any sign-in; no SIP row yet.
+        assert_eq!(
+            p.show("dana.scully").await.unwrap().subject,
+            "sub-dana",
+            "{kind}"
+        );
+        assert_eq!(subscriber(&p, "dana.scully").await, None, "{kind}");
+        // Her sign-in (another email in the token) gets that account, and SIP access.
+        let got = p
+            .provision(&identity("sub-dana", "dana@fbi.example", true), None)
+            .await
+            .unwrap();
+        assert_eq!(got.account.username, "dana.scully", "{kind}");
+        assert!(subscriber(&p, "dana.scully").await.is_some(), "{kind}");
+        assert_eq!(p.list().await.unwrap().len(), 1, "{kind}: one account");
+        assert_eq!(audited(&p, "scim_create").await, 1, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_pushed_user_links_to_its_sign_in_by_the_configured_claim() {
+    for (kind, url) in databases("linkclaim").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        // Entra ID: `sub` is pairwise per application; the directory knows `oid`.
+        let p = p.with_link_claim(ISSUER, "oid");
+        p.directory_create(ISSUER, pushed("fox@example.com", Some("oid-fox"), true))
+            .await
+            .unwrap();
+        let who = with_claim(
+            &identity("pairwise-sub-fox", "fox@example.com", true),
+            "oid",
+            json!("oid-fox"),
+        );
+        let got = p.provision(&who, None).await.unwrap();
+        assert_eq!(got.account.username, "fox", "{kind}");
+        assert_eq!(
+            got.account.subject, "pairwise-sub-fox",
+            "{kind}: linked to the sign-in"
+        );
+        assert_eq!(p.list().await.unwrap().len(), 1, "{kind}");
+        // The directory's deactivation reaches the linked account.
+        let id = p.directory_list(ISSUER, EntryKind::User).await.unwrap()[0]
+            .id
+            .clone();
+        let (_, ended) = p
+            .directory_replace(
+                ISSUER,
+                &id,
+                None,
+                pushed("fox@example.com", Some("oid-fox"), false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ended.identities,
+            [(ISSUER.to_string(), "pairwise-sub-fox".to_string())],
+            "{kind}"
+        );
+        assert!(matches!(
+            p.provision(&who, None).await,
+            Err(ProvisionError::Disabled(_))
+        ));
+        // Someone else's token carrying no such claim value gets an account of their own.
+        let other = with_claim(
+            &identity("pairwise-2", "x@example.com", true),
+            "oid",
+            json!("oid-x"),
+        );
+        assert_eq!(
+            p.provision(&other, None).await.unwrap().account.username,
+            "x"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pushed_deactivation_ends_sip_access_at_once_and_reactivation_moves_the_generation() {
+    for (kind, url) in databases("deactivate").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = p.with_link_claim(ISSUER, "sub");
+        let alice = identity("sub-alice", "alice@example.com", true);
+        // Signed in before the directory pushed her: the push links to her account.
+        let before = p.provision(&alice, None).await.unwrap();
+        let (entry, _) = p
+            .directory_create(ISSUER, pushed("alice@example.com", Some("sub-alice"), true))
+            .await
+            .unwrap();
+        assert_eq!(
+            p.list().await.unwrap().len(),
+            1,
+            "{kind}: linked, not a second account"
+        );
+        let (_, ended) = p
+            .directory_replace(
+                ISSUER,
+                &entry.id,
+                Some(entry.version),
+                pushed("alice@example.com", Some("sub-alice"), false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ended.identities.len(), 1, "{kind}");
+        assert_eq!(
+            subscriber(&p, "alice").await,
+            None,
+            "{kind}: the row went in the same transaction"
+        );
+        assert!(
+            matches!(
+                p.provision(&alice, None).await,
+                Err(ProvisionError::Disabled(_))
+            ),
+            "{kind}"
+        );
+        assert_eq!(audited(&p, "scim_deactivate").await, 1, "{kind}");
+        // Re-activated: access again, with a password the old one is not.
+        let now = p
+            .directory_get(ISSUER, EntryKind::User, &entry.id)
+            .await
+            .unwrap()
+            .unwrap();
+        p.directory_replace(
+            ISSUER,
+            &entry.id,
+            Some(now.version),
+            pushed("alice@example.com", Some("sub-alice"), true),
+        )
+        .await
+        .unwrap();
+        let after = p.provision(&alice, None).await.unwrap();
+        assert_ne!(after.password.secret(), before.password.secret(), "{kind}");
+        assert_eq!(audited(&p, "scim_activate").await, 1, "{kind}");
+        // A stale version is refused, not applied.
+        assert!(matches!(
+            p.directory_replace(
+                ISSUER,
+                &entry.id,
+                Some(entry.version),
+                pushed("alice@example.com", Some("sub-alice"), false)
+            )
+            .await,
+            Err(ProvisionError::Stale)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn rejects_a_person_the_provider_deleted_until_it_pushes_them_again() {
+    for (kind, url) in databases("scimdelete").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = p.with_link_claim(ISSUER, "sub");
+        let bob = identity("sub-bob", "bob@example.com", true);
+        let (entry, _) = p
+            .directory_create(ISSUER, pushed("bob@example.com", Some("sub-bob"), true))
+            .await
+            .unwrap();
+        p.provision(&bob, None).await.unwrap();
+        let ended = p
+            .directory_delete(ISSUER, EntryKind::User, &entry.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ended.identities.len(), 1, "{kind}");
+        assert_eq!(subscriber(&p, "bob").await, None, "{kind}");
+        let refused = p.provision(&bob, None).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            sipauth_wire::ErrorCode::AccountDisabled,
+            "{kind}: {refused}"
+        );
+        assert!(p
+            .directory_delete(ISSUER, EntryKind::User, &entry.id)
+            .await
+            .unwrap()
+            .is_none());
+        // Pushed again: back, with a generation after the deleted account's.
+        p.directory_create(ISSUER, pushed("bob@example.com", Some("sub-bob"), true))
+            .await
+            .unwrap();
+        let back = p.provision(&bob, None).await.unwrap();
+        assert_eq!(
+            back.account.username, "bob",
+            "{kind}: his name, kept for him"
+        );
+        assert!(back.account.generation >= 1, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn an_operators_disable_outlives_the_directorys_reactivation() {
+    for (kind, url) in databases("opdisable").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = p.with_link_claim(ISSUER, "sub");
+        let (entry, _) = p
+            .directory_create(ISSUER, pushed("eve@example.com", Some("sub-eve"), true))
+            .await
+            .unwrap();
+        p.disable("eve").await.unwrap();
+        p.directory_replace(
+            ISSUER,
+            &entry.id,
+            None,
+            pushed("eve@example.com", Some("sub-eve"), true),
+        )
+        .await
+        .unwrap();
+        assert!(!p.show("eve").await.unwrap().enabled, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn the_directorys_groups_count_for_the_policy() {
+    for (kind, url) in databases("scimgroups").await {
+        let policy = Policy {
+            required_claims: vec![("groups".into(), "voip".into())],
+            on_failure: OnPolicyFailure::Disable,
+            ..Policy::default()
+        };
+        let (p, _) = provisioner(&url, kamailio(), policy).await;
+        let p = p.with_link_claim(ISSUER, "sub");
+        let carol = identity("sub-carol", "carol@example.com", true);
+        let (user, _) = p
+            .directory_create(ISSUER, pushed("carol@example.com", Some("sub-carol"), true))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                p.provision(&carol, None).await,
+                Err(ProvisionError::Denied(_))
+            ),
+            "{kind}"
+        );
+        let group = |members: Vec<String>| {
+            DirectoryWrite::Group(GroupWrite {
+                display_name: "voip".into(),
+                external_id: None,
+                members,
+                attributes: json!({"displayName": "voip"}).as_object().unwrap().clone(),
+            })
+        };
+        let (g, _) = p
+            .directory_create(ISSUER, group(vec![user.id.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(g.related[0].display, "carol@example.com");
+        p.provision(&carol, None).await.unwrap();
+        // Out of the group: refused, and (policy `disable`) her SIP access ends.
+        p.directory_replace(ISSUER, &g.id, None, group(vec![]))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                p.provision(&carol, None).await,
+                Err(ProvisionError::Denied(_))
+            ),
+            "{kind}"
+        );
+        assert_eq!(subscriber(&p, "carol").await, None, "{kind}");
+        // A member must be a user of the same directory.
+        assert!(matches!(
+            p.directory_create(ISSUER, group(vec!["no-such-user".into()]))
+                .await,
+            Err(ProvisionError::Invalid(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn rejects_a_user_name_another_pushed_user_has_in_any_case() {
+    for (kind, url) in databases("scimunique").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        p.directory_create(ISSUER, pushed("Frank@example.com", None, true))
+            .await
+            .unwrap();
+        let taken = p
+            .directory_create(ISSUER, pushed("frank@EXAMPLE.com", None, true))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(taken, ProvisionError::Conflict(_)),
+            "{kind}: {taken}"
+        );
+        // Another issuer's directory is its own.
+        p.directory_create(
+            "https://other.example",
+            pushed("frank@example.com", None, true),
+        )
+        .await
+        .unwrap();
     }
 }

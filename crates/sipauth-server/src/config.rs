@@ -134,6 +134,8 @@ pub struct ServiceConfig {
 pub struct DevConfig {
     /// Demo users (default alice and bob).
     pub users: Vec<String>,
+    /// The development provider's SCIM secret file (`--dev --scim-token-file`).
+    pub scim_token_file: Option<PathBuf>,
 }
 
 /// Log line format.
@@ -194,6 +196,14 @@ pub struct IssuerSettings {
     /// File holding that client's secret.
     #[arg(long, env = "SIPAUTH_WEB_CLIENT_SECRET_FILE")]
     pub web_client_secret_file: Option<PathBuf>,
+    /// File holding this issuer's SCIM bearer secret: enables `/scim/v2` for its directory
+    /// (with `--dev` and no `--issuer`: the development provider's).
+    #[arg(long, value_name = "PATH", env = "SIPAUTH_SCIM_TOKEN_FILE")]
+    pub scim_token_file: Option<PathBuf>,
+    /// The claim of this issuer's tokens that a SCIM user's `externalId` holds (default
+    /// `sub`; Entra ID: `oid`).
+    #[arg(long, value_name = "CLAIM", env = "SIPAUTH_SCIM_EXTERNAL_ID_CLAIM")]
+    pub scim_external_id_claim: Option<String>,
 }
 
 impl IssuerSettings {
@@ -781,12 +791,55 @@ impl ServiceConfig {
             });
             web_providers.push(crate::web::WebProvider { name, client });
         }
-        let provisioner = self.provisioner(data_dir, clock.clone()).await?;
+        let mut provisioner = self.provisioner(data_dir, clock.clone()).await?;
+        // SCIM: each issuer with a secret, by the identifier its tokens carry (the token
+        // check's issuers are the configured ones, in order, then the development provider).
+        let mut scim = crate::scim::Scim::new(base);
+        let mut scim_on = false;
+        let mut scim_issuers: Vec<(usize, Option<&PathBuf>, Option<&String>)> = self
+            .issuers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    i,
+                    s.scim_token_file.as_ref(),
+                    s.scim_external_id_claim.as_ref(),
+                )
+            })
+            .collect();
+        #[cfg(feature = "dev-idp")]
+        if let Some(dev) = &self.dev {
+            scim_issuers.push((self.issuers.len(), dev.scim_token_file.as_ref(), None));
+        }
+        for (i, file, claim) in scim_issuers {
+            let Some(issuer) = tokens
+                .issuers
+                .get(i)
+                .map(|c| c.verifier.issuer().as_str().to_string())
+            else {
+                continue;
+            };
+            if let Some(claim) = claim.filter(|c| !c.is_empty()) {
+                provisioner = provisioner.with_link_claim(&issuer, claim);
+            } else if file.is_some() {
+                provisioner = provisioner.with_link_claim(&issuer, "sub");
+            }
+            if let Some(file) = file {
+                scim = scim
+                    .with_issuer(&issuer, &read_secret_file(file)?)
+                    .map_err(ConfigError::new)?;
+                scim_on = true;
+            }
+        }
         let mut state = crate::AppState::new(Arc::new(provisioner), Arc::new(tokens))
             .with_network(self.network_policy()?)
             .with_limits(self.rate_limits())
             .with_request_timeout(self.request_timeout())
             .with_clock(clock);
+        if scim_on {
+            state = state.with_scim(scim);
+        }
         if !web_providers.is_empty() {
             // Secure cookies everywhere but plain HTTP on loopback.
             let loopback_http = url::Url::parse(base)

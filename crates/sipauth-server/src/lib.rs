@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | `api` | `POST`/`GET`/`DELETE /api/sip/provision` | provisioning the bearer-token caller |
 //! | `web` | `/`, `/auth/*`, `/account*` | the sign-in page: flows, sessions, account page |
+//! | `scim` | `/scim/v2/*` (an issuer with a SCIM secret) | the provider's directory: users and groups it pushes |
 //! | `dev_idp` | `/dev-idp/*` (`--dev` only, feature `dev-idp`) | the development identity provider |
 //! | `ops` | `/healthz`, `/readyz`, `/metrics`, `/openapi.json` | operating the service |
 //!
@@ -16,8 +17,8 @@
 //! often), `metrics`, `openapi`, `error` (the one type deciding every error answer, with
 //! codes from the one registry, `sipauth_wire::ErrorCode`), `state` ([`AppState`]), `config`
 //! (the settings that build a state) and `serve` (the accept loop). What happens to the
-//! account is [`sipauth_provision`]'s. New areas (SCIM, back-channel logout) are a folder with
-//! a `routes()` merged in [`app`]. The same router runs in-process in tests and as
+//! account is [`sipauth_provision`]'s. New areas (back-channel logout) are a folder with a
+//! `routes()` merged in [`app`]. The same router runs in-process in tests and as
 //! `sipauth serve`.
 
 mod api;
@@ -33,6 +34,7 @@ mod metrics;
 mod network;
 mod openapi;
 mod ops;
+mod scim;
 mod serve;
 mod state;
 mod web;
@@ -50,6 +52,7 @@ pub use error::ApiError;
 pub use limits::{Rate, RateLimits};
 pub use metrics::Metrics;
 pub use network::NetworkPolicy;
+pub use scim::{protocol as scim_protocol, Scim, MAX_SCIM_BODY};
 pub use serve::{serve, HEADER_READ_TIMEOUT};
 pub use state::AppState;
 pub use web::{Web, WebProvider, SESSION_TTL};
@@ -63,6 +66,9 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(api::routes(&state))
         .merge(ops::routes(&state));
+    if state.scim.is_some() {
+        router = router.merge(scim::routes(&state));
+    }
     if state.web.is_some() {
         router = router.merge(web::routes(&state));
     }

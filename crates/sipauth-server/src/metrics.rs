@@ -38,6 +38,11 @@ struct IssuerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: String,
 }
@@ -56,6 +61,7 @@ pub struct Metrics {
     verification_failures: Family<ReasonLabels, Counter>,
     jwks_fetches: Family<IssuerLabels, Counter>,
     provisions: Family<OutcomeLabels, Counter>,
+    lifecycle: Family<EventLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -75,6 +81,7 @@ impl Metrics {
         let verification_failures = Family::<ReasonLabels, Counter>::default();
         let jwks_fetches = Family::<IssuerLabels, Counter>::default();
         let provisions = Family::<OutcomeLabels, Counter>::default();
+        let lifecycle = Family::<EventLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -100,8 +107,14 @@ impl Metrics {
             "Provisioning requests by outcome",
             provisions.clone(),
         );
+        registry.register(
+            "lifecycle_events",
+            "Changes the identity provider made to SIP access, by event",
+            lifecycle.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            lifecycle,
             requests,
             latency,
             verification_failures,
@@ -142,6 +155,11 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// One lifecycle event (`scim_create`, `scim_deactivate`, ...; a closed set of names).
+    pub fn lifecycle(&self, event: &'static str) {
+        self.lifecycle.get_or_create(&EventLabels { event }).inc();
     }
 
     /// The text exposition, with JWKS fetch counts read from `tokens`' key caches.

@@ -27,6 +27,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The web sign-in page, when configured.
     pub web: Option<Arc<crate::web::Web>>,
+    /// The SCIM service provider, when an issuer has a SCIM secret.
+    pub scim: Option<Arc<crate::scim::Scim>>,
     /// The development identity provider (`--dev` only).
     #[cfg(feature = "dev-idp")]
     pub dev_idp: Option<Arc<crate::dev_idp::DevIdp>>,
@@ -45,6 +47,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             request_timeout: Duration::from_secs(15),
             web: None,
+            scim: None,
             #[cfg(feature = "dev-idp")]
             dev_idp: None,
             clock: Arc::new(sipauth::SystemClock),
@@ -54,6 +57,12 @@ impl AppState {
     /// With the web sign-in page.
     pub fn with_web(mut self, web: crate::web::Web) -> Self {
         self.web = Some(Arc::new(web));
+        self
+    }
+
+    /// With the SCIM service provider at `/scim/v2`.
+    pub fn with_scim(mut self, scim: crate::scim::Scim) -> Self {
+        self.scim = Some(Arc::new(scim));
         self
     }
 

@@ -306,8 +306,11 @@ error_codes! {
     InvalidToken => "invalid_token",
     /// The identity may not have SIP access (policy).
     AccessDenied => "access_denied",
-    /// The identity's SIP account is disabled (an operator, or the policy at a provision).
+    /// The identity's SIP account is disabled (an operator, the policy at a provision, or the
+    /// provider's directory), or the provider removed the person.
     AccountDisabled => "account_disabled",
+    /// The request conflicts with what is stored (a SCIM `userName` taken, a changed version).
+    Conflict => "conflict",
     /// No such account, route or file.
     NotFound => "not_found",
     /// The database or the identity provider is unreachable; try again.

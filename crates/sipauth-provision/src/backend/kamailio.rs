@@ -214,6 +214,7 @@ mod tests {
             domain: "sip.example.com".into(),
             display_name: "Alice".into(),
             email: None,
+            external_id: None,
             enabled: true,
             generation: 0,
             created_at: 0,

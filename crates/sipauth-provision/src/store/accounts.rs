@@ -11,7 +11,7 @@ use crate::error::ProvisionError;
 use crate::store::WriteTx;
 
 /// The columns of an account, in [`from_row`]'s order.
-pub(crate) const COLUMNS: &str = "issuer, subject, username, domain, display_name, email, enabled, generation, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "issuer, subject, username, domain, display_name, email, external_id, enabled, generation, created_at, updated_at";
 
 /// An account from a row holding [`COLUMNS`].
 pub(crate) fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
@@ -22,6 +22,7 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
         domain: row.try_get("domain")?,
         display_name: row.try_get("display_name")?,
         email: row.try_get("email")?,
+        external_id: row.try_get("external_id")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         generation: row.try_get("generation")?,
         created_at: row.try_get("created_at")?,
@@ -106,6 +107,7 @@ pub(crate) struct NewAccount<'a> {
     pub domain: &'a str,
     pub display_name: &'a str,
     pub email: Option<&'a str>,
+    pub external_id: Option<&'a str>,
 }
 
 /// Inserts `new` (at `generation`) when neither its identity nor its username has an account.
@@ -116,8 +118,8 @@ pub(crate) async fn insert_if_free<'e>(
     now: i64,
 ) -> Result<(), ProvisionError> {
     sqlx::query(
-        "INSERT INTO sipauth_account (issuer, subject, username, domain, display_name, email, enabled, generation, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $8, $7, $7) ON CONFLICT DO NOTHING",
+        "INSERT INTO sipauth_account (issuer, subject, username, domain, display_name, email, external_id, enabled, generation, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $9, 1, $8, $7, $7) ON CONFLICT DO NOTHING",
     )
     .bind(new.issuer.to_string())
     .bind(new.subject.to_string())
@@ -127,6 +129,7 @@ pub(crate) async fn insert_if_free<'e>(
     .bind(new.email.map(str::to_string))
     .bind(now)
     .bind(generation)
+    .bind(new.external_id.map(str::to_string))
     .execute(executor)
     .await?;
     Ok(())
@@ -139,13 +142,32 @@ pub(crate) enum Change<'a> {
     Profile {
         display_name: &'a str,
         email: Option<&'a str>,
+        external_id: Option<&'a str>,
     },
     /// The generation moves on: the derived password changes with it.
     NextGeneration,
     /// Enabled or disabled, by an operator.
     Enabled(bool),
-    /// Disabled because the identity no longer passes the policy.
-    DisabledByPolicy,
+    /// Disabled by the policy or the provider's directory (undone only by the same source).
+    DisabledBy(DisabledBy),
+}
+
+/// Who disabled an account, when not an operator (`disabled_by`; NULL for an operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DisabledBy {
+    /// The identity stopped passing the policy at a provision.
+    Policy,
+    /// The provider's directory (SCIM `active: false`).
+    Scim,
+}
+
+impl DisabledBy {
+    fn as_str(self) -> &'static str {
+        match self {
+            DisabledBy::Policy => "policy",
+            DisabledBy::Scim => "scim",
+        }
+    }
 }
 
 /// Applies `change` to the account's row (and its `updated_at`).
@@ -158,7 +180,9 @@ pub(crate) async fn update<'e>(
     const KEY: &str = "updated_at = $1 WHERE issuer = $2 AND subject = $3";
     let sql = match change {
         Change::Profile { .. } => {
-            format!("UPDATE sipauth_account SET display_name = $4, email = $5, {KEY}")
+            format!(
+                "UPDATE sipauth_account SET display_name = $4, email = $5, external_id = $6, {KEY}"
+            )
         }
         Change::NextGeneration => {
             format!("UPDATE sipauth_account SET generation = generation + 1, {KEY}")
@@ -166,8 +190,8 @@ pub(crate) async fn update<'e>(
         Change::Enabled(_) => {
             format!("UPDATE sipauth_account SET enabled = $4, disabled_by = NULL, {KEY}")
         }
-        Change::DisabledByPolicy => {
-            format!("UPDATE sipauth_account SET enabled = 0, disabled_by = 'policy', {KEY}")
+        Change::DisabledBy(_) => {
+            format!("UPDATE sipauth_account SET enabled = 0, disabled_by = $4, {KEY}")
         }
     };
     let query = sqlx::query(&sql)
@@ -178,20 +202,24 @@ pub(crate) async fn update<'e>(
         Change::Profile {
             display_name,
             email,
+            external_id,
         } => query
             .bind(display_name.to_string())
-            .bind(email.map(str::to_string)),
-        Change::NextGeneration | Change::DisabledByPolicy => query,
+            .bind(email.map(str::to_string))
+            .bind(external_id.map(str::to_string)),
+        Change::NextGeneration => query,
+        Change::DisabledBy(by) => query.bind(by.as_str()),
         Change::Enabled(on) => query.bind(i64::from(on)),
     };
     query.execute(executor).await?;
     Ok(())
 }
 
-/// True when the policy, not an operator, disabled the account.
-pub(crate) async fn disabled_by_policy<'e>(
+/// True when `by` (not an operator, nor the other source) disabled the account.
+pub(crate) async fn disabled_by<'e>(
     executor: impl Executor<'e, Database = Any>,
     account: &Account,
+    by: DisabledBy,
 ) -> Result<bool, ProvisionError> {
     let row =
         sqlx::query("SELECT disabled_by FROM sipauth_account WHERE issuer = $1 AND subject = $2")
@@ -200,7 +228,7 @@ pub(crate) async fn disabled_by_policy<'e>(
             .fetch_optional(executor)
             .await?;
     Ok(match row {
-        Some(r) => r.try_get::<Option<String>, _>("disabled_by")?.as_deref() == Some("policy"),
+        Some(r) => r.try_get::<Option<String>, _>("disabled_by")?.as_deref() == Some(by.as_str()),
         None => false,
     })
 }
@@ -228,4 +256,69 @@ pub(crate) async fn list<'e>(
     .fetch_all(executor)
     .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// The subject of an account the provider pushed before its first sign-in.
+pub(crate) fn placeholder_subject(scim_id: &str) -> String {
+    format!("scim:{scim_id}")
+}
+
+/// The account the provider pushed for `external_id` that no sign-in has linked yet, locked.
+pub(crate) async fn find_unlinked_locked(
+    w: &mut WriteTx<'_>,
+    issuer: &str,
+    external_id: &str,
+) -> Result<Option<Account>, ProvisionError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sipauth_account WHERE issuer = $1 AND external_id = $2 \
+         AND subject LIKE 'scim:%' ORDER BY id LIMIT 1{}",
+        w.lock_clause()
+    ))
+    .bind(issuer.to_string())
+    .bind(external_id.to_string())
+    .fetch_optional(&mut *w.tx)
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// The account whose link value is `external_id`, locked (the oldest, should several have it).
+pub(crate) async fn by_external_id_locked(
+    w: &mut WriteTx<'_>,
+    issuer: &str,
+    external_id: &str,
+) -> Result<Option<Account>, ProvisionError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM sipauth_account WHERE issuer = $1 AND external_id = $2 \
+         ORDER BY id LIMIT 1{}",
+        w.lock_clause()
+    ))
+    .bind(issuer.to_string())
+    .bind(external_id.to_string())
+    .fetch_optional(&mut *w.tx)
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// Gives `account` the subject `subject` (a sign-in links a pushed account), with its SCIM
+/// user's link.
+pub(crate) async fn relink(
+    w: &mut WriteTx<'_>,
+    account: &Account,
+    subject: &str,
+) -> Result<(), ProvisionError> {
+    sqlx::query("UPDATE sipauth_account SET subject = $1 WHERE issuer = $2 AND subject = $3")
+        .bind(subject.to_string())
+        .bind(account.issuer.clone())
+        .bind(account.subject.clone())
+        .execute(&mut *w.tx)
+        .await?;
+    sqlx::query(
+        "UPDATE sipauth_scim_resource SET account_subject = $1 WHERE issuer = $2 AND account_subject = $3",
+    )
+    .bind(subject.to_string())
+    .bind(account.issuer.clone())
+    .bind(account.subject.clone())
+    .execute(&mut *w.tx)
+    .await?;
+    Ok(())
 }

@@ -1,13 +1,15 @@
 //! Where provisioning keeps its state: the [`Database`] (SQLite or PostgreSQL, embedded
 //! migrations), the account SQL ([`accounts`]: every statement on `sipauth_account`), and the
 //! audit log ([`audit`]: rows written in a change's own transaction, or by group commit for
-//! provisions that change nothing), and what is kept of deleted accounts ([`retired`]). Every
+//! provisions that change nothing), what is kept of deleted accounts ([`retired`]), and the
+//! provider's directory ([`directory`]: SCIM users, groups, memberships). Every
 //! read a write transaction writes back is a locked read ([`WriteTx::lock_clause`]). A SIP backend's own tables are the backend's
 //! ([`crate::backend`]); this module gives it the transaction to write them in.
 
 pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod db;
+pub(crate) mod directory;
 pub(crate) mod retired;
 
 use sqlx::{Any, Transaction};

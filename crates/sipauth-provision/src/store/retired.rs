@@ -16,17 +16,27 @@ pub(crate) struct Retired {
     pub generation: i64,
 }
 
+/// Why an account was deleted, as kept: by an operator (the identity may come back), or by the
+/// provider's directory (the identity is refused until the provider pushes it again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetiredBy {
+    Operator,
+    Scim,
+}
+
 /// Keeps what `account` leaves behind (replacing an earlier record of the same identity).
 pub(crate) async fn record<'e>(
     executor: impl Executor<'e, Database = Any>,
     account: &Account,
     now: i64,
+    by: RetiredBy,
 ) -> Result<(), ProvisionError> {
     sqlx::query(
-        "INSERT INTO sipauth_retired (issuer, subject, username, domain, generation, retired_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO sipauth_retired (issuer, subject, username, domain, generation, retired_at, refused_by, external_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (issuer, subject) DO UPDATE SET username = excluded.username, \
-         domain = excluded.domain, generation = excluded.generation, retired_at = excluded.retired_at",
+         domain = excluded.domain, generation = excluded.generation, retired_at = excluded.retired_at, \
+         refused_by = excluded.refused_by, external_id = excluded.external_id",
     )
     .bind(account.issuer.clone())
     .bind(account.subject.clone())
@@ -34,6 +44,8 @@ pub(crate) async fn record<'e>(
     .bind(account.domain.clone())
     .bind(account.generation)
     .bind(now)
+    .bind((by == RetiredBy::Scim).then(|| "scim".to_string()))
+    .bind(account.external_id.clone())
     .execute(executor)
     .await?;
     Ok(())
@@ -81,6 +93,26 @@ pub(crate) async fn quarantined<'e>(
     .bind(issuer.to_string())
     .bind(subject.to_string())
     .bind(since.unwrap_or(i64::MIN))
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// True when the provider's directory deleted the account of (issuer, subject), or of the
+/// link value `external_id`, and has not pushed it again.
+pub(crate) async fn refused<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    issuer: &str,
+    subject: &str,
+    external_id: Option<&str>,
+) -> Result<bool, ProvisionError> {
+    let row = sqlx::query(
+        "SELECT 1 AS hit FROM sipauth_retired WHERE issuer = $1 AND refused_by IS NOT NULL \
+         AND (subject = $2 OR external_id = $3) LIMIT 1",
+    )
+    .bind(issuer.to_string())
+    .bind(subject.to_string())
+    .bind(external_id.map(str::to_string))
     .fetch_optional(executor)
     .await?;
     Ok(row.is_some())

@@ -119,6 +119,20 @@ impl Web {
         .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
+    /// Ends every session of (issuer, subject): the provider ended that person's access.
+    /// How many ended.
+    pub(crate) async fn end_sessions(&self, issuer: &str, subject: &str) -> usize {
+        let which =
+            |s: &WebSession| s.identity.issuer() == issuer && s.identity.subject() == subject;
+        match self.sessions.remove_where(&which).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "ending a person's web sessions failed");
+                0
+            }
+        }
+    }
+
     /// The browser's session, if it has a live one.
     async fn session(
         &self,

@@ -26,6 +26,10 @@ pub(crate) trait Records<T>: Send + Sync + std::fmt::Debug {
     fn get<'a>(&'a self, id: &'a str, now: i64) -> StoreFuture<'a, Option<T>>;
     /// Forgets the record under `id`.
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+    /// Forgets every record `which` picks (a person's sessions, when the provider ends their
+    /// access); how many.
+    fn remove_where<'a>(&'a self, which: &'a (dyn Fn(&T) -> bool + Sync))
+        -> StoreFuture<'a, usize>;
 }
 
 /// Records in this process's memory: at most `max`. A full store sweeps its expired records
@@ -84,6 +88,17 @@ impl<T: Clone + Send + Sync + std::fmt::Debug + 'static> Records<T> for MemoryRe
         self.records().remove(id);
         Box::pin(async { Ok(()) })
     }
+
+    fn remove_where<'a>(
+        &'a self,
+        which: &'a (dyn Fn(&T) -> bool + Sync),
+    ) -> StoreFuture<'a, usize> {
+        let mut records = self.records();
+        let before = records.len();
+        records.retain(|_, (r, _)| !which(r));
+        let removed = before - records.len();
+        Box::pin(async move { Ok(removed) })
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +125,16 @@ mod tests {
         assert_eq!(store.get("e", 200).await.unwrap(), Some(9));
         store.remove("e").await.unwrap();
         assert_eq!(store.get("e", 200).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn removes_exactly_the_records_picked() {
+        let store = MemoryRecords::<u32>::new(10, 10);
+        for (id, v) in [("a", 1), ("b", 2), ("c", 1)] {
+            store.put(id.into(), v, 0).await.unwrap();
+        }
+        assert_eq!(store.remove_where(&|v| *v == 1).await.unwrap(), 2);
+        assert_eq!(store.get("a", 0).await.unwrap(), None);
+        assert_eq!(store.get("b", 0).await.unwrap(), Some(2));
     }
 }

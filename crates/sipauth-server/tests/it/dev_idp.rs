@@ -37,6 +37,7 @@ async fn dev_service_with(
     let mut config = ServiceConfig {
         dev: Some(DevConfig {
             users: vec!["carol".into()],
+            ..DevConfig::default()
         }),
         ..ServiceConfig::default()
     };
