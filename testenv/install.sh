@@ -47,6 +47,16 @@ if ! "$st/venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$st_version";
   "$st/venv/bin/pip" install --quiet --disable-pip-version-check -r "$st/requirements.txt" >&2
 fi
 
+# scim2-tester, exactly as pinned, in its own virtual environment (the suite runs its SCIM
+# compliance check against the service's /scim/v2).
+sc="$here/scim"
+sc_version="$(sed -n 's/^scim2-tester==//p' "$sc/requirements.txt")"
+if ! "$sc/venv/bin/python" -c "import importlib.metadata as m; assert m.version('scim2-tester') == '$sc_version'" 2>/dev/null; then
+  echo "testenv: installing scim2-tester $sc_version (PyPI)" >&2
+  python3 -m venv "$sc/venv"
+  "$sc/venv/bin/pip" install --quiet --disable-pip-version-check -r "$sc/requirements.txt" >&2
+fi
+
 # cargo-fuzz on nightly: the test command replays the committed fuzz corpora (fuzz/replay.sh).
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal >&2
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --quiet --locked cargo-fuzz >&2

@@ -24,7 +24,7 @@ async fn dev_service_with_db() -> (String, sipauth_provision::Database) {
 }
 
 /// The same, with settings changed first.
-async fn dev_service_with(
+pub(super) async fn dev_service_with(
     change: impl FnOnce(&mut ServiceConfig),
 ) -> (String, sipauth_provision::Database) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -61,14 +61,14 @@ async fn dev_service_with(
     (base, db)
 }
 
-fn http() -> reqwest::Client {
+pub(super) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-long-000";
+pub(super) const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-long-000";
 
 fn challenge() -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()))
@@ -120,7 +120,7 @@ async fn continue_as_carol(base: &str, authorize: &str) -> String {
 }
 
 /// Signs carol in: the callback URL's parameters.
-async fn code_for(base: &str, redirect: &str) -> HashMap<String, String> {
+pub(super) async fn code_for(base: &str, redirect: &str) -> HashMap<String, String> {
     let url = authorize_url(
         base,
         redirect,
@@ -137,7 +137,7 @@ async fn code_for(base: &str, redirect: &str) -> HashMap<String, String> {
         .collect()
 }
 
-async fn exchange(
+pub(super) async fn exchange(
     base: &str,
     code: &str,
     redirect: &str,
@@ -259,7 +259,7 @@ async fn rejects_requests_without_pkce_s256_by_redirecting_an_error() {
 
 /// The web page's sign-in through the development provider, up to the callback: the callback
 /// URL and the flow cookie that binds it to this browser.
-async fn web_sign_in_until_callback(base: &str) -> (String, String) {
+pub(super) async fn web_sign_in_until_callback(base: &str) -> (String, String) {
     let start = http()
         .get(format!("{base}/auth/login/0"))
         .send()
@@ -277,7 +277,7 @@ async fn web_sign_in_until_callback(base: &str) -> (String, String) {
 }
 
 /// The browser arrives at the page's callback with its flow cookie.
-async fn deliver_callback(callback: &str, cookie: String) -> reqwest::Response {
+pub(super) async fn deliver_callback(callback: &str, cookie: String) -> reqwest::Response {
     http()
         .get(callback)
         .header("cookie", cookie)

@@ -5,6 +5,8 @@
 //!   network policy, limits, `/metrics`, `/openapi.json`, database failures.
 //! - `dev_idp`: the development identity provider's strictness, and the web page's sign-in
 //!   through it, served by the real accept loop.
+//! - `scim`: the SCIM service provider with the requests Entra ID and Okta document, a real
+//!   sign-in at the development provider, and scim2-tester's compliance check.
 
 // A panic in a test or its helpers is a test failure with a location: what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -12,3 +14,4 @@
 mod api;
 mod dev_idp;
 mod operations;
+mod scim;
