@@ -132,9 +132,15 @@ impl From<ProvisionError> for ApiError {
     fn from(e: ProvisionError) -> Self {
         match e {
             ProvisionError::Denied(why) => ApiError::Forbidden(why),
-            ProvisionError::Disabled(_) => ApiError::AccountDisabled,
             ProvisionError::Database(why) => ApiError::Unavailable(why),
-            other => ApiError::Internal(other.to_string()),
+            // The rest by their code, so a new refusal is never answered as a failure.
+            other => match other.code() {
+                ErrorCode::AccountDisabled => ApiError::AccountDisabled,
+                ErrorCode::AccessDenied => ApiError::Forbidden(other.to_string()),
+                ErrorCode::InvalidRequest => ApiError::BadRequest(other.to_string()),
+                ErrorCode::TemporarilyUnavailable => ApiError::Unavailable(other.to_string()),
+                _ => ApiError::Internal(other.to_string()),
+            },
         }
     }
 }
@@ -172,5 +178,28 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_of_a_provision_keeps_its_code_in_the_answer() {
+        for (e, status) in [
+            (ProvisionError::Removed, StatusCode::FORBIDDEN),
+            (ProvisionError::Disabled("a".into()), StatusCode::FORBIDDEN),
+            (ProvisionError::Denied("no".into()), StatusCode::FORBIDDEN),
+            (
+                ProvisionError::Database("down".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (ProvisionError::Invalid("x".into()), StatusCode::BAD_REQUEST),
+        ] {
+            let code = e.code();
+            let (got_status, got_code, _) = ApiError::from(e).parts();
+            assert_eq!((got_status, got_code), (status, code));
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! writes the `subscriber` row) register from JsSIP over WebSocket, from `sipauth
 //! register-check`, and from SIPp over UDP. Operators' changes (`sipauth admin rotate`,
 //! `disable`, deprovisioning) and wrong passwords get 403 at Kamailio; auth_ephemeral
-//! credentials work until they expire; the same works with the table in PostgreSQL.
+//! credentials work until they expire; the provider's directory (SCIM deactivation, deletion)
+//! refuses the old credentials at once; the same works with the table in PostgreSQL.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -20,6 +21,11 @@ const DOMAIN: &str = "sip.test";
 
 /// The service with Kamailio reading its SQLite file.
 async fn service_and_kamailio(env: &Env) -> (Service, Kamailio) {
+    service_and_kamailio_with(env, &[]).await
+}
+
+/// The same, with more flags for the service.
+async fn service_and_kamailio_with(env: &Env, extra: &[&str]) -> (Service, Kamailio) {
     // The service first: its migrations create the subscriber table Kamailio reads.
     let placeholder = serve(
         env,
@@ -32,7 +38,9 @@ async fn service_and_kamailio(env: &Env) -> (Service, Kamailio) {
         .await
         .unwrap();
     let ws = kamailio.ws_uri.clone();
-    let service = serve(env, &["--sip-domain", DOMAIN, "--ws-uri", &ws]).await;
+    let mut args = vec!["--sip-domain", DOMAIN, "--ws-uri", &ws];
+    args.extend_from_slice(extra);
+    let service = serve(env, &args).await;
     (service, kamailio)
 }
 
@@ -383,6 +391,122 @@ async fn ephemeral_credentials_register_until_they_expire() {
     assert_eq!(code, 9, "{doc}");
 }
 
+const SCIM_SECRET: &str = "the-scim-secret-of-the-kamailio-tests";
+
+/// `--scim-token-file` for the flag issuer, written in `env`.
+fn scim_flag(env: &Env) -> String {
+    let file = env.dir.join("scim.secret");
+    std::fs::write(&file, format!("{SCIM_SECRET}\n")).unwrap();
+    file.display().to_string()
+}
+
+/// A SCIM request to `service` with the secret: (status, body).
+async fn scim(
+    service: &Service,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}/scim/v2{path}", service.base))
+        .bearer_auth(SCIM_SECRET);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+fn scim_active(active: bool) -> Option<Value> {
+    Some(serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "active", "value": if active { "True" } else { "False" }}]
+    }))
+}
+
+/// What the provider's directory does at Kamailio: deactivation and deletion refuse the old
+/// credentials (403) at once; re-activation and a new sign-in register again.
+async fn the_directory_governs_registration(
+    env: &Env,
+    service: &Service,
+    kamailio: &Kamailio,
+    login: &str,
+) {
+    let token = id_token_of(login).await;
+    let (status, first) = provision(service, &token).await;
+    assert_eq!(status, 200, "{first}");
+    let old = first["password"].as_str().unwrap().to_string();
+    assert_eq!(
+        check_ws(env, kamailio, login, &old, None).await.0,
+        0,
+        "{}",
+        kamailio.log()
+    );
+    let (status, user) = scim(
+        service,
+        reqwest::Method::POST,
+        "/Users",
+        Some(serde_json::json!({"userName": format!("{login}@example.com"), "externalId": login, "active": true})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["id"].as_str().unwrap().to_string();
+    let (status, _) = scim(
+        service,
+        reqwest::Method::PATCH,
+        &format!("/Users/{id}"),
+        scim_active(false),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (code, doc) = check_ws(env, kamailio, login, &old, None).await;
+    assert_eq!(
+        (code, &doc["result"]["status"]),
+        (9, &Value::from(403)),
+        "{doc}"
+    );
+    assert_eq!(provision(service, &token).await.0, 403);
+    // Re-activated: a new password registers, the old one stays dead.
+    let (status, _) = scim(
+        service,
+        reqwest::Method::PATCH,
+        &format!("/Users/{id}"),
+        scim_active(true),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, second) = provision(service, &token).await;
+    assert_eq!(status, 200, "{second}");
+    let new = second["password"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(check_ws(env, kamailio, login, &new, None).await.0, 0);
+    assert_eq!(check_ws(env, kamailio, login, &old, None).await.0, 9);
+    // Deleted: refused at Kamailio and at the API until the provider pushes the person again.
+    let (status, _) = scim(
+        service,
+        reqwest::Method::DELETE,
+        &format!("/Users/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(check_ws(env, kamailio, login, &new, None).await.0, 9);
+    let (status, refused) = provision(service, &token).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (403, Some("account_disabled"))
+    );
+}
+
+#[tokio::test]
+async fn the_providers_directory_ends_registration_at_kamailio() {
+    let env = Env::new("kam-scim");
+    let file = scim_flag(&env);
+    let (service, kamailio) = service_and_kamailio_with(&env, &["--scim-token-file", &file]).await;
+    the_directory_governs_registration(&env, &service, &kamailio, "quinn").await;
+}
+
 #[tokio::test]
 async fn the_subscriber_table_in_postgresql_works_the_same() {
     let Ok(pg) = std::env::var("SIPAUTH_TEST_POSTGRES_URL") else {
@@ -430,4 +554,22 @@ async fn the_subscriber_table_in_postgresql_works_the_same() {
     let (code, doc) = check_ws(&env, &kamailio, "pat", password, None).await;
     assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
     assert_eq!(check_ws(&env, &kamailio, "pat", "wrong", None).await.0, 9);
+    drop(service);
+    // The provider's directory governs registration on PostgreSQL too.
+    let file = scim_flag(&env);
+    let service = serve(
+        &env,
+        &[
+            "--sip-domain",
+            DOMAIN,
+            "--ws-uri",
+            &kamailio.ws_uri,
+            "--database",
+            &url,
+            "--scim-token-file",
+            &file,
+        ],
+    )
+    .await;
+    the_directory_governs_registration(&env, &service, &kamailio, "ray").await;
 }
