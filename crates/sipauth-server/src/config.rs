@@ -796,6 +796,7 @@ impl ServiceConfig {
         // check's issuers are the configured ones, in order, then the development provider).
         let mut scim = crate::scim::Scim::new(base);
         let mut scim_on = false;
+        #[cfg_attr(not(feature = "dev-idp"), allow(unused_mut))]
         let mut scim_issuers: Vec<(usize, Option<&PathBuf>, Option<&String>)> = self
             .issuers
             .iter()

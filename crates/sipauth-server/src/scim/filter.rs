@@ -284,9 +284,16 @@ fn attr_path(word: &str) -> Result<AttrPath, FilterError> {
     })
 }
 
+/// True when `word` starts with a schema URN (`urn:`, any case). Never slices inside a
+/// character: names are the provider's text, not ASCII.
+pub(crate) fn is_urn(word: &str) -> bool {
+    word.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+}
+
 /// The attribute part of a name that may start with a schema URN.
-fn strip_urn(word: &str) -> &str {
-    if word.len() > 4 && word[..4].eq_ignore_ascii_case("urn:") {
+pub(crate) fn strip_urn(word: &str) -> &str {
+    if is_urn(word) {
         word.rsplit_once(':').map_or(word, |(_, a)| a)
     } else {
         word
@@ -547,5 +554,13 @@ mod tests {
         assert_eq!(p.attr, "members");
         assert!(parse_path("emails[type eq \"work\"]x").is_err());
         assert!(parse_path("").is_err());
+    }
+
+    #[test]
+    fn rejects_names_that_are_not_ascii_without_panicking() {
+        // Found by the `scim` fuzz target: a multi-byte character across the URN check.
+        assert!(parse_path("na\u{fffd}\u{fffd}yN").is_err());
+        assert!(parse_path("urn\u{e9}:x").is_err());
+        assert!(parse_filter("n\u{e9}me pr").is_err());
     }
 }

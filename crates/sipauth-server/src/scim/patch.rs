@@ -77,7 +77,7 @@ pub(crate) fn apply(
                 };
                 for (k, v) in values {
                     // A key may itself be a path (Entra: "name.givenName"), or a schema URN.
-                    if k.len() > 4 && k[..4].eq_ignore_ascii_case("urn:") && v.is_object() {
+                    if super::filter::is_urn(k) && v.is_object() {
                         continue;
                     }
                     let path = parse_path(k).map_err(|e| ScimError::invalid_path(e.0))?;

@@ -424,11 +424,7 @@ fn names(list: Option<&str>) -> Vec<(String, Option<String>)> {
         .filter(|s| !s.is_empty())
         .take(64)
         .map(|raw| {
-            let bare = if raw.len() > 4 && raw[..4].eq_ignore_ascii_case("urn:") {
-                raw.rsplit_once(':').map_or(raw, |(_, a)| a)
-            } else {
-                raw
-            };
+            let bare = super::filter::strip_urn(raw);
             match bare.split_once('.') {
                 Some((a, s)) => (a.to_string(), Some(s.to_string())),
                 None => (bare.to_string(), None),
