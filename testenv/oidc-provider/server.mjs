@@ -69,6 +69,10 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     userinfo: { enabled: true },
     rpInitiatedLogout: { enabled: true },
+    // Back-channel logout (sipauth serve's /backchannel-logout), with clients registered at
+    // run time (RFC 7591): a test registers the web page's client with its own port.
+    backchannelLogout: { enabled: true },
+    registration: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: async (ctx, client, oneOf) =>
@@ -85,6 +89,12 @@ const provider = new Provider(issuer, {
         };
       },
     },
+  },
+  // Its outgoing requests (back-channel logout) go to services on loopback, which its SSRF
+  // guard refuses as special-use addresses: on this loopback test bed, without the guard.
+  fetch: (url, options) => {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
   },
   // Always issue a refresh token when the client may use one (see test-peers.md gotcha 2).
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -116,6 +126,10 @@ const provider = new Provider(issuer, {
   },
 });
 
+// A failed back-channel logout is otherwise silent: say it in the provider's log.
+provider.on('backchannel.error', (ctx, err, client) => {
+  console.error(`backchannel.error ${client.clientId}: ${err.message} ${err.cause ? err.cause : ""}`);
+});
 server.on('request', provider.callback());
 if (process.env.ISSUER_FILE) writeFileSync(process.env.ISSUER_FILE, issuer);
 console.log(JSON.stringify({ issuer }));

@@ -52,6 +52,7 @@ pub fn service_config(global: &Global, opts: &ServeOpts) -> Result<ServiceConfig
         || flags.name.is_some()
         || flags.allow_userinfo_tokens
         || flags.scim_external_id_claim.is_some()
+        || flags.backchannel_logout.is_some()
         || (flags.scim_token_file.is_some() && !(opts.dev && c.issuers.is_empty()));
     // `--dev --scim-token-file` with no issuer: the development provider's directory.
     if opts.dev && flags.url.is_empty() && c.issuers.is_empty() {
@@ -155,6 +156,21 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
             "  from the command line: sipauth login --issuer {} --client-id sipauth-dev --password-strategy api --api-endpoint {public}/api/sip/provision",
             idp.issuer()
         );
+    }
+    let public = config
+        .public_url
+        .as_deref()
+        .unwrap_or(&base)
+        .trim_end_matches('/')
+        .to_string();
+    if state.backchannel.is_some() {
+        // What to register for the web page's client at the provider.
+        eprintln!(
+            "  back-channel logout: register backchannel_logout_uri = {public}/backchannel-logout, backchannel_logout_session_required = true"
+        );
+    }
+    if state.scim.is_some() {
+        eprintln!("  SCIM 2.0: {public}/scim/v2 (the bearer secret of scim_token_file)");
     }
     eprintln!("listening on http://{addr}");
     if let Some(retention) = config.audit_retention() {

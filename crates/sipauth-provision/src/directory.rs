@@ -494,7 +494,7 @@ impl Provisioner {
                 .push((account.issuer.clone(), account.subject.clone()));
         } else if active
             && !account.enabled
-            && accounts::disabled_by(&mut *w.tx, account, DisabledBy::Scim).await?
+            && accounts::disabled_by(&mut *w.tx, account).await? == Some(DisabledBy::Scim)
         {
             accounts::update(&mut *w.tx, account, Change::NextGeneration, now).await?;
             accounts::update(&mut *w.tx, account, Change::Enabled(true), now).await?;

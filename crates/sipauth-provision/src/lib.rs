@@ -35,6 +35,7 @@ pub use directory::{
     DirectoryEntry, DirectoryWrite, Ended, EntryKind, GroupWrite, Related, UserWrite,
 };
 pub use error::ProvisionError;
+pub use operations::LogoutEffect;
 pub use password::ServerSecret;
 pub use policy::{OnPolicyFailure, Policy};
 pub use provisioner::{Provisioned, Provisioner, SipSettings};

@@ -6,7 +6,7 @@
 use crate::account::{Account, AuditEntry};
 use crate::error::ProvisionError;
 use crate::provisioner::Provisioner;
-use crate::store::accounts::{self, Change};
+use crate::store::accounts::{self, Change, DisabledBy};
 use crate::store::audit::{self, AuditRow};
 use crate::store::retired;
 
@@ -31,7 +31,76 @@ impl Operation {
     }
 }
 
+/// What the provider's back-channel logout of a person does to their SIP access (per issuer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogoutEffect {
+    /// Their web sessions end; SIP access stays.
+    #[default]
+    Sessions,
+    /// Their password rotates: what is registered stops working; the next provision gets the
+    /// new one.
+    Rotate,
+    /// SIP access ends until a token issued after the logout provisions again.
+    Disable,
+}
+
 impl Provisioner {
+    /// The provider logged (issuer, subject) out: `effect` applied to their account in one
+    /// transaction with its audit row (`backchannel_logout`, `_rotate`, `_disable`). The
+    /// account as it is now; `None` when the person has none.
+    pub async fn logged_out(
+        &self,
+        issuer: &str,
+        subject: &str,
+        effect: LogoutEffect,
+    ) -> Result<Option<Account>, ProvisionError> {
+        let now = self.clock.now_unix();
+        let mut w = self.db.begin_write().await?;
+        let Some(mut account) = accounts::find_locked(&mut w, issuer, subject).await? else {
+            return Ok(None);
+        };
+        let action = match effect {
+            LogoutEffect::Sessions => "backchannel_logout",
+            LogoutEffect::Rotate => {
+                accounts::update(&mut *w.tx, &account, Change::NextGeneration, now).await?;
+                account.generation += 1;
+                if account.enabled {
+                    let password = self.passwords.derived(&account);
+                    self.backend
+                        .grant(&mut w.tx, &account, self.settings.realm(), &password)
+                        .await?;
+                }
+                "backchannel_rotate"
+            }
+            LogoutEffect::Disable => {
+                if account.enabled {
+                    accounts::update(
+                        &mut *w.tx,
+                        &account,
+                        Change::DisabledBy(DisabledBy::Logout(now)),
+                        now,
+                    )
+                    .await?;
+                    self.backend.revoke(&mut w.tx, &account).await?;
+                    account.enabled = false;
+                }
+                "backchannel_disable"
+            }
+        };
+        let row = AuditRow {
+            at: now,
+            issuer: Some(account.issuer.clone()),
+            subject: Some(account.subject.clone()),
+            username: Some(account.username.clone()),
+            action,
+            outcome: "ok".into(),
+            client_ip: None,
+        };
+        audit::insert(&mut *w.tx, &row).await?;
+        w.commit().await?;
+        Ok(Some(account))
+    }
+
     /// An operator's change to one account, by SIP username, audited.
     async fn operate(&self, username: &str, op: Operation) -> Result<Account, ProvisionError> {
         let now = self.clock.now_unix();

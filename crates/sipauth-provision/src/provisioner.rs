@@ -98,6 +98,15 @@ pub struct Provisioner {
     audit: Arc<OnceLock<AuditLog>>,
 }
 
+/// When the identity's token was issued (`iat`), when it says.
+fn issued_at(identity: &VerifiedIdentity) -> Option<i64> {
+    identity
+        .claims()
+        .get("iat")
+        .and_then(serde_json::Value::as_f64)
+        .map(|v| v as i64)
+}
+
 /// What an identity keeps current on its account: display name, email, link value.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Profile {
@@ -283,18 +292,24 @@ impl Provisioner {
                 }
             },
         };
-        // Disabled by the policy, and passing it again: access returns, with a new generation
-        // (the password it had never works again). An operator's or the directory's disable
-        // stays.
-        if !account.enabled
-            && accounts::disabled_by(&mut *w.tx, &account, DisabledBy::Policy).await?
-        {
+        // Disabled by the policy, and passing it again; or by a back-channel logout, and this
+        // token issued after it: access returns, with a new generation (the password it had
+        // never works again). An operator's or the directory's disable stays.
+        let back = match accounts::disabled_by(&mut *w.tx, &account).await? {
+            _ if account.enabled => None,
+            Some(DisabledBy::Policy) => Some("policy_enable"),
+            Some(DisabledBy::Logout(at)) if issued_at(identity).is_some_and(|iat| iat > at) => {
+                Some("logout_enable")
+            }
+            _ => None,
+        };
+        if let Some(action) = back {
             accounts::update(&mut *w.tx, &account, accounts::Change::NextGeneration, now).await?;
             accounts::update(&mut *w.tx, &account, accounts::Change::Enabled(true), now).await?;
             account.generation += 1;
             account.enabled = true;
             let mut enabled = row(Some(&account.username), "ok");
-            enabled.action = "policy_enable";
+            enabled.action = action;
             audit::insert(&mut *w.tx, &enabled).await?;
         }
         let result = if account.enabled {

@@ -204,6 +204,38 @@ pub struct IssuerSettings {
     /// `sub`; Entra ID: `oid`).
     #[arg(long, value_name = "CLAIM", env = "SIPAUTH_SCIM_EXTERNAL_ID_CLAIM")]
     pub scim_external_id_claim: Option<String>,
+    /// What this issuer's back-channel logout of a person does to their SIP access (default
+    /// `sessions`: only their web sessions end).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "EFFECT",
+        env = "SIPAUTH_BACKCHANNEL_LOGOUT"
+    )]
+    pub backchannel_logout: Option<BackchannelLogout>,
+}
+
+/// What a back-channel logout does (`backchannel_logout` of an issuer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackchannelLogout {
+    /// The person's web sessions end; SIP access stays.
+    #[default]
+    Sessions,
+    /// Also their SIP password rotates (registered devices stop working until they provision).
+    Rotate,
+    /// Also their SIP access ends until they sign in again.
+    Disable,
+}
+
+impl From<BackchannelLogout> for sipauth_provision::LogoutEffect {
+    fn from(b: BackchannelLogout) -> Self {
+        match b {
+            BackchannelLogout::Sessions => Self::Sessions,
+            BackchannelLogout::Rotate => Self::Rotate,
+            BackchannelLogout::Disable => Self::Disable,
+        }
+    }
 }
 
 impl IssuerSettings {
@@ -766,12 +798,22 @@ impl ServiceConfig {
             });
             dev_idp = Some(idp);
         }
-        for settings in &self.issuers {
+        let mut backchannel = crate::backchannel::Backchannel::new();
+        let mut backchannel_on = false;
+        for (i, settings) in self.issuers.iter().enumerate() {
             let (Some(id), Some(file)) =
                 (&settings.web_client_id, &settings.web_client_secret_file)
             else {
                 continue;
             };
+            if let Some(issuer) = tokens.issuers.get(i) {
+                backchannel = backchannel.with_client(
+                    issuer.verifier.issuer().as_str(),
+                    id,
+                    settings.backchannel_logout.unwrap_or_default().into(),
+                );
+                backchannel_on = true;
+            }
             let registration = sipauth::ClientRegistration::confidential(
                 id.clone(),
                 ClientSecret::new(read_secret_file(file)?),
@@ -840,6 +882,9 @@ impl ServiceConfig {
             .with_clock(clock);
         if scim_on {
             state = state.with_scim(scim);
+        }
+        if backchannel_on {
+            state = state.with_backchannel(backchannel);
         }
         if !web_providers.is_empty() {
             // Secure cookies everywhere but plain HTTP on loopback.

@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | `api` | `POST`/`GET`/`DELETE /api/sip/provision` | provisioning the bearer-token caller |
 //! | `web` | `/`, `/auth/*`, `/account*` | the sign-in page: flows, sessions, account page |
+//! | `backchannel` | `POST /backchannel-logout` (the web page has a client) | the provider's word that a person logged out |
 //! | `scim` | `/scim/v2/*` (an issuer with a SCIM secret) | the provider's directory: users and groups it pushes |
 //! | `dev_idp` | `/dev-idp/*` (`--dev` only, feature `dev-idp`) | the development identity provider |
 //! | `ops` | `/healthz`, `/readyz`, `/metrics`, `/openapi.json` | operating the service |
@@ -17,12 +18,13 @@
 //! often), `metrics`, `openapi`, `error` (the one type deciding every error answer, with
 //! codes from the one registry, `sipauth_wire::ErrorCode`), `state` ([`AppState`]), `config`
 //! (the settings that build a state) and `serve` (the accept loop). What happens to the
-//! account is [`sipauth_provision`]'s. New areas (back-channel logout) are a folder with a
-//! `routes()` merged in [`app`]. The same router runs in-process in tests and as
+//! account is [`sipauth_provision`]'s. A new area is a folder with a `routes()` merged in
+//! [`app`]. The same router runs in-process in tests and as
 //! `sipauth serve`.
 
 mod api;
 mod auth;
+mod backchannel;
 mod config;
 #[cfg(feature = "dev-idp")]
 mod dev_idp;
@@ -40,10 +42,11 @@ mod state;
 mod web;
 
 pub use auth::{Caller, IssuerConfig, OutboundBudget, TokenCheck};
+pub use backchannel::{Backchannel, LOGOUT_TOKEN_MAX_AGE};
 pub use config::{
-    BackendConfig, BackendKind, ConfigError, DevConfig, EphemeralAlgorithm, IssuerSettings,
-    LimitsConfig, LogFormat, NetworkConfig, NumericUsernames, PolicyConfig, PolicyFailure,
-    ServiceConfig, SipConfig, DEFAULT_WS_URI,
+    BackchannelLogout, BackendConfig, BackendKind, ConfigError, DevConfig, EphemeralAlgorithm,
+    IssuerSettings, LimitsConfig, LogFormat, NetworkConfig, NumericUsernames, PolicyConfig,
+    PolicyFailure, ServiceConfig, SipConfig, DEFAULT_WS_URI,
 };
 #[cfg(feature = "dev-idp")]
 pub use dev_idp::{DevIdp, DevUser};
@@ -66,6 +69,9 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(api::routes(&state))
         .merge(ops::routes(&state));
+    if state.backchannel.is_some() {
+        router = router.merge(backchannel::routes(&state));
+    }
     if state.scim.is_some() {
         router = router.merge(scim::routes(&state));
     }

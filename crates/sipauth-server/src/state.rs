@@ -27,6 +27,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The web sign-in page, when configured.
     pub web: Option<Arc<crate::web::Web>>,
+    /// The back-channel logout endpoint, when the web page has a client at an issuer.
+    pub backchannel: Option<Arc<crate::backchannel::Backchannel>>,
     /// The SCIM service provider, when an issuer has a SCIM secret.
     pub scim: Option<Arc<crate::scim::Scim>>,
     /// The development identity provider (`--dev` only).
@@ -48,6 +50,7 @@ impl AppState {
             request_timeout: Duration::from_secs(15),
             web: None,
             scim: None,
+            backchannel: None,
             #[cfg(feature = "dev-idp")]
             dev_idp: None,
             clock: Arc::new(sipauth::SystemClock),
@@ -57,6 +60,12 @@ impl AppState {
     /// With the web sign-in page.
     pub fn with_web(mut self, web: crate::web::Web) -> Self {
         self.web = Some(Arc::new(web));
+        self
+    }
+
+    /// With the back-channel logout endpoint at `/backchannel-logout`.
+    pub fn with_backchannel(mut self, backchannel: crate::backchannel::Backchannel) -> Self {
+        self.backchannel = Some(Arc::new(backchannel));
         self
     }
 

@@ -95,6 +95,32 @@ impl Browser {
         Err("too many steps without reaching the redirect URI".into())
     }
 
+    /// Ends this browser's session at the provider (RP-initiated logout at `end_session_url`,
+    /// confirmed on the provider's page): the provider then tells its clients (back-channel
+    /// logout) before it answers. Returns the status of the confirmation's answer.
+    pub async fn end_session(&self, end_session_url: &str) -> Result<u16, BrowserError> {
+        let url = Url::parse(end_session_url).map_err(|e| e.to_string())?;
+        let page = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let action = attr(&page, "<form", "action").ok_or("no logout form")?;
+        let xsrf = attr(&page, "name=\"xsrf\"", "value").ok_or("no xsrf field")?;
+        let answer = self
+            .http
+            .post(url.join(action).map_err(|e| e.to_string())?)
+            .form(&[("xsrf", xsrf), ("logout", "yes")])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(answer.status().as_u16())
+    }
+
     /// Approves a device code's `user_code` as `login` (RFC 8628, oidc-provider's device pages).
     pub async fn approve_device(
         &self,

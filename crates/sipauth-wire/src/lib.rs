@@ -267,6 +267,8 @@ error_codes! {
     InvalidNonce => "invalid_nonce",
     /// A required claim is missing.
     MissingClaim => "missing_claim",
+    /// A back-channel logout token failed its own checks (event, `jti`, `sub`/`sid`, no nonce).
+    InvalidLogoutToken => "invalid_logout_token",
     /// Userinfo's `sub` differs from the token's.
     SubjectMismatch => "subject_mismatch",
     /// An introspected token is not active.

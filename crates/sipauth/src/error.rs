@@ -527,6 +527,9 @@ pub enum VerificationError {
     /// A required claim is missing.
     #[error("the {0} claim is missing")]
     MissingClaim(&'static str),
+    /// A logout token is not one (Back-Channel Logout 1.0 §2.6): why.
+    #[error("not a valid logout token: {0}")]
+    InvalidLogoutToken(&'static str),
     /// Userinfo's `sub` differs from the ID token's.
     #[error("the userinfo subject does not match the ID token subject")]
     SubjectMismatch,
@@ -557,6 +560,7 @@ impl VerificationError {
             VerificationError::NotYetValid => ErrorCode::IdTokenNotYetValid.as_str(),
             VerificationError::NonceMismatch => ErrorCode::InvalidNonce.as_str(),
             VerificationError::MissingClaim(_) => ErrorCode::MissingClaim.as_str(),
+            VerificationError::InvalidLogoutToken(_) => ErrorCode::InvalidLogoutToken.as_str(),
             VerificationError::SubjectMismatch => ErrorCode::SubjectMismatch.as_str(),
         }
     }

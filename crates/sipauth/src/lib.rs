@@ -116,7 +116,8 @@ pub use storage::{WebStorage, WebStore};
 pub use url_policy::{is_loopback as is_loopback_url, parse_secure as parse_secure_url};
 pub use verify::{
     IdTokenClaims, IdTokenVerifier, Introspector, Issuer, JwksCache, TokenKind, TokenVerifier,
-    VerificationPolicy, VerifiedBy, VerifiedIdToken, VerifiedIdentity, VerifyOptions,
+    VerificationPolicy, VerifiedBy, VerifiedIdToken, VerifiedIdentity, VerifiedLogout,
+    VerifyOptions, BACKCHANNEL_LOGOUT_EVENT,
 };
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.

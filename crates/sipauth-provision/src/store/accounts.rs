@@ -159,13 +159,28 @@ pub(crate) enum DisabledBy {
     Policy,
     /// The provider's directory (SCIM `active: false`).
     Scim,
+    /// The provider's back-channel logout, at this time (Unix seconds): a token issued after
+    /// it restores access.
+    Logout(i64),
 }
 
 impl DisabledBy {
-    fn as_str(self) -> &'static str {
+    fn text(self) -> String {
         match self {
-            DisabledBy::Policy => "policy",
-            DisabledBy::Scim => "scim",
+            DisabledBy::Policy => "policy".into(),
+            DisabledBy::Scim => "scim".into(),
+            DisabledBy::Logout(at) => format!("logout:{at}"),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "policy" => Some(DisabledBy::Policy),
+            "scim" => Some(DisabledBy::Scim),
+            other => other
+                .strip_prefix("logout:")
+                .and_then(|at| at.parse().ok())
+                .map(DisabledBy::Logout),
         }
     }
 }
@@ -208,19 +223,18 @@ pub(crate) async fn update<'e>(
             .bind(email.map(str::to_string))
             .bind(external_id.map(str::to_string)),
         Change::NextGeneration => query,
-        Change::DisabledBy(by) => query.bind(by.as_str()),
+        Change::DisabledBy(by) => query.bind(by.text()),
         Change::Enabled(on) => query.bind(i64::from(on)),
     };
     query.execute(executor).await?;
     Ok(())
 }
 
-/// True when `by` (not an operator, nor the other source) disabled the account.
+/// Who disabled the account, unless an operator did (or it is enabled).
 pub(crate) async fn disabled_by<'e>(
     executor: impl Executor<'e, Database = Any>,
     account: &Account,
-    by: DisabledBy,
-) -> Result<bool, ProvisionError> {
+) -> Result<Option<DisabledBy>, ProvisionError> {
     let row =
         sqlx::query("SELECT disabled_by FROM sipauth_account WHERE issuer = $1 AND subject = $2")
             .bind(account.issuer.clone())
@@ -228,8 +242,11 @@ pub(crate) async fn disabled_by<'e>(
             .fetch_optional(executor)
             .await?;
     Ok(match row {
-        Some(r) => r.try_get::<Option<String>, _>("disabled_by")?.as_deref() == Some(by.as_str()),
-        None => false,
+        Some(r) => r
+            .try_get::<Option<String>, _>("disabled_by")?
+            .as_deref()
+            .and_then(DisabledBy::parse),
+        None => None,
     })
 }
 

@@ -64,7 +64,7 @@ pub struct TokenCheck {
     budget: OutboundBudget,
 }
 
-fn unverified_iss(token: &str) -> Option<String> {
+pub(crate) fn unverified_iss(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
@@ -86,7 +86,7 @@ fn refusal(e: &sipauth::Error) -> String {
 }
 
 /// The library's stable code for a refusal, as a bounded label.
-fn reason(e: &sipauth::Error) -> &'static str {
+pub(crate) fn reason(e: &sipauth::Error) -> &'static str {
     let code = e.code();
     sipauth::ErrorCode::parse(code).map_or("other", |c| c.as_str())
 }

@@ -122,13 +122,32 @@ impl Web {
     /// Ends every session of (issuer, subject): the provider ended that person's access.
     /// How many ended.
     pub(crate) async fn end_sessions(&self, issuer: &str, subject: &str) -> usize {
-        let which =
-            |s: &WebSession| s.identity.issuer() == issuer && s.identity.subject() == subject;
+        self.end_sessions_of(issuer, Some(subject), None)
+            .await
+            .len()
+    }
+
+    /// Ends the sessions of `issuer` for `subject` or the provider session `sid` (an ID
+    /// token's `sid` claim): the subjects whose sessions ended.
+    pub(crate) async fn end_sessions_of(
+        &self,
+        issuer: &str,
+        subject: Option<&str>,
+        sid: Option<&str>,
+    ) -> Vec<String> {
+        let which = |s: &WebSession| {
+            s.identity.issuer() == issuer
+                && (subject.is_some_and(|sub| s.identity.subject() == sub)
+                    || sid.is_some_and(|sid| s.identity.string("sid") == Some(sid)))
+        };
         match self.sessions.remove_where(&which).await {
-            Ok(n) => n,
+            Ok(ended) => ended
+                .into_iter()
+                .map(|s| s.identity.subject().to_string())
+                .collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "ending a person's web sessions failed");
-                0
+                Vec::new()
             }
         }
     }

@@ -27,9 +27,11 @@ pub(crate) trait Records<T>: Send + Sync + std::fmt::Debug {
     /// Forgets the record under `id`.
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
     /// Forgets every record `which` picks (a person's sessions, when the provider ends their
-    /// access); how many.
-    fn remove_where<'a>(&'a self, which: &'a (dyn Fn(&T) -> bool + Sync))
-        -> StoreFuture<'a, usize>;
+    /// access); the records forgotten.
+    fn remove_where<'a>(
+        &'a self,
+        which: &'a (dyn Fn(&T) -> bool + Sync),
+    ) -> StoreFuture<'a, Vec<T>>;
 }
 
 /// Records in this process's memory: at most `max`. A full store sweeps its expired records
@@ -92,11 +94,17 @@ impl<T: Clone + Send + Sync + std::fmt::Debug + 'static> Records<T> for MemoryRe
     fn remove_where<'a>(
         &'a self,
         which: &'a (dyn Fn(&T) -> bool + Sync),
-    ) -> StoreFuture<'a, usize> {
+    ) -> StoreFuture<'a, Vec<T>> {
         let mut records = self.records();
-        let before = records.len();
-        records.retain(|_, (r, _)| !which(r));
-        let removed = before - records.len();
+        let ids: Vec<String> = records
+            .iter()
+            .filter(|(_, (r, _))| which(r))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let removed: Vec<T> = ids
+            .iter()
+            .filter_map(|id| records.remove(id).map(|(r, _)| r))
+            .collect();
         Box::pin(async move { Ok(removed) })
     }
 }
@@ -133,7 +141,7 @@ mod tests {
         for (id, v) in [("a", 1), ("b", 2), ("c", 1)] {
             store.put(id.into(), v, 0).await.unwrap();
         }
-        assert_eq!(store.remove_where(&|v| *v == 1).await.unwrap(), 2);
+        assert_eq!(store.remove_where(&|v| *v == 1).await.unwrap(), [1, 1]);
         assert_eq!(store.get("a", 0).await.unwrap(), None);
         assert_eq!(store.get("b", 0).await.unwrap(), Some(2));
     }

@@ -1,6 +1,8 @@
 //! The service's integration tests, one binary.
 //! - `api`: the provisioning API in-process, with tokens from the real oidc-provider and forged
 //!   ones, over a real SQLite database.
+//! - `backchannel`: back-channel logout with forged logout tokens from a loopback issuer: the
+//!   effects per issuer, the spec's answers, replays.
 //! - `operations`: the service as operators run it, from a TOML configuration: several issuers,
 //!   network policy, limits, `/metrics`, `/openapi.json`, database failures.
 //! - `dev_idp`: the development identity provider's strictness, and the web page's sign-in
@@ -12,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod backchannel;
 mod dev_idp;
 mod operations;
 mod scim;

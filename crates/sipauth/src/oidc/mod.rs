@@ -90,6 +90,9 @@ fn sign_in_identity(
             for (k, v) in &t.extra {
                 claims.entry(k.clone()).or_insert_with(|| v.clone());
             }
+            // When the token was issued, as a bearer-verified token's identity has it (a
+            // back-channel logout is undone only by a token issued after it).
+            claims.insert("iat".into(), serde_json::Value::from(t.iat));
             VerifiedIdentity {
                 issuer: t.iss.clone(),
                 subject: t.sub.clone(),

@@ -74,6 +74,9 @@ pub enum TokenKind {
     /// one of the audiences, and a token for several audiences must have it). Access tokens
     /// (RFC 9068) are the recommended kind.
     Bearer,
+    /// An OpenID Connect Back-Channel Logout 1.0 logout token (`typ` `logout+jwt`, `JWT` or
+    /// absent): see [`TokenVerifier::verify_logout_token`].
+    LogoutToken,
 }
 
 /// What a token must satisfy.
@@ -321,9 +324,45 @@ impl TokenVerifier {
         raw: &str,
         policy: &VerificationPolicy,
     ) -> Result<VerifiedIdentity, Error> {
+        if policy.kind == TokenKind::LogoutToken {
+            return Err(VerificationError::WrongTokenType("logout+jwt".into()).into());
+        }
+        let (claims, kind) = self.decode(raw, policy).await?;
+        Ok(self.check_claims(claims, policy, kind)?)
+    }
+
+    /// Verifies an OpenID Connect Back-Channel Logout 1.0 logout token (§2.6) for one of
+    /// `audiences`: the header, algorithm, key and signature as for an ID token; `iss`; `aud`;
+    /// `iat` within `max_age` (and not in the future); `exp` when present; `jti`; the
+    /// back-channel logout event in `events`; `sub` and/or `sid`; and no `nonce` (an ID token
+    /// is never a logout token). Replay of `jti` is the caller's to refuse, while the token
+    /// lives ([`VerifiedLogout::expires_at`]).
+    pub async fn verify_logout_token(
+        &self,
+        raw: &str,
+        audiences: &[String],
+        max_age: Duration,
+    ) -> Result<VerifiedLogout, Error> {
+        let policy = VerificationPolicy {
+            kind: TokenKind::LogoutToken,
+            ..VerificationPolicy::access_token(audiences.iter().cloned())
+        };
+        let (claims, _) = self.decode(raw, &policy).await?;
+        Ok(self.check_logout(claims, &policy, max_age)?)
+    }
+
+    /// The header, algorithm, key and signature of a JWT: its claims, and what kind it is.
+    async fn decode(
+        &self,
+        raw: &str,
+        policy: &VerificationPolicy,
+    ) -> Result<(Map<String, Value>, TokenKind), Error> {
         let header = read_header(raw)?;
         // RFC 8725 §3.11, RFC 9068 §4: a token is what its type says, and nothing else.
         let kind = match (policy.kind, header.typ.as_deref()) {
+            (TokenKind::LogoutToken, None | Some("jwt") | Some("logout+jwt")) => {
+                TokenKind::LogoutToken
+            }
             (TokenKind::IdToken | TokenKind::Bearer, None | Some("jwt")) => TokenKind::IdToken,
             (TokenKind::AccessToken | TokenKind::Bearer, Some("at+jwt")) => TokenKind::AccessToken,
             (_, typ) => {
@@ -376,7 +415,68 @@ impl TokenVerifier {
                 _ => VerificationError::Malformed(e.to_string()),
             },
         )?;
-        Ok(self.check_claims(data.claims, policy, kind)?)
+        Ok((data.claims, kind))
+    }
+
+    fn check_logout(
+        &self,
+        claims: Map<String, Value>,
+        policy: &VerificationPolicy,
+        max_age: Duration,
+    ) -> Result<VerifiedLogout, VerificationError> {
+        let now = self.clock.now_unix();
+        let leeway = secs(policy.leeway);
+        let bad = VerificationError::InvalidLogoutToken;
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let iss = text("iss").ok_or(VerificationError::MissingClaim("iss"))?;
+        self.issuer.check(&iss, &claims)?;
+        let aud = audiences(claims.get("aud")).ok_or(VerificationError::MissingClaim("aud"))?;
+        if !aud.iter().any(|a| policy.audiences.contains(a)) {
+            return Err(VerificationError::AudienceMismatch);
+        }
+        let number = |name: &str| claims.get(name).and_then(Value::as_f64).map(|v| v as i64);
+        let iat = number("iat").ok_or(VerificationError::IssuedInFuture)?;
+        if iat > now.saturating_add(leeway) {
+            return Err(VerificationError::IssuedInFuture);
+        }
+        if now.saturating_sub(iat) > secs(max_age).saturating_add(leeway) {
+            return Err(bad("it was issued too long ago"));
+        }
+        let exp = match number("exp") {
+            Some(exp) if now > exp.saturating_add(leeway) => {
+                return Err(VerificationError::Expired { exp, now, leeway })
+            }
+            Some(exp) => exp,
+            None => iat.saturating_add(secs(max_age)),
+        };
+        let jti = text("jti").ok_or(VerificationError::MissingClaim("jti"))?;
+        let event = claims
+            .get("events")
+            .and_then(Value::as_object)
+            .and_then(|e| e.get(BACKCHANNEL_LOGOUT_EVENT));
+        if !event.is_some_and(Value::is_object) {
+            return Err(bad("it carries no back-channel logout event"));
+        }
+        if claims.contains_key("nonce") {
+            return Err(bad("it has a nonce, as an ID token does"));
+        }
+        let (subject, session_id) = (text("sub"), text("sid"));
+        if subject.is_none() && session_id.is_none() {
+            return Err(bad("it names neither sub nor sid"));
+        }
+        Ok(VerifiedLogout {
+            issuer: iss,
+            subject,
+            session_id,
+            jti,
+            expires_at: exp.saturating_add(leeway),
+        })
     }
 
     fn check_claims(
@@ -459,6 +559,44 @@ impl TokenVerifier {
             },
             claims,
         })
+    }
+}
+
+/// The event a logout token carries (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Who the provider logged out: a verified logout token's issuer, `sub` and/or `sid`. Only
+/// [`TokenVerifier::verify_logout_token`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedLogout {
+    issuer: String,
+    subject: Option<String>,
+    session_id: Option<String>,
+    jti: String,
+    expires_at: i64,
+}
+
+impl VerifiedLogout {
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    /// The person logged out (`sub`), when named.
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+    /// The provider's session logged out (`sid`), when named.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+    /// The token's id: refuse it again until [`Self::expires_at`].
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+    /// Until when the token could be replayed (its `exp`, or `iat` + the accepted age, plus
+    /// the leeway; Unix seconds).
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
     }
 }
 

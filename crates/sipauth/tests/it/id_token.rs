@@ -737,3 +737,121 @@ async fn rejects_a_request_storm_at_a_provider_whose_keys_never_loaded() {
         "one fetch, then the backoff answers"
     );
 }
+
+// Back-Channel Logout 1.0 logout tokens: the same verification path, their own policy.
+
+fn logout_claims(h: &Harness) -> Value {
+    json!({
+        "iss": h.stub.base, "aud": CLIENT, "iat": h.now(), "exp": h.now() + 120,
+        "jti": "logout-1", "sub": "user-1", "sid": "session-1",
+        "events": {sipauth::BACKCHANNEL_LOGOUT_EVENT: {}}
+    })
+}
+
+async fn verify_logout(h: &Harness, token: &str) -> Result<sipauth::VerifiedLogout, Error> {
+    access_verifier(h)
+        .verify_logout_token(token, &[CLIENT.to_string()], Duration::from_secs(300))
+        .await
+}
+
+#[tokio::test]
+async fn a_logout_token_names_who_the_provider_logged_out() {
+    let h = Harness::new().await;
+    let typed = h
+        .key
+        .sign_with_header(&logout_claims(&h), |hd| hd.typ = Some("logout+jwt".into()));
+    let logout = verify_logout(&h, &typed).await.unwrap();
+    assert_eq!(logout.issuer(), h.stub.base);
+    assert_eq!(logout.subject(), Some("user-1"));
+    assert_eq!(logout.session_id(), Some("session-1"));
+    assert_eq!(logout.jti(), "logout-1");
+    // Untyped, and with only `sid` (no `exp`: it lives as long as it is accepted).
+    let only_sid = without(without(logout_claims(&h), "sub"), "exp");
+    let logout = verify_logout(&h, &h.key.sign(&only_sid)).await.unwrap();
+    assert_eq!(logout.subject(), None);
+    assert!(logout.expires_at() >= h.now() + 300);
+    // A logout token is no ID token, nor access token, to the other policies.
+    let err = access_verifier(&h)
+        .verify_jwt(&typed, &sipauth::VerificationPolicy::id_token(CLIENT))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_token_type");
+}
+
+#[tokio::test]
+async fn rejects_logout_tokens_that_break_the_spec() {
+    let h = Harness::new().await;
+    let event = json!({sipauth::BACKCHANNEL_LOGOUT_EVENT: {}});
+    for (claims, code) in [
+        (without(logout_claims(&h), "events"), "invalid_logout_token"),
+        (
+            with(
+                logout_claims(&h),
+                "events",
+                json!({"http://example.com/other": {}}),
+            ),
+            "invalid_logout_token",
+        ),
+        (
+            with(
+                logout_claims(&h),
+                "events",
+                json!({sipauth::BACKCHANNEL_LOGOUT_EVENT: "yes"}),
+            ),
+            "invalid_logout_token",
+        ),
+        (
+            with(logout_claims(&h), "nonce", json!("n")),
+            "invalid_logout_token",
+        ),
+        (
+            without(without(logout_claims(&h), "sub"), "sid"),
+            "invalid_logout_token",
+        ),
+        (without(logout_claims(&h), "jti"), "missing_claim"),
+        (
+            with(logout_claims(&h), "aud", json!("another-client")),
+            "invalid_audience",
+        ),
+        (
+            with(logout_claims(&h), "iss", json!("https://evil.example")),
+            "invalid_issuer",
+        ),
+        (
+            with(logout_claims(&h), "iat", json!(h.now() - 3600)),
+            "invalid_logout_token",
+        ),
+        (
+            with(logout_claims(&h), "iat", json!(h.now() + 3600)),
+            "invalid_iat",
+        ),
+        (
+            with(
+                with(logout_claims(&h), "exp", json!(h.now() - 600)),
+                "events",
+                event.clone(),
+            ),
+            "id_token_expired",
+        ),
+    ] {
+        let err = verify_logout(&h, &h.key.sign(&claims)).await.unwrap_err();
+        assert_eq!(err.code(), code, "{claims}");
+    }
+    // An access token is never a logout token.
+    let at = h
+        .key
+        .sign_with_header(&logout_claims(&h), |hd| hd.typ = Some("at+jwt".into()));
+    assert_eq!(
+        verify_logout(&h, &at).await.unwrap_err().code(),
+        "invalid_token_type"
+    );
+    // A forged signature.
+    let other = TestKey::generate("key-1");
+    assert_eq!(
+        verify_logout(&h, &other.sign(&logout_claims(&h)))
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_signature"
+    );
+}

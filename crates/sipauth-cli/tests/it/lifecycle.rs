@@ -1,0 +1,211 @@
+//! The provider governs the SIP account, with the real oidc-provider and the real binary: a
+//! person signed in on the web page logs out at the provider, the provider sends its logout
+//! token to `/backchannel-logout` (Back-Channel Logout 1.0, its client registered at run time
+//! by RFC 7591 with the service's URI), and the web session ends and, with `disable`, SIP
+//! access with it until the next sign-in.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sipauth_testkit::browser::Browser;
+use sipauth_testkit::oidc_issuer;
+
+use crate::common::service::{spawn_service, Service};
+use crate::common::Env;
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A free loopback port (the client's URIs must name it before the service starts).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Registers a web client for the service at `base` (RFC 7591): its id and secret.
+async fn register_web_client(base: &str) -> (String, String) {
+    let discovery: Value = http()
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            oidc_issuer()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+    let answer = http()
+        .post(discovery["registration_endpoint"].as_str().unwrap())
+        .json(&json!({
+            "application_type": "native",
+            "redirect_uris": [format!("{base}/auth/callback")],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "backchannel_logout_uri": format!("{base}/backchannel-logout"),
+            "backchannel_logout_session_required": true
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let client: Value = answer.json().await.unwrap();
+    (
+        client["client_id"].as_str().unwrap().to_string(),
+        client["client_secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The web page's sign-in in `browser` (its provider session kept there): the session cookie.
+async fn web_sign_in(base: &str, browser: &Browser, login: &str) -> String {
+    let start = http()
+        .get(format!("{base}/auth/login/0"))
+        .send()
+        .await
+        .unwrap();
+    let flow = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let authorize = start.headers()["location"].to_str().unwrap().to_string();
+    let callback = browser
+        .sign_in(&authorize, login, &format!("{base}/auth/callback"))
+        .await
+        .unwrap();
+    let back = http()
+        .get(&callback)
+        .header("cookie", flow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 303, "{}", back.text().await.unwrap());
+    back.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("sipauth_session="))
+        .unwrap()
+}
+
+async fn account_page(base: &str, session: &str) -> u16 {
+    http()
+        .get(format!("{base}/account"))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn enabled(service: &Service, subject: &str) -> (i64, i64) {
+    let db = sipauth_provision::Database::open(&service.database)
+        .await
+        .unwrap();
+    let enabled: i64 = sqlx::query_scalar("SELECT enabled FROM sipauth_account WHERE subject = $1")
+        .bind(subject.to_string())
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM subscriber s JOIN sipauth_account a ON a.username = s.username WHERE a.subject = $1",
+    )
+    .bind(subject.to_string())
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    (enabled, rows)
+}
+
+#[tokio::test]
+async fn a_logout_at_the_provider_ends_the_web_session_and_sip_access() {
+    let env = Env::new("bcl-real");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (client_id, secret) = register_web_client(&base).await;
+    let secret_file = env.dir.join("web.secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let database = env.dir.join("server.db").display().to_string();
+    let issuer = oidc_issuer();
+    let service = spawn_service(
+        &env,
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--issuer",
+            &issuer,
+            "--audience",
+            &client_id,
+            "--web-client-id",
+            &client_id,
+            "--web-client-secret-file",
+            secret_file.to_str().unwrap(),
+            "--backchannel-logout",
+            "disable",
+            "--sip-domain",
+            "sip.example.com",
+            "--database",
+            &database,
+        ],
+        database.clone(),
+    )
+    .await;
+    assert!(
+        service
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(&format!(
+                "backchannel_logout_uri = {base}/backchannel-logout"
+            ))),
+        "the metadata to register is printed"
+    );
+    let browser = Browser::new().unwrap();
+    let session = web_sign_in(&base, &browser, "wren").await;
+    assert_eq!(account_page(&base, &session).await, 200);
+    assert_eq!(enabled(&service, "wren").await, (1, 1));
+
+    // Wren logs out at the provider: it tells the service before it answers.
+    let discovery: Value = http()
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let end = format!(
+        "{}?client_id={client_id}",
+        discovery["end_session_endpoint"].as_str().unwrap()
+    );
+    let status = browser.end_session(&end).await.unwrap();
+    assert!(status < 400, "{status}");
+    assert_ne!(
+        account_page(&base, &session).await,
+        200,
+        "signed out; the service said: {}",
+        service.log.lock().unwrap().join("\n")
+    );
+    assert_eq!(enabled(&service, "wren").await, (0, 0), "SIP access ended");
+
+    // Signing in again (a token issued after the logout) restores access.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let session = web_sign_in(&base, &Browser::new().unwrap(), "wren").await;
+    assert_eq!(account_page(&base, &session).await, 200);
+    assert_eq!(enabled(&service, "wren").await, (1, 1));
+}
