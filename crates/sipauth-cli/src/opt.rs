@@ -70,7 +70,7 @@ pub enum Command {
     Logout(ProviderArgs),
     /// Run the provisioning service: verify bearer tokens, create SIP accounts, answer with
     /// credentials.
-    Serve(ServeOpts),
+    Serve(Box<ServeOpts>),
     /// Operate on the provisioning service's accounts: list, show, disable, enable, rotate,
     /// delete, audit.
     Admin(AdminOpts),

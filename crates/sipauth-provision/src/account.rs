@@ -26,6 +26,8 @@ pub struct Account {
     pub enabled: bool,
     /// Bumped by rotation and deprovisioning: the derived password changes with it.
     pub generation: i64,
+    /// Until when its SIP password works, with credential leases on (Unix seconds).
+    pub lease_expires_at: Option<i64>,
     /// When it was created (Unix seconds).
     pub created_at: i64,
     /// When it last changed (Unix seconds).

@@ -95,6 +95,8 @@ pub struct Provisioner {
     quarantine: Option<Duration>,
     /// Per issuer, the claim whose value a SCIM user's `externalId` holds (default `sub`).
     link_claims: Arc<HashMap<String, String>>,
+    /// How long a provision's password works (credential leases; `None`: for ever).
+    lease: Option<Duration>,
     audit: Arc<OnceLock<AuditLog>>,
 }
 
@@ -144,6 +146,7 @@ impl Provisioner {
             reserved: ReservedUsernames::default(),
             quarantine: None,
             link_claims: Arc::new(HashMap::new()),
+            lease: None,
             audit: Arc::new(OnceLock::new()),
         }
     }
@@ -168,6 +171,22 @@ impl Provisioner {
     pub fn with_username_quarantine(mut self, quarantine: Option<Duration>) -> Self {
         self.quarantine = quarantine;
         self
+    }
+
+    /// Credential leases: a password works only `ttl` after the identity's last provision with
+    /// a valid token; the lease sweeper ([`Provisioner::expire_leases`]) ends it at the SIP
+    /// server then, and the next provision gets a new generation. Not for `auth_ephemeral`,
+    /// whose credentials expire by themselves.
+    pub fn with_credential_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.lease = ttl.filter(|t| !t.is_zero());
+        self
+    }
+
+    /// The lease's length in seconds, when leases are on (and the backend stores passwords).
+    pub(crate) fn lease_secs(&self) -> Option<i64> {
+        self.lease
+            .filter(|_| self.backend.stores_passwords())
+            .map(|t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
     }
 
     /// The claim of `issuer`'s verified tokens that a SCIM user's `externalId` holds (default
@@ -312,8 +331,31 @@ impl Provisioner {
             enabled.action = action;
             audit::insert(&mut *w.tx, &enabled).await?;
         }
+        if let (Some(ttl), true) = (self.lease_secs(), account.enabled) {
+            // Ended but not swept yet: its password dies here, as the sweeper would have done.
+            if account.lease_expires_at.is_some_and(|end| end <= now) {
+                accounts::update(&mut *w.tx, &account, accounts::Change::NextGeneration, now)
+                    .await?;
+                account.generation += 1;
+                let mut expired = row(Some(&account.username), "ok");
+                expired.action = "lease_expired";
+                audit::insert(&mut *w.tx, &expired).await?;
+            }
+            let until = now.saturating_add(ttl);
+            accounts::update(
+                &mut *w.tx,
+                &account,
+                accounts::Change::Lease(Some(until)),
+                now,
+            )
+            .await?;
+            account.lease_expires_at = Some(until);
+        }
         let result = if account.enabled {
-            let provisioned = self.hand_out(&account, now)?;
+            let mut provisioned = self.hand_out(&account, now)?;
+            if self.lease_secs().is_some() {
+                provisioned.expires_at = account.lease_expires_at;
+            }
             self.backend
                 .grant(
                     &mut w.tx,
@@ -354,9 +396,26 @@ impl Provisioner {
         if !account.enabled || !self.profile(identity, &account.username).matches(account) {
             return Ok(None);
         }
-        let provisioned = self.hand_out(account, now)?;
+        let mut provisioned = self.hand_out(account, now)?;
         if !current.holds(&self.backend, self.settings.realm(), &provisioned.password) {
             return Ok(None);
+        }
+        if let Some(ttl) = self.lease_secs() {
+            // A live lease is answered as it is until half of it is left, then extended by
+            // one conditional write; an ended (or missing) lease takes the transactional path.
+            match account.lease_expires_at {
+                Some(end) if end > now && end - now > ttl / 2 => {
+                    provisioned.expires_at = Some(end);
+                }
+                Some(end) if end > now => {
+                    let to = now.saturating_add(ttl);
+                    if !accounts::extend_lease(&self.db.pool, account, end, to).await? {
+                        return Ok(None);
+                    }
+                    provisioned.expires_at = Some(to);
+                }
+                _ => return Ok(None),
+            }
         }
         Ok(Some(provisioned))
     }
@@ -505,6 +564,45 @@ impl Provisioner {
         account.external_id = p.external_id;
         account.updated_at = now;
         Ok(account)
+    }
+
+    /// Ends every lease that ended by now, each in its own write transaction: a new generation
+    /// (the password never works again), the SIP server's entry removed, the lease cleared, an
+    /// audit row (`lease_expired`). The identities whose access ended. Run it often (the
+    /// service does, every quarter second): access ends within a second of the lease.
+    pub async fn expire_leases(&self) -> Result<Vec<(String, String)>, ProvisionError> {
+        if self.lease_secs().is_none() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now_unix();
+        let due = accounts::expired_leases(&self.db.pool, now, 500).await?;
+        let mut ended = Vec::with_capacity(due.len());
+        for (issuer, subject) in due {
+            let mut w = self.db.begin_write().await?;
+            let Some(account) = accounts::find_locked(&mut w, &issuer, &subject).await? else {
+                continue;
+            };
+            // A provision may have renewed it meanwhile.
+            if account.lease_expires_at.is_none_or(|end| end > now) {
+                continue;
+            }
+            accounts::update(&mut *w.tx, &account, accounts::Change::NextGeneration, now).await?;
+            accounts::update(&mut *w.tx, &account, accounts::Change::Lease(None), now).await?;
+            self.backend.revoke(&mut w.tx, &account).await?;
+            let row = AuditRow {
+                at: now,
+                issuer: Some(issuer.clone()),
+                subject: Some(subject.clone()),
+                username: Some(account.username.clone()),
+                action: "lease_expired",
+                outcome: "ok".into(),
+                client_ip: None,
+            };
+            audit::insert(&mut *w.tx, &row).await?;
+            w.commit().await?;
+            ended.push((issuer, subject));
+        }
+        Ok(ended)
     }
 
     /// Deprovisions the caller: the generation moves on (the old password is dead) and the SIP

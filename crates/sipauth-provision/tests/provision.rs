@@ -1135,3 +1135,62 @@ async fn rejects_a_user_name_another_pushed_user_has_in_any_case() {
         .unwrap();
     }
 }
+
+// Credential leases: a password works only while its identity keeps provisioning.
+
+#[tokio::test]
+async fn a_lease_ends_sip_access_when_it_ends_and_the_next_provision_gets_a_new_password() {
+    for (kind, url) in databases("lease").await {
+        let (p, clock) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = p.with_credential_ttl(Some(Duration::from_secs(60)));
+        let t0 = 1_800_000_000;
+        let zed = identity("sub-zed", "zed@example.com", true);
+        let first = p.provision(&zed, None).await.unwrap();
+        assert_eq!(first.expires_at, Some(t0 + 60), "{kind}");
+        assert_eq!(first.to_wire().expires_at, Some(t0 + 60));
+        // Within the first half: answered as it is; in the second half: extended.
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(
+            p.provision(&zed, None).await.unwrap().expires_at,
+            Some(t0 + 60)
+        );
+        clock.advance(Duration::from_secs(20));
+        let renewed = p.provision(&zed, None).await.unwrap();
+        assert_eq!(renewed.expires_at, Some(t0 + 100), "{kind}");
+        assert_eq!(
+            renewed.password.secret(),
+            first.password.secret(),
+            "the same lease's password"
+        );
+        // Nothing due before the end; at the end the sweeper ends it at the SIP server.
+        assert!(p.expire_leases().await.unwrap().is_empty(), "{kind}");
+        clock.advance(Duration::from_secs(60));
+        let ended = p.expire_leases().await.unwrap();
+        assert_eq!(
+            ended,
+            [(ISSUER.to_string(), "sub-zed".to_string())],
+            "{kind}"
+        );
+        assert_eq!(subscriber(&p, "zed").await, None, "{kind}: the row went");
+        assert!(p.expire_leases().await.unwrap().is_empty(), "swept once");
+        // The next provision with a valid token: access again, never the old password.
+        let next = p.provision(&zed, None).await.unwrap();
+        assert_ne!(next.password.secret(), first.password.secret(), "{kind}");
+        assert_eq!(next.expires_at, Some(t0 + 100 + 60), "{kind}");
+        assert!(subscriber(&p, "zed").await.is_some(), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_an_ended_leases_password_even_before_the_sweeper_runs() {
+    for (kind, url) in databases("leaselate").await {
+        let (p, clock) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = p.with_credential_ttl(Some(Duration::from_secs(60)));
+        let yan = identity("sub-yan", "yan@example.com", true);
+        let first = p.provision(&yan, None).await.unwrap();
+        clock.advance(Duration::from_secs(61));
+        let next = p.provision(&yan, None).await.unwrap();
+        assert_ne!(next.password.secret(), first.password.secret(), "{kind}");
+        assert_eq!(audited(&p, "lease_expired").await, 1, "{kind}");
+    }
+}

@@ -303,6 +303,11 @@ pub struct SipConfig {
     /// ever]; the same identity gets it back at any time.
     #[arg(long, value_name = "DAYS", env = "SIPAUTH_USERNAME_QUARANTINE_DAYS")]
     pub username_quarantine_days: Option<u64>,
+    /// Credential leases: a SIP password works only this many seconds after the person's last
+    /// provision with a valid token (the answer's `expiresAt`); then it ends at the SIP server
+    /// within a second, and the next provision gets a new one. Off by default.
+    #[arg(long, value_name = "SECONDS", env = "SIPAUTH_CREDENTIAL_TTL")]
+    pub credential_ttl: Option<u64>,
 }
 
 /// Whether all-digit usernames are handed out.
@@ -531,6 +536,13 @@ impl ServiceConfig {
     /// What a running service needs and cannot default: an issuer with an audience, secure
     /// URLs, coherent pairs.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if self.sip.credential_ttl.is_some_and(|t| t > 0)
+            && self.backend.kind == Some(BackendKind::Ephemeral)
+        {
+            return Err(ConfigError::new(
+                "--credential-ttl is for passwords the SIP server stores; auth_ephemeral credentials expire by --ephemeral-ttl",
+            ));
+        }
         if self.issuers.is_empty() && self.dev.is_none() {
             return Err(ConfigError::new(
                 "no trusted issuer: set --issuer (or [[issuer]] in the config file), or --dev",
@@ -672,8 +684,17 @@ impl ServiceConfig {
                         .username_quarantine_days
                         .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
                 )
-                .with_random_passwords(self.backend.random_passwords),
+                .with_random_passwords(self.backend.random_passwords)
+                .with_credential_ttl(self.credential_ttl()),
         )
+    }
+
+    /// How long a provision's password works (`None`: leases off).
+    pub fn credential_ttl(&self) -> Option<Duration> {
+        self.sip
+            .credential_ttl
+            .filter(|t| *t > 0)
+            .map(Duration::from_secs)
     }
 
     /// How long audit rows are kept (`None`: for ever).

@@ -508,6 +508,40 @@ async fn the_providers_directory_ends_registration_at_kamailio() {
 }
 
 #[tokio::test]
+async fn an_ended_lease_is_refused_at_kamailio_and_the_next_provision_renews_it() {
+    let env = Env::new("kam-lease");
+    let (service, kamailio) = service_and_kamailio_with(&env, &["--credential-ttl", "2"]).await;
+    let token = id_token_of("lia").await;
+    let (status, first) = provision(&service, &token).await;
+    assert_eq!(status, 200, "{first}");
+    let expires_at = first["expiresAt"].as_i64().expect("expiresAt with a lease");
+    let old = first["password"].as_str().unwrap().to_string();
+    assert_eq!(check_ws(&env, &kamailio, "lia", &old, None).await.0, 0);
+    // Past the lease (and the sweeper's quarter second): refused.
+    let now = || {
+        use sipauth::Clock;
+        sipauth::SystemClock.now_unix()
+    };
+    while now() <= expires_at {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (code, doc) = check_ws(&env, &kamailio, "lia", &old, None).await;
+    assert_eq!(
+        (code, &doc["result"]["status"]),
+        (9, &Value::from(403)),
+        "{doc}"
+    );
+    // A provision with a valid token: a new password that registers; the old one stays dead.
+    let (status, second) = provision(&service, &token).await;
+    assert_eq!(status, 200, "{second}");
+    let new = second["password"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(check_ws(&env, &kamailio, "lia", &new, None).await.0, 0);
+    assert_eq!(check_ws(&env, &kamailio, "lia", &old, None).await.0, 9);
+}
+
+#[tokio::test]
 async fn the_subscriber_table_in_postgresql_works_the_same() {
     let Ok(pg) = std::env::var("SIPAUTH_TEST_POSTGRES_URL") else {
         panic!("SIPAUTH_TEST_POSTGRES_URL is not set: run testenv/start.sh");

@@ -217,6 +217,7 @@ mod tests {
             external_id: None,
             enabled: true,
             generation: 0,
+            lease_expires_at: None,
             created_at: 0,
             updated_at: 0,
         };

@@ -11,7 +11,7 @@ use crate::error::ProvisionError;
 use crate::store::WriteTx;
 
 /// The columns of an account, in [`from_row`]'s order.
-pub(crate) const COLUMNS: &str = "issuer, subject, username, domain, display_name, email, external_id, enabled, generation, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "issuer, subject, username, domain, display_name, email, external_id, enabled, generation, lease_expires_at, created_at, updated_at";
 
 /// An account from a row holding [`COLUMNS`].
 pub(crate) fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
@@ -25,6 +25,7 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
         external_id: row.try_get("external_id")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         generation: row.try_get("generation")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -150,6 +151,8 @@ pub(crate) enum Change<'a> {
     Enabled(bool),
     /// Disabled by the policy or the provider's directory (undone only by the same source).
     DisabledBy(DisabledBy),
+    /// The credential lease ends then (or there is none).
+    Lease(Option<i64>),
 }
 
 /// Who disabled an account, when not an operator (`disabled_by`; NULL for an operator).
@@ -208,6 +211,7 @@ pub(crate) async fn update<'e>(
         Change::DisabledBy(_) => {
             format!("UPDATE sipauth_account SET enabled = 0, disabled_by = $4, {KEY}")
         }
+        Change::Lease(_) => format!("UPDATE sipauth_account SET lease_expires_at = $4, {KEY}"),
     };
     let query = sqlx::query(&sql)
         .bind(now)
@@ -224,6 +228,7 @@ pub(crate) async fn update<'e>(
             .bind(external_id.map(str::to_string)),
         Change::NextGeneration => query,
         Change::DisabledBy(by) => query.bind(by.text()),
+        Change::Lease(until) => query.bind(until),
         Change::Enabled(on) => query.bind(i64::from(on)),
     };
     query.execute(executor).await?;
@@ -338,4 +343,45 @@ pub(crate) async fn relink(
     .execute(&mut *w.tx)
     .await?;
     Ok(())
+}
+
+/// Moves the lease of `account` from `from` to `to`, unless it changed meanwhile (a sweep, a
+/// racing provision): true when moved.
+pub(crate) async fn extend_lease<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    account: &Account,
+    from: i64,
+    to: i64,
+) -> Result<bool, ProvisionError> {
+    let done = sqlx::query(
+        "UPDATE sipauth_account SET lease_expires_at = $1 \
+         WHERE issuer = $2 AND subject = $3 AND lease_expires_at = $4",
+    )
+    .bind(to)
+    .bind(account.issuer.clone())
+    .bind(account.subject.clone())
+    .bind(from)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Accounts whose lease ended by `now`: (issuer, subject), the oldest first, at most `limit`.
+pub(crate) async fn expired_leases<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, ProvisionError> {
+    let rows = sqlx::query(
+        "SELECT issuer, subject FROM sipauth_account \
+         WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= $1 \
+         ORDER BY lease_expires_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("issuer")?, r.try_get("subject")?)))
+        .collect()
 }
