@@ -2,7 +2,8 @@
 //! person signed in on the web page logs out at the provider, the provider sends its logout
 //! token to `/backchannel-logout` (Back-Channel Logout 1.0, its client registered at run time
 //! by RFC 7591 with the service's URI), and the web session ends and, with `disable`, SIP
-//! access with it until the next sign-in.
+//! access with it until the next sign-in. With credential leases, `sipauth credentials`
+//! provisions again when its credentials near their end.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use serde_json::{json, Value};
 use sipauth_testkit::browser::Browser;
 use sipauth_testkit::oidc_issuer;
 
-use crate::common::service::{spawn_service, Service};
+use crate::common::service::{login_with_api_strategy, serve, spawn_service, Service};
 use crate::common::Env;
 
 fn http() -> reqwest::Client {
@@ -208,4 +209,33 @@ async fn a_logout_at_the_provider_ends_the_web_session_and_sip_access() {
     let session = web_sign_in(&base, &Browser::new().unwrap(), "wren").await;
     assert_eq!(account_page(&base, &session).await, 200);
     assert_eq!(enabled(&service, "wren").await, (1, 1));
+}
+
+#[tokio::test]
+async fn the_command_provisions_again_when_its_leased_credentials_near_their_end() {
+    let env = Env::new("lease-cli");
+    let service = serve(&env, &["--credential-ttl", "4"]).await;
+    let first = login_with_api_strategy(&env, &service, "vic", "sip.example.com", &[]).await;
+    let expires_at = first["expiresAt"].as_i64().expect("a leased expiresAt");
+    // Due at the end less half the lease: wait for it by the wall clock.
+    let now = || {
+        use sipauth::Clock;
+        sipauth::SystemClock.now_unix()
+    };
+    while now() < expires_at - 2 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = env.run(&["credentials", "--json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        second["expiresAt"].as_i64().unwrap() > expires_at,
+        "a new lease: {second}"
+    );
+    assert_eq!(second["username"], first["username"]);
 }

@@ -5,7 +5,8 @@
 //! - `record`: what it persists, and refusing records it cannot read;
 //! - `refresh`: single-flight refresh within a process and across processes sharing a
 //!   [`FileStore`](crate::storage::FileStore), retries, and what a final failure means;
-//! - `schedule`: when the next automatic refresh runs, and its timer;
+//! - `schedule`: when the next automatic refresh and re-provisioning (before the SIP
+//!   credentials' `expiresAt`) run, and their one timer;
 //! - `inactivity`: ending idle sessions.
 //!
 //! Protocol steps are [`OidcClient`]'s; storage is [`crate::storage`]'s; SIP credentials are
@@ -99,6 +100,8 @@ struct Inner {
     listeners: Mutex<Vec<Listener>>,
     refresh_gate: tokio::sync::Mutex<()>,
     timer: Mutex<Option<crate::runtime::BackgroundTask>>,
+    /// After a failed automatic re-provision: not again before this (Unix seconds).
+    reprovision_not_before: Mutex<i64>,
 }
 
 impl Drop for Inner {
@@ -174,6 +177,7 @@ impl SessionBuilder {
             listeners: Mutex::default(),
             refresh_gate: tokio::sync::Mutex::new(()),
             timer: Mutex::default(),
+            reprovision_not_before: Mutex::new(0),
         })))
     }
 }
@@ -361,11 +365,7 @@ impl Session {
                 .await?;
             self.set_state(AuthState::Provisioning);
             let sign_in = self.0.client.signed_in(exchanged, user_info);
-            let credentials = self
-                .0
-                .mapping
-                .provision_sign_in(&self.0.client, &sign_in)
-                .await?;
+            let credentials = self.provision(&sign_in).await?;
             self.persist(&sign_in.tokens, &sign_in.user_info, Some(&credentials))?;
             Ok::<_, Error>((sign_in, credentials))
         }
@@ -490,17 +490,24 @@ impl Session {
         Ok(())
     }
 
+    /// The credentials of `sign_in` by the mapping, stamped with when they were provisioned.
+    async fn provision(&self, sign_in: &SignIn) -> Result<ProvisionedCredentials, Error> {
+        let mut credentials = self
+            .0
+            .mapping
+            .provision_sign_in(&self.0.client, sign_in)
+            .await?;
+        credentials.provisioned_at = Some(self.now());
+        Ok(credentials)
+    }
+
     /// Makes new SIP credentials from the current tokens (rotating the password per strategy).
     pub async fn reprovision_credentials(&self) -> Result<ProvisionedCredentials, Error> {
         let snapshot = self.snapshot();
         let tokens = snapshot.tokens.ok_or(SessionFailure::NotAuthenticated)?;
         let user_info = snapshot.user_info.ok_or(SessionFailure::NotAuthenticated)?;
         let sign_in = SignIn::restored(tokens.clone(), user_info.clone());
-        let credentials = self
-            .0
-            .mapping
-            .provision_sign_in(&self.0.client, &sign_in)
-            .await?;
+        let credentials = self.provision(&sign_in).await?;
         self.persist(&tokens, &user_info, Some(&credentials))?;
         self.update(|s| s.sip_credentials = Some(credentials.clone()));
         self.emit(SessionEvent::CredentialsProvisioned(Box::new(
@@ -553,8 +560,10 @@ impl Session {
                     self.reprovision_credentials().await?;
                 }
             }
-        } else if stored.sip_credentials.is_none() {
+        } else if stored.sip_credentials.is_none() || self.credentials_due(now) {
+            // None kept, or expired (or about to): provision again before handing them out.
             self.reprovision_credentials().await?;
+            self.schedule_refresh();
         } else {
             self.schedule_refresh();
         }

@@ -76,12 +76,7 @@ impl Session {
         self.persist(&refreshed, &user_info, snapshot.sip_credentials.as_ref())?;
         // Token-derived passwords change with the tokens: provision again.
         let sign_in = SignIn::restored(refreshed.clone(), user_info.clone());
-        let credentials = match self
-            .0
-            .mapping
-            .provision_sign_in(&self.0.client, &sign_in)
-            .await
-        {
+        let credentials = match self.provision(&sign_in).await {
             Ok(c) => {
                 self.persist(&refreshed, &user_info, Some(&c))?;
                 Some(c)

@@ -32,6 +32,10 @@ pub struct ProvisionedCredentials {
     /// When the credentials stop working (Unix seconds), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// When a session provisioned them (Unix seconds), when known: with `expires_at`, their
+    /// lifetime, which decides when the session provisions them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_at: Option<i64>,
     /// Who these credentials belong to.
     pub user_info: UserInfo,
 }
@@ -57,6 +61,7 @@ impl ProvisionedCredentials {
             authorization_username: text(&answer.authorization_username)
                 .unwrap_or_else(|| username.clone()),
             expires_at: answer.expires_at,
+            provisioned_at: None,
             username,
             sip_domain,
             user_info,
@@ -137,6 +142,7 @@ mod tests {
             realm: "x.com".into(),
             authorization_username: "alice".into(),
             expires_at: None,
+            provisioned_at: None,
             user_info: UserInfo::default(),
         };
         assert!(!format!("{c:?}").contains("hunter2"));

@@ -410,6 +410,7 @@ impl CredentialMapping {
             ws_server_uri: ws,
             realm,
             expires_at: issued.expires_at.or(input.tokens.expires_at),
+            provisioned_at: None,
             user_info: info.clone(),
         })
     }

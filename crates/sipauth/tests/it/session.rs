@@ -474,6 +474,17 @@ async fn inactivity_ends_the_session_by_the_clock() {
 
 /// A session over a stub provider (plain OAuth2) whose token endpoint the test controls.
 async fn stub_session(stub: &Stub, clock: &ManualClock, token: serde_json::Value) -> Session {
+    stub_session_with(stub, clock, token, mapping(), false).await
+}
+
+/// The same, with a mapping and automatic refresh as given.
+async fn stub_session_with(
+    stub: &Stub,
+    clock: &ManualClock,
+    token: serde_json::Value,
+    mapping: CredentialMapping,
+    auto_refresh: bool,
+) -> Session {
     let mut p = ProviderConfig::custom(
         ClientRegistration::public("c", REDIRECT),
         &stub.url("/authorize"),
@@ -491,14 +502,14 @@ async fn stub_session(stub: &Stub, clock: &ManualClock, token: serde_json::Value
         ),
     );
     let options = SessionOptions {
-        auto_refresh: false,
+        auto_refresh,
         retry: RetryPolicy {
             attempts: 3,
             base_delay: Duration::from_millis(10),
         },
         ..SessionOptions::default()
     };
-    let session = Session::builder(p, mapping())
+    let session = Session::builder(p, mapping)
         .options(options)
         .clock(Arc::new(clock.clone()))
         .build()
@@ -680,4 +691,109 @@ async fn rejects_a_stored_session_of_another_client_and_leaves_it_alone() {
     assert_eq!(store.load("sipauth_session").unwrap().unwrap(), before);
     // Its own client restores it.
     assert!(setup.session().await.restore().await.unwrap().is_some());
+}
+
+/// What a provisioning API with credential leases answers.
+fn leased(password: &str, expires_at: i64) -> Canned {
+    Canned::json(
+        200,
+        json!({
+            "username": "u1", "password": password, "sipUri": "sip:u1@sip.example.com",
+            "sipDomain": "sip.example.com", "wsServerUri": "ws://127.0.0.1:8088",
+            "expiresAt": expires_at
+        }),
+    )
+}
+
+#[tokio::test]
+async fn credentials_are_provisioned_again_before_they_expire() {
+    use sipauth::Clock;
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let t0 = clock.now_unix();
+    stub.set("/provision", leased("p1", t0 + 120));
+    let api = CredentialMapping::new(
+        "sip.example.com",
+        "ws://127.0.0.1:8088",
+        PasswordStrategy::api(
+            stub.url("/provision").parse().unwrap(),
+            sipauth::sip::ApiMethod::Post,
+        ),
+    );
+    // A long-lived access token without a refresh token: only the credentials are due.
+    let token = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 86_400});
+    let session = stub_session_with(&stub, &clock, token, api, true).await;
+    let mut events = session.events();
+    assert_eq!(session.sip_credentials().unwrap().password.secret(), "p1");
+    assert_eq!(session.next_refresh_at(), None);
+    // Before expiry by half of what is left (less than the 300 s threshold).
+    let due = session.next_reprovision_at().expect("scheduled");
+    assert_eq!(due, t0 + 60);
+    stub.set("/provision", leased("p2", t0 + 180));
+    while let Ok(event) = tokio::time::timeout(Duration::from_millis(300), events.recv()).await {
+        assert!(
+            !matches!(event.unwrap(), SessionEvent::CredentialsProvisioned(_)),
+            "provisioned before its time"
+        );
+    }
+    clock.set(due);
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("re-provisioned once the clock reached its time")
+            .unwrap();
+        if let SessionEvent::CredentialsProvisioned(c) = event {
+            assert_eq!(c.password.secret(), "p2");
+            break;
+        }
+    }
+    assert_eq!(
+        session.sip_credentials().unwrap().expires_at,
+        Some(t0 + 180)
+    );
+    let next = session.next_reprovision_at().unwrap();
+    assert_eq!(next, t0 + 120, "the new lease's schedule");
+    // A refusal (the account disabled) is retried later, not in a loop.
+    stub.set(
+        "/provision",
+        Canned::json(403, json!({"error": "account_disabled"})),
+    );
+    let before = stub.hits("/provision");
+    clock.set(next);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stub.hits("/provision"), before + 1, "one attempt");
+    assert!(session.next_reprovision_at().unwrap() >= next + 30);
+    assert_eq!(
+        session.sip_credentials().unwrap().password.secret(),
+        "p2",
+        "kept"
+    );
+}
+
+#[tokio::test]
+async fn credentials_that_expire_with_an_unrefreshable_token_are_not_provisioned_in_a_loop() {
+    use sipauth::Clock;
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let t0 = clock.now_unix();
+    // Token-derived credentials expire with the token; without a refresh token a new
+    // provision cannot give later ones.
+    let token = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 120});
+    let session = stub_session_with(&stub, &clock, token, mapping(), true).await;
+    let events = record_events(&session);
+    let due = session.next_reprovision_at().expect("scheduled");
+    assert_eq!(due, t0 + 60);
+    clock.set(due);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let provisioned = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::CredentialsProvisioned(_)))
+        .count();
+    assert_eq!(provisioned, 1);
+    assert!(
+        session.next_reprovision_at().unwrap() >= t0 + 120,
+        "not again before they expire"
+    );
 }
