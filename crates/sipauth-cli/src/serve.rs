@@ -190,20 +190,23 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
     }
     if config.credential_ttl().is_some() {
         // Leases end at the SIP server within a second of their end.
-        let provisioner = state.provisioner.clone();
-        let metrics = state.metrics.clone();
+        let state = state.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_millis(250));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                match provisioner.expire_leases().await {
+                match state.provisioner.expire_leases().await {
                     Ok(ended) => {
-                        for _ in &ended {
-                            metrics.lifecycle("lease_expired");
+                        for _ in &ended.identities {
+                            state.metrics.lifecycle("lease_expired");
                         }
-                        if !ended.is_empty() {
-                            tracing::info!(accounts = ended.len(), "credential leases ended");
+                        if !ended.identities.is_empty() {
+                            tracing::info!(
+                                accounts = ended.identities.len(),
+                                "credential leases ended"
+                            );
+                            sipauth_server::access_ended(&state, &ended).await;
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "the lease sweep failed"),

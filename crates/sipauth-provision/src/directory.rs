@@ -129,6 +129,19 @@ impl DirectoryWrite {
 pub struct Ended {
     /// (issuer, subject) of each.
     pub identities: Vec<(String, String)>,
+    /// Their SIP addresses of record (`user@domain`): what the SIP server has registered for
+    /// them is to go too.
+    pub aors: Vec<String>,
+}
+
+impl Ended {
+    /// Adds `account`'s identity and address of record.
+    pub fn push(&mut self, account: &Account) {
+        self.identities
+            .push((account.issuer.clone(), account.subject.clone()));
+        self.aors
+            .push(format!("{}@{}", account.username, account.domain));
+    }
 }
 
 /// A pushed user as the naming rule sees it: `userName` as its verified email (when it has
@@ -377,7 +390,7 @@ impl Provisioner {
                 accounts::delete(&mut *w.tx, &account).await?;
                 self.audit_directory(&mut w, &account, "scim_delete", now)
                     .await?;
-                ended.identities.push((account.issuer, account.subject));
+                ended.push(&account);
             }
         }
         store::delete(&mut w, issuer, id).await?;
@@ -489,9 +502,7 @@ impl Provisioner {
             self.backend.revoke(&mut w.tx, account).await?;
             self.audit_directory(w, account, "scim_deactivate", now)
                 .await?;
-            ended
-                .identities
-                .push((account.issuer.clone(), account.subject.clone()));
+            ended.push(account);
         } else if active
             && !account.enabled
             && accounts::disabled_by(&mut *w.tx, account).await? == Some(DisabledBy::Scim)

@@ -191,6 +191,26 @@ impl Provisioner {
         audit::sweep(&self.db.pool, before).await
     }
 
+    /// Records what the service did about an account beyond this crate (telling the SIP
+    /// server's nodes, say): an audit row by group commit.
+    pub async fn note(
+        &self,
+        action: &'static str,
+        username: Option<&str>,
+        outcome: &str,
+    ) -> Result<(), ProvisionError> {
+        let row = AuditRow {
+            at: self.clock.now_unix(),
+            issuer: None,
+            subject: None,
+            username: username.map(str::to_string),
+            action,
+            outcome: outcome.to_string(),
+            client_ip: None,
+        };
+        self.audit_writer().append(row).await
+    }
+
     /// Audit entries since `since` (Unix seconds), oldest first.
     pub async fn audit_log(&self, since: i64) -> Result<Vec<AuditEntry>, ProvisionError> {
         audit::since(&self.db.pool, since).await

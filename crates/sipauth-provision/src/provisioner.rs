@@ -231,7 +231,7 @@ impl Provisioner {
     }
 
     /// The audit writer (started on first use, on the caller's runtime).
-    fn audit_writer(&self) -> &AuditLog {
+    pub(crate) fn audit_writer(&self) -> &AuditLog {
         self.audit.get_or_init(|| AuditLog::start(self.db.clone()))
     }
 
@@ -570,13 +570,13 @@ impl Provisioner {
     /// (the password never works again), the SIP server's entry removed, the lease cleared, an
     /// audit row (`lease_expired`). The identities whose access ended. Run it often (the
     /// service does, every quarter second): access ends within a second of the lease.
-    pub async fn expire_leases(&self) -> Result<Vec<(String, String)>, ProvisionError> {
+    pub async fn expire_leases(&self) -> Result<crate::Ended, ProvisionError> {
+        let mut ended = crate::Ended::default();
         if self.lease_secs().is_none() {
-            return Ok(Vec::new());
+            return Ok(ended);
         }
         let now = self.clock.now_unix();
         let due = accounts::expired_leases(&self.db.pool, now, 500).await?;
-        let mut ended = Vec::with_capacity(due.len());
         for (issuer, subject) in due {
             let mut w = self.db.begin_write().await?;
             let Some(account) = accounts::find_locked(&mut w, &issuer, &subject).await? else {
@@ -600,7 +600,7 @@ impl Provisioner {
             };
             audit::insert(&mut *w.tx, &row).await?;
             w.commit().await?;
-            ended.push((issuer, subject));
+            ended.push(&account);
         }
         Ok(ended)
     }

@@ -1163,16 +1163,23 @@ async fn a_lease_ends_sip_access_when_it_ends_and_the_next_provision_gets_a_new_
             "the same lease's password"
         );
         // Nothing due before the end; at the end the sweeper ends it at the SIP server.
-        assert!(p.expire_leases().await.unwrap().is_empty(), "{kind}");
+        assert!(
+            p.expire_leases().await.unwrap().identities.is_empty(),
+            "{kind}"
+        );
         clock.advance(Duration::from_secs(60));
         let ended = p.expire_leases().await.unwrap();
         assert_eq!(
-            ended,
+            ended.identities,
             [(ISSUER.to_string(), "sub-zed".to_string())],
             "{kind}"
         );
+        assert_eq!(ended.aors, ["zed@sip.example.com"], "{kind}");
         assert_eq!(subscriber(&p, "zed").await, None, "{kind}: the row went");
-        assert!(p.expire_leases().await.unwrap().is_empty(), "swept once");
+        assert!(
+            p.expire_leases().await.unwrap().identities.is_empty(),
+            "swept once"
+        );
         // The next provision with a valid token: access again, never the old password.
         let next = p.provision(&zed, None).await.unwrap();
         assert_ne!(next.password.secret(), first.password.secret(), "{kind}");

@@ -373,6 +373,16 @@ pub struct BackendConfig {
     /// Lifetime of ephemeral credentials, in seconds [default: 3600].
     #[arg(long, env = "SIPAUTH_EPHEMERAL_TTL")]
     pub ephemeral_ttl: Option<u64>,
+    /// Kamailio's JSON-RPC endpoint (`jsonrpcs` over HTTP), repeatable for several nodes: when
+    /// a person's access ends, their contacts are removed from the location table at once.
+    #[serde(default)]
+    #[arg(
+        long = "kamailio-rpc-url",
+        value_name = "URL",
+        env = "SIPAUTH_KAMAILIO_RPC_URLS",
+        value_delimiter = ','
+    )]
+    pub kamailio_rpc_urls: Vec<String>,
 }
 
 /// `[policy]`.
@@ -903,6 +913,12 @@ impl ServiceConfig {
             .with_clock(clock);
         if scim_on {
             state = state.with_scim(scim);
+        }
+        if !self.backend.kamailio_rpc_urls.is_empty() {
+            state = state.with_kamailio_rpc(
+                crate::kamailio_rpc::KamailioRpc::new(&self.backend.kamailio_rpc_urls)
+                    .map_err(ConfigError::new)?,
+            );
         }
         if backchannel_on {
             state = state.with_backchannel(backchannel);

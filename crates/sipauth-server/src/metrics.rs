@@ -62,6 +62,7 @@ pub struct Metrics {
     jwks_fetches: Family<IssuerLabels, Counter>,
     provisions: Family<OutcomeLabels, Counter>,
     lifecycle: Family<EventLabels, Counter>,
+    kamailio_rpc_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -82,6 +83,7 @@ impl Metrics {
         let jwks_fetches = Family::<IssuerLabels, Counter>::default();
         let provisions = Family::<OutcomeLabels, Counter>::default();
         let lifecycle = Family::<EventLabels, Counter>::default();
+        let kamailio_rpc_failures = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -112,9 +114,15 @@ impl Metrics {
             "Changes the identity provider made to SIP access, by event",
             lifecycle.clone(),
         );
+        registry.register(
+            "kamailio_rpc_failures",
+            "Kamailio nodes that could not be told to forget a person's contacts (after retries)",
+            kamailio_rpc_failures.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             lifecycle,
+            kamailio_rpc_failures,
             requests,
             latency,
             verification_failures,
@@ -160,6 +168,11 @@ impl Metrics {
     /// One lifecycle event (`scim_create`, `scim_deactivate`, ...; a closed set of names).
     pub fn lifecycle(&self, event: &'static str) {
         self.lifecycle.get_or_create(&EventLabels { event }).inc();
+    }
+
+    /// One Kamailio node that could not be told (after its retries).
+    pub fn kamailio_rpc_failure(&self) {
+        self.kamailio_rpc_failures.inc();
     }
 
     /// The text exposition, with JWKS fetch counts read from `tokens`' key caches.

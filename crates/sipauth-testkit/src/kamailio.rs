@@ -27,6 +27,8 @@ pub struct Kamailio {
     pub udp: SocketAddr,
     /// `ws://127.0.0.1:port/`.
     pub ws_uri: String,
+    /// Its JSON-RPC endpoint (`jsonrpcs` over HTTP): `http://127.0.0.1:port/RPC`.
+    pub rpc_url: String,
     /// Runtime directory (holds `kamailio.log`).
     pub dir: PathBuf,
 }
@@ -96,6 +98,7 @@ impl Kamailio {
             pid: child.id(),
             udp: SocketAddr::from(([127, 0, 0, 1], udp_port)),
             ws_uri: format!("ws://127.0.0.1:{ws_port}/"),
+            rpc_url: format!("http://127.0.0.1:{ws_port}/RPC"),
             dir,
         };
         for _ in 0..100 {
@@ -113,6 +116,37 @@ impl Kamailio {
             "kamailio did not start; its log:\n{}",
             me.log()
         )))
+    }
+
+    /// Calls its JSON-RPC (`ul.dump`, …): the `result`, or the whole answer when it has none.
+    pub async fn rpc(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(&self.rpc_url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(answer.get("result").cloned().unwrap_or(answer))
+    }
+
+    /// True when `ul.dump` lists a contact for `user` (its AoR, with or without the domain).
+    pub async fn has_contact(&self, user: &str) -> bool {
+        let dump = self
+            .rpc("ul.dump", serde_json::json!([]))
+            .await
+            .unwrap_or_default()
+            .to_string();
+        dump.contains(&format!("\"AoR\":\"{user}\""))
+            || dump.contains(&format!("\"AoR\":\"{user}@"))
     }
 
     /// Its log so far.

@@ -499,6 +499,98 @@ async fn the_directory_governs_registration(
     );
 }
 
+/// Registers `username` over UDP and keeps the binding (a phone that stays registered).
+async fn register_and_stay(env: &Env, kamailio: &Kamailio, username: &str, password: &str) {
+    let server = kamailio.udp.to_string();
+    let (code, doc) = register_check(
+        env,
+        &[
+            "--server",
+            &server,
+            "--username",
+            username,
+            "--domain",
+            DOMAIN,
+            "--keep",
+        ],
+        Some(password),
+    )
+    .await;
+    assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
+    assert!(
+        kamailio.has_contact(username).await,
+        "{}",
+        kamailio
+            .rpc("ul.dump", Value::Null)
+            .await
+            .unwrap_or_default()
+    );
+}
+
+#[tokio::test]
+async fn ending_access_removes_what_is_registered_from_kamailios_location_table() {
+    let env = Env::new("kam-ulrm");
+    let file = scim_flag(&env);
+    // Kamailio first, for its RPC URL; the service's placeholder made the tables.
+    let placeholder = serve(
+        &env,
+        &["--sip-domain", DOMAIN, "--ws-uri", "ws://127.0.0.1:9/"],
+    )
+    .await;
+    let db = placeholder.database.clone();
+    drop(placeholder);
+    let kamailio = Kamailio::start(KamailioAuth::Sqlite(db.into()))
+        .await
+        .unwrap();
+    let service = serve(
+        &env,
+        &[
+            "--sip-domain",
+            DOMAIN,
+            "--ws-uri",
+            &kamailio.ws_uri,
+            "--scim-token-file",
+            &file,
+            "--kamailio-rpc-url",
+            &kamailio.rpc_url,
+            "--credential-ttl",
+            "3",
+        ],
+    )
+    .await;
+    // SCIM deactivation: the contact goes with the answer.
+    let token = id_token_of("uma").await;
+    let (status, creds) = provision(&service, &token).await;
+    assert_eq!(status, 200, "{creds}");
+    register_and_stay(&env, &kamailio, "uma", creds["password"].as_str().unwrap()).await;
+    let (status, user) = scim(
+        &service,
+        reqwest::Method::POST,
+        "/Users",
+        Some(serde_json::json!({"userName": "uma@example.com", "externalId": "uma", "active": false})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    assert!(
+        !kamailio.has_contact("uma").await,
+        "removed when the answer came"
+    );
+    // A lease that ends: the sweeper removes the contact too.
+    let token = id_token_of("val").await;
+    let (status, creds) = provision(&service, &token).await;
+    assert_eq!(status, 200, "{creds}");
+    register_and_stay(&env, &kamailio, "val", creds["password"].as_str().unwrap()).await;
+    let mut gone = false;
+    for _ in 0..40 {
+        if !kamailio.has_contact("val").await {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(gone, "the lease's end removed the contact");
+}
+
 #[tokio::test]
 async fn the_providers_directory_ends_registration_at_kamailio() {
     let env = Env::new("kam-scim");

@@ -179,12 +179,18 @@ async fn handle(state: &AppState, body: Body) -> Result<(), ApiError> {
             }
         }
     }
+    let mut ended = sipauth_provision::Ended::default();
     for subject in &subjects {
-        state
+        let account = state
             .provisioner
             .logged_out(logout.issuer(), subject, effect)
             .await?;
+        // Rotated or disabled: what the person registered goes too.
+        if let (Some(account), false) = (account, effect == LogoutEffect::Sessions) {
+            ended.push(&account);
+        }
     }
+    crate::lifecycle::access_ended(state, &ended).await;
     state.metrics.lifecycle("backchannel_logout");
     tracing::info!(
         issuer = logout.issuer(),

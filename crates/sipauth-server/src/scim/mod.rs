@@ -411,14 +411,11 @@ fn check_if_match(headers: &HeaderMap, entry: &DirectoryEntry) -> Result<(), Sci
     }
 }
 
-/// Ends the web sessions of the people whose access a change ended, and counts the event.
+/// Ends the web sessions and registrations of the people whose access a change ended, and
+/// counts the event.
 async fn after_change(state: &AppState, ended: &sipauth_provision::Ended, event: &'static str) {
     state.metrics.lifecycle(event);
-    for (issuer, subject) in &ended.identities {
-        if let Some(web) = &state.web {
-            web.end_sessions(issuer, subject).await;
-        }
-    }
+    crate::lifecycle::access_ended(state, ended).await;
 }
 
 fn one(
