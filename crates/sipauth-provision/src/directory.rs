@@ -296,7 +296,7 @@ impl Provisioner {
         if let DirectoryWrite::Group(group) = &write {
             store::set_members(&mut w, &id, &group.members).await?;
         }
-        w.commit().await?;
+        self.finish(w).await?;
         let entry = self
             .directory_get(issuer, stored.kind, &id)
             .await?
@@ -358,7 +358,7 @@ impl Provisioner {
         stored.version += 1;
         stored.updated_at = now;
         store::update(&mut *w.tx, issuer, &stored).await?;
-        w.commit().await?;
+        self.finish(w).await?;
         let entry = self
             .directory_get(issuer, stored.kind, id)
             .await?
@@ -385,7 +385,7 @@ impl Provisioner {
         let mut ended = Ended::default();
         if let Some(subject) = &stored.account_subject {
             if let Some(account) = accounts::find_locked(&mut w, issuer, subject).await? {
-                self.backend.revoke(&mut w.tx, &account).await?;
+                self.backend.revoke(&mut w, &account).await?;
                 retired::record(&mut *w.tx, &account, now, retired::RetiredBy::Scim).await?;
                 accounts::delete(&mut *w.tx, &account).await?;
                 self.audit_directory(&mut w, &account, "scim_delete", now)
@@ -394,7 +394,7 @@ impl Provisioner {
             }
         }
         store::delete(&mut w, issuer, id).await?;
-        w.commit().await?;
+        self.finish(w).await?;
         Ok(Some(ended))
     }
 
@@ -448,7 +448,7 @@ impl Provisioner {
             if let Some(signed_in) = accounts::by_external_id_locked(w, &account.issuer, x).await? {
                 if signed_in.subject != account.subject {
                     // The placeholder never held SIP access; the person's own account wins.
-                    self.backend.revoke(&mut w.tx, &account).await?;
+                    self.backend.revoke(w, &account).await?;
                     accounts::delete(&mut *w.tx, &account).await?;
                     return Ok(signed_in);
                 }
@@ -499,7 +499,7 @@ impl Provisioner {
                 now,
             )
             .await?;
-            self.backend.revoke(&mut w.tx, account).await?;
+            self.backend.revoke(w, account).await?;
             self.audit_directory(w, account, "scim_deactivate", now)
                 .await?;
             ended.push(account);

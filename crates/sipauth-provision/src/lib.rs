@@ -30,7 +30,7 @@ mod provisioner;
 mod store;
 
 pub use account::{Account, AuditEntry};
-pub use backend::{ha1, Backend};
+pub use backend::{ha1, Backend, KamailioRpc};
 pub use directory::{
     DirectoryEntry, DirectoryWrite, Ended, EntryKind, GroupWrite, Related, UserWrite,
 };

@@ -63,6 +63,7 @@ impl Provisioner {
             LogoutEffect::Sessions => "backchannel_logout",
             LogoutEffect::Rotate => {
                 accounts::update(&mut *w.tx, &account, Change::NextGeneration, now).await?;
+                w.end_registrations(&account);
                 account.generation += 1;
                 if account.enabled {
                     let password = self.passwords.derived(&account);
@@ -81,7 +82,7 @@ impl Provisioner {
                         now,
                     )
                     .await?;
-                    self.backend.revoke(&mut w.tx, &account).await?;
+                    self.backend.revoke(&mut w, &account).await?;
                     account.enabled = false;
                 }
                 "backchannel_disable"
@@ -97,7 +98,7 @@ impl Provisioner {
             client_ip: None,
         };
         audit::insert(&mut *w.tx, &row).await?;
-        w.commit().await?;
+        self.finish(w).await?;
         Ok(Some(account))
     }
 
@@ -110,6 +111,8 @@ impl Provisioner {
         match op {
             Operation::Rotate => {
                 accounts::update(&mut *w.tx, &account, Change::NextGeneration, now).await?;
+                // The old password is dead: what it registered goes too.
+                w.end_registrations(&account);
                 if account.enabled {
                     let mut next = account.clone();
                     next.generation += 1;
@@ -121,7 +124,7 @@ impl Provisioner {
             }
             Operation::Disable => {
                 accounts::update(&mut *w.tx, &account, Change::Enabled(false), now).await?;
-                self.backend.revoke(&mut w.tx, &account).await?;
+                self.backend.revoke(&mut w, &account).await?;
             }
             Operation::Enable => {
                 accounts::update(&mut *w.tx, &account, Change::Enabled(true), now).await?;
@@ -131,7 +134,7 @@ impl Provisioner {
                     .await?;
             }
             Operation::Delete => {
-                self.backend.revoke(&mut w.tx, &account).await?;
+                self.backend.revoke(&mut w, &account).await?;
                 retired::record(&mut *w.tx, &account, now, retired::RetiredBy::Operator).await?;
                 accounts::delete(&mut *w.tx, &account).await?;
             }
@@ -150,7 +153,7 @@ impl Provisioner {
         let after = accounts::by_username(&mut *w.tx, username)
             .await
             .unwrap_or(account);
-        w.commit().await?;
+        self.finish(w).await?;
         Ok(after)
     }
 

@@ -9,6 +9,7 @@
 //! changes are in [`crate::operations`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use sipauth::{SharedClock, SipPassword, VerifiedIdentity};
 use sqlx::{Any, Transaction};
 
 use crate::account::Account;
-use crate::backend::Backend;
+use crate::backend::{Backend, KamailioRpc};
 use crate::directory;
 use crate::error::ProvisionError;
 use crate::password::{PasswordIssuer, ServerSecret};
@@ -97,6 +98,10 @@ pub struct Provisioner {
     link_claims: Arc<HashMap<String, String>>,
     /// How long a provision's password works (credential leases; `None`: for ever).
     lease: Option<Duration>,
+    /// Kamailio's JSON-RPC: what is registered goes when access ends.
+    rpc: Option<Arc<KamailioRpc>>,
+    /// Kamailio nodes that could not be told, since the start.
+    rpc_failures: Arc<AtomicU64>,
     audit: Arc<OnceLock<AuditLog>>,
 }
 
@@ -147,6 +152,8 @@ impl Provisioner {
             quarantine: None,
             link_claims: Arc::new(HashMap::new()),
             lease: None,
+            rpc: None,
+            rpc_failures: Arc::new(AtomicU64::new(0)),
             audit: Arc::new(OnceLock::new()),
         }
     }
@@ -171,6 +178,45 @@ impl Provisioner {
     pub fn with_username_quarantine(mut self, quarantine: Option<Duration>) -> Self {
         self.quarantine = quarantine;
         self
+    }
+
+    /// Tells Kamailio (every node `rpc` names) to forget what a person registered whenever
+    /// their access ends or their password changes, after the change commits.
+    pub fn with_kamailio_rpc(mut self, rpc: KamailioRpc) -> Self {
+        self.rpc = Some(Arc::new(rpc));
+        self
+    }
+
+    /// Kamailio nodes that could not be told since the start (after their retries).
+    pub fn kamailio_rpc_failures(&self) -> u64 {
+        self.rpc_failures.load(Ordering::Relaxed)
+    }
+
+    /// Commits `w`, then has the SIP server forget what the accounts whose access it ended
+    /// have registered (each node told, retried; a failure audited and counted).
+    pub(crate) async fn finish(&self, w: WriteTx<'_>) -> Result<(), ProvisionError> {
+        let ended = w.commit().await?;
+        let Some(rpc) = &self.rpc else {
+            return Ok(());
+        };
+        for aor in ended {
+            let failed = rpc.remove_contacts(&aor).await;
+            let outcome = match failed.is_empty() {
+                true => "ok".to_string(),
+                false => {
+                    self.rpc_failures.fetch_add(1, Ordering::Relaxed);
+                    format!("failed at {}", failed.join(" "))
+                }
+            };
+            let username = aor.split('@').next();
+            if let Err(e) = self
+                .note("kamailio_contacts_removed", username, &outcome)
+                .await
+            {
+                tracing::warn!(error = %e, "auditing the contacts' removal failed");
+            }
+        }
+        Ok(())
     }
 
     /// Credential leases: a password works only `ttl` after the identity's last provision with
@@ -276,13 +322,13 @@ impl Provisioner {
                         now,
                     )
                     .await?;
-                    self.backend.revoke(&mut w.tx, &account).await?;
+                    self.backend.revoke(&mut w, &account).await?;
                     let mut disabled = row(Some(&account.username), "ok");
                     disabled.action = "policy_disable";
                     audit::insert(&mut *w.tx, &disabled).await?;
                 }
             }
-            w.commit().await?;
+            self.finish(w).await?;
             return Err(e);
         }
         if let Some(provisioned) = self.provision_unchanged(identity, now).await? {
@@ -306,7 +352,7 @@ impl Provisioner {
                 Ok(account) => account,
                 Err(e) => {
                     audit::insert(&mut *w.tx, &row(None, e.code().as_str())).await?;
-                    w.commit().await?;
+                    self.finish(w).await?;
                     return Err(e);
                 }
             },
@@ -370,7 +416,7 @@ impl Provisioner {
         };
         let outcome = result.as_ref().map_or_else(|e| e.code().as_str(), |_| "ok");
         audit::insert(&mut *w.tx, &row(Some(&account.username), outcome)).await?;
-        w.commit().await?;
+        self.finish(w).await?;
         result
     }
 
@@ -588,7 +634,7 @@ impl Provisioner {
             }
             accounts::update(&mut *w.tx, &account, accounts::Change::NextGeneration, now).await?;
             accounts::update(&mut *w.tx, &account, accounts::Change::Lease(None), now).await?;
-            self.backend.revoke(&mut w.tx, &account).await?;
+            self.backend.revoke(&mut w, &account).await?;
             let row = AuditRow {
                 at: now,
                 issuer: Some(issuer.clone()),
@@ -599,7 +645,7 @@ impl Provisioner {
                 client_ip: None,
             };
             audit::insert(&mut *w.tx, &row).await?;
-            w.commit().await?;
+            self.finish(w).await?;
             ended.push(&account);
         }
         Ok(ended)
@@ -620,7 +666,7 @@ impl Provisioner {
             return Ok(false);
         };
         accounts::update(&mut *w.tx, &account, accounts::Change::NextGeneration, now).await?;
-        self.backend.revoke(&mut w.tx, &account).await?;
+        self.backend.revoke(&mut w, &account).await?;
         let row = AuditRow {
             at: now,
             issuer: Some(account.issuer.clone()),
@@ -631,7 +677,7 @@ impl Provisioner {
             client_ip: client_ip.map(str::to_string),
         };
         audit::insert(&mut *w.tx, &row).await?;
-        w.commit().await?;
+        self.finish(w).await?;
         Ok(true)
     }
 }

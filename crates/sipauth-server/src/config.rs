@@ -685,18 +685,23 @@ impl ServiceConfig {
             ws_uri: self.ws_uri().to_string(),
             sip_server: self.sip.sip_server.clone(),
         };
-        Ok(
-            Provisioner::new(db, backend, settings, secret, policy, clock)
-                .with_username_claims(self.sip.username_claims.clone())
-                .with_reserved_usernames(self.reserved_usernames())
-                .with_username_quarantine(
-                    self.sip
-                        .username_quarantine_days
-                        .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
-                )
-                .with_random_passwords(self.backend.random_passwords)
-                .with_credential_ttl(self.credential_ttl()),
-        )
+        let mut provisioner = Provisioner::new(db, backend, settings, secret, policy, clock);
+        if !self.backend.kamailio_rpc_urls.is_empty() {
+            provisioner = provisioner.with_kamailio_rpc(
+                sipauth_provision::KamailioRpc::new(&self.backend.kamailio_rpc_urls)
+                    .map_err(ConfigError::new)?,
+            );
+        }
+        Ok(provisioner
+            .with_username_claims(self.sip.username_claims.clone())
+            .with_reserved_usernames(self.reserved_usernames())
+            .with_username_quarantine(
+                self.sip
+                    .username_quarantine_days
+                    .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+            )
+            .with_random_passwords(self.backend.random_passwords)
+            .with_credential_ttl(self.credential_ttl()))
     }
 
     /// How long a provision's password works (`None`: leases off).
@@ -914,12 +919,7 @@ impl ServiceConfig {
         if scim_on {
             state = state.with_scim(scim);
         }
-        if !self.backend.kamailio_rpc_urls.is_empty() {
-            state = state.with_kamailio_rpc(
-                crate::kamailio_rpc::KamailioRpc::new(&self.backend.kamailio_rpc_urls)
-                    .map_err(ConfigError::new)?,
-            );
-        }
+
         if backchannel_on {
             state = state.with_backchannel(backchannel);
         }

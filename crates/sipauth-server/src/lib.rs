@@ -31,7 +31,6 @@ mod dev_idp;
 mod edge;
 mod error;
 mod html;
-mod kamailio_rpc;
 mod lifecycle;
 mod limits;
 mod metrics;
@@ -54,7 +53,6 @@ pub use config::{
 pub use dev_idp::{DevIdp, DevUser};
 pub use edge::{ClientIp, MAX_BODY, MAX_HEADERS, MAX_HEADER_BYTES};
 pub use error::ApiError;
-pub use kamailio_rpc::KamailioRpc;
 pub use lifecycle::access_ended;
 pub use limits::{Rate, RateLimits};
 pub use metrics::Metrics;

@@ -170,13 +170,13 @@ impl Metrics {
         self.lifecycle.get_or_create(&EventLabels { event }).inc();
     }
 
-    /// One Kamailio node that could not be told (after its retries).
-    pub fn kamailio_rpc_failure(&self) {
-        self.kamailio_rpc_failures.inc();
-    }
-
-    /// The text exposition, with JWKS fetch counts read from `tokens`' key caches.
-    pub async fn render(&self, tokens: &TokenCheck) -> String {
+    /// The text exposition, with JWKS fetch counts read from `tokens`' key caches and the
+    /// provisioner's count of Kamailio nodes that could not be told.
+    pub async fn render(&self, tokens: &TokenCheck, rpc_failures: u64) -> String {
+        let seen = self.kamailio_rpc_failures.get();
+        if rpc_failures > seen {
+            self.kamailio_rpc_failures.inc_by(rpc_failures - seen);
+        }
         for issuer in &tokens.issuers {
             if let Some(jwks) = issuer.verifier.jwks() {
                 let total = jwks.fetch_count().await;

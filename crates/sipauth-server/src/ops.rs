@@ -66,7 +66,10 @@ const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0;
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-        state.metrics.render(&state.tokens).await,
+        state
+            .metrics
+            .render(&state.tokens, state.provisioner.kamailio_rpc_failures())
+            .await,
     )
 }
 

@@ -27,8 +27,6 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The web sign-in page, when configured.
     pub web: Option<Arc<crate::web::Web>>,
-    /// Kamailio's JSON-RPC, for removing the contacts of people whose access ended.
-    pub kamailio: Option<Arc<crate::kamailio_rpc::KamailioRpc>>,
     /// The back-channel logout endpoint, when the web page has a client at an issuer.
     pub backchannel: Option<Arc<crate::backchannel::Backchannel>>,
     /// The SCIM service provider, when an issuer has a SCIM secret.
@@ -53,7 +51,6 @@ impl AppState {
             web: None,
             scim: None,
             backchannel: None,
-            kamailio: None,
             #[cfg(feature = "dev-idp")]
             dev_idp: None,
             clock: Arc::new(sipauth::SystemClock),
@@ -63,12 +60,6 @@ impl AppState {
     /// With the web sign-in page.
     pub fn with_web(mut self, web: crate::web::Web) -> Self {
         self.web = Some(Arc::new(web));
-        self
-    }
-
-    /// With Kamailio's JSON-RPC endpoints (contacts removed when access ends).
-    pub fn with_kamailio_rpc(mut self, rpc: crate::kamailio_rpc::KamailioRpc) -> Self {
-        self.kamailio = Some(Arc::new(rpc));
         self
     }
 

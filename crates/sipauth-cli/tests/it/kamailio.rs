@@ -589,6 +589,42 @@ async fn ending_access_removes_what_is_registered_from_kamailios_location_table(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(gone, "the lease's end removed the contact");
+    // An operator's disable, from `sipauth admin` (the service's settings from the
+    // environment): the contact goes too.
+    let token = id_token_of("wes").await;
+    let (status, creds) = provision(&service, &token).await;
+    assert_eq!(status, 200, "{creds}");
+    register_and_stay(&env, &kamailio, "wes", creds["password"].as_str().unwrap()).await;
+    let secret = env
+        .dir
+        .join("data")
+        .join("server.secret")
+        .display()
+        .to_string();
+    let out = env
+        .cmd(&[
+            "admin",
+            "--database",
+            &service.database,
+            "--secret-file",
+            &secret,
+            "disable",
+            "wes",
+        ])
+        .env("SIPAUTH_KAMAILIO_RPC_URLS", &kamailio.rpc_url)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !kamailio.has_contact("wes").await,
+        "removed by the operator's disable"
+    );
 }
 
 #[tokio::test]

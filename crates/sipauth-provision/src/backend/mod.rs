@@ -8,6 +8,7 @@
 
 mod ephemeral;
 mod kamailio;
+mod kamailio_rpc;
 
 use std::time::Duration;
 
@@ -17,7 +18,9 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use crate::account::Account;
 use crate::error::ProvisionError;
+use crate::store::WriteTx;
 pub use kamailio::ha1;
+pub use kamailio_rpc::KamailioRpc;
 
 /// Where the SIP server finds the credentials.
 #[derive(Debug, Clone)]
@@ -108,14 +111,16 @@ impl Backend {
         }
     }
 
-    /// Makes the SIP server refuse `account` at once, in the account's transaction.
+    /// Makes the SIP server refuse `account` at once, in the account's transaction; what is
+    /// registered goes after the commit ([`WriteTx::end_registrations`]).
     pub(crate) async fn revoke(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        w: &mut WriteTx<'_>,
         account: &Account,
     ) -> Result<(), ProvisionError> {
+        w.end_registrations(account);
         match self {
-            Backend::KamailioSubscriber { .. } => kamailio::remove(tx, account).await,
+            Backend::KamailioSubscriber { .. } => kamailio::remove(&mut w.tx, account).await,
             // Nothing was written; ephemeral credentials end at their expiry.
             Backend::Ephemeral { .. } => Ok(()),
         }

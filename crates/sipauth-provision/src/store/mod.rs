@@ -22,6 +22,8 @@ pub(crate) struct WriteTx<'a> {
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
     pub tx: Transaction<'a, Any>,
     kind: db::Kind,
+    /// Addresses of record whose registrations end once this commits.
+    ended: Vec<String>,
 }
 
 impl WriteTx<'_> {
@@ -36,10 +38,19 @@ impl WriteTx<'_> {
         }
     }
 
-    /// Commits.
-    pub(crate) async fn commit(self) -> Result<(), ProvisionError> {
+    /// After the commit, what `account` has registered at the SIP server is to go (its access
+    /// ended, or its password changed).
+    pub(crate) fn end_registrations(&mut self, account: &crate::account::Account) {
+        let aor = format!("{}@{}", account.username, account.domain);
+        if !self.ended.contains(&aor) {
+            self.ended.push(aor);
+        }
+    }
+
+    /// Commits: the addresses of record whose registrations are to end.
+    pub(crate) async fn commit(self) -> Result<Vec<String>, ProvisionError> {
         self.tx.commit().await?;
-        Ok(())
+        Ok(self.ended)
     }
 }
 
@@ -53,11 +64,13 @@ impl Database {
                 _turn: Some(self.writer.lock().await),
                 tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
                 kind: self.kind,
+                ended: Vec::new(),
             },
             db::Kind::Postgres => WriteTx {
                 _turn: None,
                 tx: self.pool.begin().await?,
                 kind: self.kind,
+                ended: Vec::new(),
             },
         })
     }

@@ -1,9 +1,10 @@
 //! [`KamailioRpc`]: tells Kamailio, through its JSON-RPC over HTTP (`jsonrpcs`), that a
 //! person's access ended: `ul.rm location <aor>` removes what they have registered, so a phone
 //! registered a minute ago stops being reachable at once (a refused REGISTER alone would leave
-//! it until its binding expires). Every configured node is told; a failure is retried (three
-//! attempts), then counted (`sipauth_kamailio_rpc_failures_total`) and logged, never dropped
-//! silently. "Not found" (nothing registered) is success.
+//! it until its binding expires). Called after the commit of every change that ended access
+//! (`Provisioner::finish`). Every configured node is told; a failure is retried (three
+//! attempts), then audited and counted, never dropped silently. "Not found" (nothing
+//! registered) is success.
 
 use std::time::Duration;
 
