@@ -3,9 +3,10 @@
 //! binary named by `SIPAUTH_BIN`) on SQLite, a real Kamailio 5.6 reading its `subscriber`
 //! table with JSON-RPC on, and a loopback issuer signing with a key of our own (ID tokens to
 //! provision with, logout tokens to send). Per path, `RUNS` people (default 20) each provision,
-//! register over UDP and stay registered; then the path ends their access, and two probes run
-//! at once from the moment the word was given: REGISTER with the old password until Kamailio
-//! refuses it, and `ul.dump` until their contact is gone.
+//! register over UDP and stay registered, and call Bob (SIPp's answering machine) with SIPp;
+//! then the path ends their access, and three probes run at once from the moment the word was
+//! given: REGISTER with the old password until Kamailio refuses it, `ul.dump` until their
+//! contact is gone, and the caller's SIPp until it has the BYE that ends the call.
 //!
 //! Paths: `scim` (PATCH active=false; from its answer), `backchannel` (a logout token with
 //! `disable`; from its answer), `lease` (`--credential-ttl 2`; from the lease's end). Prints
@@ -145,6 +146,51 @@ impl Bench {
         }
     }
 
+    /// A call from `user` to Bob (at `bob_port`), up when this returns: the caller's SIPp,
+    /// which exits once the call is ended by a BYE.
+    async fn call(
+        &self,
+        user: &str,
+        password: &str,
+        bob_port: u16,
+    ) -> Result<tokio::process::Child, Failure> {
+        self.kamailio
+            .add_contact("bob", &format!("sip:bob@127.0.0.1:{bob_port}"))
+            .await?;
+        let scenario = sipauth_testkit::testenv_dir()
+            .join("sipp")
+            .join("call-until-bye.xml");
+        let caller = tokio::process::Command::new("sipp")
+            .arg(self.kamailio.udp.to_string())
+            .arg("-sf")
+            .arg(&scenario)
+            .args(["-s", "bob", "-au", user, "-ap", password])
+            .args(["-key", "caller", user, "-key", "domain", DOMAIN])
+            .args(["-i", "127.0.0.1", "-p", "0", "-m", "1", "-nostdin"])
+            .args(["-timeout", "40s", "-timeout_error"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        for _ in 0..200 {
+            if !self.kamailio.dialogs().await.is_empty() {
+                return Ok(caller);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(format!("{user}'s call did not come up").into())
+    }
+
+    /// Milliseconds from `from_ms` until the caller's SIPp has had its BYE (and exited 0).
+    async fn until_call_ended(caller: tokio::process::Child, from_ms: i64) -> Result<i64, Failure> {
+        let out = caller.wait_with_output().await?;
+        if !out.status.success() {
+            return Err("the call did not end with a BYE".into());
+        }
+        Ok(wall_ms() - from_ms)
+    }
+
     /// Milliseconds from `from_ms` until Kamailio lists no contact of `user`.
     async fn until_contact_gone(&self, user: &str, from_ms: i64) -> Result<i64, Failure> {
         loop {
@@ -232,9 +278,28 @@ async fn main() -> Result<(), Failure> {
         http: reqwest::Client::new(),
     };
 
+    // Bob: SIPp's answering machine for every call.
+    let bob_port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let _bob = tokio::process::Command::new("sipp")
+        .args([
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &bob_port.to_string(),
+            "-nostdin",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
     let mut report = serde_json::Map::new();
     for path in ["scim", "backchannel", "lease"] {
-        let (mut refused, mut gone) = (Vec::new(), Vec::new());
+        let (mut refused, mut gone, mut ended) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..runs {
             let sub = format!("{path}{i}");
             let creds = bench.provision(&service, &sub).await?;
@@ -243,6 +308,7 @@ async fn main() -> Result<(), Failure> {
             if !bench.register(&user, &password, true).await? {
                 return Err(format!("{user} did not register").into());
             }
+            let caller = bench.call(&user, &password, bob_port).await?;
             let started = monotonic_now();
             let from_ms = match path {
                 "scim" => {
@@ -282,19 +348,25 @@ async fn main() -> Result<(), Failure> {
                     end
                 }
             };
-            let (r, g) = tokio::join!(
+            let (r, g, e) = tokio::join!(
                 bench.until_refused(&user, &password, from_ms),
-                bench.until_contact_gone(&user, from_ms)
+                bench.until_contact_gone(&user, from_ms),
+                Bench::until_call_ended(caller, from_ms)
             );
             refused.push(r?);
             gone.push(g?);
+            ended.push(e?);
             if started.elapsed() > Duration::from_secs(30) {
                 return Err(format!("{path} run {i} took over 30 s").into());
             }
         }
         report.insert(
             path.to_string(),
-            json!({"register_refused": summary(refused), "contact_gone": summary(gone)}),
+            json!({
+                "register_refused": summary(refused),
+                "contact_gone": summary(gone),
+                "call_ended": summary(ended)
+            }),
         );
     }
     println!("{}", serde_json::to_string_pretty(&Value::Object(report))?);

@@ -193,14 +193,15 @@ impl Provisioner {
     }
 
     /// Commits `w`, then has the SIP server forget what the accounts whose access it ended
-    /// have registered (each node told, retried; a failure audited and counted).
+    /// have registered and end their calls (each node told, retried; audited, a failure
+    /// counted).
     pub(crate) async fn finish(&self, w: WriteTx<'_>) -> Result<(), ProvisionError> {
         let ended = w.commit().await?;
         let Some(rpc) = &self.rpc else {
             return Ok(());
         };
         for aor in ended {
-            let failed = rpc.remove_contacts(&aor).await;
+            let failed = rpc.end_access(&aor).await;
             let outcome = match failed.is_empty() {
                 true => "ok".to_string(),
                 false => {
@@ -209,10 +210,7 @@ impl Provisioner {
                 }
             };
             let username = aor.split('@').next();
-            if let Err(e) = self
-                .note("kamailio_contacts_removed", username, &outcome)
-                .await
-            {
+            if let Err(e) = self.note("kamailio_access_ended", username, &outcome).await {
                 tracing::warn!(error = %e, "auditing the contacts' removal failed");
             }
         }

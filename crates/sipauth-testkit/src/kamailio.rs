@@ -138,6 +138,26 @@ impl Kamailio {
         Ok(answer.get("result").cloned().unwrap_or(answer))
     }
 
+    /// Adds a contact for `user` to the location table (`ul.add`), as a registration would: a
+    /// SIPp UAS at `contact` becomes callable as `user`.
+    pub async fn add_contact(&self, user: &str, contact: &str) -> Result<(), String> {
+        self.rpc(
+            "ul.add",
+            serde_json::json!(["location", user, contact, 3600, 1.0, "", 0, 0, 0]),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The calls in progress (`dlg.list`).
+    pub async fn dialogs(&self) -> Vec<serde_json::Value> {
+        self.rpc("dlg.list", serde_json::json!([]))
+            .await
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
     /// True when `ul.dump` lists a contact for `user` (its AoR, with or without the domain).
     pub async fn has_contact(&self, user: &str) -> bool {
         let dump = self

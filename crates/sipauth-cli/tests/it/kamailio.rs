@@ -628,6 +628,120 @@ async fn ending_access_removes_what_is_registered_from_kamailios_location_table(
 }
 
 #[tokio::test]
+async fn ending_access_ends_a_call_in_progress() {
+    let env = Env::new("kam-call");
+    let file = scim_flag(&env);
+    let placeholder = serve(
+        &env,
+        &["--sip-domain", DOMAIN, "--ws-uri", "ws://127.0.0.1:9/"],
+    )
+    .await;
+    let db = placeholder.database.clone();
+    drop(placeholder);
+    let kamailio = Kamailio::start(KamailioAuth::Sqlite(db.into()))
+        .await
+        .unwrap();
+    let service = serve(
+        &env,
+        &[
+            "--sip-domain",
+            DOMAIN,
+            "--ws-uri",
+            &kamailio.ws_uri,
+            "--scim-token-file",
+            &file,
+            "--kamailio-rpc-url",
+            &kamailio.rpc_url,
+        ],
+    )
+    .await;
+    let token = id_token_of("xia").await;
+    let (status, creds) = provision(&service, &token).await;
+    assert_eq!(status, 200, "{creds}");
+    let password = creds["password"].as_str().unwrap().to_string();
+    // Bob: SIPp's answering machine, callable as bob.
+    let free_udp = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let bob_port = free_udp().to_string();
+    let _bob = tokio::process::Command::new("sipp")
+        .args([
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &bob_port,
+            "-m",
+            "1",
+            "-nostdin",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    kamailio
+        .add_contact("bob", &format!("sip:bob@127.0.0.1:{bob_port}"))
+        .await
+        .unwrap();
+    // Xia calls Bob with her SIP password and waits for the BYE.
+    let scenario = sipauth_testkit::testenv_dir()
+        .join("sipp")
+        .join("call-until-bye.xml");
+    let caller_port = free_udp().to_string();
+    let xia = tokio::process::Command::new("sipp")
+        .arg(kamailio.udp.to_string())
+        .arg("-sf")
+        .arg(&scenario)
+        .args(["-s", "bob", "-au", "xia", "-ap", &password])
+        .args(["-key", "caller", "xia", "-key", "domain", DOMAIN])
+        .args(["-i", "127.0.0.1", "-p", &caller_port, "-m", "1", "-nostdin"])
+        .args(["-timeout", "40s", "-timeout_error"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if !kamailio.dialogs().await.is_empty() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the call is up: {}", kamailio.log());
+    // The provider deactivates Xia: Kamailio ends her call (SIPp gets the BYE and exits 0).
+    let (status, user) = scim(
+        &service,
+        reqwest::Method::POST,
+        "/Users",
+        Some(serde_json::json!({"userName": "xia@example.com", "externalId": "xia", "active": false})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let out = tokio::time::timeout(Duration::from_secs(20), xia.wait_with_output())
+        .await
+        .expect("the call ended")
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(kamailio.dialogs().await.is_empty());
+}
+
+#[tokio::test]
 async fn the_providers_directory_ends_registration_at_kamailio() {
     let env = Env::new("kam-scim");
     let file = scim_flag(&env);

@@ -1,7 +1,8 @@
 //! [`KamailioRpc`]: tells Kamailio, through its JSON-RPC over HTTP (`jsonrpcs`), that a
 //! person's access ended: `ul.rm location <aor>` removes what they have registered, so a phone
 //! registered a minute ago stops being reachable at once (a refused REGISTER alone would leave
-//! it until its binding expires). Called after the commit of every change that ended access
+//! it until its binding expires), and `dlg.end_dlg` ends their calls in progress where the
+//! `dialog` module runs. Called after the commit of every change that ended access
 //! (`Provisioner::finish`). Every configured node is told; a failure is retried (three
 //! attempts), then audited and counted, never dropped silently. "Not found" (nothing
 //! registered) is success.
@@ -41,17 +42,44 @@ impl KamailioRpc {
         Ok(Self { urls, http })
     }
 
-    /// Removes every contact of `aor` (`user@domain`) from the location table of every node.
-    /// The nodes that could not be told, after the retries.
-    pub async fn remove_contacts(&self, aor: &str) -> Vec<String> {
+    /// On every node: removes every contact of `aor` (`user@domain`) from the location table,
+    /// and ends every call in progress (a `dialog` module dialog) whose caller or callee is
+    /// `aor` (Kamailio sends BYE to both sides). The nodes that could not be told, after the
+    /// retries. A node without the `dialog` module has no calls to end.
+    pub async fn end_access(&self, aor: &str) -> Vec<String> {
         let mut failed = Vec::new();
         for url in &self.urls {
-            if let Err(e) = self.call(url, "ul.rm", json!(["location", aor])).await {
-                tracing::warn!(node = %url, %aor, error = %e, "removing contacts at Kamailio failed");
+            let done = match self.call(url, "ul.rm", json!(["location", aor])).await {
+                Ok(_) => self.end_calls(url, aor).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                tracing::warn!(node = %url, %aor, error = %e, "ending access at Kamailio failed");
                 failed.push(url.to_string());
             }
         }
         failed
+    }
+
+    /// Ends the dialogs of `aor` at one node (`dlg.list`, then `dlg.end_dlg` for each).
+    async fn end_calls(&self, url: &url::Url, aor: &str) -> Result<(), String> {
+        let dialogs = self.call(url, "dlg.list", json!([])).await?;
+        let party = |uri: Option<&Value>| {
+            uri.and_then(Value::as_str)
+                .and_then(|u| u.strip_prefix("sip:").or_else(|| u.strip_prefix("sips:")))
+                .map(|u| u.split(';').next().unwrap_or(u))
+                .is_some_and(|u| u.eq_ignore_ascii_case(aor))
+        };
+        for d in dialogs.as_array().map(Vec::as_slice).unwrap_or_default() {
+            if !(party(d.get("from_uri")) || party(d.get("to_uri"))) {
+                continue;
+            }
+            let (Some(entry), Some(id)) = (d.get("h_entry"), d.get("h_id")) else {
+                continue;
+            };
+            self.call(url, "dlg.end_dlg", json!([entry, id])).await?;
+        }
+        Ok(())
     }
 
     async fn call(&self, url: &url::Url, method: &str, params: Value) -> Result<Value, String> {
