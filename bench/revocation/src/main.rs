@@ -19,9 +19,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sipauth::{monotonic_now, Clock, SipPassword, SystemClock};
 use sipauth_register::{CheckOptions, Credentials, Outcome, Target};
+use sipauth_testkit::issuer::OwnIssuer;
 use sipauth_testkit::kamailio::{Kamailio, KamailioAuth};
-use sipauth_testkit::keys::TestKey;
-use sipauth_testkit::stub::{Canned, Stub};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const DOMAIN: &str = "sip.test";
@@ -70,8 +69,7 @@ async fn serve(bin: &str, args: &[String]) -> Result<Service, Failure> {
 }
 
 struct Bench {
-    stub: Stub,
-    key: TestKey,
+    issuer: OwnIssuer,
     kamailio: Kamailio,
     http: reqwest::Client,
 }
@@ -79,21 +77,12 @@ struct Bench {
 impl Bench {
     fn id_token(&self, sub: &str) -> String {
         let now = SystemClock.now_unix();
-        self.key.sign(&json!({
-            "iss": self.stub.base, "sub": sub, "aud": CLIENT, "iat": now - 5, "exp": now + 600,
-            "email": format!("{sub}@example.com"), "email_verified": true
-        }))
+        self.issuer.id_token(sub, CLIENT, now - 5, json!({}))
     }
 
     fn logout_token(&self, sub: &str, jti: &str) -> String {
-        let now = SystemClock.now_unix();
-        self.key.sign_with_header(
-            &json!({
-                "iss": self.stub.base, "aud": CLIENT, "iat": now, "exp": now + 120, "jti": jti,
-                "sub": sub, "events": {sipauth::BACKCHANNEL_LOGOUT_EVENT: {}}
-            }),
-            |h| h.typ = Some("logout+jwt".into()),
-        )
+        self.issuer
+            .logout_token(sub, CLIENT, SystemClock.now_unix(), jti)
     }
 
     async fn provision(&self, service: &Service, sub: &str) -> Result<Value, Failure> {
@@ -223,17 +212,14 @@ async fn main() -> Result<(), Failure> {
     let scim_secret = dir.join("scim.secret");
     std::fs::write(&scim_secret, format!("{SCIM_SECRET}\n"))?;
 
-    let stub = Stub::start().await?;
-    let key = TestKey::generate("k1");
-    stub.set("/jwks", Canned::json(200, TestKey::jwks(&[&key])));
-    stub.serve_discovery(json!({}));
+    let issuer = OwnIssuer::start().await?;
     let base_args = |extra: &[&str]| -> Vec<String> {
         let mut args: Vec<String> = [
             "serve",
             "--listen",
             "127.0.0.1:0",
             "--issuer",
-            &stub.base,
+            issuer.url(),
             "--audience",
             CLIENT,
             "--sip-domain",
@@ -272,8 +258,7 @@ async fn main() -> Result<(), Failure> {
     )
     .await?;
     let bench = Bench {
-        stub,
-        key,
+        issuer,
         kamailio,
         http: reqwest::Client::new(),
     };

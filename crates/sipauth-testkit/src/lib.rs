@@ -1,12 +1,14 @@
 //! Test helpers for sipauth (not published): plays the browser against the real oidc-provider
 //! ([`browser`]), forges ID tokens with keys of our own ([`keys`]), and runs loopback HTTP stubs
 //! for what cannot run here, such as Google's, Microsoft's and GitHub's own servers ([`stub`]),
-//! and signs people in at the real provider for their tokens ([`signin`]).
+//! signs people in at the real provider for their tokens ([`signin`]), and plays an issuer of
+//! our own that mints ID and logout tokens on cue ([`issuer`]).
 //! It does not depend on sipauth, so the library's tests can use it without a cycle.
 
 #![allow(missing_docs)]
 
 pub mod browser;
+pub mod issuer;
 pub mod kamailio;
 pub mod keys;
 pub mod process;

@@ -785,26 +785,7 @@ async fn an_ended_lease_is_refused_at_kamailio_and_the_next_provision_renews_it(
 
 #[tokio::test]
 async fn the_subscriber_table_in_postgresql_works_the_same() {
-    let Ok(pg) = std::env::var("SIPAUTH_TEST_POSTGRES_URL") else {
-        panic!("SIPAUTH_TEST_POSTGRES_URL is not set: run testenv/start.sh");
-    };
-    // A database of its own, so other tests' rows do not matter.
-    let name = format!(
-        "kam_{}",
-        sipauth::random_urlsafe(6)
-            .unwrap()
-            .to_ascii_lowercase()
-            .replace(['-', '_'], "x")
-    );
-    let admin = sipauth_provision::Database::open(&pg).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(admin.pool())
-        .await
-        .unwrap();
-    let url = match pg.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("{pg}"),
-    };
+    let url = fresh_postgres("kam").await;
     let env = Env::new("kam-pg");
     let placeholder = serve(&env, &["--sip-domain", DOMAIN, "--database", &url]).await;
     drop(placeholder);
@@ -848,4 +829,184 @@ async fn the_subscriber_table_in_postgresql_works_the_same() {
     )
     .await;
     the_directory_governs_registration(&env, &service, &kamailio, "ray").await;
+}
+
+/// A fresh PostgreSQL database for one test: its URL.
+async fn fresh_postgres(prefix: &str) -> String {
+    let pg = std::env::var("SIPAUTH_TEST_POSTGRES_URL")
+        .expect("SIPAUTH_TEST_POSTGRES_URL: run testenv/start.sh");
+    let name = format!(
+        "{prefix}_{}",
+        sipauth::random_urlsafe(6)
+            .unwrap()
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let admin = sipauth_provision::Database::open(&pg).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(admin.pool())
+        .await
+        .unwrap();
+    match pg.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("{pg}"),
+    }
+}
+
+/// JsSIP registers `user` over WebSocket: true on a 200.
+async fn jssip_registers(kamailio: &Kamailio, user: &str, password: &str) -> bool {
+    let config = serde_json::json!({
+        "uri": format!("sip:{user}@{DOMAIN}"), "password": password,
+        "sockets": [kamailio.ws_uri], "authorization_user": user
+    });
+    jssip_register(&config.to_string()).await.0 == 0
+}
+
+#[tokio::test]
+async fn every_way_the_provider_ends_access_refuses_the_old_password_on_postgresql() {
+    use sipauth::Clock;
+    let env = Env::new("kam-every");
+    let url = fresh_postgres("every").await;
+    // An issuer of our own: tokens with and without MFA, and logout tokens.
+    let issuer = sipauth_testkit::issuer::OwnIssuer::start().await.unwrap();
+    let now = || sipauth::SystemClock.now_unix();
+    let token = |sub: &str, acr: Option<&str>| {
+        let extra = match acr {
+            Some(acr) => serde_json::json!({ "acr": acr }),
+            None => serde_json::json!({}),
+        };
+        issuer.id_token(sub, "web", now(), extra)
+    };
+    let web_secret = env.dir.join("web.secret");
+    std::fs::write(&web_secret, "web-secret\n").unwrap();
+    let scim_file = scim_flag(&env);
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            issuer.url(),
+            "--audience",
+            "web",
+            "--sip-domain",
+            DOMAIN,
+            "--database",
+            &url,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let placeholder = crate::common::service::spawn_service(
+        &env,
+        &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
+        url.clone(),
+    )
+    .await;
+    drop(placeholder);
+    let kamailio = Kamailio::start(KamailioAuth::Postgres(url.clone()))
+        .await
+        .unwrap();
+    let full = args(&[
+        "--ws-uri",
+        &kamailio.ws_uri,
+        "--web-client-id",
+        "web",
+        "--web-client-secret-file",
+        web_secret.to_str().unwrap(),
+        "--backchannel-logout",
+        "disable",
+        "--scim-token-file",
+        &scim_file,
+        "--credential-ttl",
+        "3",
+        "--required-acr",
+        "mfa",
+        "--kamailio-rpc-url",
+        &kamailio.rpc_url,
+    ]);
+    let service = crate::common::service::spawn_service(
+        &env,
+        &full.iter().map(String::as_str).collect::<Vec<_>>(),
+        url.clone(),
+    )
+    .await;
+    let signed_in = |sub: &'static str| {
+        let t = token(sub, Some("mfa"));
+        let service = &service;
+        async move {
+            let (status, creds) = provision(service, &t).await;
+            assert_eq!(status, 200, "{sub}: {creds}");
+            creds["password"].as_str().unwrap().to_string()
+        }
+    };
+    let refused = |user: &'static str, password: String| {
+        let (env, kamailio) = (&env, &kamailio);
+        async move {
+            let (code, doc) = check_ws(env, kamailio, user, &password, None).await;
+            assert_eq!(
+                (code, &doc["result"]["status"]),
+                (9, &Value::from(403)),
+                "{user}: {doc}"
+            );
+            assert!(
+                !jssip_registers(kamailio, user, &password).await,
+                "{user}: JsSIP too"
+            );
+        }
+    };
+
+    // SCIM deactivation.
+    let pw = signed_in("sam").await;
+    assert!(
+        jssip_registers(&kamailio, "sam", &pw).await,
+        "{}",
+        kamailio.log()
+    );
+    let (status, _) = scim(
+        &service,
+        reqwest::Method::POST,
+        "/Users",
+        Some(serde_json::json!({"userName": "sam@example.com", "externalId": "sam", "active": false})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    refused("sam", pw).await;
+
+    // Back-channel logout with `disable`; a sign-in after it registers again.
+    let pw = signed_in("tia").await;
+    assert!(jssip_registers(&kamailio, "tia", &pw).await);
+    let logout = issuer.logout_token("tia", "web", now(), "j-tia");
+    let answer = reqwest::Client::new()
+        .post(format!("{}/backchannel-logout", service.base))
+        .form(&[("logout_token", logout)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    refused("tia", pw.clone()).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = signed_in("tia").await;
+    assert_ne!(again, pw);
+    assert!(jssip_registers(&kamailio, "tia", &again).await);
+
+    // The policy: a token without the required MFA refuses and disables.
+    let pw = signed_in("uri").await;
+    let (status, denied) = provision(&service, &token("uri", None)).await;
+    assert_eq!(
+        (status, denied["error"].as_str()),
+        (403, Some("access_denied"))
+    );
+    refused("uri", pw).await;
+
+    // A lease that ends; the next provision registers with a new password.
+    let pw = signed_in("vex").await;
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    refused("vex", pw.clone()).await;
+    let again = signed_in("vex").await;
+    assert_ne!(again, pw);
+    assert!(jssip_registers(&kamailio, "vex", &again).await);
 }
