@@ -198,9 +198,6 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
                 every.tick().await;
                 match state.provisioner.expire_leases().await {
                     Ok(ended) => {
-                        for _ in &ended.identities {
-                            state.metrics.lifecycle("lease_expired");
-                        }
                         if !ended.identities.is_empty() {
                             tracing::info!(
                                 accounts = ended.identities.len(),

@@ -289,6 +289,7 @@ impl Provisioner {
             }
             DirectoryWrite::Group(group) => {
                 self.check_members(&mut w, issuer, &group.members).await?;
+                self.count("scim_group_create");
             }
         }
         fill(&mut stored, &write)?;
@@ -352,6 +353,7 @@ impl Provisioner {
             DirectoryWrite::Group(group) => {
                 self.check_members(&mut w, issuer, &group.members).await?;
                 store::set_members(&mut w, id, &group.members).await?;
+                self.count("scim_group_update");
             }
         }
         fill(&mut stored, &write)?;
@@ -392,6 +394,9 @@ impl Provisioner {
                     .await?;
                 ended.push(&account);
             }
+        }
+        if kind == EntryKind::Group {
+            self.count("scim_group_delete");
         }
         store::delete(&mut w, issuer, id).await?;
         self.finish(w).await?;
@@ -546,7 +551,9 @@ impl Provisioner {
             outcome: "ok".into(),
             client_ip: None,
         };
-        audit::insert(&mut *w.tx, &row).await
+        audit::insert(&mut *w.tx, &row).await?;
+        self.count(action);
+        Ok(())
     }
 }
 

@@ -99,6 +99,7 @@ impl Provisioner {
         };
         audit::insert(&mut *w.tx, &row).await?;
         self.finish(w).await?;
+        self.count(action);
         Ok(Some(account))
     }
 

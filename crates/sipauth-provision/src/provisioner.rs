@@ -102,6 +102,8 @@ pub struct Provisioner {
     rpc: Option<Arc<KamailioRpc>>,
     /// Kamailio nodes that could not be told, since the start.
     rpc_failures: Arc<AtomicU64>,
+    /// Lifecycle events recorded since the start, by audit action.
+    events: Arc<std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>>,
     audit: Arc<OnceLock<AuditLog>>,
 }
 
@@ -154,6 +156,7 @@ impl Provisioner {
             lease: None,
             rpc: None,
             rpc_failures: Arc::new(AtomicU64::new(0)),
+            events: Arc::default(),
             audit: Arc::new(OnceLock::new()),
         }
     }
@@ -185,6 +188,19 @@ impl Provisioner {
     pub fn with_kamailio_rpc(mut self, rpc: KamailioRpc) -> Self {
         self.rpc = Some(Arc::new(rpc));
         self
+    }
+
+    /// Counts a lifecycle event (a closed set: the audit actions of the provider's word).
+    pub(crate) fn count(&self, event: &'static str) {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        *events.entry(event).or_default() += 1;
+    }
+
+    /// Lifecycle events since the start, by name (`scim_deactivate`, `policy_disable`,
+    /// `backchannel_disable`, `lease_expired`, ...): for the service's metrics.
+    pub fn lifecycle_counts(&self) -> Vec<(&'static str, u64)> {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        events.iter().map(|(k, v)| (*k, *v)).collect()
     }
 
     /// Kamailio nodes that could not be told since the start (after their retries).
@@ -324,6 +340,7 @@ impl Provisioner {
                     let mut disabled = row(Some(&account.username), "ok");
                     disabled.action = "policy_disable";
                     audit::insert(&mut *w.tx, &disabled).await?;
+                    self.count("policy_disable");
                 }
             }
             self.finish(w).await?;
@@ -374,6 +391,7 @@ impl Provisioner {
             let mut enabled = row(Some(&account.username), "ok");
             enabled.action = action;
             audit::insert(&mut *w.tx, &enabled).await?;
+            self.count(action);
         }
         if let (Some(ttl), true) = (self.lease_secs(), account.enabled) {
             // Ended but not swept yet: its password dies here, as the sweeper would have done.
@@ -384,6 +402,7 @@ impl Provisioner {
                 let mut expired = row(Some(&account.username), "ok");
                 expired.action = "lease_expired";
                 audit::insert(&mut *w.tx, &expired).await?;
+                self.count("lease_expired");
             }
             let until = now.saturating_add(ttl);
             accounts::update(
@@ -644,6 +663,7 @@ impl Provisioner {
             };
             audit::insert(&mut *w.tx, &row).await?;
             self.finish(w).await?;
+            self.count("lease_expired");
             ended.push(&account);
         }
         Ok(ended)

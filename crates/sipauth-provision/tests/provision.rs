@@ -976,6 +976,14 @@ async fn a_pushed_deactivation_ends_sip_access_at_once_and_reactivation_moves_th
         let after = p.provision(&alice, None).await.unwrap();
         assert_ne!(after.password.secret(), before.password.secret(), "{kind}");
         assert_eq!(audited(&p, "scim_activate").await, 1, "{kind}");
+        // Counted for the metrics too, by event.
+        let counts = p.lifecycle_counts();
+        for event in ["scim_create", "scim_deactivate", "scim_activate"] {
+            assert!(
+                counts.contains(&(event, 1)),
+                "{kind}: {event} in {counts:?}"
+            );
+        }
         // A stale version is refused, not applied.
         assert!(matches!(
             p.directory_replace(
@@ -1199,5 +1207,6 @@ async fn rejects_an_ended_leases_password_even_before_the_sweeper_runs() {
         let next = p.provision(&yan, None).await.unwrap();
         assert_ne!(next.password.secret(), first.password.secret(), "{kind}");
         assert_eq!(audited(&p, "lease_expired").await, 1, "{kind}");
+        assert_eq!(p.lifecycle_counts(), [("lease_expired", 1)], "{kind}");
     }
 }

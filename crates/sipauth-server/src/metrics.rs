@@ -165,17 +165,24 @@ impl Metrics {
             .inc();
     }
 
-    /// One lifecycle event (`scim_create`, `scim_deactivate`, ...; a closed set of names).
-    pub fn lifecycle(&self, event: &'static str) {
-        self.lifecycle.get_or_create(&EventLabels { event }).inc();
-    }
-
-    /// The text exposition, with JWKS fetch counts read from `tokens`' key caches and the
-    /// provisioner's count of Kamailio nodes that could not be told.
-    pub async fn render(&self, tokens: &TokenCheck, rpc_failures: u64) -> String {
+    /// The text exposition, with JWKS fetch counts read from `tokens`' key caches, and the
+    /// provisioner's lifecycle events and Kamailio nodes that could not be told.
+    pub async fn render(
+        &self,
+        tokens: &TokenCheck,
+        provisioner: &sipauth_provision::Provisioner,
+    ) -> String {
+        let failures = provisioner.kamailio_rpc_failures();
         let seen = self.kamailio_rpc_failures.get();
-        if rpc_failures > seen {
-            self.kamailio_rpc_failures.inc_by(rpc_failures - seen);
+        if failures > seen {
+            self.kamailio_rpc_failures.inc_by(failures - seen);
+        }
+        for (event, total) in provisioner.lifecycle_counts() {
+            let counter = self.lifecycle.get_or_create(&EventLabels { event });
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
         }
         for issuer in &tokens.issuers {
             if let Some(jwks) = issuer.verifier.jwks() {

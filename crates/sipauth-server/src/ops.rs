@@ -68,7 +68,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
         state
             .metrics
-            .render(&state.tokens, state.provisioner.kamailio_rpc_failures())
+            .render(&state.tokens, &state.provisioner)
             .await,
     )
 }

@@ -191,7 +191,6 @@ async fn handle(state: &AppState, body: Body) -> Result<(), ApiError> {
         }
     }
     crate::lifecycle::access_ended(state, &ended).await;
-    state.metrics.lifecycle("backchannel_logout");
     tracing::info!(
         issuer = logout.issuer(),
         people = subjects.len(),

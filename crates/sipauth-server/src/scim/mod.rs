@@ -411,10 +411,9 @@ fn check_if_match(headers: &HeaderMap, entry: &DirectoryEntry) -> Result<(), Sci
     }
 }
 
-/// Ends the web sessions and registrations of the people whose access a change ended, and
-/// counts the event.
-async fn after_change(state: &AppState, ended: &sipauth_provision::Ended, event: &'static str) {
-    state.metrics.lifecycle(event);
+/// Ends the web sessions of the people whose access a change ended (their SIP access ended in
+/// the change; the events are counted by the provisioner).
+async fn after_change(state: &AppState, ended: &sipauth_provision::Ended) {
     crate::lifecycle::access_ended(state, ended).await;
 }
 
@@ -473,15 +472,7 @@ async fn create(
     let body = read_json(body).await?;
     let write = resource::to_write(kind, resource::normalize(kind, &body)?)?;
     let (entry, ended) = state.provisioner.directory_create(&issuer, write).await?;
-    after_change(
-        state,
-        &ended,
-        match kind {
-            EntryKind::User => "scim_create",
-            EntryKind::Group => "scim_group_create",
-        },
-    )
-    .await;
+    after_change(state, &ended).await;
     Ok(one(
         &entry,
         &base,
@@ -510,16 +501,8 @@ async fn replace(
         .provisioner
         .directory_replace(&issuer, id, Some(current.version), write)
         .await?;
-    after_change(state, &ended, event_of(kind, &ended)).await;
+    after_change(state, &ended).await;
     Ok(one(&entry, &base, StatusCode::OK, &Projection::default()))
-}
-
-fn event_of(kind: EntryKind, ended: &sipauth_provision::Ended) -> &'static str {
-    match (kind, ended.identities.is_empty()) {
-        (EntryKind::User, true) => "scim_update",
-        (EntryKind::User, false) => "scim_deactivate",
-        (EntryKind::Group, _) => "scim_group_update",
-    }
 }
 
 async fn patch(
@@ -556,7 +539,7 @@ async fn patch(
             .await
         {
             Ok((entry, ended)) => {
-                after_change(state, &ended, event_of(kind, &ended)).await;
+                after_change(state, &ended).await;
                 return Ok(one(&entry, &base, StatusCode::OK, &Projection::default()));
             }
             Err(ProvisionError::Stale) => continue,
@@ -586,15 +569,7 @@ async fn delete(
         .directory_delete(&issuer, kind, id)
         .await?
         .ok_or_else(|| ScimError::not_found(kind.name()))?;
-    after_change(
-        state,
-        &ended,
-        match kind {
-            EntryKind::User => "scim_delete",
-            EntryKind::Group => "scim_group_delete",
-        },
-    )
-    .await;
+    after_change(state, &ended).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
