@@ -570,12 +570,3 @@ fn fill(stored: &mut Stored, write: &DirectoryWrite) -> Result<(), ProvisionErro
         serde_json::to_string(attributes).map_err(|e| ProvisionError::Invalid(e.to_string()))?;
     Ok(())
 }
-
-/// The displayNames of the groups of the user governing (issuer, subject).
-pub(crate) async fn groups_of<'e>(
-    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    issuer: &str,
-    subject: &str,
-) -> Result<Vec<String>, ProvisionError> {
-    store::groups_of(executor, issuer, subject).await
-}

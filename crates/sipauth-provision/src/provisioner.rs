@@ -19,13 +19,12 @@ use sqlx::{Any, Transaction};
 
 use crate::account::Account;
 use crate::backend::{Backend, KamailioRpc};
-use crate::directory;
 use crate::error::ProvisionError;
 use crate::password::{PasswordIssuer, ServerSecret};
 use crate::policy::{OnPolicyFailure, Policy};
 use crate::store::accounts::{self, DisabledBy, NewAccount};
 use crate::store::audit::{self, AuditLog, AuditRow};
-use crate::store::{retired, Database, WriteTx};
+use crate::store::{self, retired, Database, WriteTx};
 
 /// The SIP side of every account.
 #[derive(Debug, Clone)]
@@ -316,7 +315,8 @@ impl Provisioner {
             && self.link_claims.contains_key(identity.issuer())
         {
             true => {
-                directory::groups_of(&self.db.pool, identity.issuer(), identity.subject()).await?
+                store::directory::groups_of(&self.db.pool, identity.issuer(), identity.subject())
+                    .await?
             }
             false => Vec::new(),
         };

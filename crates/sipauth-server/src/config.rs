@@ -374,7 +374,8 @@ pub struct BackendConfig {
     #[arg(long, env = "SIPAUTH_EPHEMERAL_TTL")]
     pub ephemeral_ttl: Option<u64>,
     /// Kamailio's JSON-RPC endpoint (`jsonrpcs` over HTTP), repeatable for several nodes: when
-    /// a person's access ends, their contacts are removed from the location table at once.
+    /// a person's access ends, their contacts are removed from the location table and their
+    /// calls in progress ended at once.
     #[serde(default)]
     #[arg(
         long = "kamailio-rpc-url",

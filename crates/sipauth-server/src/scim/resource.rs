@@ -374,7 +374,7 @@ pub(crate) fn to_json(entry: &DirectoryEntry, base: &str) -> Map<String, Value> 
         EntryKind::User => ("groups", "Groups", "Group"),
         EntryKind::Group => ("members", "Users", "User"),
     };
-    if !entry.related.is_empty() || entry.kind == EntryKind::Group {
+    if !entry.related.is_empty() {
         let related: Vec<Value> = entry
             .related
             .iter()
@@ -392,9 +392,7 @@ pub(crate) fn to_json(entry: &DirectoryEntry, base: &str) -> Map<String, Value> 
                 m
             })
             .collect();
-        if !related.is_empty() {
-            out.insert(related_name.into(), Value::Array(related));
-        }
+        out.insert(related_name.into(), Value::Array(related));
     }
     out.insert(
         "meta".into(),
