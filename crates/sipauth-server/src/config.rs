@@ -121,6 +121,21 @@ pub struct ServiceConfig {
     /// The URL browsers reach the service at, behind a reverse proxy (default http://<listen address>); the web sign-in page's redirect URI is <public_url>/auth/callback.
     #[arg(long, env = "SIPAUTH_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A web page origin (scheme://host[:port]) whose scripts may call the API from another
+    /// origin (repeatable; `*`: any page, warned about). Bearer tokens only: no credentials.
+    #[serde(default)]
+    #[arg(
+        long = "cors-allow-origin",
+        value_name = "ORIGIN",
+        env = "SIPAUTH_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_allowed_origins: Vec<String>,
+    /// A built single-page app served beside the API (same origin: the app calls the relative
+    /// `/api/sip/provision`); unknown paths outside the service's own fall back to its
+    /// index.html.
+    #[arg(long, value_name = "DIR", env = "SIPAUTH_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
     /// The development identity provider: only `sipauth serve --dev` on the command line turns
     /// it on; it is no key of the file and no variable.
     #[arg(skip)]
@@ -600,6 +615,15 @@ impl ServiceConfig {
             ));
         }
         self.network_policy()?;
+        crate::cors::Cors::parse(&self.cors_allowed_origins).map_err(ConfigError::new)?;
+        if let Some(dir) = &self.static_dir {
+            if !dir.join("index.html").is_file() {
+                return Err(ConfigError::new(format!(
+                    "static_dir {}: no index.html in it (build the app first)",
+                    dir.display()
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -916,7 +940,13 @@ impl ServiceConfig {
             .with_network(self.network_policy()?)
             .with_limits(self.rate_limits())
             .with_request_timeout(self.request_timeout())
+            .with_cors(
+                crate::cors::Cors::parse(&self.cors_allowed_origins).map_err(ConfigError::new)?,
+            )
             .with_clock(clock);
+        if let Some(dir) = &self.static_dir {
+            state = state.with_static_dir(dir.clone());
+        }
         if scim_on {
             state = state.with_scim(scim);
         }

@@ -40,6 +40,7 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         Method::HEAD => "HEAD",
         Method::POST => "POST",
         Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
 }

@@ -10,12 +10,13 @@
 //! | `scim` | `/scim/v2/*` (an issuer with a SCIM secret) | the provider's directory: users and groups it pushes |
 //! | `dev_idp` | `/dev-idp/*` (`--dev` only, feature `dev-idp`) | the development identity provider |
 //! | `ops` | `/healthz`, `/readyz`, `/metrics`, `/openapi.json` | operating the service |
+//! | `spa` | everything else (`static_dir` only) | a single-page app served beside the API |
 //!
 //! Beside the areas: `auth` (the token check through the client library's one verification
 //! path, the opaque-answer cache, [`Caller`]: bearer authentication as an extractor), `edge`
 //! (header limits, timeout and metrics for every request; allowlist, per-IP limit and client
 //! address for the guarded areas), `network` and `limits` (who may call from where, how
-//! often), `metrics`, `openapi`, `error` (the one type deciding every error answer, with
+//! often), `cors` (which other origins' pages may call the API), `metrics`, `openapi`, `error` (the one type deciding every error answer, with
 //! codes from the one registry, `sipauth_wire::ErrorCode`), `state` ([`AppState`]), `config`
 //! (the settings that build a state) and `serve` (the accept loop). What happens to the
 //! account is [`sipauth_provision`]'s. A new area is a folder with a `routes()` merged in
@@ -26,6 +27,7 @@ mod api;
 mod auth;
 mod backchannel;
 mod config;
+mod cors;
 #[cfg(feature = "dev-idp")]
 mod dev_idp;
 mod edge;
@@ -39,6 +41,7 @@ mod openapi;
 mod ops;
 mod scim;
 mod serve;
+mod spa;
 mod state;
 mod web;
 
@@ -49,6 +52,7 @@ pub use config::{
     IssuerSettings, LimitsConfig, LogFormat, NetworkConfig, NumericUsernames, PolicyConfig,
     PolicyFailure, ServiceConfig, SipConfig, DEFAULT_WS_URI,
 };
+pub use cors::{Cors, PREFLIGHT_MAX_AGE};
 #[cfg(feature = "dev-idp")]
 pub use dev_idp::{DevIdp, DevUser};
 pub use edge::{ClientIp, MAX_BODY, MAX_HEADERS, MAX_HEADER_BYTES};
@@ -84,9 +88,14 @@ pub fn app(state: AppState) -> Router {
     if let Some(idp) = &state.dev_idp {
         router = router.nest("/dev-idp", idp.router());
     }
+    let router = if state.static_dir.is_some() {
+        router.fallback(spa::serve)
+    } else {
+        router.fallback(ops::not_found)
+    };
     router
-        .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), cors::api))
         .layer(middleware::from_fn_with_state(state.clone(), edge::track))
         .with_state(state)
 }

@@ -34,6 +34,10 @@ pub struct AppState {
     /// The development identity provider (`--dev` only).
     #[cfg(feature = "dev-idp")]
     pub dev_idp: Option<Arc<crate::dev_idp::DevIdp>>,
+    /// Which other origins' pages may call the API.
+    pub cors: Arc<crate::cors::Cors>,
+    /// A single-page app served beside the API (`static_dir`).
+    pub static_dir: Option<Arc<std::path::Path>>,
     /// The service's clock.
     pub clock: sipauth::SharedClock,
 }
@@ -53,8 +57,23 @@ impl AppState {
             backchannel: None,
             #[cfg(feature = "dev-idp")]
             dev_idp: None,
+            cors: Arc::new(crate::cors::Cors::default()),
+            static_dir: None,
             clock: Arc::new(sipauth::SystemClock),
         }
+    }
+
+    /// With the origins whose pages may call the API.
+    pub fn with_cors(mut self, cors: crate::cors::Cors) -> Self {
+        self.cors = Arc::new(cors);
+        self
+    }
+
+    /// With a single-page app served from `dir` (its `index.html` for unknown paths outside
+    /// the service's own).
+    pub fn with_static_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.static_dir = Some(Arc::from(dir.as_path()));
+        self
     }
 
     /// With the web sign-in page.

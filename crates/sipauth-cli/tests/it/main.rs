@@ -7,6 +7,7 @@
 //! - `lifecycle`: the provider governs the account: back-channel logout from oidc-provider.
 //! - `secrets`: no secret in any log, answer, table or file on the whole path at trace.
 //! - `serve`: the provisioning service end to end with the `api` strategy.
+//! - `web_apps`: a web app on the service in Chromium: CORS from another origin, `--static-dir`.
 //! - `common`: the environment, the binary's runs, the service's lifecycle.
 
 // A panic in a test or its helpers is a test failure with a location: what we want.
@@ -20,3 +21,4 @@ mod kamailio;
 mod lifecycle;
 mod secrets;
 mod serve;
+mod web_apps;

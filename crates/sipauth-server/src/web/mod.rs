@@ -202,9 +202,28 @@ fn equal(a: &str, b: &str) -> bool {
 
 /// The routes of the page, behind the edge's guard like the API: the allowlist and the per-IP
 /// limit hold for starting a sign-in as for provisioning.
+/// The sign-in page's own address; also `/` unless a single-page app is served there
+/// (`static_dir`).
+pub(crate) const HOME: &str = "/auth/";
+
+/// Where a browser without a session is sent: `/`, or [`HOME`] when `/` is the app's.
+fn home_path(state: &AppState) -> &'static str {
+    if state.static_dir.is_some() {
+        HOME
+    } else {
+        "/"
+    }
+}
+
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/", get(home))
+    let router = Router::new();
+    let router = if state.static_dir.is_some() {
+        router
+    } else {
+        router.route("/", get(home))
+    };
+    router
+        .route(HOME, get(home))
         .route("/auth/login/{provider}", get(login))
         .route("/auth/callback", get(callback))
         .route("/account", get(account))
@@ -463,7 +482,7 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
             &s.csrf,
             web.dev_banner,
         ),
-        Ok(None) => Redirect::to("/").into_response(),
+        Ok(None) => Redirect::to(home_path(&state)).into_response(),
     }
 }
 
@@ -477,7 +496,7 @@ async fn download(
     };
     let (_, s) = match web.session(&headers, state.now()).await {
         Ok(Some(found)) => found,
-        Ok(None) => return Redirect::to("/").into_response(),
+        Ok(None) => return Redirect::to(home_path(&state)).into_response(),
         Err(page) => return page,
     };
     let c = &s.credentials;
@@ -535,7 +554,7 @@ async fn logout(
     };
     let (id, session) = match web.session(&headers, state.now()).await {
         Ok(Some(found)) => found,
-        Ok(None) => return Redirect::to("/").into_response(),
+        Ok(None) => return Redirect::to(home_path(&state)).into_response(),
         Err(page) => return page,
     };
     if !equal(&form.csrf, &session.csrf) {
@@ -562,7 +581,7 @@ async fn logout(
             tokio::spawn(async move { provisioner.deprovision(&who, client_ip.as_deref()).await })
                 .await;
     }
-    let mut response = Redirect::to("/").into_response();
+    let mut response = Redirect::to(home_path(&state)).into_response();
     response
         .headers_mut()
         .append(header::SET_COOKIE, web.cookie(Cookie::Session, "", 0));

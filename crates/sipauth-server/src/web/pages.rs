@@ -217,7 +217,7 @@ pub(super) fn error(status: StatusCode, code: &str, dev: bool) -> Response {
                 h1 { (title) }
                 p { (advice) }
                 p { "Code: " code { (code) } }
-                p { a.button href="/" { "Back to sign-in" } }
+                p { a.button href=(super::HOME) { "Back to sign-in" } }
             },
         ),
     )

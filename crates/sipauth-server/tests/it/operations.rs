@@ -43,8 +43,14 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 
 /// The state `sipauth serve --config` would run, from `extra` TOML after the two issuers.
 async fn state(name: &str, second: &Stub, extra: &str) -> AppState {
+    state_with(name, second, "", extra).await
+}
+
+/// The same, with `top` TOML before the first table (top-level settings).
+async fn state_with(name: &str, second: &Stub, top: &str, extra: &str) -> AppState {
     let text = format!(
         r#"
+{top}
 [[issuer]]
 url = "{}"
 audiences = ["{}"]
@@ -453,4 +459,243 @@ async fn rejects_a_client_that_never_finishes_its_headers_by_closing_the_connect
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+/// A request from a page at `origin`.
+fn from_origin(method: &str, uri: &str, origin: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("origin", origin);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut request = request.body(Body::empty()).unwrap();
+    request
+        .extensions_mut()
+        .insert(ConnectInfo("127.0.0.1:1".parse::<SocketAddr>().unwrap()));
+    request
+}
+
+fn preflight(origin: &str) -> Request<Body> {
+    from_origin(
+        "OPTIONS",
+        "/api/sip/provision",
+        origin,
+        &[
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "authorization, content-type",
+            ),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn a_page_on_an_allowed_origin_may_call_the_api_and_its_preflight_is_answered() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state_with(
+        "cors",
+        &second,
+        r#"cors_allowed_origins = ["https://app.example.com"]"#,
+        "",
+    )
+    .await;
+    let answer = send(&state, preflight("https://app.example.com")).await;
+    assert!(answer.status.is_success(), "{}", answer.status);
+    let h = |name: &str| {
+        answer
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    assert_eq!(h("access-control-allow-origin"), "https://app.example.com");
+    for method in ["get", "post", "delete"] {
+        assert!(
+            h("access-control-allow-methods").contains(method),
+            "{method}"
+        );
+    }
+    assert!(h("access-control-allow-headers").contains("authorization"));
+    assert!(h("access-control-allow-headers").contains("content-type"));
+    assert_eq!(h("access-control-max-age"), "600");
+    assert_eq!(
+        h("access-control-allow-credentials"),
+        "",
+        "bearer tokens only"
+    );
+    assert!(answer.headers.get_all("vary").iter().any(|v| v
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("origin")));
+
+    let token = token_of_second(&key, &second, "c-1", "carol@example.com");
+    let bearer = format!("Bearer {token}");
+    let call = send(
+        &state,
+        from_origin(
+            "POST",
+            "/api/sip/provision",
+            "https://app.example.com",
+            &[("authorization", &bearer)],
+        ),
+    )
+    .await;
+    assert_eq!(call.status, StatusCode::OK, "{}", call.text);
+    assert_eq!(
+        call.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    // An error answer carries the header too, so the page can read why.
+    let refused = send(
+        &state,
+        from_origin(
+            "POST",
+            "/api/sip/provision",
+            "https://app.example.com",
+            &[("authorization", "Bearer nope")],
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+}
+
+#[tokio::test]
+async fn rejects_pages_on_other_origins_with_no_cors_header() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state_with(
+        "cors-other",
+        &second,
+        r#"cors_allowed_origins = ["https://app.example.com"]"#,
+        "",
+    )
+    .await;
+    for origin in [
+        "https://evil.example.com",
+        "https://app.example.com.evil.example",
+        "http://app.example.com",
+        "null",
+    ] {
+        let answer = send(&state, preflight(origin)).await;
+        assert!(
+            !answer
+                .headers
+                .keys()
+                .any(|k| k.as_str() == "access-control-allow-origin"),
+            "{origin}: {:?}",
+            answer.headers
+        );
+    }
+    // With no origin configured, the API has no CORS at all: a preflight is a JSON 405.
+    let plain = state_with("cors-off", &second, "", "").await;
+    let answer = send(&plain, preflight("https://app.example.com")).await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!answer
+        .headers
+        .keys()
+        .any(|k| k.as_str().starts_with("access-control-")));
+}
+
+#[tokio::test]
+async fn rejects_a_cors_origin_a_browser_never_sends() {
+    for bad in ["https://app.example.com/", "app.example.com"] {
+        let text = format!(
+            "cors_allowed_origins = [\"{bad}\"]\n[[issuer]]\nurl = \"https://issuer.example.com\"\naudiences = [\"a\"]\n"
+        );
+        let err = ServiceConfig::from_toml(&text)
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(err.0.contains("is not an origin"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_single_page_app_is_served_beside_the_api_and_never_shadows_it() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let dir = temp_dir("spa-files");
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    std::fs::write(dir.join("assets/app.js"), "console.log('app')").unwrap();
+    // The app tries to shadow the service's paths: it never can.
+    std::fs::create_dir_all(dir.join("api")).unwrap();
+    std::fs::write(dir.join("api/secret.json"), "{}").unwrap();
+    std::fs::write(dir.join("metrics"), "app metrics").unwrap();
+    let state = state_with(
+        "spa",
+        &second,
+        &format!("static_dir = \"{}\"", dir.display()),
+        "",
+    )
+    .await;
+    let index = send(&state, get("/")).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert_eq!(index.text, "<!doctype html><title>app</title>");
+    assert_eq!(index.headers["cache-control"], "no-cache");
+    let asset = send(&state, get("/assets/app.js")).await;
+    assert_eq!(asset.status, StatusCode::OK);
+    assert!(asset.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    // A client route: the app's index.
+    let route = send(&state, get("/calls/42")).await;
+    assert_eq!(route.status, StatusCode::OK);
+    assert_eq!(route.text, index.text);
+    // A missing file is a 404, not the index (a script tag gets no HTML).
+    let missing = send(&state, get("/assets/gone.js")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json()["error"], "not_found");
+    for path in ["/api/secret.json", "/api/sip/unknown", "/scim/v2/Users"] {
+        let answer = send(&state, get(path)).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(answer.json()["error"], "not_found", "{path}");
+    }
+    let metrics = send(&state, get("/metrics")).await;
+    assert!(
+        metrics.text.contains("sipauth_"),
+        "the service's own /metrics"
+    );
+    // Traversal out of the directory finds nothing.
+    let escape = send(&state, get("/..%2f..%2fetc%2fpasswd")).await;
+    assert_eq!(escape.status, StatusCode::NOT_FOUND);
+    // The API is the service's: a token provisions on the same origin.
+    let token = token_of_second(&key, &second, "s-1", "sam@example.com");
+    let answer = send(&state, provision(&token, "127.0.0.1:1", &[])).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let post = send(
+        &state,
+        Request::builder()
+            .method("POST")
+            .uri("/calls/42")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn rejects_a_static_dir_without_an_index() {
+    let dir = temp_dir("spa-empty");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = format!(
+        "static_dir = \"{}\"\n[[issuer]]\nurl = \"https://issuer.example.com\"\naudiences = [\"a\"]\n",
+        dir.display()
+    );
+    let err = ServiceConfig::from_toml(&text)
+        .unwrap()
+        .check()
+        .unwrap_err();
+    assert!(err.0.contains("index.html"), "{err}");
 }
