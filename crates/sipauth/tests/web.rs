@@ -267,3 +267,22 @@ fn a_started_sign_in_waits_in_session_storage_while_tokens_stay_in_memory() {
     assert!(keys[0].contains(request.state.secret()), "{keys:?}");
     pending.remove(&keys[0]).unwrap();
 }
+
+#[wasm_bindgen_test]
+fn a_relative_api_endpoint_resolves_against_the_pages_origin() {
+    let strategy = sipauth::PasswordStrategy::api_endpoint(
+        "/api/sip/provision",
+        sipauth::sip::ApiMethod::Post,
+    )
+    .unwrap();
+    let sipauth::PasswordStrategy::ApiGenerated { endpoint, .. } = strategy else {
+        panic!("the api strategy");
+    };
+    let origin = web_sys::window().unwrap().location().origin().unwrap();
+    assert_eq!(endpoint.as_str(), format!("{origin}/api/sip/provision"));
+    assert!(
+        sipauth::PasswordStrategy::api_endpoint("//evil.example/x", sipauth::sip::ApiMethod::Post)
+            .is_err(),
+        "a scheme-relative URL is not a path on the page's origin"
+    );
+}

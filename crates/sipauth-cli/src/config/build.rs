@@ -214,9 +214,7 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         },
         StrategyName::Api => {
             let endpoint = required(&p.strategy.api_endpoint, "--api-endpoint")?;
-            let endpoint = url::Url::parse(endpoint)
-                .map_err(|e| CliError::config(format!("--api-endpoint: {e}")))?;
-            PasswordStrategy::api(
+            PasswordStrategy::api_endpoint(
                 endpoint,
                 if p.strategy.api_get == Some(true) {
                     ApiMethod::Get
@@ -224,6 +222,7 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
                     ApiMethod::Post
                 },
             )
+            .map_err(|e| CliError::config(format!("--api-endpoint: {e}")))?
         }
         StrategyName::Static => PasswordStrategy::Static {
             password: SipPassword::new(required(

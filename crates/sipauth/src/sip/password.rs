@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256, Sha512};
 use url::Url;
 
 use super::CredentialError;
+use crate::error::ConfigError;
 use crate::error::Endpoint;
 use crate::http::{HttpClient, HttpRequest};
 use crate::oidc::token::TokenSet;
@@ -111,6 +112,31 @@ pub enum PasswordStrategy {
     },
 }
 
+/// A path resolved against the browser page's origin.
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+fn resolve_on_page(field: &'static str, path: &str) -> Result<Url, ConfigError> {
+    let page =
+        crate::browser::current_url().map_err(|_| ConfigError::Missing("a browser window"))?;
+    let invalid = |reason: String| ConfigError::InvalidUrl {
+        field,
+        value: path.to_string(),
+        reason,
+    };
+    Url::parse(&page)
+        .and_then(|page| page.join(path))
+        .map_err(|e| invalid(e.to_string()))
+}
+
+/// Outside a browser page there is no origin to resolve a path against.
+#[cfg(not(all(feature = "web", target_arch = "wasm32")))]
+fn resolve_on_page(field: &'static str, path: &str) -> Result<Url, ConfigError> {
+    Err(ConfigError::InvalidUrl {
+        field,
+        value: path.to_string(),
+        reason: "a relative endpoint works only in a browser page (wasm32, feature `web`), where it is resolved against the page's origin; give an absolute https URL".into(),
+    })
+}
+
 impl PasswordStrategy {
     /// The `api_generated` strategy with a 10 s timeout.
     pub fn api(endpoint: Url, method: ApiMethod) -> Self {
@@ -119,6 +145,22 @@ impl PasswordStrategy {
             method,
             timeout: Duration::from_secs(10),
         }
+    }
+
+    /// The `api_generated` strategy for an endpoint as written in configuration: an absolute
+    /// URL (HTTPS, or HTTP on loopback), or, in a browser page (wasm32, feature `web`), a path
+    /// such as the guide's `"/api/sip/provision"`, resolved against the page's origin (an app
+    /// served beside `sipauth serve --static-dir`). Elsewhere a path is refused: there is no
+    /// page to resolve it against.
+    pub fn api_endpoint(endpoint: &str, method: ApiMethod) -> Result<Self, ConfigError> {
+        const FIELD: &str = "password endpoint";
+        let url = if endpoint.starts_with('/') && !endpoint.starts_with("//") {
+            resolve_on_page(FIELD, endpoint)?
+        } else {
+            crate::url_policy::parse(FIELD, endpoint)?
+        };
+        crate::url_policy::require_secure(FIELD, &url)?;
+        Ok(Self::api(url, method))
     }
 
     /// A custom strategy from an async closure.
@@ -341,6 +383,31 @@ async fn call_api(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejects_a_relative_or_insecure_api_endpoint_outside_a_browser_page() {
+        for bad in [
+            "/api/sip/provision",
+            "//evil.example/api",
+            "http://api.example.com/provision",
+            "https://user:pw@api.example.com/provision",
+        ] {
+            assert!(
+                PasswordStrategy::api_endpoint(bad, ApiMethod::Post).is_err(),
+                "{bad}"
+            );
+        }
+        let err = PasswordStrategy::api_endpoint("/api/sip/provision", ApiMethod::Post)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("browser page"), "{err}");
+        for good in [
+            "https://api.example.com/api/sip/provision",
+            "http://127.0.0.1:8080/api/sip/provision",
+        ] {
+            assert!(PasswordStrategy::api_endpoint(good, ApiMethod::Post).is_ok());
+        }
+    }
 
     // Known answers computed independently (Python hashlib/hmac).
     const SUB: &str = "248289761001";
