@@ -99,7 +99,7 @@ fn print_credentials(
         c,
         CredentialsFormat::Table,
         show_password,
-    ))
+    )?)
 }
 
 fn open_browser(url: &str) -> std::io::Result<()> {
@@ -286,7 +286,7 @@ pub async fn credentials(global: &Global, opts: &CredentialsOpts) -> Result<(), 
     } else {
         opts.format
     };
-    print_stdout(&output::render_credentials(&c, format, opts.show_password))
+    print_stdout(&output::render_credentials(&c, format, opts.show_password)?)
 }
 
 /// The signed-in profile's SIP credentials (refreshed when due), for `register-check`.

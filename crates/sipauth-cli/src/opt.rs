@@ -116,12 +116,13 @@ pub struct RegisterCheckOpts {
     /// SIP over WebSocket: ws:// or wss:// (default: the credentials' WebSocket server).
     #[arg(long, conflicts_with = "server")]
     pub ws_uri: Option<String>,
-    /// A registrar for native clients instead: HOST:PORT, with --transport.
+    /// A registrar for native clients instead: the service's `sipServer` form
+    /// (sip:HOST[:PORT][;transport=udp|tcp|tls]), or HOST:PORT with --transport.
     #[arg(long)]
     pub server: Option<String>,
-    /// The transport to --server.
-    #[arg(long, value_enum, default_value_t = SipTransport::Udp, requires = "server")]
-    pub transport: SipTransport,
+    /// The transport to a HOST:PORT --server [default: udp].
+    #[arg(long, value_enum, requires = "server")]
+    pub transport: Option<SipTransport>,
     /// The SIP user (default: the signed-in profile's credentials).
     #[arg(long, requires = "domain")]
     pub username: Option<String>,
@@ -310,8 +311,10 @@ pub enum CredentialsFormat {
     Jssip,
     /// SIP.js UserAgent options.
     Sipjs,
-    /// A baresip account line.
+    /// A baresip account line (its outbound: the service's sipServer when given).
     Baresip,
+    /// A linphonerc for `linphonec -c FILE` (needs the service's sipServer).
+    Linphone,
 }
 
 /// Provider templates by name.
@@ -681,6 +684,7 @@ mod tests {
             ("jssip", CredentialsFormat::Jssip),
             ("sipjs", CredentialsFormat::Sipjs),
             ("baresip", CredentialsFormat::Baresip),
+            ("linphone", CredentialsFormat::Linphone),
             ("json", CredentialsFormat::Json),
         ] {
             let Command::Credentials(o) =

@@ -8,6 +8,7 @@ use serde_json::Value;
 use sipauth::sip::client_config;
 use sipauth::ProvisionedCredentials;
 
+use crate::error::CliError;
 use crate::opt::CredentialsFormat;
 
 /// The credentials as the documented JSON contract ([`sipauth_wire::SipCredentials`]):
@@ -50,18 +51,26 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Renders credentials in a format. The password shows in table form only with `show_password`;
-/// machine formats always carry it (that is what they are for).
+/// machine formats always carry it (that is what they are for). `linphone` needs the service's
+/// registrar for native clients (`sipServer`).
 pub fn render_credentials(
     c: &ProvisionedCredentials,
     format: CredentialsFormat,
     show_password: bool,
-) -> String {
+) -> Result<String, CliError> {
     let pretty = |v: Value| serde_json::to_string_pretty(&v).unwrap_or_default();
-    match format {
+    let sip_server = c.sip_server.as_deref().unwrap_or_default();
+    let expires_at = c.expires_at.map(|t| t.to_string()).unwrap_or_default();
+    Ok(match format {
         CredentialsFormat::Json => pretty(credentials_json(c)),
         CredentialsFormat::Jssip => pretty(client_config::jssip_config(c)),
         CredentialsFormat::Sipjs => pretty(client_config::sipjs_config(c)),
         CredentialsFormat::Baresip => client_config::baresip_account(c),
+        CredentialsFormat::Linphone => client_config::linphonerc(c).ok_or_else(|| {
+            CliError::other(
+                "--format linphone needs a registrar for native clients, and these credentials name none (linphone has no SIP over WebSocket): the provisioning service hands one out with its --sip-server",
+            )
+        })?,
         CredentialsFormat::Env => [
             ("SIP_URI", c.sip_uri.as_str()),
             ("SIP_USERNAME", &c.username),
@@ -69,7 +78,9 @@ pub fn render_credentials(
             ("SIP_DISPLAY_NAME", &c.display_name),
             ("SIP_REALM", &c.realm),
             ("SIP_WS_URI", &c.ws_server_uri),
+            ("SIP_SERVER", sip_server),
             ("SIP_AUTHORIZATION_USERNAME", &c.authorization_username),
+            ("SIP_EXPIRES_AT", &expires_at),
         ]
         .iter()
         .map(|(k, v)| format!("export {k}={}", shell_quote(v)))
@@ -81,21 +92,27 @@ pub fn render_credentials(
             } else {
                 "[hidden: --show-password]".into()
             };
-            [
+            let mut rows = vec![
                 ("SIP URI", c.sip_uri.clone()),
                 ("Username", c.username.clone()),
                 ("Password", password),
                 ("Display name", c.display_name.clone()),
                 ("Realm", c.realm.clone()),
                 ("WebSocket", c.ws_server_uri.clone()),
-                ("Auth username", c.authorization_username.clone()),
-            ]
-            .iter()
-            .map(|(k, v)| format!("{k:<14} {}", sanitize(v)))
-            .collect::<Vec<_>>()
-            .join("\n")
+            ];
+            if !sip_server.is_empty() {
+                rows.push(("SIP server", sip_server.to_string()));
+            }
+            rows.push(("Auth username", c.authorization_username.clone()));
+            if let Some(at) = c.expires_at {
+                rows.push(("Expires at", at.to_string()));
+            }
+            rows.iter()
+                .map(|(k, v)| format!("{k:<14} {}", sanitize(v)))
+                .collect::<Vec<_>>()
+                .join("\n")
         }
-    }
+    })
 }
 
 /// `sipauth status --json` ([`sipauth_wire::SessionView`]).
@@ -138,7 +155,8 @@ mod tests {
         )
         .expect("a complete answer");
         c.display_name = "Alice\u{1b}[2J\u{1b}]0;owned\u{7}".into();
-        let table = super::render_credentials(&c, crate::opt::CredentialsFormat::Table, false);
+        let table = super::render_credentials(&c, crate::opt::CredentialsFormat::Table, false)
+            .expect("a table");
         assert!(
             !table.chars().any(|ch| ch.is_control() && ch != '\n'),
             "{table:?}"

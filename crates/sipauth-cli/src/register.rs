@@ -84,11 +84,7 @@ pub async fn register_check(global: &Global, opts: &RegisterCheckOpts) -> Result
     };
     // Where to.
     let target = match (&opts.server, opts.ws_uri.as_ref().or(ws_default.as_ref())) {
-        (Some(server), _) => match opts.transport {
-            SipTransport::Udp => Target::Udp(server.clone()),
-            SipTransport::Tcp => Target::Tcp(server.clone()),
-            SipTransport::Tls => Target::Tls(server.clone()),
-        },
+        (Some(server), _) => native_target(server, opts.transport)?,
         (None, Some(uri)) => {
             // wss:// except on loopback, as everywhere else.
             sipauth::sip::check_ws_uri(uri, false)
@@ -160,5 +156,69 @@ pub async fn register_check(global: &Global, opts: &RegisterCheckOpts) -> Result
             e.outcome = Some(json!({ "registered": false, "steps": steps }));
             Err(e)
         }
+    }
+}
+
+/// `--server` as the service hands it out (`sip:host:port;transport=udp`) or as HOST:PORT with
+/// `--transport` (UDP by default).
+fn native_target(server: &str, transport: Option<SipTransport>) -> Result<Target, CliError> {
+    use sipauth::sip::{SipServer, SipTransport as Uri};
+    let looks_like_uri = server.len() > 4 && server[..4].eq_ignore_ascii_case("sip:")
+        || server.len() > 5 && server[..5].eq_ignore_ascii_case("sips:");
+    let (address, transport) = if looks_like_uri {
+        let parsed =
+            SipServer::parse(server).map_err(|e| CliError::config(format!("--server: {e}")))?;
+        let from_uri = match parsed.transport {
+            Uri::Udp => SipTransport::Udp,
+            Uri::Tcp => SipTransport::Tcp,
+            Uri::Tls => SipTransport::Tls,
+        };
+        if transport.is_some_and(|t| t != from_uri) {
+            return Err(CliError::config(format!(
+                "--transport contradicts the transport of --server {server}"
+            )));
+        }
+        (parsed.socket_address(), from_uri)
+    } else {
+        (server.to_string(), transport.unwrap_or_default())
+    };
+    Ok(match transport {
+        SipTransport::Udp => Target::Udp(address),
+        SipTransport::Tcp => Target::Tcp(address),
+        SipTransport::Tls => Target::Tls(address),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_takes_the_services_sip_uri_form() {
+        assert_eq!(
+            native_target("sip:127.0.0.1:5070;transport=udp", None).unwrap(),
+            Target::Udp("127.0.0.1:5070".into())
+        );
+        assert_eq!(
+            native_target("sip:pbx.example.com;transport=tcp", None).unwrap(),
+            Target::Tcp("pbx.example.com:5060".into())
+        );
+        assert_eq!(
+            native_target("sips:pbx.example.com", Some(SipTransport::Tls)).unwrap(),
+            Target::Tls("pbx.example.com:5061".into())
+        );
+        assert_eq!(
+            native_target("127.0.0.1:5070", Some(SipTransport::Tcp)).unwrap(),
+            Target::Tcp("127.0.0.1:5070".into())
+        );
+    }
+
+    #[test]
+    fn rejects_a_server_uri_contradicting_its_transport_flag_or_malformed() {
+        assert!(
+            native_target("sip:127.0.0.1:5070;transport=udp", Some(SipTransport::Tcp)).is_err()
+        );
+        assert!(native_target("sip:alice@127.0.0.1", None).is_err());
+        assert!(native_target("sip:127.0.0.1;transport=ws", None).is_err());
     }
 }

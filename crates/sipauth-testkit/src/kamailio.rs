@@ -23,7 +23,7 @@ pub enum KamailioAuth {
 #[derive(Debug)]
 pub struct Kamailio {
     pid: u32,
-    /// UDP: `127.0.0.1:port`.
+    /// UDP (and SIP over TCP on the same port): `127.0.0.1:port`.
     pub udp: SocketAddr,
     /// `ws://127.0.0.1:port/`.
     pub ws_uri: String,
@@ -33,10 +33,25 @@ pub struct Kamailio {
     pub dir: PathBuf,
 }
 
+impl Kamailio {
+    /// Its registrar for native clients as the provisioning service hands it out
+    /// (`--sip-server`): `sip:127.0.0.1:port;transport=udp|tcp`.
+    pub fn sip_server(&self, transport: &str) -> String {
+        format!("sip:{};transport={transport}", self.udp)
+    }
+}
+
+/// A port free for both UDP and TCP (SIP listens on both).
 fn free_udp() -> std::io::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    for _ in 0..50 {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other("no port free for both UDP and TCP"))
 }
 
 fn free_tcp() -> std::io::Result<u16> {
@@ -58,6 +73,7 @@ impl Kamailio {
         let cfg = crate::testenv_dir().join("kamailio").join("kamailio.cfg");
         let mut defines = vec![
             format!("UDP_LISTEN=udp:127.0.0.1:{udp_port}"),
+            format!("TCP_LISTEN=tcp:127.0.0.1:{udp_port}"),
             format!("WS_LISTEN=tcp:127.0.0.1:{ws_port}"),
             format!("WS_PORT={ws_port}"),
         ];

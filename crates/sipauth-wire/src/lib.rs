@@ -120,7 +120,11 @@ pub struct SipCredentials {
     pub realm: String,
     /// The digest username.
     pub authorization_username: String,
-    /// When the credentials stop working (Unix seconds), when known.
+    /// The registrar for native (non-WebSocket) clients, `sip:host:port;transport=…`; null
+    /// when the provisioning service named none.
+    #[serde(default)]
+    pub sip_server: Option<String>,
+    /// When the password stops working (Unix seconds); absent: it does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
     /// Who they belong to: the verified claims.

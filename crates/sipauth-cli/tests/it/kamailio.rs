@@ -17,10 +17,11 @@ use tokio::io::AsyncWriteExt;
 use crate::common::service::{id_token_of, login_with_api_strategy, provision, serve, Service};
 use crate::common::Env;
 
-const DOMAIN: &str = "sip.test";
+pub(crate) const DOMAIN: &str = "sip.test";
 
-/// The service with Kamailio reading its SQLite file.
-async fn service_and_kamailio(env: &Env) -> (Service, Kamailio) {
+/// The service with Kamailio reading its SQLite file; the service names Kamailio's WebSocket
+/// server and its UDP registrar (`sipServer`).
+pub(crate) async fn service_and_kamailio(env: &Env) -> (Service, Kamailio) {
     service_and_kamailio_with(env, &[]).await
 }
 
@@ -38,14 +39,26 @@ async fn service_and_kamailio_with(env: &Env, extra: &[&str]) -> (Service, Kamai
         .await
         .unwrap();
     let ws = kamailio.ws_uri.clone();
-    let mut args = vec!["--sip-domain", DOMAIN, "--ws-uri", &ws];
+    let sip_server = kamailio.sip_server("udp");
+    let mut args = vec![
+        "--sip-domain",
+        DOMAIN,
+        "--ws-uri",
+        &ws,
+        "--sip-server",
+        &sip_server,
+    ];
     args.extend_from_slice(extra);
     let service = serve(env, &args).await;
     (service, kamailio)
 }
 
 /// `sipauth register-check ARGS`: (exit code, the --json document).
-async fn register_check(env: &Env, args: &[&str], password: Option<&str>) -> (i32, Value) {
+pub(crate) async fn register_check(
+    env: &Env,
+    args: &[&str],
+    password: Option<&str>,
+) -> (i32, Value) {
     let mut all = vec!["register-check", "--json", "--timeout", "10"];
     all.extend_from_slice(args);
     let mut cmd = env.cmd(&all);

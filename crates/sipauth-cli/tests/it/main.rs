@@ -4,6 +4,7 @@
 //! - `dev`: `sipauth serve --dev`, its provider and web page (openid-client, Chromium).
 //! - `hostile`: short-lived and dead tokens, slow and hostile servers, odd flags, Ctrl-C.
 //! - `kamailio`: credentials registering at a real Kamailio 5.6 (JsSIP, register-check, SIPp).
+//! - `native`: baresip and linphone register with what `sipauth credentials` prints.
 //! - `lifecycle`: the provider governs the account: back-channel logout from oidc-provider.
 //! - `secrets`: no secret in any log, answer, table or file on the whole path at trace.
 //! - `serve`: the provisioning service end to end with the `api` strategy.
@@ -19,6 +20,7 @@ mod dev;
 mod hostile;
 mod kamailio;
 mod lifecycle;
+mod native;
 mod secrets;
 mod serve;
 mod web_apps;

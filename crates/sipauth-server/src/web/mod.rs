@@ -514,6 +514,10 @@ async fn download(
             format!("{}\n", sipauth::sip::client_config::baresip_account(c)),
             "text/plain; charset=utf-8",
         ),
+        "linphonerc" if c.sip_server.is_some() => (
+            sipauth::sip::client_config::linphonerc(c).unwrap_or_default(),
+            "text/plain; charset=utf-8",
+        ),
         _ => {
             return pages::error(
                 StatusCode::NOT_FOUND,

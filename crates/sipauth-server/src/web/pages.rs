@@ -110,6 +110,9 @@ pub(super) fn account(
                 dt { "Display name" } dd { (c.display_name) }
                 dt { "SIP URI" } dd { code #sip-uri { (c.sip_uri) } }
                 dt { "WebSocket server" } dd { code { (c.ws_server_uri) } }
+                @if let Some(server) = &c.sip_server {
+                    dt { "SIP server (desk and native phones)" } dd { code { (server) } }
+                }
                 dt { "Realm" } dd { code { (c.realm) } }
                 dt { "Authorization username" } dd { code { (c.authorization_username) } }
                 dt { "Password" }
@@ -132,6 +135,9 @@ pub(super) fn account(
                 li { a href="/account/jssip.json" download="jssip.json" { "JsSIP configuration (JSON)" } }
                 li { a href="/account/sipjs.json" download="sipjs.json" { "SIP.js configuration (JSON)" } }
                 li { a href="/account/baresip.conf" download="baresip.conf" { "baresip account line" } }
+                @if c.sip_server.is_some() {
+                    li { a href="/account/linphonerc" download="linphonerc" { "linphone configuration (linphonerc)" } }
+                }
             }
             h2 { "Sign out" }
             form method="post" action="/auth/logout" {

@@ -29,6 +29,10 @@ pub struct ProvisionedCredentials {
     pub realm: String,
     /// The digest username.
     pub authorization_username: String,
+    /// The registrar for native (non-WebSocket) clients, `sip:host:port;transport=…`, when
+    /// the provisioning service names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_server: Option<String>,
     /// When the credentials stop working (Unix seconds), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
@@ -61,6 +65,8 @@ impl ProvisionedCredentials {
             authorization_username: text(&answer.authorization_username)
                 .unwrap_or_else(|| username.clone()),
             expires_at: answer.expires_at,
+            sip_server: text(&answer.sip_server)
+                .filter(|s| crate::sip::SipServer::parse(s).is_ok()),
             provisioned_at: None,
             username,
             sip_domain,
@@ -80,6 +86,7 @@ impl ProvisionedCredentials {
             ws_server_uri: self.ws_server_uri.clone(),
             realm: self.realm.clone(),
             authorization_username: self.authorization_username.clone(),
+            sip_server: self.sip_server.clone(),
             expires_at: self.expires_at,
             user: serde_json::to_value(&self.user_info).unwrap_or_default(),
         }
@@ -141,6 +148,7 @@ mod tests {
             ws_server_uri: "wss://x.com".into(),
             realm: "x.com".into(),
             authorization_username: "alice".into(),
+            sip_server: None,
             expires_at: None,
             provisioned_at: None,
             user_info: UserInfo::default(),

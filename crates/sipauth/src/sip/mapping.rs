@@ -409,7 +409,11 @@ impl CredentialMapping {
             sip_domain,
             ws_server_uri: ws,
             realm,
-            expires_at: issued.expires_at.or(input.tokens.expires_at),
+            expires_at: issued.expires_at,
+            sip_server: match issued.sip_server {
+                Some(server) => Some(super::SipServer::parse(&server).map(|_| server)?),
+                None => None,
+            },
             provisioned_at: None,
             user_info: info.clone(),
         })

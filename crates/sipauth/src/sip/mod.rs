@@ -3,7 +3,8 @@
 //! becomes a username, display name, domain, WebSocket server and realm;
 //! [`PasswordStrategy`](crate::PasswordStrategy) how the password is made;
 //! [`ProvisionedCredentials`] is the result, and
-//! [`client_config`] turns it into configurations for SIP clients (JsSIP, SIP.js, baresip).
+//! [`client_config`] turns it into configurations for SIP clients (JsSIP, SIP.js, baresip,
+//! linphone); [`SipServer`] reads the registrar native clients use.
 //! [`username_from_claims`] and its neighbours are the one naming rule the command and the
 //! provisioning service share. Registering on a real SIP server is the provisioning layer's job.
 
@@ -12,6 +13,7 @@ pub(crate) mod credentials;
 pub(crate) mod mapping;
 mod naming;
 pub(crate) mod password;
+mod server;
 mod username;
 
 // `CredentialMapping`, `MappingInput`, `PasswordStrategy` and `ProvisionedCredentials` are
@@ -24,6 +26,7 @@ pub use naming::{
     DEFAULT_USERNAME_CLAIMS,
 };
 pub use password::{ephemeral_credentials, ApiMethod, HashAlgorithm, HmacAlgorithm};
+pub use server::{SipServer, SipTransport};
 pub use username::UsernamePolicy;
 /// The SIP username alphabet: sanitising, and the reference's email rule (shared with the
 /// provisioning service, so a username means the same everywhere).

@@ -203,8 +203,11 @@ pub(crate) struct Issued {
     pub ws_server_uri: Option<String>,
     /// A realm override (API).
     pub realm: Option<String>,
-    /// When these credentials stop working (ephemeral).
+    /// When these credentials stop working: the token's expiry for a password that is or
+    /// derives from a token, the answer's for the API, the TTL's for ephemeral; `None`: never.
     pub expires_at: Option<i64>,
+    /// The registrar for native clients (API).
+    pub sip_server: Option<String>,
 }
 
 /// Lowercase hex of SHA-x over `<sub>:<access_token><salt>`.
@@ -261,18 +264,35 @@ pub(crate) async fn issue(
             ..Issued::default()
         })
     };
+    // A password that is (or derives from) a token works as long as that token.
+    let token_bound = |p: SipPassword, expires_at: Option<i64>| {
+        Ok(Issued {
+            password: Some(p),
+            expires_at,
+            ..Issued::default()
+        })
+    };
     match strategy {
-        PasswordStrategy::AccessToken => password(SipPassword::new(tokens.access_token.secret())),
+        PasswordStrategy::AccessToken => token_bound(
+            SipPassword::new(tokens.access_token.secret()),
+            tokens.expires_at,
+        ),
         PasswordStrategy::IdToken => match &tokens.id_token {
-            Some(id) => password(SipPassword::new(id.secret())),
+            Some(id) => token_bound(
+                SipPassword::new(id.secret()),
+                tokens.id_token_expires_at.or(tokens.expires_at),
+            ),
             None => Err(CredentialError::IdTokenUnavailable),
         },
-        PasswordStrategy::Hash { algorithm, salt } => password(SipPassword::new(hash_password(
-            *algorithm,
-            &user_info.sub,
-            tokens.access_token.secret(),
-            salt.as_deref().unwrap_or_default(),
-        ))),
+        PasswordStrategy::Hash { algorithm, salt } => token_bound(
+            SipPassword::new(hash_password(
+                *algorithm,
+                &user_info.sub,
+                tokens.access_token.secret(),
+                salt.as_deref().unwrap_or_default(),
+            )),
+            tokens.expires_at,
+        ),
         PasswordStrategy::Static { password: p } => {
             tracing::warn!(
                 "the static password strategy gives every user one password: development only"
@@ -377,6 +397,7 @@ async fn call_api(
         // the credentials are refused.
         authorization_username: text(answer.authorization_username),
         expires_at: answer.expires_at,
+        sip_server: text(answer.sip_server),
     })
 }
 
