@@ -16,6 +16,11 @@ for m in websocket sqlite postgres autheph; do
   dpkg -s "kamailio-$m-modules" >/dev/null 2>&1 || need_apt+=("kamailio-$m-modules")
 done
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+# Native softphones that must register with what `sipauth credentials` prints: baresip 1.0 and
+# linphone 5.1 (linphone-daemon), without their recommended desktop extras.
+need_apt_bare=()
+command -v baresip >/dev/null 2>&1 || need_apt_bare+=(baresip-core)
+command -v linphone-daemon >/dev/null 2>&1 || need_apt_bare+=(linphone-cli)
 # Chromium for the browser tests (driven by npm playwright-core; no browser is downloaded).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
@@ -26,6 +31,11 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "testenv: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+if [ "${#need_apt_bare[@]}" -gt 0 ]; then
+  echo "testenv: installing ${need_apt_bare[*]} with apt-get (no recommends)" >&2
+  [ "${#need_apt[@]}" -gt 0 ] || apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt_bare[@]}"
 fi
 
 # oidc-provider 9.13.3, exactly as pinned by package-lock.json.
