@@ -69,6 +69,7 @@ async fn signed_in(global: &Global, flags: &Profile, refresh: bool) -> Result<Se
     if resolved.store.load(SESSION_KEY).ok().flatten().is_none() {
         return Err(CliError::not_signed_in());
     }
+    resolved.check_same_provider(flags)?;
     let session = session_for(&resolved, UNUSED_REDIRECT, HttpClient::new()?).await?;
     let present = if refresh {
         session.restore().await?.is_some()
@@ -82,11 +83,38 @@ async fn signed_in(global: &Global, flags: &Profile, refresh: bool) -> Result<Se
     }
 }
 
+/// Which claim named the account, when the command's own naming rule gave this username
+/// (a provisioning service may name it another way: then nothing is said).
+fn named_by(c: &ProvisionedCredentials, resolved: &Resolved, session: &Session) -> Option<String> {
+    let claims: Vec<String> =
+        match config::username_claims(&resolved.profile, session.client().provider()) {
+            config::UsernameClaims::One(claim) => vec![claim],
+            config::UsernameClaims::InOrder(claims) => {
+                claims.iter().map(|c| c.to_string()).collect()
+            }
+        };
+    let named = sipauth::sip::username_from_claims(
+        &c.user_info,
+        &claims,
+        sipauth::sip::UsernamePolicy::default(),
+    );
+    c.username
+        .starts_with(&named.username)
+        .then_some(named.claim)
+}
+
 fn print_credentials(
     c: &ProvisionedCredentials,
     json: bool,
     show_password: bool,
+    named_by: Option<String>,
 ) -> Result<(), CliError> {
+    if let Some(claim) = named_by {
+        output::say(&format!(
+            "SIP account {} (named by the {claim} claim)",
+            c.username
+        ));
+    }
     if json {
         return print_json(&output::credentials_json(c));
     }
@@ -183,7 +211,12 @@ async fn login_inner(global: &Global, opts: &LoginOpts) -> Result<(), CliError> 
             .await
             .map_err(|e| sign_in_error(e, &session))?;
         config::save_profile(&resolved);
-        return print_credentials(&credentials, global.json, opts.show_password);
+        return print_credentials(
+            &credentials,
+            global.json,
+            opts.show_password,
+            named_by(&credentials, &resolved, &session),
+        );
     }
 
     let port = resolved.profile.redirect.redirect_port.unwrap_or(0);
@@ -223,7 +256,12 @@ async fn login_inner(global: &Global, opts: &LoginOpts) -> Result<(), CliError> 
     waiting.finish(Duration::from_secs(2)).await;
     let credentials = result.map_err(|e| sign_in_error(e, &session))?;
     config::save_profile(&resolved);
-    print_credentials(&credentials, global.json, opts.show_password)
+    print_credentials(
+        &credentials,
+        global.json,
+        opts.show_password,
+        named_by(&credentials, &resolved, &session),
+    )
 }
 
 /// `sipauth status`: reports what is stored; makes no request to the provider (a due refresh
@@ -259,8 +297,10 @@ pub async fn status(global: &Global, flags: &Profile) -> Result<(), CliError> {
             (false, false) => "Access token expired; sign in again".to_string(),
         });
     }
-    output::say(&lines.join("\n"));
-    Ok(())
+    // The report is the command's output (`sipauth status | grep`): standard output, each line
+    // sanitised (the names come from the provider).
+    let text: Vec<String> = lines.iter().map(|l| output::sanitize(l)).collect();
+    print_stdout(&text.join("\n"))
 }
 
 /// `sipauth token`.

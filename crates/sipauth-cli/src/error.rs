@@ -49,6 +49,9 @@ pub fn exit_code_for(e: &Error) -> u8 {
     match e {
         // The provider, or the password API: a server we could not reach.
         e if e.is_network() => EXIT_NETWORK,
+        // The provider's document contradicts the issuer asked for: found by a request, a
+        // sign-in failure (the README reserves 5 for what is wrong before any request).
+        Error::Config(sipauth::ConfigError::DiscoveryIssuerMismatch { .. }) => EXIT_SIGN_IN,
         Error::Config(_) => EXIT_CONFIG,
         Error::Session(_) => EXIT_NOT_SIGNED_IN,
         Error::Storage(_) => EXIT_OTHER,

@@ -380,7 +380,8 @@ pub struct ProviderOpts {
     #[arg(long, env = "SIPAUTH_CLIENT_SECRET_FILE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<String>,
-    /// the provider supports it).
+    /// Scopes to request, sent exactly as given (default: the provider's, plus offline_access
+    /// where the provider supports it).
     #[arg(long, env = "SIPAUTH_SCOPE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,

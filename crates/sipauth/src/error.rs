@@ -688,7 +688,7 @@ pub enum CredentialError {
         uri: String,
     },
     /// The username would come from an email the provider has not verified.
-    #[error("the email claim is not verified (email_verified is not true), so it cannot name a SIP account; use another username claim, or allow unverified emails explicitly")]
+    #[error("the email claim is not verified (email_verified is not true), so it cannot name a SIP account; name accounts by another claim (the command's --username-claim preferred_username or sub), or leave --username-claim unset so the next claim names it")]
     UnverifiedEmail,
     /// The `id_token` strategy without an ID token.
     #[error("the id_token password strategy needs an ID token, and the provider issued none")]

@@ -254,21 +254,10 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         .unwrap_or_else(|| DEFAULT_WS_URI.into());
     // `--ws-uri` was checked with every other setting by `check_settings`, before any request.
     let mut m = CredentialMapping::new(sip_domain(p, provider), ws, strategy);
-    if let Some(claim) = &p.sip.username_claim {
-        m = m.username_claim(claim);
-    } else if matches!(
-        provider.kind,
-        sipauth::ProviderKind::GitHub | sipauth::ProviderKind::Microsoft
-    ) {
-        // GitHub: the login. Entra ID: its `email` claim is unverified and user-editable, so
-        // the UPN names the account.
-        m = m.username_claim("preferred_username");
-    } else {
-        // The provisioning service's rule: a verified email's local part, then
-        // preferred_username, then the subject; the command and the service name a person the
-        // same.
-        m = m.username_claims(sipauth::sip::DEFAULT_USERNAME_CLAIMS);
-    }
+    m = match username_claims(p, provider) {
+        UsernameClaims::One(claim) => m.username_claim(claim),
+        UsernameClaims::InOrder(claims) => m.username_claims(claims.iter().copied()),
+    };
     // Multi-tenant providers: two people may share a local part, so collision-free is the
     // default there; `--collision-free-usernames false` asks for the plain local part.
     let collision_free = p.sip.collision_free_usernames.unwrap_or(
@@ -283,4 +272,29 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         m = m.realm(realm);
     }
     Ok(m)
+}
+
+/// The claims that name a profile's SIP account.
+pub enum UsernameClaims {
+    /// Exactly this claim (`--username-claim`, or the provider's own login).
+    One(String),
+    /// The first of these that gives a name: the provisioning service's rule.
+    InOrder(&'static [&'static str]),
+}
+
+/// Which claims name the account: `--username-claim`; GitHub's login and Entra ID's UPN
+/// (`preferred_username`: Entra's `email` is unverified and user-editable); otherwise the
+/// provisioning service's rule (a verified email's local part, then preferred_username, then
+/// the subject), so the command and the service name a person the same.
+pub fn username_claims(p: &Profile, provider: &sipauth::ProviderConfig) -> UsernameClaims {
+    if let Some(claim) = &p.sip.username_claim {
+        UsernameClaims::One(claim.clone())
+    } else if matches!(
+        provider.kind,
+        sipauth::ProviderKind::GitHub | sipauth::ProviderKind::Microsoft
+    ) {
+        UsernameClaims::One("preferred_username".into())
+    } else {
+        UsernameClaims::InOrder(&sipauth::sip::DEFAULT_USERNAME_CLAIMS)
+    }
 }

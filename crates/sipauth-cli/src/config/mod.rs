@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use sipauth::{CredentialMapping, HttpClient, ProviderConfig, SessionStore};
 
-pub use build::{mapping, provider, sip_domain, DEFAULT_WS_URI};
+pub use build::{mapping, provider, sip_domain, username_claims, UsernameClaims, DEFAULT_WS_URI};
 pub use checks::{check_settings, redirect_path, secret};
 pub use file::{default_config_path, load_profile, overlay, profile_from_text};
 pub use store::{data_dir, open_store, save_profile};
@@ -31,6 +31,45 @@ pub struct Resolved {
     pub name: String,
     /// The store.
     pub store: Arc<dyn SessionStore>,
+    /// The settings saved at the last successful login (empty before any).
+    pub saved: Profile,
+}
+
+impl Resolved {
+    /// Refuses `flags` naming another provider or client than the saved login's: a command
+    /// after sign-in uses the session's tokens, and they go to the provider that issued them
+    /// and to no other (`token --issuer B` after signing in at A must not send A's refresh
+    /// token to B).
+    pub fn check_same_provider(&self, flags: &Profile) -> Result<(), CliError> {
+        let norm = |v: &Option<String>| v.as_deref().map(|s| s.trim_end_matches('/').to_string());
+        let pairs = [
+            (
+                "--issuer",
+                &flags.provider.issuer,
+                &self.saved.provider.issuer,
+            ),
+            (
+                "--client-id",
+                &flags.provider.client_id,
+                &self.saved.provider.client_id,
+            ),
+            (
+                "--token-endpoint",
+                &flags.provider.token_endpoint,
+                &self.saved.provider.token_endpoint,
+            ),
+        ];
+        for (flag, given, saved) in pairs {
+            if let (Some(given), Some(saved)) = (norm(given), norm(saved)) {
+                if given != saved {
+                    return Err(CliError::config(format!(
+                        "{flag} {given} is not the one this profile signed in with ({saved}): the session's tokens go only to the provider that issued them; sign in there with `sipauth login` (another --profile keeps both)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Layers a command's flags and environment over the file's profile over the saved settings.
@@ -50,6 +89,7 @@ pub fn resolve(global: &Global, flags: &Profile) -> Result<Resolved, CliError> {
         profile,
         name,
         store,
+        saved,
     })
 }
 

@@ -514,6 +514,10 @@ async fn the_keyring_store_keeps_the_login_settings() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("Signed in as"),
+        "the report is standard output, for `sipauth status | grep`"
+    );
     let mut logout = vec!["logout"];
     logout.extend_from_slice(&args);
     assert_eq!(env.run(&logout).await.status.code(), Some(0));

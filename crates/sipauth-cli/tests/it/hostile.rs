@@ -148,7 +148,7 @@ async fn status_reports_without_refreshing() {
     seed(&env, &stub, 60, 120);
     let out = env.run(&["status"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("next `sipauth token` refreshes it"));
+    assert!(text(&out.stdout).contains("next `sipauth token` refreshes it"));
     assert_eq!(stub.hits("/token"), 0, "status makes no token request");
 }
 
@@ -514,4 +514,138 @@ async fn a_custom_provider_without_discovery_signs_in_and_keeps_no_secret() {
         "the client secret is not saved: {saved}"
     );
     assert!(err.contains("--client-secret not saved"), "{err}");
+}
+
+#[tokio::test]
+async fn rejects_a_discovery_document_naming_another_issuer_as_a_failed_sign_in() {
+    let stub = provider(json!({ "issuer": "https://impostor.example.com" })).await;
+    let env = Env::new("issuer-mismatch");
+    let out = env
+        .run(&[
+            "login",
+            "--no-browser",
+            "--issuer",
+            &stub.base,
+            "--client-id",
+            "cli",
+            "--sip-domain",
+            "sip.example.com",
+        ])
+        .await;
+    let err = text(&out.stderr);
+    // Found by a request, so not the README's 5 (wrong before any request): 3.
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("https://impostor.example.com"), "{err}");
+}
+
+#[tokio::test]
+async fn rejects_a_device_sign_in_at_a_provider_without_the_device_grant() {
+    let stub = provider(json!({})).await;
+    let env = Env::new("no-device-grant");
+    let out = env
+        .run(&[
+            "login",
+            "--device",
+            "--issuer",
+            &stub.base,
+            "--client-id",
+            "cli",
+            "--sip-domain",
+            "sip.example.com",
+        ])
+        .await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("does not offer the device authorization grant (RFC 8628)"),
+        "{err}"
+    );
+    assert!(!err.contains("is required but not configured"), "{err}");
+}
+
+/// Signs in at a provider without discovery whose userinfo answers `user_info`: (exit code,
+/// stdout, stderr).
+async fn sign_in_with_userinfo(name: &str, user_info: Value) -> (Option<i32>, String, String) {
+    let stub = Stub::start().await.unwrap();
+    stub.set(
+        "/token",
+        Canned::json(
+            200,
+            json!({"access_token": "at-u", "token_type": "Bearer", "expires_in": 3600}),
+        ),
+    );
+    stub.set("/me", Canned::json(200, user_info));
+    let env = Env::new(name);
+    let (child, url, rest) = start_login(
+        &env,
+        &[
+            "--json",
+            "--client-id",
+            "c",
+            "--authorization-endpoint",
+            &stub.url("/auth"),
+            "--token-endpoint",
+            &stub.url("/token"),
+            "--userinfo-endpoint",
+            &stub.url("/me"),
+            "--sip-domain",
+            "sip.example.com",
+        ],
+    )
+    .await;
+    let redirect = query_param(&url, "redirect_uri").unwrap();
+    let state = query_param(&url, "state").unwrap();
+    reqwest::get(format!("{redirect}?code=c1&state={state}"))
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let err = rest.await.unwrap();
+    (out.status.code(), text(&out.stdout), err)
+}
+
+#[tokio::test]
+async fn a_provider_that_omits_email_verified_names_the_account_by_the_next_claim() {
+    // Two OpenID providers tried as a new user would send no email_verified at all.
+    let (code, out, err) = sign_in_with_userinfo(
+        "no-email-verified",
+        json!({"sub": "u-1", "email": "zed@example.com", "preferred_username": "zeddy"}),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    let creds: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(creds["username"], "zeddy", "never the unverified email");
+    assert!(
+        err.contains("SIP account zeddy (named by the preferred_username claim)"),
+        "{err}"
+    );
+    // Nothing but the subject: the subject names it.
+    let (code, out, err) =
+        sign_in_with_userinfo("only-sub", json!({"sub": "u2", "email": "zed@example.com"})).await;
+    assert_eq!(code, Some(0), "{err}");
+    let creds: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(creds["username"], "u2");
+    assert!(err.contains("(named by the sub claim)"), "{err}");
+}
+
+#[tokio::test]
+async fn rejects_a_command_naming_another_provider_than_the_one_signed_in_at() {
+    let a = provider(json!({})).await;
+    let b = provider(json!({})).await;
+    let env = Env::new("other-issuer");
+    // Signed in at A, token due for refresh.
+    seed(&env, &a, 3600, 3590);
+    for command in ["token", "credentials", "status"] {
+        let out = env.run(&[command, "--issuer", &b.base]).await;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{command}: {err}");
+        assert!(
+            err.contains("not the one this profile signed in with"),
+            "{err}"
+        );
+    }
+    assert_eq!(b.hits("/token"), 0, "A's refresh token never goes to B");
+    assert_eq!(b.hits("/.well-known/openid-configuration"), 0);
+    // Naming the same issuer is fine.
+    let out = env.run(&["status", "--issuer", &a.base]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

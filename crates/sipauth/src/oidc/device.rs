@@ -56,7 +56,11 @@ impl OidcClient {
         let endpoint = provider
             .device_authorization_endpoint
             .clone()
-            .ok_or(ConfigError::Missing("device_authorization_endpoint"))?;
+            .ok_or_else(|| ConfigError::Unsupported {
+                field: "device sign-in",
+                value: provider.issuer.clone().unwrap_or_default(),
+                reason: "this provider does not offer the device authorization grant (RFC 8628): its discovery document names no device_authorization_endpoint; sign in with the browser instead".into(),
+            })?;
         let form = vec![("scope", provider.scopes.join(" "))];
         let raw = token::post_client_form(
             self.http(),
