@@ -433,7 +433,8 @@ impl Provisioner {
             email: user.email.clone(),
             external_id: user.external_id.clone(),
         };
-        self.create_named(w, &pushed, issuer, &subject, &profile, now)
+        let domain = self.settings_for(&pushed)?.domain.clone();
+        self.create_named(w, &pushed, (issuer, &subject, &domain), &profile, now)
             .await
     }
 

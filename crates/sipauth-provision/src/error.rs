@@ -26,6 +26,10 @@ pub enum ProvisionError {
     /// A value in the change is not acceptable (`invalid_request`).
     #[error("invalid value: {0}")]
     Invalid(String),
+    /// The SIP domain or server this identity's claims give is not allowed, or differs from
+    /// the one its account was made in (`domain_not_allowed`).
+    #[error("{0}")]
+    DomainNotAllowed(String),
     /// No account for this identity or name.
     #[error("no such SIP account: {0}")]
     NotFound(String),
@@ -49,6 +53,7 @@ impl ProvisionError {
             ProvisionError::Conflict(_) | ProvisionError::Stale => ErrorCode::Conflict,
             ProvisionError::Invalid(_) => ErrorCode::InvalidRequest,
             ProvisionError::NotFound(_) => ErrorCode::NotFound,
+            ProvisionError::DomainNotAllowed(_) => ErrorCode::DomainNotAllowed,
             ProvisionError::Username(_) => ErrorCode::InvalidUsername,
             ProvisionError::Database(_) => ErrorCode::TemporarilyUnavailable,
             ProvisionError::Config(_) => ErrorCode::ServerError,

@@ -17,7 +17,8 @@
 //! Rooms: `provisioner.rs` orchestrates; `operations.rs` holds operators' changes;
 //! `directory.rs` the provider's directory (SCIM users and groups) and its effects; `store/` the
 //! database, the account SQL and the audit log; `backend/` each SIP server's SQL and
-//! credentials; `password.rs` the password issuer; `policy.rs` the policy.
+//! credentials; `password.rs` the password issuer; `policy.rs` the policy; `tenancy.rs` the SIP domain
+//! and servers per person (templates over verified claims, bounded by an allowlist).
 
 mod account;
 mod backend;
@@ -28,6 +29,7 @@ mod password;
 mod policy;
 mod provisioner;
 mod store;
+mod tenancy;
 
 pub use account::{Account, AuditEntry};
 pub use backend::{ha1, Backend, KamailioRpc};
@@ -40,3 +42,4 @@ pub use password::ServerSecret;
 pub use policy::{OnPolicyFailure, Policy};
 pub use provisioner::{Provisioned, Provisioner, SipSettings};
 pub use store::Database;
+pub use tenancy::Tenancy;

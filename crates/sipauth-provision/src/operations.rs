@@ -68,7 +68,12 @@ impl Provisioner {
                 if account.enabled {
                     let password = self.passwords.derived(&account);
                     self.backend
-                        .grant(&mut w.tx, &account, self.settings.realm(), &password)
+                        .grant(
+                            &mut w.tx,
+                            &account,
+                            &self.realm_of(&account.domain),
+                            &password,
+                        )
                         .await?;
                 }
                 "backchannel_rotate"
@@ -106,9 +111,10 @@ impl Provisioner {
     /// An operator's change to one account, by SIP username, audited.
     async fn operate(&self, username: &str, op: Operation) -> Result<Account, ProvisionError> {
         let now = self.clock.now_unix();
-        let realm = self.settings.realm();
         let mut w = self.db.begin_write().await?;
         let account = accounts::by_username_locked(&mut w, username).await?;
+        let realm = self.realm_of(&account.domain);
+        let realm = realm.as_str();
         match op {
             Operation::Rotate => {
                 accounts::update(&mut *w.tx, &account, Change::NextGeneration, now).await?;

@@ -25,6 +25,7 @@ use crate::policy::{OnPolicyFailure, Policy};
 use crate::store::accounts::{self, DisabledBy, NewAccount};
 use crate::store::audit::{self, AuditLog, AuditRow};
 use crate::store::{self, retired, Database, WriteTx};
+use crate::tenancy::Tenancy;
 
 /// The SIP side of every account.
 #[derive(Debug, Clone)]
@@ -87,6 +88,8 @@ pub struct Provisioner {
     pub(crate) db: Database,
     pub(crate) backend: Backend,
     pub(crate) settings: SipSettings,
+    /// Per-person SIP domains and servers (templates over claims), when configured.
+    tenancy: Option<Arc<Tenancy>>,
     pub(crate) passwords: PasswordIssuer,
     policy: Policy,
     pub(crate) clock: SharedClock,
@@ -145,6 +148,7 @@ impl Provisioner {
             db,
             backend,
             settings,
+            tenancy: None,
             passwords: PasswordIssuer::new(secret),
             policy,
             clock,
@@ -157,6 +161,33 @@ impl Provisioner {
             rpc_failures: Arc::new(AtomicU64::new(0)),
             events: Arc::default(),
             audit: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Decides the SIP domain, WebSocket server and realm per person from templates over
+    /// verified claims, bounded by an allowlist ([`Tenancy`]); without it every account is in
+    /// the configured domain.
+    pub fn with_tenancy(mut self, tenancy: Tenancy) -> Self {
+        self.tenancy = Some(Arc::new(tenancy));
+        self
+    }
+
+    /// The SIP settings for `who` (its tenant's, or the configured ones).
+    pub(crate) fn settings_for(
+        &self,
+        who: &dyn sip::IdentityClaims,
+    ) -> Result<std::borrow::Cow<'_, SipSettings>, ProvisionError> {
+        match &self.tenancy {
+            Some(t) => t.settings(&self.settings, who).map(std::borrow::Cow::Owned),
+            None => Ok(std::borrow::Cow::Borrowed(&self.settings)),
+        }
+    }
+
+    /// The digest realm of accounts in `domain`.
+    pub(crate) fn realm_of(&self, domain: &str) -> String {
+        match &self.tenancy {
+            Some(t) => t.realm_for(&self.settings, domain),
+            None => self.settings.realm().to_string(),
         }
     }
 
@@ -346,7 +377,16 @@ impl Provisioner {
             self.finish(w).await?;
             return Err(e);
         }
-        if let Some(provisioned) = self.provision_unchanged(identity, now).await? {
+        let settings = match self.settings_for(identity) {
+            Ok(settings) => settings,
+            Err(e) => {
+                self.audit_writer()
+                    .append(row(None, e.code().as_str()))
+                    .await?;
+                return Err(e);
+            }
+        };
+        if let Some(provisioned) = self.provision_unchanged(identity, now, &settings).await? {
             self.audit_writer()
                 .append(row(Some(&provisioned.account.username), "ok"))
                 .await?;
@@ -359,11 +399,22 @@ impl Provisioner {
                 None => self.link_pushed(&mut w, identity).await?,
             };
         let mut account = match account {
+            Some(account) if account.domain != settings.domain => {
+                // Its claims now give another tenant's domain: never hand out that tenant's
+                // servers for this account; an operator moves it.
+                let e = ProvisionError::DomainNotAllowed(format!(
+                    "this identity's SIP account is in {}, but its claims now give {}: an operator moves the account (sipauth admin delete {}@{}, then sign in again)",
+                    account.domain, settings.domain, account.username, account.domain
+                ));
+                audit::insert(&mut *w.tx, &row(Some(&account.username), e.code().as_str())).await?;
+                self.finish(w).await?;
+                return Err(e);
+            }
             Some(account) => {
                 self.refresh_profile(&mut w.tx, account, identity, now)
                     .await?
             }
-            None => match self.create(&mut w, identity, now).await {
+            None => match self.create(&mut w, identity, now, &settings.domain).await {
                 Ok(account) => account,
                 Err(e) => {
                     audit::insert(&mut *w.tx, &row(None, e.code().as_str())).await?;
@@ -415,17 +466,12 @@ impl Provisioner {
             account.lease_expires_at = Some(until);
         }
         let result = if account.enabled {
-            let mut provisioned = self.hand_out(&account, now)?;
+            let mut provisioned = self.hand_out(&account, now, &settings)?;
             if self.lease_secs().is_some() {
                 provisioned.expires_at = account.lease_expires_at;
             }
             self.backend
-                .grant(
-                    &mut w.tx,
-                    &account,
-                    self.settings.realm(),
-                    &provisioned.password,
-                )
+                .grant(&mut w.tx, &account, settings.realm(), &provisioned.password)
                 .await?;
             Ok(provisioned)
         } else {
@@ -444,6 +490,7 @@ impl Provisioner {
         &self,
         identity: &VerifiedIdentity,
         now: i64,
+        settings: &SipSettings,
     ) -> Result<Option<Provisioned>, ProvisionError> {
         if self.passwords.is_random() {
             return Ok(None);
@@ -456,11 +503,14 @@ impl Provisioner {
             return Ok(None);
         };
         let account = &current.account;
-        if !account.enabled || !self.profile(identity, &account.username).matches(account) {
+        if !account.enabled
+            || account.domain != settings.domain
+            || !self.profile(identity, &account.username).matches(account)
+        {
             return Ok(None);
         }
-        let mut provisioned = self.hand_out(account, now)?;
-        if !current.holds(&self.backend, self.settings.realm(), &provisioned.password) {
+        let mut provisioned = self.hand_out(account, now, settings)?;
+        if !current.holds(&self.backend, settings.realm(), &provisioned.password) {
             return Ok(None);
         }
         if let Some(ttl) = self.lease_secs() {
@@ -484,7 +534,12 @@ impl Provisioner {
     }
 
     /// The credentials of an enabled account.
-    fn hand_out(&self, account: &Account, now: i64) -> Result<Provisioned, ProvisionError> {
+    fn hand_out(
+        &self,
+        account: &Account,
+        now: i64,
+        settings: &SipSettings,
+    ) -> Result<Provisioned, ProvisionError> {
         let issued = match self.backend.stores_passwords() {
             true => Some(self.passwords.issue(account)?),
             false => None,
@@ -495,7 +550,7 @@ impl Provisioner {
             password: presented.password,
             authorization_username: presented.authorization_username,
             expires_at: presented.expires_at,
-            settings: self.settings.clone(),
+            settings: settings.clone(),
         })
     }
 
@@ -510,6 +565,7 @@ impl Provisioner {
         w: &mut WriteTx<'_>,
         identity: &VerifiedIdentity,
         now: i64,
+        domain: &str,
     ) -> Result<Account, ProvisionError> {
         let (issuer, subject) = (identity.issuer(), identity.subject());
         let link = self.link_value(identity);
@@ -518,22 +574,21 @@ impl Provisioner {
             return Err(ProvisionError::Removed);
         }
         let profile = |username: &str| self.profile(identity, username);
-        self.create_named(w, identity, issuer, subject, &profile, now)
+        self.create_named(w, identity, (issuer, subject, domain), &profile, now)
             .await
     }
 
-    /// Creates the account of `who` (a verified identity, or a user the provider pushed) under
-    /// the naming rule, with the profile `profile` gives each candidate name.
+    /// Creates the account of `who` (a verified identity, or a user the provider pushed): its
+    /// (issuer, subject) in `domain`, under the naming rule, with the profile `profile` gives
+    /// each candidate name.
     pub(crate) async fn create_named(
         &self,
         w: &mut WriteTx<'_>,
         who: &impl sip::IdentityClaims,
-        issuer: &str,
-        subject: &str,
+        (issuer, subject, domain): (&str, &str, &str),
         profile: &(dyn Fn(&str) -> Profile + Sync),
         now: i64,
     ) -> Result<Account, ProvisionError> {
-        let domain = self.settings.domain.as_str();
         let naming = UsernamePolicy::default();
         let before = retired::find(&mut *w.tx, issuer, subject).await?;
         let mut candidates =

@@ -1210,3 +1210,114 @@ async fn rejects_an_ended_leases_password_even_before_the_sweeper_runs() {
         assert_eq!(p.lifecycle_counts(), [("lease_expired", 1)], "{kind}");
     }
 }
+
+/// Two tenants on one service: `sip.{email_domain}` for acme.com and globex.com.
+fn two_tenants(p: Provisioner) -> Provisioner {
+    p.with_tenancy(
+        sipauth_provision::Tenancy::new(
+            Some("sip.{email_domain}"),
+            Some("wss://pbx.{email_domain}:7443/ws"),
+            None,
+            &["sip.acme.com".into(), "sip.globex.com".into()],
+        )
+        .unwrap(),
+    )
+}
+
+async fn ha1_in(p: &Provisioner, username: &str, domain: &str) -> Option<String> {
+    sqlx::query("SELECT ha1 FROM subscriber WHERE username = $1 AND domain = $2")
+        .bind(username.to_string())
+        .bind(domain.to_string())
+        .fetch_optional(&sqlx_pool(p).await)
+        .await
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
+#[tokio::test]
+async fn each_tenant_gets_accounts_in_its_own_domain_and_servers() {
+    for (kind, url) in databases("tenants").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = two_tenants(p);
+        // The same local part at two customers: two accounts, one name, two domains.
+        let acme = identity("a-1", "sam@acme.com", true);
+        let globex = identity("g-1", "sam@globex.com", true);
+        let a = p.provision(&acme, None).await.unwrap().to_wire();
+        let g = p.provision(&globex, None).await.unwrap().to_wire();
+        assert_eq!(a.sip_uri.as_deref(), Some("sip:sam@sip.acme.com"), "{kind}");
+        assert_eq!(
+            a.ws_server_uri.as_deref(),
+            Some("wss://pbx.acme.com:7443/ws")
+        );
+        assert_eq!(a.realm.as_deref(), Some("sip.acme.com"));
+        assert_eq!(
+            g.sip_uri.as_deref(),
+            Some("sip:sam@sip.globex.com"),
+            "{kind}"
+        );
+        assert_eq!(
+            g.ws_server_uri.as_deref(),
+            Some("wss://pbx.globex.com:7443/ws")
+        );
+        // Kamailio's rows: one per (username, domain), each with its domain's realm.
+        assert_eq!(
+            ha1_in(&p, "sam", "sip.acme.com").await,
+            Some(ha1("sam", "sip.acme.com", a.password.as_deref().unwrap()))
+        );
+        assert_eq!(
+            ha1_in(&p, "sam", "sip.globex.com").await,
+            Some(ha1("sam", "sip.globex.com", g.password.as_deref().unwrap()))
+        );
+        // Again: the fast path answers the same tenant's settings.
+        let again = p.provision(&acme, None).await.unwrap().to_wire();
+        assert_eq!(again.ws_server_uri, a.ws_server_uri, "{kind}");
+        assert_eq!(again.password, a.password);
+        // An operator names an account by user@domain when the user part is shared.
+        let err = p.rotate("sam").await.unwrap_err();
+        assert_eq!(err.code().as_str(), "conflict", "{kind}: {err}");
+        p.rotate("sam@sip.globex.com").await.unwrap();
+        assert_ne!(
+            ha1_in(&p, "sam", "sip.globex.com").await,
+            Some(ha1("sam", "sip.globex.com", g.password.as_deref().unwrap())),
+            "{kind}: the globex account rotated"
+        );
+        assert_eq!(
+            ha1_in(&p, "sam", "sip.acme.com").await,
+            Some(ha1("sam", "sip.acme.com", a.password.as_deref().unwrap())),
+            "{kind}: the acme account did not"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rejects_a_domain_outside_the_allowlist_and_a_tenant_change_and_audits_it() {
+    for (kind, url) in databases("tenants_refused").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = two_tenants(p);
+        // A claim never picks an arbitrary domain.
+        let eve = identity("e-1", "eve@evil.example", true);
+        let err = p.provision(&eve, None).await.unwrap_err();
+        assert_eq!(err.code().as_str(), "domain_not_allowed", "{kind}");
+        // Nor does an unverified email.
+        let unverified = identity("u-1", "ursula@acme.com", false);
+        let err = p.provision(&unverified, None).await.unwrap_err();
+        assert_eq!(err.code().as_str(), "domain_not_allowed", "{kind}");
+        assert!(p.list().await.unwrap().is_empty(), "{kind}: no account");
+        // A person whose email moves to another customer keeps their account, refused.
+        let moving = identity("m-1", "mo@acme.com", true);
+        p.provision(&moving, None).await.unwrap();
+        let moved = with_claim(&moving, "email", json!("mo@globex.com"));
+        let err = p.provision(&moved, None).await.unwrap_err();
+        assert_eq!(err.code().as_str(), "domain_not_allowed", "{kind}: {err}");
+        assert!(err.to_string().contains("sip.acme.com"), "{err}");
+        let audit = p.audit_log(0).await.unwrap();
+        assert_eq!(
+            audit
+                .iter()
+                .filter(|r| r.outcome == "domain_not_allowed")
+                .count(),
+            3,
+            "{kind}: every refusal audited"
+        );
+    }
+}

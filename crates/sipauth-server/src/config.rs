@@ -287,6 +287,28 @@ pub struct SipConfig {
     /// The registrar for native clients, sip:host:port;transport=udp|tcp|tls.
     #[arg(long, env = "SIPAUTH_SIP_SERVER")]
     pub sip_server: Option<String>,
+    /// Each person's SIP domain from their verified claims, e.g. `sip.{email_domain}`
+    /// (placeholders {email_domain}: a verified email's domain, {tenant}: the `tid` claim); the
+    /// result must be in allowed_domains.
+    #[arg(long, value_name = "TEMPLATE", env = "SIPAUTH_SIP_DOMAIN_TEMPLATE")]
+    pub domain_template: Option<String>,
+    /// Each person's WebSocket server, e.g. `wss://pbx.{email_domain}:7443/ws` (also {domain}:
+    /// their SIP domain); its host must be under an allowed domain.
+    #[arg(long, value_name = "TEMPLATE", env = "SIPAUTH_WS_URI_TEMPLATE")]
+    pub ws_uri_template: Option<String>,
+    /// Each SIP domain's digest realm, e.g. `{domain}` (default: the domain).
+    #[arg(long, value_name = "TEMPLATE", env = "SIPAUTH_SIP_REALM_TEMPLATE")]
+    pub realm_template: Option<String>,
+    /// A domain the templates may give (repeatable; `*.example.com` for its subdomains): a
+    /// result outside the list is refused with 403 domain_not_allowed.
+    #[serde(default)]
+    #[arg(
+        long = "allowed-sip-domain",
+        value_name = "DOMAIN",
+        env = "SIPAUTH_ALLOWED_SIP_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub allowed_domains: Vec<String>,
     /// A claim new accounts' usernames come from, in order (repeatable; default email,
     /// preferred_username, sub).
     #[serde(default)]
@@ -615,6 +637,11 @@ impl ServiceConfig {
             ));
         }
         self.network_policy()?;
+        self.tenancy()?;
+        if let Some(server) = &self.sip.sip_server {
+            sipauth::sip::SipServer::parse(server)
+                .map_err(|e| ConfigError::new(format!("sip_server: {e}")))?;
+        }
         crate::cors::Cors::parse(&self.cors_allowed_origins).map_err(ConfigError::new)?;
         if let Some(dir) = &self.static_dir {
             if !dir.join("index.html").is_file() {
@@ -717,6 +744,9 @@ impl ServiceConfig {
                     .map_err(ConfigError::new)?,
             );
         }
+        if let Some(tenancy) = self.tenancy()? {
+            provisioner = provisioner.with_tenancy(tenancy);
+        }
         Ok(provisioner
             .with_username_claims(self.sip.username_claims.clone())
             .with_reserved_usernames(self.reserved_usernames())
@@ -727,6 +757,23 @@ impl ServiceConfig {
             )
             .with_random_passwords(self.backend.random_passwords)
             .with_credential_ttl(self.credential_ttl()))
+    }
+
+    /// The per-person SIP settings (`None` without templates).
+    fn tenancy(&self) -> Result<Option<sipauth_provision::Tenancy>, ConfigError> {
+        let t = &self.sip;
+        if t.domain_template.is_none() && t.ws_uri_template.is_none() && t.realm_template.is_none()
+        {
+            return Ok(None);
+        }
+        sipauth_provision::Tenancy::new(
+            t.domain_template.as_deref(),
+            t.ws_uri_template.as_deref(),
+            t.realm_template.as_deref(),
+            &t.allowed_domains,
+        )
+        .map(Some)
+        .map_err(ConfigError::new)
     }
 
     /// How long a provision's password works (`None`: leases off).

@@ -20,6 +20,8 @@ pub enum ApiError {
     Forbidden(String),
     /// The identity's SIP account is disabled (403 `account_disabled`).
     AccountDisabled,
+    /// The SIP domain the identity's claims give is not allowed (403 `domain_not_allowed`).
+    DomainNotAllowed(String),
     /// The body is malformed (400 `invalid_request`).
     BadRequest(String),
     /// The body is larger than the limit (413 `invalid_request`).
@@ -75,6 +77,11 @@ impl ApiError {
             ApiError::Forbidden(why) => {
                 (StatusCode::FORBIDDEN, ErrorCode::AccessDenied, why.clone())
             }
+            ApiError::DomainNotAllowed(why) => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::DomainNotAllowed,
+                why.clone(),
+            ),
             ApiError::AccountDisabled => (
                 StatusCode::FORBIDDEN,
                 ErrorCode::AccountDisabled,
@@ -136,6 +143,7 @@ impl From<ProvisionError> for ApiError {
             // The rest by their code, so a new refusal is never answered as a failure.
             other => match other.code() {
                 ErrorCode::AccountDisabled => ApiError::AccountDisabled,
+                ErrorCode::DomainNotAllowed => ApiError::DomainNotAllowed(other.to_string()),
                 ErrorCode::AccessDenied => ApiError::Forbidden(other.to_string()),
                 ErrorCode::InvalidRequest => ApiError::BadRequest(other.to_string()),
                 ErrorCode::TemporarilyUnavailable => ApiError::Unavailable(other.to_string()),

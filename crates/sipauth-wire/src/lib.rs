@@ -315,6 +315,9 @@ error_codes! {
     /// The identity's SIP account is disabled (an operator, the policy at a provision, or the
     /// provider's directory), or the provider removed the person.
     AccountDisabled => "account_disabled",
+    /// The SIP domain or server an identity's claims give is outside the service's allowed
+    /// domains, or not the one its account was made in.
+    DomainNotAllowed => "domain_not_allowed",
     /// The request conflicts with what is stored (a SCIM `userName` taken, a changed version).
     Conflict => "conflict",
     /// No such account, route or file.

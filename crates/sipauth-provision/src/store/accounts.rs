@@ -64,39 +64,66 @@ pub(crate) async fn find_locked(
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// The account named `username`, locked for the rest of `w`'s transaction, or `NotFound`.
-pub(crate) async fn by_username_locked(
-    w: &mut WriteTx<'_>,
-    username: &str,
-) -> Result<Account, ProvisionError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM sipauth_account WHERE username = $1{}",
-        w.lock_clause()
-    ))
-    .bind(username.to_string())
-    .fetch_optional(&mut *w.tx)
-    .await?;
-    row.as_ref()
-        .map(from_row)
-        .transpose()?
-        .ok_or_else(|| ProvisionError::NotFound(username.to_string()))
+/// `name` as an operator writes it: `user`, or `user@domain` when accounts in several
+/// domains share the user part (a SIP username has no `@`).
+fn split_name(name: &str) -> (&str, Option<&str>) {
+    match name.rsplit_once('@') {
+        Some((user, domain)) => (user, Some(domain)),
+        None => (name, None),
+    }
 }
 
-/// The account named `username`, or `NotFound`.
+/// The lookup by name: the user part, and the domain when given.
+fn by_name_sql(domain: Option<&str>, lock: &str) -> String {
+    let domain = if domain.is_some() {
+        " AND domain = $2"
+    } else {
+        ""
+    };
+    format!("SELECT {COLUMNS} FROM sipauth_account WHERE username = $1{domain} LIMIT 2{lock}")
+}
+
+/// The one account `rows` hold for `name`: `NotFound` for none, `Conflict` for several (the
+/// same user part in several tenants' domains).
+fn one(rows: Vec<sqlx::any::AnyRow>, name: &str) -> Result<Account, ProvisionError> {
+    match rows.as_slice() {
+        [] => Err(ProvisionError::NotFound(name.to_string())),
+        [row] => Ok(from_row(row)?),
+        _ => Err(ProvisionError::Conflict(format!(
+            "several accounts are named {name}, in different SIP domains: give {name}@DOMAIN"
+        ))),
+    }
+}
+
+/// The account named `name` (`user` or `user@domain`), locked for the transaction, or
+/// `NotFound`.
+pub(crate) async fn by_username_locked(
+    w: &mut WriteTx<'_>,
+    name: &str,
+) -> Result<Account, ProvisionError> {
+    let (user, domain) = split_name(name);
+    let sql = by_name_sql(domain, w.lock_clause());
+    let mut query = sqlx::query(&sql).bind(user.to_string());
+    if let Some(domain) = domain {
+        query = query.bind(domain.to_string());
+    }
+    let rows = query.fetch_all(&mut *w.tx).await?;
+    one(rows, name)
+}
+
+/// The account named `name` (`user` or `user@domain`), or `NotFound`.
 pub(crate) async fn by_username<'e>(
     executor: impl Executor<'e, Database = Any>,
-    username: &str,
+    name: &str,
 ) -> Result<Account, ProvisionError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM sipauth_account WHERE username = $1"
-    ))
-    .bind(username.to_string())
-    .fetch_optional(executor)
-    .await?;
-    row.as_ref()
-        .map(from_row)
-        .transpose()?
-        .ok_or_else(|| ProvisionError::NotFound(username.to_string()))
+    let (user, domain) = split_name(name);
+    let sql = by_name_sql(domain, "");
+    let mut query = sqlx::query(&sql).bind(user.to_string());
+    if let Some(domain) = domain {
+        query = query.bind(domain.to_string());
+    }
+    let rows = query.fetch_all(executor).await?;
+    one(rows, name)
 }
 
 /// A new account, unless the username (or this identity) is already taken; the caller re-reads

@@ -699,3 +699,52 @@ async fn rejects_a_static_dir_without_an_index() {
         .unwrap_err();
     assert!(err.0.contains("index.html"), "{err}");
 }
+
+#[tokio::test]
+async fn each_tenant_is_answered_with_its_own_domain_and_servers_and_others_are_refused() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    let state = state(
+        "tenants",
+        &second,
+        r#"domain_template = "sip.{email_domain}"
+ws_uri_template = "wss://pbx.{email_domain}:7443/ws"
+allowed_domains = ["sip.acme.com", "sip.globex.com"]
+"#,
+    )
+    .await;
+    for (sub, email, domain, ws) in [
+        (
+            "t-1",
+            "ann@acme.com",
+            "sip.acme.com",
+            "wss://pbx.acme.com:7443/ws",
+        ),
+        (
+            "t-2",
+            "ann@globex.com",
+            "sip.globex.com",
+            "wss://pbx.globex.com:7443/ws",
+        ),
+    ] {
+        let token = token_of_second(&key, &second, sub, email);
+        let answer = send(&state, provision(&token, "127.0.0.1:1", &[])).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        let doc = answer.json();
+        assert_eq!(doc["sipUri"], format!("sip:ann@{domain}"));
+        assert_eq!(doc["sipDomain"], domain);
+        assert_eq!(doc["wsServerUri"], ws);
+        assert_eq!(doc["realm"], domain);
+    }
+    let token = token_of_second(&key, &second, "t-3", "mallory@evil.example");
+    let refused = send(&state, provision(&token, "127.0.0.1:1", &[])).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert_eq!(refused.json()["error"], "domain_not_allowed");
+}
+
+#[tokio::test]
+async fn rejects_a_domain_template_without_an_allowlist() {
+    let text = "[[issuer]]\nurl = \"https://issuer.example.com\"\naudiences = [\"a\"]\n[sip]\ndomain_template = \"sip.{email_domain}\"\n";
+    let err = ServiceConfig::from_toml(text).unwrap().check().unwrap_err();
+    assert!(err.0.contains("allowed_domains"), "{err}");
+}
