@@ -20,8 +20,9 @@
 
 use leptos::prelude::*;
 use sipauth::{
-    AuthState, AuthorizationOptions, CredentialMapping, ProviderConfig, ProvisionedCredentials,
-    Session, SessionError, SessionOptions, SessionSnapshot, TokenSet, UserInfo,
+    AuthState, AuthorizationOptions, CredentialMapping, LogoutReason, ProviderConfig,
+    ProvisionedCredentials, Session, SessionError, SessionEvent, SessionOptions, SessionSnapshot,
+    TokenSet, UserInfo,
 };
 
 /// What [`use_oauth2`] needs: the provider, the credential mapping, the session options (store,
@@ -54,6 +55,8 @@ pub struct UseOAuth2 {
     /// The session itself (every method of the library).
     pub session: Session,
     snapshot: RwSignal<SessionSnapshot>,
+    /// Each end of the session the library reported, numbered, with its reason.
+    ended: RwSignal<Option<(u64, LogoutReason)>>,
 }
 
 impl UseOAuth2 {
@@ -98,6 +101,13 @@ impl UseOAuth2 {
     pub fn error(&self) -> Signal<Option<SessionError>> {
         let s = self.snapshot;
         Signal::derive(move || s.with(|s| s.error.clone()))
+    }
+
+    /// Why the session last ended (`user_initiated`, `token_expired`, `refresh_failed`,
+    /// `session_timeout`): the library's `Logout` event, so never for [`UseOAuth2::clear_auth`].
+    pub fn last_logout(&self) -> Signal<Option<LogoutReason>> {
+        let e = self.ended;
+        Signal::derive(move || e.with(|e| e.map(|(_, reason)| reason)))
     }
 
     /// True while a refresh runs.
@@ -187,7 +197,20 @@ pub fn follow(session: Session) -> UseOAuth2 {
         }
     });
     on_cleanup(move || stop.store(true, std::sync::atomic::Ordering::Release));
-    UseOAuth2 { session, snapshot }
+    // Every way a session ends is the library's `Logout` event, with its reason; a state
+    // change to Idle is not one (a refused refresh ends in Error, `clear_auth` is no logout).
+    let ended = RwSignal::new(None::<(u64, LogoutReason)>);
+    session.on_event(move |event| {
+        if let SessionEvent::Logout(reason) = event {
+            // A no-op once the following component is gone.
+            ended.try_update(|e| *e = Some((e.map_or(1, |(n, _)| n + 1), *reason)));
+        }
+    });
+    UseOAuth2 {
+        session,
+        snapshot,
+        ended,
+    }
 }
 
 /// The guide's `<OAuth2Provider>`: makes a session available to its children
@@ -213,9 +236,11 @@ pub fn OAuth2Provider(
     /// Called with each failure.
     #[prop(optional)]
     on_error: Option<Callback<SessionError>>,
-    /// Called when the session ends.
+    /// Called once for every end of the session, with its reason (signing out, a refused or
+    /// impossible refresh, an expired stored session, the inactivity timeout); never for
+    /// `clear_auth`.
     #[prop(optional)]
-    on_logout: Option<Callback<()>>,
+    on_logout: Option<Callback<LogoutReason>>,
     /// Called with each new state.
     #[prop(optional)]
     on_state_change: Option<Callback<AuthState>>,
@@ -233,13 +258,19 @@ pub fn OAuth2Provider(
                     if let Some(cb) = on_state_change {
                         cb.run(now);
                     }
-                    if now == AuthState::Idle {
-                        if let Some(cb) = on_logout {
-                            cb.run(());
-                        }
-                    }
                 }
                 now
+            });
+            let ended = auth.ended;
+            Effect::new(move |previous: Option<u64>| {
+                let now = ended.get();
+                let seq = now.map_or(0, |(n, _)| n);
+                if let (Some((n, reason)), Some(cb)) = (now, on_logout) {
+                    if previous.is_some_and(|p| p < n) || (previous.is_none() && n > 0) {
+                        cb.run(reason);
+                    }
+                }
+                seq
             });
             Effect::new(move |_| {
                 if let (Some(e), Some(cb)) = (error.get(), on_error) {

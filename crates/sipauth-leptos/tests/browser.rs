@@ -2,7 +2,9 @@
 //! guide's message outside a provider; inside one, a session stored in localStorage is restored
 //! into the signals (as after a reload) and `on_authenticated` is called; disposing the
 //! provider's owner (unmounting) leaves the stored session alone; the provider's callbacks hear
-//! every state change, each failure and the sign-out.
+//! every state change, each failure and the sign-out; `on_logout` fires exactly once per end of
+//! the session with its reason (signing out, an expired stored session, a refused refresh) and
+//! never for `clear_auth`; `is_refreshing` and the `Refreshing` state follow a refresh.
 
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -140,7 +142,10 @@ async fn the_provider_reports_state_changes_errors_and_logout_to_its_callbacks()
                 .on_error(Callback::new(move |e: sipauth::SessionError| {
                     errors.lock().unwrap().push(e.code)
                 }))
-                .on_logout(Callback::new(move |()| *logouts.lock().unwrap() += 1))
+                .on_logout(Callback::new(move |reason: sipauth::LogoutReason| {
+                    assert_eq!(reason, sipauth::LogoutReason::UserInitiated);
+                    *logouts.lock().unwrap() += 1
+                }))
                 .children(Box::new(move || {
                     *auth.lock().unwrap() = Some(use_oauth2_provider().unwrap());
                     ().into_any()
@@ -197,5 +202,193 @@ async fn the_provider_reports_state_changes_errors_and_logout_to_its_callbacks()
         Some(&sipauth::AuthState::Idle)
     );
     assert!(store.load("sipauth_session").unwrap().is_none());
+    owner.cleanup();
+}
+
+/// A provider's token endpoint, answering every refresh with `status` and `body` after
+/// `delay`.
+#[derive(Debug)]
+struct TokenEndpoint {
+    status: u16,
+    body: &'static str,
+    delay: Duration,
+}
+
+impl sipauth::Transport for TokenEndpoint {
+    fn send<'a>(
+        &'a self,
+        _endpoint: sipauth::Endpoint,
+        _request: sipauth::HttpRequest,
+        _limit: usize,
+    ) -> sipauth::BoxFuture<'a, Result<sipauth::RawResponse, sipauth::Error>> {
+        Box::pin(async move {
+            SystemClock.sleep(self.delay).await;
+            Ok(sipauth::RawResponse {
+                status: self.status,
+                content_type: "application/json".into(),
+                www_authenticate: None,
+                body: self.body.as_bytes().to_vec(),
+            })
+        })
+    }
+}
+
+/// A session stored with a refresh token, whose access token expires in `expires_in` s.
+fn seed_refreshable(store: &dyn SessionStore, expires_in: i64) {
+    let now = SystemClock.now_unix();
+    let record = format!(
+        r#"{{"version":1,"tokens":{{"access_token":"old","token_type":"Bearer","refresh_token":"rt","expires_in":{expires_in},"expires_at":{}}},"user_info":{{"sub":"u1","email":"lee@example.com","email_verified":true,"name":"Lee"}},"sip_credentials":null,"saved_at":{now}}}"#,
+        now + expires_in
+    );
+    store.save("sipauth_session", &record).unwrap();
+}
+
+/// A session over `store` whose provider's token endpoint is `endpoint`, followed by signals.
+fn followed(store: Arc<dyn SessionStore>, endpoint: TokenEndpoint) -> sipauth_leptos::UseOAuth2 {
+    let config = config(store);
+    let session = sipauth::Session::builder(config.provider, config.mapping)
+        .options(config.options)
+        .http(sipauth::HttpClient::with_transport(endpoint))
+        .build()
+        .unwrap();
+    sipauth_leptos::follow(session)
+}
+
+async fn settle() {
+    SystemClock.sleep(Duration::from_millis(60)).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_refresh_ends_the_session_once_and_clear_auth_is_no_logout() {
+    let store: Arc<dyn SessionStore> = Arc::new(WebStore::new(WebStorage::Local, "leptos_rf_"));
+    seed_refreshable(store.as_ref(), 3600);
+    let owner = Owner::new();
+    let auth = owner.with(|| {
+        followed(
+            store.clone(),
+            TokenEndpoint {
+                status: 400,
+                body: r#"{"error":"invalid_grant"}"#,
+                delay: Duration::ZERO,
+            },
+        )
+    });
+    assert!(auth.session.restore().await.unwrap().is_some());
+    settle().await;
+    let last = auth.last_logout();
+    assert_eq!(owner.with(|| last.get_untracked()), None);
+    // The provider refuses the refresh token: the session ends (its state is Error, not Idle).
+    assert!(auth.refresh_tokens().await.is_err());
+    settle().await;
+    assert_eq!(
+        owner.with(|| last.get_untracked()),
+        Some(sipauth::LogoutReason::RefreshFailed)
+    );
+    assert_eq!(auth.session.state(), sipauth::AuthState::Error);
+    // Clearing the error is no second logout; nothing is revoked (no request at all).
+    let seq_before = owner.with(|| auth.snapshot().get_untracked().generation);
+    auth.clear_auth().unwrap();
+    settle().await;
+    assert_eq!(
+        owner.with(|| last.get_untracked()),
+        Some(sipauth::LogoutReason::RefreshFailed)
+    );
+    assert_eq!(auth.session.state(), sipauth::AuthState::Idle);
+    assert!(owner.with(|| auth.snapshot().get_untracked().generation) > seq_before);
+    assert!(store.load("sipauth_session").unwrap().is_none());
+    owner.cleanup();
+}
+
+#[wasm_bindgen_test]
+async fn the_provider_calls_on_logout_once_for_an_expired_stored_session() {
+    let store: Arc<dyn SessionStore> = Arc::new(WebStore::new(WebStorage::Local, "leptos_exp_"));
+    // Expired an hour ago, and no refresh token: restoring drops it.
+    let now = SystemClock.now_unix();
+    let record = format!(
+        r#"{{"version":1,"tokens":{{"access_token":"gone","token_type":"Bearer","expires_in":60,"expires_at":{}}},"user_info":{{"sub":"u1","name":"Lee"}},"sip_credentials":null,"saved_at":{}}}"#,
+        now - 3600,
+        now - 3660
+    );
+    store.save("sipauth_session", &record).unwrap();
+    let reasons = Arc::new(Mutex::new(Vec::<sipauth::LogoutReason>::new()));
+    let owner = Owner::new();
+    {
+        let reasons = reasons.clone();
+        let store = store.clone();
+        owner.with(move || {
+            let props = OAuth2ProviderProps::builder()
+                .config(config(store))
+                .on_logout(Callback::new(move |r| reasons.lock().unwrap().push(r)))
+                .children(Box::new(|| ().into_any()))
+                .build();
+            let _view = OAuth2Provider(props);
+        });
+    }
+    for _ in 0..50 {
+        if !reasons.lock().unwrap().is_empty() {
+            break;
+        }
+        SystemClock.sleep(Duration::from_millis(20)).await;
+    }
+    settle().await;
+    assert_eq!(
+        *reasons.lock().unwrap(),
+        [sipauth::LogoutReason::TokenExpired],
+        "once, with its reason"
+    );
+    assert!(store.load("sipauth_session").unwrap().is_none());
+    owner.cleanup();
+}
+
+#[wasm_bindgen_test]
+async fn is_refreshing_and_the_refreshing_state_follow_a_refresh() {
+    let store: Arc<dyn SessionStore> = Arc::new(WebStore::new(WebStorage::Local, "leptos_ing_"));
+    seed_refreshable(store.as_ref(), 3600);
+    let owner = Owner::new();
+    let auth = owner.with(|| {
+        followed(
+            store.clone(),
+            TokenEndpoint {
+                status: 200,
+                body: r#"{"access_token":"new","token_type":"Bearer","expires_in":3600}"#,
+                delay: Duration::from_millis(300),
+            },
+        )
+    });
+    auth.session.restore().await.unwrap();
+    settle().await;
+    let refreshing = auth.is_refreshing();
+    let state = auth.state();
+    assert!(!owner.with(|| refreshing.get_untracked()));
+    let task = auth.clone();
+    let done = Arc::new(Mutex::new(None));
+    let out = done.clone();
+    leptos::task::spawn_local(async move {
+        *out.lock().unwrap() = Some(task.refresh_tokens().await.is_ok());
+    });
+    SystemClock.sleep(Duration::from_millis(120)).await;
+    assert!(
+        owner.with(|| refreshing.get_untracked()),
+        "during the refresh"
+    );
+    assert_eq!(
+        owner.with(|| state.get_untracked()),
+        sipauth::AuthState::Refreshing
+    );
+    for _ in 0..50 {
+        if done.lock().unwrap().is_some() {
+            break;
+        }
+        SystemClock.sleep(Duration::from_millis(20)).await;
+    }
+    settle().await;
+    assert_eq!(*done.lock().unwrap(), Some(true));
+    assert!(!owner.with(|| refreshing.get_untracked()), "after it");
+    assert_eq!(
+        owner.with(|| state.get_untracked()),
+        sipauth::AuthState::Authenticated
+    );
+    assert_eq!(owner.with(|| auth.last_logout().get_untracked()), None);
+    store.remove("sipauth_session").unwrap();
     owner.cleanup();
 }
