@@ -12,6 +12,7 @@
 //! | `authState`, `isAuthenticated`, `userInfo`, `sipCredentials`, `tokens`, `error`, `isRefreshing` | [`UseOAuth2::state`], [`UseOAuth2::is_authenticated`], [`UseOAuth2::user_info`], [`UseOAuth2::credentials`], [`UseOAuth2::tokens`], [`UseOAuth2::error`], [`UseOAuth2::is_refreshing`] |
 //! | `login()`, `handleCallback()`, `logout()`, `refreshTokens()`, `getAccessToken()` | [`UseOAuth2::login`], [`UseOAuth2::handle_callback`], [`UseOAuth2::logout`], [`UseOAuth2::refresh_tokens`], [`UseOAuth2::get_access_token`] |
 //! | `isTokenExpired()`, `clearAuth()` | [`UseOAuth2::is_token_expired`], [`UseOAuth2::clear_auth`] |
+//! | the session-timeout pattern (activity listeners) | [`use_inactivity_timeout`], `OAuth2Provider`'s `inactivity_timeout` |
 //!
 //! Every signal follows the [`sipauth::Session`]'s snapshot. Unlike the reference, unmounting
 //! a component never wipes the stored session (only signing out does), callbacks work with any
@@ -244,12 +245,18 @@ pub fn OAuth2Provider(
     /// Called with each new state.
     #[prop(optional)]
     on_state_change: Option<Callback<AuthState>>,
+    /// End the session after this long without user activity ([`use_inactivity_timeout`]).
+    #[prop(optional)]
+    inactivity_timeout: Option<std::time::Duration>,
     /// The app.
     children: Children,
 ) -> impl IntoView {
     match use_oauth2(config) {
         Ok(auth) => {
             provide_context(auth.clone());
+            if let Some(timeout) = inactivity_timeout {
+                let _monitor = use_inactivity_timeout(&auth, timeout);
+            }
             let state = auth.state();
             let error = auth.error();
             Effect::new(move |previous: Option<AuthState>| {
@@ -310,6 +317,43 @@ async fn initialize(
     }
     let _ = (callback_path, post_auth_redirect);
     auth.session.restore().await
+}
+
+/// The user activity that keeps a session alive under [`use_inactivity_timeout`].
+pub const ACTIVITY_EVENTS: [&str; 4] = ["mousedown", "keydown", "touchstart", "scroll"];
+
+/// The guide's session-timeout pattern: ends the session (reason `session_timeout`, heard by
+/// `on_logout`) after `timeout` without user activity. In the browser every
+/// [`ACTIVITY_EVENTS`] event on the window counts as activity; call
+/// [`sipauth::InactivityMonitor::touch`] on the returned monitor for anything else. Checked
+/// every quarter of the timeout (between 250 ms and 15 s); stops, and the listeners go, when
+/// the calling component unmounts.
+pub fn use_inactivity_timeout(
+    auth: &UseOAuth2,
+    timeout: std::time::Duration,
+) -> std::sync::Arc<sipauth::InactivityMonitor> {
+    use std::time::Duration;
+    let monitor = sipauth::InactivityMonitor::new(auth.session.clone(), timeout);
+    let every = (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(15));
+    let task = monitor.spawn(every);
+    #[cfg(target_arch = "wasm32")]
+    let listeners: Vec<_> = ACTIVITY_EVENTS
+        .iter()
+        .map(|name| {
+            let monitor = monitor.clone();
+            window_event_listener_untyped(name, move |_| monitor.touch())
+        })
+        .collect();
+    on_cleanup(move || {
+        if let Some(task) = task {
+            task.abort();
+        }
+        #[cfg(target_arch = "wasm32")]
+        for listener in listeners {
+            listener.remove();
+        }
+    });
+    monitor
 }
 
 /// The guide's `useOAuth2Provider()`: the session of the nearest [`OAuth2Provider`].

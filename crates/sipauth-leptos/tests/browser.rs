@@ -392,3 +392,43 @@ async fn is_refreshing_and_the_refreshing_state_follow_a_refresh() {
     store.remove("sipauth_session").unwrap();
     owner.cleanup();
 }
+
+#[wasm_bindgen_test]
+async fn inactivity_ends_the_session_with_session_timeout_and_activity_keeps_it() {
+    let store: Arc<dyn SessionStore> = Arc::new(WebStore::new(WebStorage::Local, "leptos_idle_"));
+    seed(store.as_ref());
+    let owner = Owner::new();
+    let auth = owner.with(|| sipauth_leptos::use_oauth2(config(store.clone())).unwrap());
+    auth.session.restore().await.unwrap();
+    let _monitor =
+        owner.with(|| sipauth_leptos::use_inactivity_timeout(&auth, Duration::from_secs(2)));
+    let window = web_sys::window().unwrap();
+    // Four seconds of typing and scrolling: twice the timeout, and still signed in.
+    for i in 0..16 {
+        let kind = sipauth_leptos::ACTIVITY_EVENTS[i % 4];
+        window
+            .dispatch_event(&web_sys::Event::new(kind).unwrap())
+            .unwrap();
+        SystemClock.sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        auth.session.is_authenticated(),
+        "activity keeps the session"
+    );
+    assert_eq!(owner.with(|| auth.last_logout().get_untracked()), None);
+    // Then nothing: the session ends with its reason.
+    for _ in 0..40 {
+        if !auth.session.is_authenticated() {
+            break;
+        }
+        SystemClock.sleep(Duration::from_millis(100)).await;
+    }
+    settle().await;
+    assert!(!auth.session.is_authenticated());
+    assert_eq!(
+        owner.with(|| auth.last_logout().get_untracked()),
+        Some(sipauth::LogoutReason::SessionTimeout)
+    );
+    assert!(store.load("sipauth_session").unwrap().is_none());
+    owner.cleanup();
+}
