@@ -35,6 +35,8 @@ pub enum Method {
     Get,
     /// POST.
     Post,
+    /// DELETE.
+    Delete,
 }
 
 /// One request, as a transport sends it.
@@ -78,6 +80,14 @@ impl HttpRequest {
     pub fn post(url: Url) -> Self {
         Self {
             method: Method::Post,
+            ..Self::get(url)
+        }
+    }
+
+    /// A DELETE of `url` accepting JSON.
+    pub fn delete(url: Url) -> Self {
+        Self {
+            method: Method::Delete,
             ..Self::get(url)
         }
     }
@@ -403,6 +413,7 @@ mod with_reqwest {
         let mut builder = match request.method {
             Method::Get => client.get(request.url.clone()),
             Method::Post => client.post(request.url.clone()),
+            Method::Delete => client.delete(request.url.clone()),
         };
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());

@@ -466,6 +466,31 @@ impl Session {
         Ok(report)
     }
 
+    /// Ends this person's SIP account at the provisioning service before signing out (the
+    /// `api` strategy: `DELETE` on its endpoint with a valid access token), so the credentials
+    /// this device held stop working at the SIP server at once; then call [`Session::logout`].
+    /// `Ok(false)` when the strategy keeps nothing at a service.
+    pub async fn deprovision(&self) -> Result<bool, Error> {
+        if !matches!(
+            self.0.mapping.password,
+            crate::PasswordStrategy::ApiGenerated { .. }
+        ) {
+            return Ok(false);
+        }
+        let token = self.get_access_token().await?;
+        let mut tokens = self
+            .snapshot()
+            .tokens
+            .ok_or(SessionFailure::NotAuthenticated)?;
+        tokens.access_token = token;
+        Ok(crate::sip::password::deprovision(
+            &self.0.mapping.password,
+            self.0.client.http(),
+            &tokens,
+        )
+        .await?)
+    }
+
     /// Abandons a started sign-in: its pending record (PKCE verifier, state, nonce) is removed
     /// now rather than when a later run sweeps it (Ctrl-C, a timeout, a window closed).
     pub fn cancel_login(&self, request: &AuthorizationRequest) -> Result<(), Error> {

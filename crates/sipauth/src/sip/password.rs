@@ -335,6 +335,53 @@ pub(crate) async fn issue(
     }
 }
 
+/// Ends the caller's SIP account at the provisioning service (`DELETE` on the `api`
+/// strategy's endpoint with the access token): its password stops working at the SIP server at
+/// once. `Ok(false)` for other strategies (nothing is held elsewhere); a 404 is already gone.
+pub(crate) async fn deprovision(
+    strategy: &PasswordStrategy,
+    http: &HttpClient,
+    tokens: &TokenSet,
+) -> Result<bool, CredentialError> {
+    let PasswordStrategy::ApiGenerated {
+        endpoint, timeout, ..
+    } = strategy
+    else {
+        return Ok(false);
+    };
+    crate::url_policy::require_secure("password endpoint", endpoint)
+        .map_err(|e| CredentialError::Strategy(e.to_string()))?;
+    let request = HttpRequest::delete(endpoint.clone())
+        .bearer(tokens.access_token.secret())
+        .timeout(*timeout);
+    let raw = http
+        .send(Endpoint::PasswordApi, request)
+        .await
+        .map_err(|e| api_failure(endpoint, e))?;
+    if raw.is_success() || raw.status == 404 {
+        Ok(true)
+    } else {
+        Err(CredentialError::ApiStatus {
+            endpoint: endpoint.to_string(),
+            status: raw.status,
+        })
+    }
+}
+
+/// A password API request that got no answer.
+fn api_failure(endpoint: &Url, e: crate::error::Error) -> CredentialError {
+    match e {
+        crate::error::Error::Transport(e) if e.timed_out => CredentialError::ApiTimeout {
+            endpoint: endpoint.to_string(),
+        },
+        crate::error::Error::Transport(e) => CredentialError::ApiUnreachable {
+            endpoint: endpoint.to_string(),
+            message: e.message,
+        },
+        other => CredentialError::Strategy(format!("api_generated: {other}")),
+    }
+}
+
 async fn call_api(
     http: &HttpClient,
     endpoint: &Url,
@@ -361,16 +408,7 @@ async fn call_api(
     let raw = http
         .send(Endpoint::PasswordApi, request)
         .await
-        .map_err(|e| match e {
-            crate::error::Error::Transport(e) if e.timed_out => CredentialError::ApiTimeout {
-                endpoint: endpoint.to_string(),
-            },
-            crate::error::Error::Transport(e) => CredentialError::ApiUnreachable {
-                endpoint: endpoint.to_string(),
-                message: e.message,
-            },
-            other => CredentialError::Strategy(format!("api_generated: {other}")),
-        })?;
+        .map_err(|e| api_failure(endpoint, e))?;
     if !raw.is_success() {
         return Err(CredentialError::ApiStatus {
             endpoint: endpoint.to_string(),

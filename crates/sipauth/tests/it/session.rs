@@ -797,3 +797,37 @@ async fn credentials_that_expire_with_an_unrefreshable_token_are_not_provisioned
         "not again before they expire"
     );
 }
+
+#[tokio::test]
+async fn deprovisioning_deletes_the_account_at_the_provisioning_service_with_the_token() {
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    use sipauth::Clock;
+    stub.set("/provision", leased("p1", clock.now_unix() + 3600));
+    let api = CredentialMapping::new(
+        "sip.example.com",
+        "ws://127.0.0.1:8088",
+        PasswordStrategy::api(
+            stub.url("/provision").parse().unwrap(),
+            sipauth::sip::ApiMethod::Post,
+        ),
+    );
+    let token = json!({"access_token": "at-del", "token_type": "Bearer", "expires_in": 3600});
+    let session = stub_session_with(&stub, &clock, token, api, false).await;
+    stub.set("/provision", Canned::text(204, "application/json", ""));
+    assert!(session.deprovision().await.unwrap());
+    let last = stub.requests("/provision").pop().unwrap();
+    assert_eq!(last.method, "DELETE");
+    assert_eq!(last.headers["authorization"], "Bearer at-del");
+    // Already gone counts as done; a refusal is an error.
+    stub.set(
+        "/provision",
+        Canned::json(404, json!({"error": "not_found"})),
+    );
+    assert!(session.deprovision().await.unwrap());
+    stub.set(
+        "/provision",
+        Canned::json(503, json!({"error": "temporarily_unavailable"})),
+    );
+    assert!(session.deprovision().await.is_err());
+}
