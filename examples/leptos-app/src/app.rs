@@ -1,5 +1,5 @@
 //! The app's components: [`App`] discovers the provider and mounts the [`OAuth2Provider`];
-//! [`Account`] is the page inside it (sign in, the SIP settings, sign out). Element ids are
+//! [`Account`] is the page inside it (sign in, the SIP settings, the phone, sign out). Element ids are
 //! what the browser test reads.
 
 use std::sync::Arc;
@@ -45,7 +45,15 @@ async fn configuration() -> Result<OAuth2Config, String> {
         .with_scopes(["openid", "email", "profile"]);
     let domain = meta("sipauth-sip-domain").unwrap_or_else(|| "sip.example.com".into());
     let ws_uri = meta("sipauth-ws-uri").unwrap_or_else(|| format!("wss://{domain}/ws"));
-    let mapping = CredentialMapping::new(domain, ws_uri, PasswordStrategy::AccessToken);
+    // With a provisioning service (`sipauth serve`), its answer names the account, the
+    // password and the servers; a path such as the guide's "/api/sip/provision" is this
+    // origin's (an app served by `sipauth serve --static-dir`).
+    let strategy = match meta("sipauth-api-endpoint") {
+        Some(endpoint) => PasswordStrategy::api_endpoint(&endpoint, sipauth::sip::ApiMethod::Post)
+            .map_err(|e| format!("sipauth-api-endpoint: {e}"))?,
+        None => PasswordStrategy::AccessToken,
+    };
+    let mapping = CredentialMapping::new(domain, ws_uri, strategy);
     // The session names its keys (`sipauth_session`, `sipauth_pending_...`): no store prefix.
     let options = SessionOptions {
         store: Arc::new(WebStore::new(WebStorage::Local, "")),
@@ -107,13 +115,22 @@ fn Account() -> impl IntoView {
             }
         }
     };
-    let sign_out = move |_| {
+    // Signing out: the phone unregisters, the SIP account at the service ends (its password
+    // stops working at once), then the tokens are revoked and the session forgotten.
+    let sign_out = {
         let auth = auth.clone();
-        leptos::task::spawn_local(async move {
-            if let Err(e) = auth.logout().await {
-                failure.set(Some(e.to_string()));
-            }
-        });
+        move |_| {
+            let auth = auth.clone();
+            crate::phone::stop();
+            leptos::task::spawn_local(async move {
+                if let Err(e) = auth.session.deprovision().await {
+                    failure.set(Some(e.to_string()));
+                }
+                if let Err(e) = auth.logout().await {
+                    failure.set(Some(e.to_string()));
+                }
+            });
+        }
     };
     view! {
         <p>"State: " <span id="state">{move || format!("{:?}", state.get())}</span></p>
@@ -155,6 +172,7 @@ fn Account() -> impl IntoView {
                     {move || expires_at.get().map(|t| t.to_string()).unwrap_or_default()}
                 </span>
             </p>
+            <crate::phone::Phone credentials=credentials />
             <button id="sign-out" type="button" on:click=sign_out.clone()>
                 "Sign out"
             </button>

@@ -26,7 +26,7 @@ pub(crate) async fn service_and_kamailio(env: &Env) -> (Service, Kamailio) {
 }
 
 /// The same, with more flags for the service.
-async fn service_and_kamailio_with(env: &Env, extra: &[&str]) -> (Service, Kamailio) {
+pub(crate) async fn service_and_kamailio_with(env: &Env, extra: &[&str]) -> (Service, Kamailio) {
     // The service first: its migrations create the subscriber table Kamailio reads.
     let placeholder = serve(
         env,

@@ -71,3 +71,86 @@ async fn an_app_served_beside_the_api_provisions_with_a_relative_endpoint() {
     assert_eq!(doc["results"][0]["status"], 200, "{doc}");
     assert_eq!(doc["results"][0]["username"], "sami");
 }
+
+/// The example Leptos app written for `sipauth serve --static-dir` (built beforehand by the
+/// test command), provisioning through the service on its own origin.
+fn example_app(env: &Env) -> std::path::PathBuf {
+    let dir = env.dir.join("example-app");
+    let out =
+        std::process::Command::new(sipauth_testkit::testenv_dir().join("run-leptos-example.sh"))
+            .args(["--issuer", &sipauth_testkit::oidc_issuer()])
+            .args(["--client-id", sipauth_testkit::clients::PUBLIC])
+            .args(["--api-endpoint", "/api/sip/provision"])
+            .arg("--write-only")
+            .arg(&dir)
+            .env("SIPAUTH_LEPTOS_NO_BUILD", "1")
+            .output()
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "run-leptos-example.sh --write-only: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+#[tokio::test]
+async fn two_people_call_each_other_from_the_example_app_through_kamailio() {
+    let env = Env::new("web-call");
+    let app = example_app(&env);
+    let (service, kamailio) =
+        crate::kamailio::service_and_kamailio_with(&env, &["--static-dir", app.to_str().unwrap()])
+            .await;
+    let artifacts =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    let (code, seen) = node(
+        "softphone-call.mjs",
+        &[
+            &format!("{}/", service.base),
+            "carla",
+            "dario",
+            &artifacts.display().to_string(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{seen:#}\n{}", kamailio.log());
+    let domain = crate::kamailio::DOMAIN;
+    assert_eq!(seen["callerUri"], format!("sip:carla@{domain}"));
+    assert_eq!(seen["calleeUri"], format!("sip:dario@{domain}"));
+    assert_eq!(
+        seen["registered"],
+        serde_json::json!(["registered", "registered"])
+    );
+    assert_eq!(seen["statusText"], "Registered");
+    assert_eq!(seen["incoming"], "incoming");
+    assert_eq!(seen["inCall"], serde_json::json!(["in_call", "in_call"]));
+    for side in ["callerStats", "calleeStats"] {
+        assert!(
+            seen[side]["received"].as_u64().unwrap_or(0) > 20,
+            "{side}: RTP received: {seen:#}"
+        );
+    }
+    assert!(seen["ended"][0].as_str().unwrap().starts_with("ended:"));
+    assert!(seen["ended"][1].as_str().unwrap().starts_with("ended:"));
+    assert_eq!(seen["idle"], serde_json::json!([true, true]));
+    assert_eq!(seen["afterSignOut"], serde_json::json!([]));
+    assert_eq!(seen["pageErrors"], serde_json::json!([]));
+    // Signed out: the credentials the caller's browser held no longer register.
+    let kept = &seen["kept"];
+    let password = kept["password"].as_str().unwrap();
+    let (code, doc) = crate::kamailio::register_check(
+        &env,
+        &[
+            "--ws-uri",
+            &kamailio.ws_uri,
+            "--username",
+            "carla",
+            "--domain",
+            domain,
+        ],
+        Some(password),
+    )
+    .await;
+    assert_eq!(code, 9, "refused after signing out: {doc}");
+}
