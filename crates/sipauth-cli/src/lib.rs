@@ -7,6 +7,7 @@ pub mod admin;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod kamailio;
 pub mod loopback;
 pub mod opt;
 pub mod output;

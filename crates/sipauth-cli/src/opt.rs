@@ -108,6 +108,11 @@ pub struct ServeOpts {
     /// network you do not control).
     #[arg(long, requires = "dev")]
     pub dev_public: bool,
+    /// With --dev: also start Kamailio (when installed) with the tested configuration on free
+    /// loopback ports, reading the service's database, stopped with the service; the accounts'
+    /// WebSocket server and registrar are its.
+    #[arg(long, requires = "dev")]
+    pub with_kamailio: bool,
 }
 
 /// `sipauth register-check`.

@@ -119,7 +119,23 @@ async fn shutdown_signal() {
 
 /// `sipauth serve`.
 pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
-    let config = service_config(global, opts)?;
+    let mut config = service_config(global, opts)?;
+    // --with-kamailio: its ports become the accounts' servers before the state is built; it
+    // starts once the migrations made the tables it reads.
+    let kamailio_ports = if opts.with_kamailio {
+        if config.sip.ws_uri.is_some() || config.sip.sip_server.is_some() {
+            return Err(CliError::config(
+                "--with-kamailio chooses the WebSocket server and the registrar: drop --ws-uri and --sip-server",
+            ));
+        }
+        let ports = crate::kamailio::Ports::free()?;
+        config.sip.ws_uri = Some(ports.ws_uri());
+        config.sip.sip_server = Some(ports.sip_server());
+        config.backend.kamailio_rpc_urls.push(ports.rpc_url());
+        Some(ports)
+    } else {
+        None
+    };
     let http = HttpClient::new()?;
     // Bind first: the development issuer and the web page's redirect URI name the address.
     let listen = config.listen.as_deref().unwrap_or("127.0.0.1:8080");
@@ -130,10 +146,29 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::other(e.to_string()))?;
     let base = format!("http://{addr}");
+    let data = data_dir(global)?;
     let state = config
-        .state(&data_dir(global)?, &http, Arc::new(SystemClock), &base)
+        .state(&data, &http, Arc::new(SystemClock), &base)
         .await
         .map_err(config_error)?;
+    let _kamailio = match kamailio_ports {
+        Some(ports) => {
+            let kamailio = crate::kamailio::DevKamailio::start(
+                ports,
+                &config.database_url(&data),
+                &data.join("kamailio"),
+            )
+            .await?;
+            eprintln!(
+                "  Kamailio (tested configuration): {} and {}; log {}",
+                ports.ws_uri(),
+                ports.sip_server(),
+                kamailio.log.display()
+            );
+            Some(kamailio)
+        }
+        None => None,
+    };
     tracing::info!(%addr, issuers = state.tokens.issuers.len(), "sipauth serve started");
     #[cfg(feature = "dev-idp")]
     if let Some(idp) = &state.dev_idp {

@@ -134,7 +134,7 @@ impl Dialog<'_> {
         &mut self,
         conn: &mut Connection,
         expires: u32,
-        report: &mut dyn FnMut(Step),
+        report: &mut (dyn FnMut(Step) + Send),
     ) -> Result<Response, CheckError> {
         let mut answered_fresh = false;
         loop {
@@ -222,7 +222,7 @@ pub async fn check(
     target: &Target,
     credentials: &Credentials,
     options: &CheckOptions,
-    report: &mut dyn FnMut(Step),
+    report: &mut (dyn FnMut(Step) + Send),
 ) -> Result<Outcome, CheckError> {
     if credentials.username.is_empty() || credentials.domain.is_empty() {
         return Err(CheckError::Config(

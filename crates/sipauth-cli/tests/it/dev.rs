@@ -252,3 +252,66 @@ async fn rejects_the_development_provider_on_a_public_address_without_dev_public
     assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dev"));
 }
+
+#[tokio::test]
+async fn the_main_job_reaches_registered_with_kamailio_and_says_when_none_answers() {
+    let dir = artifacts().display().to_string();
+    // Without a SIP server: the page says none answers, and how to start one.
+    let env = Env::new("dev-check-none");
+    let service = serve_dev(&env, &[]).await;
+    let (code, doc) = node(
+        "check-registration.mjs",
+        &[&service.base, "none", &dir],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["outcome"], "unreachable", "{doc}");
+    let text = doc["text"].as_str().unwrap();
+    assert!(
+        text.contains("No SIP server answers at ws://127.0.0.1:8088/ws"),
+        "{text}"
+    );
+    assert!(text.contains("--with-kamailio"), "{text}");
+    drop(service);
+    // With --with-kamailio: the tested Kamailio reads the development database; registered.
+    let env = Env::new("dev-check-kamailio");
+    let service = serve_dev(&env, &["--with-kamailio"]).await;
+    let (code, doc) = node(
+        "check-registration.mjs",
+        &[&service.base, "kamailio", &dir],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["outcome"], "registered", "{doc}");
+    let kamailio_log = env.dir.join("data").join("kamailio").join("kamailio.log");
+    assert!(kamailio_log.exists());
+    // Stopped with the service: its port closes.
+    let ws = service
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| {
+            l.split("ws://127.0.0.1:")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .map(str::to_string)
+        })
+        .expect("the service names its Kamailio");
+    let mut service = service;
+    service.stop().await;
+    let mut closed = false;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(format!("127.0.0.1:{ws}"))
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(closed, "Kamailio stops with the service");
+}

@@ -229,6 +229,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/account", get(account))
         .route("/account/{file}", get(download))
         .route("/auth/logout", post(logout))
+        .route("/account/check", post(check_registration))
         .route_layer(axum::middleware::map_response(hardened))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -538,6 +539,59 @@ async fn download(
         body,
     )
         .into_response()
+}
+
+/// A form that carries only its CSRF token.
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// How long the page's registration check may take.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// "Check registration": the service registers the session's credentials at their WebSocket
+/// server (the `register-check` probe: REGISTER, one digest round, unregister) and says what
+/// happened: registered, refused, or that no SIP server answers there.
+async fn check_registration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(web) = web(&state).cloned() else {
+        return crate::ApiError::NotFound.into_response();
+    };
+    let (_, session) = match web.session(&headers, state.now()).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Redirect::to(home_path(&state)).into_response(),
+        Err(page) => return page,
+    };
+    if !equal(&form.csrf, &session.csrf) {
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InvalidCsrf.as_str(),
+            web.dev_banner,
+        );
+    }
+    let c = &session.credentials;
+    let outcome = match url::Url::parse(&c.ws_server_uri) {
+        Ok(uri) => {
+            let target = sipauth_register::Target::WebSocket(uri);
+            let credentials = sipauth_register::Credentials {
+                username: c.username.clone(),
+                domain: c.sip_domain.clone(),
+                authorization_username: Some(c.authorization_username.clone()),
+                password: c.password.clone(),
+            };
+            let options = sipauth_register::CheckOptions {
+                timeout: CHECK_TIMEOUT,
+                ..sipauth_register::CheckOptions::default()
+            };
+            sipauth_register::check(&target, &credentials, &options, &mut |_| {}).await
+        }
+        Err(e) => Err(sipauth_register::CheckError::Config(e.to_string())),
+    };
+    pages::registration_check(&outcome, &c.ws_server_uri, web.dev_banner)
 }
 
 /// The sign-out form.

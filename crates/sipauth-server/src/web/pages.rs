@@ -139,6 +139,12 @@ pub(super) fn account(
                     li { a href="/account/linphonerc" download="linphonerc" { "linphone configuration (linphonerc)" } }
                 }
             }
+            h2 { "Check registration" }
+            form method="post" action="/account/check" {
+                input type="hidden" name="csrf" value=(csrf);
+                p { "The service registers these credentials at " code { (c.ws_server_uri) } " and tells you what the SIP server said." }
+                button #check-registration type="submit" { "Check registration" }
+            }
             h2 { "Sign out" }
             form method="post" action="/auth/logout" {
                 input type="hidden" name="csrf" value=(csrf);
@@ -149,6 +155,43 @@ pub(super) fn account(
                 }
                 button type="submit" { "Sign out" }
             }
+        },
+    ))
+}
+
+/// The result of "Check registration".
+pub(super) fn registration_check(
+    outcome: &Result<sipauth_register::Outcome, sipauth_register::CheckError>,
+    ws_uri: &str,
+    dev: bool,
+) -> Response {
+    use sipauth_register::{CheckError, Outcome};
+    let (state, title, detail) = match outcome {
+        Ok(Outcome::Registered { .. }) => (
+            "registered",
+            "Registered",
+            "The SIP server accepted these credentials: a phone configured with them registers.".to_string(),
+        ),
+        Ok(Outcome::Refused { status, reason }) => (
+            "refused",
+            "Refused",
+            format!("The SIP server answered {status} {reason}: it does not accept these credentials. Does it read the service's accounts (docs/kamailio.md)?"),
+        ),
+        Err(CheckError::Unreachable(_) | CheckError::Timeout(_)) => (
+            "unreachable",
+            "No SIP server answers",
+            format!("No SIP server answers at {ws_uri}. Start one that reads this service's accounts: Kamailio with the tested configuration (docs/kamailio.md), or, for development, restart with `sipauth serve --dev --with-kamailio`."),
+        ),
+        Err(e) => ("failed", "The check failed", e.to_string()),
+    };
+    no_store(page(
+        "Check registration",
+        dev,
+        html! {
+            h1 { "Check registration" }
+            p #check-result data-outcome=(state) role="status" { strong { (title) } }
+            p { (detail) }
+            p { a.button href="/account" { "Back to your account" } }
         },
     ))
 }
