@@ -29,14 +29,19 @@ pub fn current_url() -> Result<String, Error> {
 }
 
 /// Whether the page is the callback: its path is `callback_path` and it carries `code`,
-/// `error` or `state`.
+/// `error` or `state`, in the query or, with `response_mode=fragment`, in the fragment.
 pub fn is_callback(callback_path: &str) -> Result<bool, Error> {
     let url = url::Url::parse(&current_url()?)
         .map_err(|_| Error::from(ConfigError::Missing("a parseable location")))?;
-    Ok(url.path() == callback_path
-        && url
-            .query_pairs()
-            .any(|(k, _)| k == "code" || k == "error" || k == "state"))
+    let names = |pairs: url::form_urlencoded::Parse<'_>| {
+        pairs
+            .into_iter()
+            .any(|(k, _)| k == "code" || k == "error" || k == "state")
+    };
+    let in_fragment = url
+        .fragment()
+        .is_some_and(|f| names(url::form_urlencoded::parse(f.as_bytes())));
+    Ok(url.path() == callback_path && (names(url.query_pairs()) || in_fragment))
 }
 
 /// Replaces the current history entry with `path` (no query, no fragment): the code and

@@ -286,3 +286,29 @@ fn a_relative_api_endpoint_resolves_against_the_pages_origin() {
         "a scheme-relative URL is not a path on the page's origin"
     );
 }
+
+#[wasm_bindgen_test]
+fn a_callback_is_recognised_in_the_query_and_in_the_fragment() {
+    let window = web_sys::window().unwrap();
+    let history = window.history().unwrap();
+    let before = window.location().href().unwrap();
+    for (url, expected) in [
+        ("/cb?code=c&state=s", true),
+        ("/cb#code=c&state=s", true),
+        ("/cb#error=access_denied&state=s", true),
+        ("/cb#section-2", false),
+        ("/other?code=c&state=s", false),
+    ] {
+        history
+            .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(url))
+            .unwrap();
+        assert_eq!(
+            sipauth::browser::is_callback("/cb").unwrap(),
+            expected,
+            "{url}"
+        );
+    }
+    history
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&before))
+        .unwrap();
+}
