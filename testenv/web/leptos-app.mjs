@@ -1,5 +1,5 @@
 // Drives Debian Chromium (playwright-core) through the example Leptos app against oidc-provider:
-// sign in (the provider's login and consent forms), see the display name and SIP URI with the
+// cancel at the provider and see the friendly error (Dismiss, Try again), sign in (the provider's login and consent forms), see the display name and SIP URI with the
 // code gone from the address bar, reload and still be signed in, watch the 5-second access token
 // be refreshed in the background, sign out and find nothing of the session left in storage.
 // Screenshots go to ARTIFACTS.
@@ -29,7 +29,23 @@ try {
   await page.goto(base);
   await page.locator('#sign-in').waitFor({ timeout: 30000 });
   await page.screenshot({ path: `${artifacts}/leptos-1-signed-out.png`, fullPage: true });
+  // The guide's error table: cancel at the provider, see the friendly error, dismiss it.
   await page.click('#sign-in');
+  await page.getByText('[ Cancel ]').click();
+  await page.locator('#error').waitFor({ timeout: 30000 });
+  result.cancelCode = await page.locator('#error').getAttribute('data-code');
+  result.cancelTitle = await page.locator('#error-title').innerText();
+  result.urlAfterCancel = page.url();
+  await page.screenshot({ path: `${artifacts}/leptos-1b-cancelled.png`, fullPage: true });
+  await page.click('#dismiss');
+  await page.locator('#error').waitFor({ state: 'detached', timeout: 10000 });
+  result.signInAfterDismiss = await page.locator('#sign-in').isVisible();
+  // Cancel again, then "Try again": straight back to the provider.
+  await page.click('#sign-in');
+  await page.getByText('[ Cancel ]').click();
+  await page.locator('#try-again').click();
+  await page.waitForURL(/\/interaction\//, { timeout: 30000 });
+  result.tryAgainAtProvider = true;
   await page.fill('input[name=login]', login);
   await page.fill('input[name=password]', 'any');
   await page.click('button[type=submit]');

@@ -309,11 +309,12 @@ async fn initialize(
 ) -> Result<Option<ProvisionedCredentials>, sipauth::Error> {
     #[cfg(target_arch = "wasm32")]
     if sipauth::browser::is_callback(callback_path)? {
-        let credentials = auth
+        let result = auth
             .handle_callback(&sipauth::browser::current_url()?)
-            .await?;
+            .await;
+        // Done with either way: a reload must not replay the code or the provider's error.
         sipauth::browser::forget_callback(post_auth_redirect)?;
-        return Ok(Some(credentials));
+        return result.map(Some);
     }
     let _ = (callback_path, post_auth_redirect);
     auth.session.restore().await

@@ -374,6 +374,77 @@ pub struct SessionView {
     pub refreshable: bool,
 }
 
+/// What to tell people about an error code: a title and an advice, for sign-in pages, apps and
+/// the guide's error table (a provider's own codes fall to the general advice). The web page of
+/// `sipauth serve` and the example app say the same thing for the same code.
+pub fn explain(code: &str) -> (&'static str, &'static str) {
+    use ErrorCode as C;
+    // A provider's codes (RFC 6749 §4.1.2.1) that say the app is set up wrong.
+    if matches!(
+        code,
+        "invalid_scope" | "unauthorized_client" | "invalid_client" | "unsupported_response_type"
+    ) {
+        return (
+            "This app is not set up right at the sign-in service",
+            "Tell the app's administrator the code below.",
+        );
+    }
+    // Our codes by the registry; a provider's other codes fall to the general advice.
+    match ErrorCode::parse(code) {
+        Some(C::AccessDenied) => (
+            "You cancelled the sign-in",
+            "Nothing was changed. You can sign in again whenever you like.",
+        ),
+        Some(C::InvalidState) => (
+            "This sign-in link expired, start again",
+            "The sign-in took too long, was already used, or was started in another browser.",
+        ),
+        Some(C::InvalidCsrf) => ("This form expired", "Reload the page and try again."),
+        Some(C::ServerError) => (
+            "The sign-in service had a problem",
+            "The authentication server encountered an error. Try again later.",
+        ),
+        Some(C::MissingCode) => (
+            "The sign-in came back without its code",
+            "Start again; if it keeps happening, the app's redirect address is wrong.",
+        ),
+        Some(C::AccountDisabled) => (
+            "Your SIP account is disabled",
+            "Your administrator or your organisation's sign-in service turned it off. Ask your administrator.",
+        ),
+        Some(C::InvalidUsername) => (
+            "No SIP username can be made for you",
+            "Ask your administrator.",
+        ),
+        Some(C::TemporarilyUnavailable | C::NetworkError | C::Timeout) => {
+            ("The service is busy", "Try again in a moment.")
+        }
+        Some(C::UnknownProvider | C::NotFound) => {
+            ("Nothing here", "Start again from the sign-in page.")
+        }
+        Some(
+            C::MissingIdToken
+            | C::InvalidIdToken
+            | C::IdTokenAlgorithmNotAllowed
+            | C::IdTokenExpired
+            | C::IdTokenNotYetValid
+            | C::IdTokenUnavailable
+            | C::InvalidNonce
+            | C::IssuerMismatch
+            | C::DiscoveryIssuerMismatch
+            | C::InvalidIssuer
+            | C::InvalidSignature,
+        ) => (
+            "The identity provider's answer could not be trusted",
+            "The sign-in was refused for your safety. Start again.",
+        ),
+        _ => (
+            "The sign-in did not work",
+            "Start again; if it keeps failing, tell your administrator the code below.",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -107,6 +107,7 @@ fn Account() -> impl IntoView {
     let (state, error, expires_at) = (auth.state(), auth.error(), auth.token_expires_at());
     let (signed_in, credentials) = (auth.is_authenticated(), auth.credentials());
     let failure = RwSignal::new(None::<String>);
+    let auth_for_errors = auth.clone();
     let sign_in = {
         let auth = auth.clone();
         move |_| {
@@ -178,10 +179,51 @@ fn Account() -> impl IntoView {
             </button>
         </Show>
         {move || {
-            failure
-                .get()
-                .or_else(|| error.get().map(|e| format!("{}: {}", e.code, e.description)))
-                .map(|e| view! { <p id="error" role="alert">{e}</p> })
+            let (code, description) = match (failure.get(), error.get()) {
+                (Some(f), _) => ("client_error".to_string(), f),
+                (None, Some(e)) => (e.code, e.description),
+                (None, None) => return None,
+            };
+            // The guide's error table, in the words the service's own pages use.
+            let (title, advice) = sipauth::wire::explain(&code);
+            let dismiss = {
+                let auth = auth_for_errors.clone();
+                move |_| {
+                    failure.set(None);
+                    // A failed sign-in or refresh left the session in Error: start clean.
+                    if auth.session.state() == sipauth::AuthState::Error {
+                        let _ = auth.clear_auth();
+                    }
+                }
+            };
+            let retry = {
+                let auth = auth_for_errors.clone();
+                move |_| {
+                    failure.set(None);
+                    let _ = auth.clear_auth();
+                    if let Err(e) = auth.login(&AuthorizationOptions::default()) {
+                        failure.set(Some(e.to_string()));
+                    }
+                }
+            };
+            Some(
+                view! {
+                    <div id="error" role="alert" data-code=code.clone()>
+                        <h2 id="error-title">{title}</h2>
+                        <p id="error-advice">{advice}</p>
+                        <p>
+                            <small>"Code: " <code>{code.clone()}</code> " — " {description}</small>
+                        </p>
+                        <button id="dismiss" type="button" on:click=dismiss>
+                            "Dismiss"
+                        </button>
+                        " "
+                        <button id="try-again" type="button" on:click=retry>
+                            "Try again"
+                        </button>
+                    </div>
+                },
+            )
         }}
     }
     .into_any()

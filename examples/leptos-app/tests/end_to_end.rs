@@ -1,6 +1,6 @@
 //! The example app, end to end in a real browser: `testenv/run-leptos-example.sh` serves it,
-//! `testenv/web/leptos-app.mjs` drives Debian Chromium (playwright-core) through a sign-in at the
-//! real oidc-provider with the client whose access tokens live 5 s, a reload, a background
+//! `testenv/web/leptos-app.mjs` drives Debian Chromium (playwright-core) through a cancelled
+//! sign-in (the friendly error, Dismiss, Try again), a sign-in at the real oidc-provider with the client whose access tokens live 5 s, a reload, a background
 //! refresh and a sign-out. Screenshots land in `target/test-artifacts/`. Needs the app built for
 //! wasm32 beforehand (`testenv/run-tests.sh` does it; this test serves what is there).
 
@@ -82,6 +82,13 @@ async fn the_example_app_signs_in_survives_a_reload_refreshes_and_signs_out() {
     let app = serve_app(&issuer, sipauth_testkit::clients::SHORT_LIVED).await;
     let seen = drive(&app.url, "leo").await;
     assert_eq!(seen["ok"], true, "{seen:#}");
+    // Cancelled at the provider: the guide's error, in friendly words, gone on Dismiss; the
+    // address bar no longer holds the provider's error.
+    assert_eq!(seen["cancelCode"], "access_denied", "{seen:#}");
+    assert_eq!(seen["cancelTitle"], "You cancelled the sign-in");
+    assert_eq!(seen["urlAfterCancel"], app.url, "{seen:#}");
+    assert_eq!(seen["signInAfterDismiss"], true);
+    assert_eq!(seen["tryAgainAtProvider"], true);
     // Signed in: the provider's profile, mapped to the SIP settings.
     assert_eq!(seen["displayName"], "Leo Example", "{seen:#}");
     assert_eq!(seen["sipUri"], "sip:leo@sip.example.org", "{seen:#}");

@@ -196,57 +196,6 @@ pub(super) fn registration_check(
     ))
 }
 
-/// What to tell people for an error code.
-fn explain(code: &str) -> (&'static str, &'static str) {
-    use ErrorCode as C;
-    // Our codes by the registry; a provider's own codes fall to the general advice.
-    match ErrorCode::parse(code) {
-        Some(C::AccessDenied) => (
-            "You cancelled the sign-in",
-            "Nothing was changed. You can sign in again whenever you like.",
-        ),
-        Some(C::InvalidState) => (
-            "This sign-in link expired, start again",
-            "The sign-in took too long, was already used, or was started in another browser.",
-        ),
-        Some(C::InvalidCsrf) => ("This form expired", "Reload the page and try again."),
-        Some(C::AccountDisabled) => (
-            "Your SIP account is disabled",
-            "Your administrator or your organisation's sign-in service turned it off. Ask your administrator.",
-        ),
-        Some(C::InvalidUsername) => (
-            "No SIP username can be made for you",
-            "Ask your administrator.",
-        ),
-        Some(C::TemporarilyUnavailable | C::NetworkError | C::Timeout) => {
-            ("The service is busy", "Try again in a moment.")
-        }
-        Some(C::UnknownProvider | C::NotFound) => {
-            ("Nothing here", "Start again from the sign-in page.")
-        }
-        Some(
-            C::MissingIdToken
-            | C::InvalidIdToken
-            | C::IdTokenAlgorithmNotAllowed
-            | C::IdTokenExpired
-            | C::IdTokenNotYetValid
-            | C::IdTokenUnavailable
-            | C::InvalidNonce
-            | C::IssuerMismatch
-            | C::DiscoveryIssuerMismatch
-            | C::InvalidIssuer
-            | C::InvalidSignature,
-        ) => (
-            "The identity provider's answer could not be trusted",
-            "The sign-in was refused for your safety. Start again.",
-        ),
-        _ => (
-            "The sign-in did not work",
-            "Start again; if it keeps failing, tell your administrator the code below.",
-        ),
-    }
-}
-
 /// A friendly error page; the code is shown for support.
 pub(super) fn error(status: StatusCode, code: &str, dev: bool) -> Response {
     let (title, advice) = if status == StatusCode::FORBIDDEN
@@ -254,7 +203,7 @@ pub(super) fn error(status: StatusCode, code: &str, dev: bool) -> Response {
     {
         ("You do not have SIP access", "Your account is not allowed to use SIP here, or it was disabled. Ask your administrator.")
     } else {
-        explain(code)
+        sipauth_wire::explain(code)
     };
     (
         status,
