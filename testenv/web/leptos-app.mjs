@@ -74,6 +74,32 @@ try {
   await page.locator('#sign-in').waitFor({ timeout: 30000 });
   result.afterSignOut = await storage(page);
   await page.screenshot({ path: `${artifacts}/leptos-3-signed-out-again.png`, fullPage: true });
+
+  // A popup sign-in: the page stays, the provider opens in a window that closes itself.
+  const urlBeforePopup = page.url();
+  const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#sign-in-popup')]);
+  // The provider still has a session from the sign-in above: it may skip the login form, or
+  // ask only for consent, or answer at once; play whatever it shows until the window closes.
+  let closed = false;
+  popup.on('close', () => { closed = true; });
+  for (let i = 0; i < 100 && !closed; i += 1) {
+    try {
+      if (await popup.locator('input[name=login]').isVisible()) {
+        await popup.fill('input[name=login]', login);
+        await popup.fill('input[name=password]', 'any');
+        await popup.click('button[type=submit]');
+      } else if (await popup.locator('button[type=submit]').isVisible()) {
+        await popup.click('button[type=submit]');
+      }
+    } catch { /* the window closed under us */ }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  result.popupClosedItself = closed;
+  await page.locator('#sip-uri').waitFor({ timeout: 30000 });
+  result.popupSipUri = await page.locator('#sip-uri').innerText();
+  result.popupPageStayed = page.url() === urlBeforePopup;
+  await page.click('#sign-out');
+  await page.locator('#sign-in').waitFor({ timeout: 30000 });
   result.pageErrors = errors;
   done(true);
 } catch (e) {

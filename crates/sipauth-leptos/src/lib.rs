@@ -45,10 +45,25 @@ pub enum BindingError {
     /// Called outside an [`OAuth2Provider`].
     #[error("{0} must be used within an OAuth2Provider")]
     NoProvider(&'static str),
-    /// The configuration is not usable.
+    /// The configuration is not usable, or the sign-in failed.
     #[error("{0}")]
     Config(#[from] sipauth::Error),
+    /// The browser blocked the sign-in popup: allow popups for this site, or sign in with the
+    /// redirect.
+    #[error("the browser blocked the sign-in window: allow popups for this site, or sign in without a popup")]
+    PopupBlocked,
+    /// The sign-in window was closed before the sign-in finished.
+    #[error("the sign-in window was closed before the sign-in finished")]
+    PopupClosed,
 }
+
+/// The name of the sign-in popup's window: its callback page hands the callback to the page that
+/// opened it instead of completing the sign-in itself.
+pub const POPUP_WINDOW_NAME: &str = "sipauth_signin";
+
+/// How long a popup sign-in may take.
+#[cfg(target_arch = "wasm32")]
+const POPUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The reactive session (the guide's `UseOAuth2Return`). Cheap to clone.
 #[derive(Clone)]
@@ -130,6 +145,76 @@ impl UseOAuth2 {
         #[cfg(target_arch = "wasm32")]
         sipauth::browser::redirect(request.url.as_str())?;
         Ok(request.url.to_string())
+    }
+
+    /// Signs in in a popup window (redirect stays the default: [`UseOAuth2::login`]): the page
+    /// stays where it is, the provider opens in a window named [`POPUP_WINDOW_NAME`], and its
+    /// callback (this app, on its callback path) hands the URL back by `postMessage` to this
+    /// page, which completes the sign-in. Call it from a click (browsers block other popups).
+    #[cfg(target_arch = "wasm32")]
+    pub async fn login_popup(
+        &self,
+        options: &AuthorizationOptions,
+    ) -> Result<ProvisionedCredentials, BindingError> {
+        use std::sync::{Arc, Mutex};
+        use wasm_bindgen::JsCast;
+        let window = web_sys::window().ok_or(BindingError::PopupBlocked)?;
+        let request = self.session.login(options)?;
+        let popup = match window.open_with_url_and_target_and_features(
+            request.url.as_str(),
+            POPUP_WINDOW_NAME,
+            "popup,width=520,height=720",
+        ) {
+            Ok(Some(popup)) => popup,
+            _ => {
+                let _ = self.session.cancel_login(&request);
+                return Err(BindingError::PopupBlocked);
+            }
+        };
+        let origin = window.location().origin().unwrap_or_default();
+        let arrived: Arc<Mutex<Option<String>>> = Arc::default();
+        let slot = arrived.clone();
+        let listener = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::MessageEvent)>::new(
+            move |e: web_sys::MessageEvent| {
+                // Only this origin's callback page speaks to us.
+                if e.origin() != origin {
+                    return;
+                }
+                let data = e.data();
+                let kind = js_sys::Reflect::get(&data, &"type".into()).ok();
+                let url = js_sys::Reflect::get(&data, &"url".into()).ok();
+                if kind.and_then(|k| k.as_string()).as_deref() == Some(POPUP_WINDOW_NAME) {
+                    if let Some(url) = url.and_then(|u| u.as_string()) {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(url);
+                    }
+                }
+            },
+        );
+        let _ =
+            window.add_event_listener_with_callback("message", listener.as_ref().unchecked_ref());
+        let mut waited = std::time::Duration::ZERO;
+        let outcome = loop {
+            waited += std::time::Duration::from_millis(200);
+            sipauth::Clock::sleep(&sipauth::SystemClock, std::time::Duration::from_millis(200))
+                .await;
+            let url = arrived.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(url) = url {
+                break Ok(url);
+            }
+            if popup.closed().unwrap_or(true) || waited > POPUP_TIMEOUT {
+                break Err(BindingError::PopupClosed);
+            }
+        };
+        let _ = window
+            .remove_event_listener_with_callback("message", listener.as_ref().unchecked_ref());
+        let _ = popup.close();
+        match outcome {
+            Ok(url) => Ok(self.session.handle_callback(&url).await?),
+            Err(e) => {
+                let _ = self.session.cancel_login(&request);
+                Err(e)
+            }
+        }
     }
 
     /// Completes the sign-in from the callback URL.
@@ -301,6 +386,9 @@ pub fn OAuth2Provider(
     children()
 }
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen::JsCast;
+
 /// Restore, or complete a callback, as the provider does when mounted.
 async fn initialize(
     auth: &UseOAuth2,
@@ -309,6 +397,34 @@ async fn initialize(
 ) -> Result<Option<ProvisionedCredentials>, sipauth::Error> {
     #[cfg(target_arch = "wasm32")]
     if sipauth::browser::is_callback(callback_path)? {
+        // In the sign-in popup: hand the callback to the page that opened it, and close.
+        if let Some(window) = web_sys::window() {
+            if window.name().ok().as_deref() == Some(POPUP_WINDOW_NAME) {
+                if let Ok(opener) = window.opener() {
+                    if !opener.is_null() && !opener.is_undefined() {
+                        let message = js_sys::Object::new();
+                        let _ = js_sys::Reflect::set(
+                            &message,
+                            &"type".into(),
+                            &POPUP_WINDOW_NAME.into(),
+                        );
+                        let _ = js_sys::Reflect::set(
+                            &message,
+                            &"url".into(),
+                            &sipauth::browser::current_url()?.into(),
+                        );
+                        let origin = window.location().origin().unwrap_or_default();
+                        // Another window's object: `instanceof Window` is false across
+                        // windows, so no checked cast.
+                        let opener = opener.unchecked_into::<web_sys::Window>();
+                        if opener.post_message(&message, &origin).is_ok() {
+                            let _ = window.close();
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
+        }
         let result = auth
             .handle_callback(&sipauth::browser::current_url()?)
             .await;

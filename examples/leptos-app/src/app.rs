@@ -116,6 +116,18 @@ fn Account() -> impl IntoView {
             }
         }
     };
+    // The same in a popup window: this page stays.
+    let sign_in_popup = {
+        let auth = auth.clone();
+        move |_| {
+            let auth = auth.clone();
+            leptos::task::spawn_local(async move {
+                if let Err(e) = auth.login_popup(&AuthorizationOptions::default()).await {
+                    failure.set(Some(e.to_string()));
+                }
+            });
+        }
+    };
     // Signing out: the phone unregisters, the SIP account at the service ends (its password
     // stops working at once), then the tokens are revoked and the session forgotten.
     let sign_out = {
@@ -141,6 +153,10 @@ fn Account() -> impl IntoView {
                 view! {
                     <button id="sign-in" type="button" on:click=sign_in.clone()>
                         "Sign in"
+                    </button>
+                    " "
+                    <button id="sign-in-popup" type="button" on:click=sign_in_popup.clone()>
+                        "Sign in in a new window"
                     </button>
                 }
             }

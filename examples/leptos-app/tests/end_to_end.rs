@@ -112,5 +112,9 @@ async fn the_example_app_signs_in_survives_a_reload_refreshes_and_signs_out() {
     // Signing out leaves nothing behind.
     assert_eq!(seen["afterSignOut"]["local"], serde_json::json!([]));
     assert_eq!(seen["afterSignOut"]["session"], serde_json::json!([]));
+    // Signed in again in a popup window: the page stayed where it was.
+    assert_eq!(seen["popupSipUri"], seen["sipUri"], "{seen:#}");
+    assert_eq!(seen["popupPageStayed"], true, "{seen:#}");
+    assert_eq!(seen["popupClosedItself"], true, "{seen:#}");
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen:#}");
 }
