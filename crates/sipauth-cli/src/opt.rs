@@ -61,12 +61,16 @@ pub enum Command {
     /// Sign in (browser with a loopback redirect, or --device) and print SIP credentials.
     Login(LoginOpts),
     /// Who is signed in, token expiry, SIP URI (no request to the provider).
+    #[command(mut_args = after_sign_in)]
     Status(ProviderArgs),
     /// Print a fresh access token (refreshed when needed).
+    #[command(mut_args = after_sign_in)]
     Token(ProviderArgs),
     /// Print the SIP credentials.
+    #[command(mut_args = after_sign_in)]
     Credentials(CredentialsOpts),
     /// Sign out, revoking the tokens where the provider can.
+    #[command(mut_args = after_sign_in)]
     Logout(ProviderArgs),
     /// Run the provisioning service: verify bearer tokens, create SIP accounts, answer with
     /// credentials.
@@ -84,6 +88,21 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// The commands after sign-in use the settings saved at login: their provider, SIP and
+/// password options still work (a profile that names what was not saved, a script), but stay
+/// out of their help, which lists what the command itself is for.
+fn after_sign_in(arg: clap::Arg) -> clap::Arg {
+    let saved = matches!(
+        arg.get_help_heading(),
+        Some("Provider" | "SIP credentials" | "Password strategy" | "Sign-in")
+    );
+    if saved {
+        arg.hide(true)
+    } else {
+        arg
+    }
 }
 
 /// `sipauth serve`: the flags configure one trusted issuer and override the `--config` file
@@ -835,11 +854,11 @@ mod tests {
             .unwrap()
             .render_long_help()
             .to_string();
-        assert!(
-            help.contains("--client-id") && help.contains("Provider:"),
-            "{help}"
-        );
+        // The provider's options are the saved login's: accepted, not listed.
+        assert!(help.contains("Print a fresh access token"), "{help}");
         for absent in [
+            "--client-id",
+            "Provider:",
             "--hmac-secret",
             "--ws-uri",
             "--redirect-port",

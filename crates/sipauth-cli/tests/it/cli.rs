@@ -546,3 +546,25 @@ async fn acr_values_ask_the_provider_for_an_authentication_context() {
     );
     drop(child);
 }
+
+#[tokio::test]
+async fn the_commands_after_sign_in_list_only_their_own_options() {
+    let env = Env::new("help-after-sign-in");
+    for command in ["token", "status", "logout", "credentials"] {
+        let out = env.run(&[command, "--help"]).await;
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        assert!(!help.contains("--client-id"), "{command}: {help}");
+        assert!(!help.contains("--password-strategy"), "{command}: {help}");
+        assert!(help.lines().count() < 60, "{command}: {help}");
+    }
+    let credentials = env.run(&["credentials", "--help"]).await;
+    assert!(String::from_utf8_lossy(&credentials.stdout).contains("--format"));
+    // Hidden, not gone: a script naming the provider still works.
+    let out = env.run(&["status", "--client-id", "x"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "not signed in, but the flag is accepted"
+    );
+}
