@@ -183,6 +183,14 @@ impl Provisioner {
         }
     }
 
+    /// Whether the tenant templates now give `account` another domain than it was made in.
+    /// Without a domain template an account keeps its domain whatever the configured one is
+    /// (an operator changing `[sip] domain` does not strand the accounts already made).
+    fn domain_moved(&self, account: &Account, settings: &SipSettings) -> bool {
+        self.tenancy.as_ref().is_some_and(|t| t.decides_domain())
+            && account.domain != settings.domain
+    }
+
     /// The digest realm of accounts in `domain`.
     pub(crate) fn realm_of(&self, domain: &str) -> String {
         match &self.tenancy {
@@ -399,7 +407,7 @@ impl Provisioner {
                 None => self.link_pushed(&mut w, identity).await?,
             };
         let mut account = match account {
-            Some(account) if account.domain != settings.domain => {
+            Some(account) if self.domain_moved(&account, &settings) => {
                 // Its claims now give another tenant's domain: never hand out that tenant's
                 // servers for this account; an operator moves it.
                 let e = ProvisionError::DomainNotAllowed(format!(
@@ -504,7 +512,7 @@ impl Provisioner {
         };
         let account = &current.account;
         if !account.enabled
-            || account.domain != settings.domain
+            || self.domain_moved(account, settings)
             || !self.profile(identity, &account.username).matches(account)
         {
             return Ok(None);

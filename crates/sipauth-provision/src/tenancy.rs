@@ -167,6 +167,11 @@ impl Tenancy {
         Ok(tenancy)
     }
 
+    /// Whether the SIP domain comes from a template (else it is the configured one).
+    pub fn decides_domain(&self) -> bool {
+        self.domain.is_some()
+    }
+
     /// Whether any template is set.
     pub fn is_templated(&self) -> bool {
         self.domain.is_some() || self.ws_uri.is_some() || self.realm.is_some()

@@ -1321,3 +1321,29 @@ async fn rejects_a_domain_outside_the_allowlist_and_a_tenant_change_and_audits_i
         );
     }
 }
+
+#[tokio::test]
+async fn an_account_keeps_its_domain_when_the_configured_domain_changes() {
+    for (kind, url) in databases("domain_change").await {
+        let (p, clock) = provisioner(&url, kamailio(), Policy::default()).await;
+        let ada = identity("ada-sub", "ada@example.com", true);
+        let first = p.provision(&ada, None).await.unwrap().to_wire();
+        drop(p);
+        // The operator moves new accounts to another domain: existing ones keep theirs.
+        let secret = ServerSecret::new(b"test-secret-of-32-bytes-exactly!".to_vec()).unwrap();
+        let moved = Provisioner::new(
+            Database::open(&url).await.unwrap(),
+            kamailio(),
+            SipSettings {
+                domain: "voip.example.net".into(),
+                ..settings()
+            },
+            secret,
+            Policy::default(),
+            Arc::new(clock),
+        );
+        let again = moved.provision(&ada, None).await.unwrap().to_wire();
+        assert_eq!(again.sip_domain, first.sip_domain, "{kind}");
+        assert_eq!(again.sip_uri.as_deref(), Some("sip:ada@sip.example.com"));
+    }
+}
