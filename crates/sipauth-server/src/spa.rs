@@ -1,7 +1,8 @@
 //! A single-page app served beside the API (`static_dir`), so the app calls the relative
-//! `/api/sip/provision` on its own origin with no CORS at all. Files under `/`; a client route
-//! (an unknown path whose last segment has no extension) gets the app's `index.html`; a missing
-//! file gets the JSON 404. The service's own paths (the API, SCIM, the sign-in page, the
+//! `/api/sip/provision` on its own origin with no CORS at all. Files under `/`; any other path
+//! a browser navigates to (its request accepts HTML, or its last segment has no extension) gets
+//! the app's `index.html`, so client routes such as `/users/john.doe` load the app; a missing
+//! asset (`<script src="/app.1234.js">`) gets the JSON 404, not a page of HTML. The service's own paths (the API, SCIM, the sign-in page, the
 //! development provider, the operational endpoints) are never shadowed: an unknown path under
 //! them stays the service's JSON 404.
 
@@ -37,9 +38,10 @@ fn is_service_path(path: &str) -> bool {
     })
 }
 
-/// A client route of the app: its last segment names no file.
-fn is_client_route(path: &str) -> bool {
-    !path.rsplit('/').next().unwrap_or_default().contains('.')
+/// A client route of the app: a navigation (the request accepts HTML), or a path whose last
+/// segment names no file.
+fn is_client_route(path: &str, accepts_html: bool) -> bool {
+    accepts_html || !path.rsplit('/').next().unwrap_or_default().contains('.')
 }
 
 /// The router's fallback: the app's file, its `index.html`, or the service's JSON 404 / 405.
@@ -54,7 +56,12 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request) -> Re
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         return ApiError::MethodNotAllowed.into_response();
     }
-    let client_route = is_client_route(path);
+    let accepts_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let client_route = is_client_route(path, accepts_html);
     let index = ServeFile::new(dir.join("index.html"));
     let files = ServeDir::new(&*dir).append_index_html_on_directories(true);
     let response = if client_route {
@@ -117,10 +124,11 @@ mod tests {
     }
 
     #[test]
-    fn only_paths_naming_no_file_are_client_routes() {
-        assert!(is_client_route("/"));
-        assert!(is_client_route("/calls/42"));
-        assert!(!is_client_route("/assets/app.js"));
-        assert!(!is_client_route("/favicon.ico"));
+    fn navigations_and_paths_naming_no_file_are_client_routes() {
+        assert!(is_client_route("/", false));
+        assert!(is_client_route("/calls/42", false));
+        assert!(is_client_route("/users/john.doe", true));
+        assert!(!is_client_route("/assets/app.js", false));
+        assert!(!is_client_route("/favicon.ico", false));
     }
 }

@@ -652,6 +652,18 @@ async fn a_single_page_app_is_served_beside_the_api_and_never_shadows_it() {
     let route = send(&state, get("/calls/42")).await;
     assert_eq!(route.status, StatusCode::OK);
     assert_eq!(route.text, index.text);
+    // A navigation to a route with a dot in it: the app's index too.
+    let dotted = send(
+        &state,
+        Request::builder()
+            .uri("/users/john.doe")
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(dotted.status, StatusCode::OK);
+    assert_eq!(dotted.text, index.text);
     // A missing file is a 404, not the index (a script tag gets no HTML).
     let missing = send(&state, get("/assets/gone.js")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
