@@ -541,6 +541,32 @@ async fn download(
         .into_response()
 }
 
+/// The page, the session id and the session a signed-in form was posted from, its CSRF token
+/// checked; otherwise the answer: 404 without the page, the sign-in page without a session,
+/// 403 `invalid_csrf` for a wrong token.
+async fn posted_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(Arc<Web>, String, WebSession), Response> {
+    let Some(web) = web(state).cloned() else {
+        return Err(crate::ApiError::NotFound.into_response());
+    };
+    let (id, session) = match web.session(headers, state.now()).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(Redirect::to(home_path(state)).into_response()),
+        Err(page) => return Err(page),
+    };
+    if !equal(csrf, &session.csrf) {
+        return Err(pages::error(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InvalidCsrf.as_str(),
+            web.dev_banner,
+        ));
+    }
+    Ok((web, id, session))
+}
+
 /// A form that carries only its CSRF token.
 #[derive(Debug, Deserialize)]
 struct CsrfForm {
@@ -558,21 +584,10 @@ async fn check_registration(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let Some(web) = web(&state).cloned() else {
-        return crate::ApiError::NotFound.into_response();
+    let (web, _, session) = match posted_session(&state, &headers, &form.csrf).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let (_, session) = match web.session(&headers, state.now()).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return Redirect::to(home_path(&state)).into_response(),
-        Err(page) => return page,
-    };
-    if !equal(&form.csrf, &session.csrf) {
-        return pages::error(
-            StatusCode::FORBIDDEN,
-            ErrorCode::InvalidCsrf.as_str(),
-            web.dev_banner,
-        );
-    }
     let c = &session.credentials;
     let outcome = match url::Url::parse(&c.ws_server_uri) {
         Ok(uri) => {
@@ -607,21 +622,10 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Response {
-    let Some(web) = web(&state).cloned() else {
-        return crate::ApiError::NotFound.into_response();
+    let (web, id, session) = match posted_session(&state, &headers, &form.csrf).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
-    let (id, session) = match web.session(&headers, state.now()).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return Redirect::to(home_path(&state)).into_response(),
-        Err(page) => return page,
-    };
-    if !equal(&form.csrf, &session.csrf) {
-        return pages::error(
-            StatusCode::FORBIDDEN,
-            ErrorCode::InvalidCsrf.as_str(),
-            web.dev_banner,
-        );
-    }
     if let Err(e) = web.sessions.remove(&id).await {
         return web.unavailable(e);
     }
