@@ -65,21 +65,14 @@ pub async fn register_check(global: &Global, opts: &RegisterCheckOpts) -> Result
         }
         None => {
             let c = signed_in_credentials(global).await?;
-            (
-                Credentials {
-                    username: c.username.clone(),
-                    domain: c.sip_domain.clone(),
-                    authorization_username: opts
-                        .auth_username
-                        .clone()
-                        .or_else(|| Some(c.authorization_username.clone())),
-                    password: match &opts.password {
-                        Some(p) => SipPassword::new(p.clone()),
-                        None => c.password.clone(),
-                    },
-                },
-                Some(c.ws_server_uri.clone()),
-            )
+            let mut credentials = Credentials::of(&c);
+            if let Some(user) = &opts.auth_username {
+                credentials.authorization_username = Some(user.clone());
+            }
+            if let Some(p) = &opts.password {
+                credentials.password = SipPassword::new(p.clone());
+            }
+            (credentials, Some(c.ws_server_uri.clone()))
         }
     };
     // Where to.

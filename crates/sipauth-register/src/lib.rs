@@ -39,6 +39,18 @@ pub struct Credentials {
     pub password: SipPassword,
 }
 
+impl Credentials {
+    /// The credentials a provisioning handed out.
+    pub fn of(c: &sipauth::ProvisionedCredentials) -> Self {
+        Self {
+            username: c.username.clone(),
+            domain: c.sip_domain.clone(),
+            authorization_username: Some(c.authorization_username.clone()),
+            password: c.password.clone(),
+        }
+    }
+}
+
 /// How the check runs.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {

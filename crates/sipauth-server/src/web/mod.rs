@@ -592,12 +592,7 @@ async fn check_registration(
     let outcome = match url::Url::parse(&c.ws_server_uri) {
         Ok(uri) => {
             let target = sipauth_register::Target::WebSocket(uri);
-            let credentials = sipauth_register::Credentials {
-                username: c.username.clone(),
-                domain: c.sip_domain.clone(),
-                authorization_username: Some(c.authorization_username.clone()),
-                password: c.password.clone(),
-            };
+            let credentials = sipauth_register::Credentials::of(c);
             let options = sipauth_register::CheckOptions {
                 timeout: CHECK_TIMEOUT,
                 ..sipauth_register::CheckOptions::default()
