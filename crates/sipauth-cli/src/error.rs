@@ -54,6 +54,8 @@ pub fn exit_code_for(e: &Error) -> u8 {
         Error::Config(sipauth::ConfigError::DiscoveryIssuerMismatch { .. }) => EXIT_SIGN_IN,
         Error::Config(_) => EXIT_CONFIG,
         Error::Session(_) => EXIT_NOT_SIGNED_IN,
+        // The service says the provider signed the person out: sign in again.
+        e if e.error_code() == Some(ErrorCode::SignedOut) => EXIT_NOT_SIGNED_IN,
         Error::Storage(_) => EXIT_OTHER,
         Error::Credentials(sipauth::CredentialError::InsecureWebSocket { .. }) => EXIT_CONFIG,
         _ => EXIT_SIGN_IN,
@@ -207,5 +209,26 @@ mod tests {
             message: "connection refused".into(),
         }));
         assert_eq!(e.exit_code(), EXIT_NETWORK);
+    }
+
+    #[test]
+    fn signed_out_by_the_provider_is_not_signed_in_with_the_services_code() {
+        let refused = |refusal| {
+            CliError::from(Error::from(sipauth::CredentialError::ApiStatus {
+                endpoint: "http://127.0.0.1:9/api".into(),
+                status: 401,
+                refusal,
+            }))
+        };
+        let e = refused(Some(ErrorCode::SignedOut));
+        assert_eq!(
+            (e.exit_code(), e.error.as_str()),
+            (EXIT_NOT_SIGNED_IN, "signed_out")
+        );
+        let e = refused(None);
+        assert_eq!(
+            (e.exit_code(), e.error.as_str()),
+            (EXIT_SIGN_IN, "password_api_failed")
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! into the signals (as after a reload) and `on_authenticated` is called; disposing the
 //! provider's owner (unmounting) leaves the stored session alone; the provider's callbacks hear
 //! every state change, each failure and the sign-out; `on_logout` fires exactly once per end of
-//! the session with its reason (signing out, an expired stored session, a refused refresh) and
+//! the session with its reason (signing out, an expired stored session, a refused refresh, the
+//! service reporting a back-channel logout) and
 //! never for `clear_auth`; `is_refreshing` and the `Refreshing` state follow a refresh.
 
 #![cfg(target_arch = "wasm32")]
@@ -429,6 +430,42 @@ async fn inactivity_ends_the_session_with_session_timeout_and_activity_keeps_it(
         owner.with(|| auth.last_logout().get_untracked()),
         Some(sipauth::LogoutReason::SessionTimeout)
     );
+    assert!(store.load("sipauth_session").unwrap().is_none());
+    owner.cleanup();
+}
+
+#[wasm_bindgen_test]
+async fn a_back_channel_logout_reported_by_the_service_ends_the_session_with_its_reason() {
+    let store: Arc<dyn SessionStore> = Arc::new(WebStore::new(WebStorage::Local, "leptos_bcl_"));
+    // Stored without credentials: restoring provisions at the service, which says the provider
+    // signed the person out after this token was issued.
+    seed(store.as_ref());
+    let mut config = config(store.clone());
+    config.mapping.password = sipauth::PasswordStrategy::api(
+        "http://127.0.0.1:9/api/sip/provision".parse().unwrap(),
+        sipauth::sip::ApiMethod::Post,
+    );
+    let owner = Owner::new();
+    let auth = owner.with(|| {
+        let session = sipauth::Session::builder(config.provider, config.mapping)
+            .options(config.options)
+            .http(sipauth::HttpClient::with_transport(TokenEndpoint {
+                status: 401,
+                body: r#"{"error":"signed_out","error_description":"sign in again"}"#,
+                delay: Duration::ZERO,
+            }))
+            .build()
+            .unwrap();
+        sipauth_leptos::follow(session)
+    });
+    let err = auth.session.restore().await.unwrap_err();
+    assert_eq!(err.code(), "signed_out");
+    settle().await;
+    assert_eq!(
+        owner.with(|| auth.last_logout().get_untracked()),
+        Some(sipauth::LogoutReason::BackChannelLogout)
+    );
+    assert_eq!(auth.session.state(), sipauth::AuthState::Idle);
     assert!(store.load("sipauth_session").unwrap().is_none());
     owner.cleanup();
 }

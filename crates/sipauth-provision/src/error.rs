@@ -14,6 +14,10 @@ pub enum ProvisionError {
     /// passing it (`account_disabled`).
     #[error("the SIP account {0} is disabled")]
     Disabled(String),
+    /// The provider signed this person out (back-channel logout) after the token was issued,
+    /// and that ended their SIP access (`signed_out`): a token issued after it provisions.
+    #[error("the identity provider signed this person out after the token was issued")]
+    SignedOut,
     /// The provider's directory deleted this person (`account_disabled`).
     #[error("the identity provider removed this person")]
     Removed,
@@ -50,6 +54,7 @@ impl ProvisionError {
         match self {
             ProvisionError::Denied(_) => ErrorCode::AccessDenied,
             ProvisionError::Disabled(_) | ProvisionError::Removed => ErrorCode::AccountDisabled,
+            ProvisionError::SignedOut => ErrorCode::SignedOut,
             ProvisionError::Conflict(_) | ProvisionError::Stale => ErrorCode::Conflict,
             ProvisionError::Invalid(_) => ErrorCode::InvalidRequest,
             ProvisionError::NotFound(_) => ErrorCode::NotFound,

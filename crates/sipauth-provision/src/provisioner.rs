@@ -434,8 +434,11 @@ impl Provisioner {
         // Disabled by the policy, and passing it again; or by a back-channel logout, and this
         // token issued after it: access returns, with a new generation (the password it had
         // never works again). An operator's or the directory's disable stays.
-        let back = match accounts::disabled_by(&mut *w.tx, &account).await? {
-            _ if account.enabled => None,
+        let disabled_by = match account.enabled {
+            true => None,
+            false => accounts::disabled_by(&mut *w.tx, &account).await?,
+        };
+        let back = match disabled_by {
             Some(DisabledBy::Policy) => Some("policy_enable"),
             Some(DisabledBy::Logout(at)) if issued_at(identity).is_some_and(|iat| iat > at) => {
                 Some("logout_enable")
@@ -482,6 +485,9 @@ impl Provisioner {
                 .grant(&mut w.tx, &account, settings.realm(), &provisioned.password)
                 .await?;
             Ok(provisioned)
+        } else if matches!(disabled_by, Some(DisabledBy::Logout(_))) {
+            // A token from before the provider's logout: the client signs in again.
+            Err(ProvisionError::SignedOut)
         } else {
             Err(ProvisionError::Disabled(account.username.clone()))
         };

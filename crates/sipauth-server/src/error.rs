@@ -20,6 +20,9 @@ pub enum ApiError {
     Forbidden(String),
     /// The identity's SIP account is disabled (403 `account_disabled`).
     AccountDisabled,
+    /// The provider signed the person out after the token was issued (401 `signed_out`,
+    /// `error="invalid_token"`): sign in again.
+    SignedOut,
     /// The SIP domain the identity's claims give is not allowed (403 `domain_not_allowed`).
     DomainNotAllowed(String),
     /// The body is malformed (400 `invalid_request`).
@@ -87,6 +90,12 @@ impl ApiError {
                 ErrorCode::AccountDisabled,
                 "the SIP account is disabled".into(),
             ),
+            ApiError::SignedOut => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::SignedOut,
+                "the identity provider signed you out after this token was issued; sign in again"
+                    .into(),
+            ),
             ApiError::BadRequest(why) => (
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidRequest,
@@ -143,6 +152,7 @@ impl From<ProvisionError> for ApiError {
             // The rest by their code, so a new refusal is never answered as a failure.
             other => match other.code() {
                 ErrorCode::AccountDisabled => ApiError::AccountDisabled,
+                ErrorCode::SignedOut => ApiError::SignedOut,
                 ErrorCode::DomainNotAllowed => ApiError::DomainNotAllowed(other.to_string()),
                 ErrorCode::AccessDenied => ApiError::Forbidden(other.to_string()),
                 ErrorCode::InvalidRequest => ApiError::BadRequest(other.to_string()),
@@ -176,7 +186,9 @@ impl IntoResponse for ApiError {
         }
         let challenge = match self {
             ApiError::MissingToken => Some("Bearer"),
-            ApiError::InvalidToken(..) => Some("Bearer error=\"invalid_token\""),
+            ApiError::InvalidToken(..) | ApiError::SignedOut => {
+                Some("Bearer error=\"invalid_token\"")
+            }
             _ => None,
         };
         if let Some(challenge) = challenge {
@@ -198,6 +210,7 @@ mod tests {
         for (e, status) in [
             (ProvisionError::Removed, StatusCode::FORBIDDEN),
             (ProvisionError::Disabled("a".into()), StatusCode::FORBIDDEN),
+            (ProvisionError::SignedOut, StatusCode::UNAUTHORIZED),
             (ProvisionError::Denied("no".into()), StatusCode::FORBIDDEN),
             (
                 ProvisionError::Database("down".into()),

@@ -315,6 +315,9 @@ error_codes! {
     /// The identity's SIP account is disabled (an operator, the policy at a provision, or the
     /// provider's directory), or the provider removed the person.
     AccountDisabled => "account_disabled",
+    /// The identity provider signed this person out (back-channel logout) after the token was
+    /// issued, and SIP access ended with it: sign in again.
+    SignedOut => "signed_out",
     /// The SIP domain or server an identity's claims give is outside the service's allowed
     /// domains, or not the one its account was made in.
     DomainNotAllowed => "domain_not_allowed",
@@ -411,6 +414,10 @@ pub fn explain(code: &str) -> (&'static str, &'static str) {
         Some(C::AccountDisabled) => (
             "Your SIP account is disabled",
             "Your administrator or your organisation's sign-in service turned it off. Ask your administrator.",
+        ),
+        Some(C::SignedOut) => (
+            "You were signed out",
+            "Your organisation's sign-in service ended your session. Sign in again to make calls.",
         ),
         Some(C::InvalidUsername) => (
             "No SIP username can be made for you",

@@ -694,12 +694,16 @@ pub enum CredentialError {
     #[error("the id_token password strategy needs an ID token, and the provider issued none")]
     IdTokenUnavailable,
     /// The password API answered with an error status.
-    #[error("the password API {endpoint} answered HTTP {status}")]
+    #[error("the password API {endpoint} answered HTTP {status}{}", refusal_suffix(*.refusal))]
     ApiStatus {
         /// The endpoint.
         endpoint: String,
         /// The status.
         status: u16,
+        /// The service's own code for the answer, when it is one of sipauth's
+        /// (`signed_out`, `account_disabled`, ...: `sipauth serve` answers
+        /// `{"error": CODE}`); `None` for another backend's or an unreadable body.
+        refusal: Option<ErrorCode>,
     },
     /// The password API did not answer in time.
     #[error("the password API {endpoint} timed out")]
@@ -720,6 +724,10 @@ pub enum CredentialError {
     Strategy(String),
 }
 
+fn refusal_suffix(code: Option<ErrorCode>) -> String {
+    code.map(|c| format!(" ({c})")).unwrap_or_default()
+}
+
 impl CredentialError {
     pub(crate) fn code(&self) -> &'static str {
         match self {
@@ -731,6 +739,18 @@ impl CredentialError {
             CredentialError::InsecureWebSocket { .. } => ErrorCode::InsecureWebsocket.as_str(),
             CredentialError::IdTokenUnavailable => ErrorCode::IdTokenUnavailable.as_str(),
             CredentialError::UnverifiedEmail => ErrorCode::UnverifiedEmail.as_str(),
+            // The service's refusals of the person keep their code (a UI explains it, a
+            // session ends on `signed_out`); anything else is the API failing.
+            CredentialError::ApiStatus {
+                refusal:
+                    Some(
+                        code @ (ErrorCode::SignedOut
+                        | ErrorCode::AccountDisabled
+                        | ErrorCode::AccessDenied
+                        | ErrorCode::DomainNotAllowed),
+                    ),
+                ..
+            } => code.as_str(),
             CredentialError::ApiStatus { .. } => ErrorCode::PasswordApiFailed.as_str(),
             CredentialError::ApiTimeout { .. } => ErrorCode::PasswordApiTimeout.as_str(),
             CredentialError::ApiUnreachable { .. } => ErrorCode::PasswordApiUnreachable.as_str(),

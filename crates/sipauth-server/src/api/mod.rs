@@ -37,7 +37,7 @@ fn ip_text(ip: &Option<Extension<ClientIp>>) -> Option<String> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's SIP credentials", body = sipauth_wire::ProvisionResponse),
-        (status = 401, description = "No token, or a token that failed verification", body = sipauth_wire::ApiError),
+        (status = 401, description = "No token, a token that failed verification, or one issued before the provider signed the person out (`signed_out`)", body = sipauth_wire::ApiError),
         (status = 403, description = "The policy refuses this identity, or its account is disabled", body = sipauth_wire::ApiError),
         (status = 429, description = "Rate limited", body = sipauth_wire::ApiError),
         (status = 503, description = "The database or the provider is unavailable", body = sipauth_wire::ApiError),
@@ -71,7 +71,7 @@ pub(crate) async fn provision(
     responses(
         (status = 200, description = "The caller's SIP credentials", body = sipauth_wire::ProvisionResponse),
         (status = 400, description = "The body is not a provisioning request", body = sipauth_wire::ApiError),
-        (status = 401, description = "No token, or a token that failed verification", body = sipauth_wire::ApiError),
+        (status = 401, description = "No token, a token that failed verification, or one issued before the provider signed the person out (`signed_out`)", body = sipauth_wire::ApiError),
         (status = 403, description = "The policy refuses this identity, or its account is disabled", body = sipauth_wire::ApiError),
         (status = 413, description = "The body is too large", body = sipauth_wire::ApiError),
         (status = 429, description = "Rate limited", body = sipauth_wire::ApiError),
@@ -101,7 +101,7 @@ pub(crate) async fn provision_with_body(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deprovisioned (or there was nothing to deprovision)"),
-        (status = 401, description = "No token, or a token that failed verification", body = sipauth_wire::ApiError),
+        (status = 401, description = "No token, a token that failed verification, or one issued before the provider signed the person out (`signed_out`)", body = sipauth_wire::ApiError),
         (status = 503, description = "The database or the provider is unavailable", body = sipauth_wire::ApiError),
     )
 )]

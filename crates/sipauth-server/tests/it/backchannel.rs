@@ -169,9 +169,11 @@ async fn a_logout_with_disable_ends_sip_access_until_a_token_issued_after_it() {
     assert_eq!((status, cache.as_str()), (200, "no-store"));
     assert_eq!(s.subscriber_rows().await, 0, "the row went with the logout");
     let (status, refused) = s.provision(&before).await;
+    // The client learns why: the provider signed the person out (sign in again), not an
+    // operator's disable.
     assert_eq!(
         (status, refused["error"].as_str()),
-        (403, Some("account_disabled"))
+        (401, Some("signed_out"))
     );
     // A sign-in after the logout: access again, with a password the old one is not.
     let (status, again) = s.provision(&s.id_token(now() + 2)).await;

@@ -501,6 +501,19 @@ impl Session {
         Ok(())
     }
 
+    /// The provisioning service answered `signed_out` (the provider logged the person out
+    /// after these tokens were issued): the session ends here, once, with
+    /// [`LogoutReason::BackChannelLogout`]. Nothing is revoked: the provider ended it.
+    fn signed_out_if(&self, e: &Error) -> Result<(), Error> {
+        let signed_in = self.snapshot().tokens.is_some();
+        if signed_in && e.error_code() == Some(crate::ErrorCode::SignedOut) {
+            tracing::info!("the identity provider signed this person out; the session ends");
+            self.clear_auth()?;
+            self.emit(SessionEvent::Logout(LogoutReason::BackChannelLogout));
+        }
+        Ok(())
+    }
+
     /// Forgets the session locally (no revocation): storage, state, error, timer.
     pub fn clear_auth(&self) -> Result<(), Error> {
         self.cancel_refresh();
@@ -532,7 +545,13 @@ impl Session {
         let tokens = snapshot.tokens.ok_or(SessionFailure::NotAuthenticated)?;
         let user_info = snapshot.user_info.ok_or(SessionFailure::NotAuthenticated)?;
         let sign_in = SignIn::restored(tokens.clone(), user_info.clone());
-        let credentials = self.provision(&sign_in).await?;
+        let credentials = match self.provision(&sign_in).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.signed_out_if(&e)?;
+                return Err(e);
+            }
+        };
         self.persist(&tokens, &user_info, Some(&credentials))?;
         self.update(|s| s.sip_credentials = Some(credentials.clone()));
         self.emit(SessionEvent::CredentialsProvisioned(Box::new(

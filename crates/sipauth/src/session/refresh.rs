@@ -81,6 +81,10 @@ impl Session {
                 self.persist(&refreshed, &user_info, Some(&c))?;
                 Some(c)
             }
+            Err(e) if e.error_code() == Some(crate::ErrorCode::SignedOut) => {
+                self.signed_out_if(&e)?;
+                return Err(e);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "re-provisioning after a refresh failed; keeping the old credentials");
                 snapshot.sip_credentials.clone()

@@ -61,6 +61,9 @@ pub enum LogoutReason {
     SessionTimeout,
     /// A refresh finally failed while the access token was still valid.
     RefreshFailed,
+    /// The identity provider signed the person out (OpenID Connect back-channel logout), and
+    /// the provisioning service said so when the session provisioned again (`signed_out`).
+    BackChannelLogout,
 }
 
 /// What happened (the guide's callbacks: onStateChange, onCredentialsProvisioned,

@@ -361,10 +361,24 @@ pub(crate) async fn deprovision(
     if raw.is_success() || raw.status == 404 {
         Ok(true)
     } else {
-        Err(CredentialError::ApiStatus {
-            endpoint: endpoint.to_string(),
-            status: raw.status,
-        })
+        Err(api_status(endpoint, &raw))
+    }
+}
+
+/// A password API's error answer, with the service's code when it is one of sipauth's.
+fn api_status(endpoint: &Url, raw: &crate::http::RawResponse) -> CredentialError {
+    // Only `error` counts (a description is optional to other backends).
+    #[derive(serde::Deserialize)]
+    struct Body {
+        error: String,
+    }
+    let refusal = serde_json::from_slice::<Body>(&raw.body)
+        .ok()
+        .and_then(|body| sipauth_wire::ErrorCode::parse(&body.error));
+    CredentialError::ApiStatus {
+        endpoint: endpoint.to_string(),
+        status: raw.status,
+        refusal,
     }
 }
 
@@ -410,10 +424,7 @@ async fn call_api(
         .await
         .map_err(|e| api_failure(endpoint, e))?;
     if !raw.is_success() {
-        return Err(CredentialError::ApiStatus {
-            endpoint: endpoint.to_string(),
-            status: raw.status,
-        });
+        return Err(api_status(endpoint, &raw));
     }
     let answer: sipauth_wire::ProvisionResponse =
         serde_json::from_slice(&raw.body).map_err(|_| {

@@ -831,3 +831,89 @@ async fn deprovisioning_deletes_the_account_at_the_provisioning_service_with_the
     );
     assert!(session.deprovision().await.is_err());
 }
+
+#[tokio::test]
+async fn a_back_channel_logout_reported_by_the_service_ends_the_session_once() {
+    use sipauth::Clock;
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let t0 = clock.now_unix();
+    stub.set("/provision", leased("p1", t0 + 120));
+    let api = CredentialMapping::new(
+        "sip.example.com",
+        "ws://127.0.0.1:8088",
+        PasswordStrategy::api(
+            stub.url("/provision").parse().unwrap(),
+            sipauth::sip::ApiMethod::Post,
+        ),
+    );
+    let token = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 86_400});
+    let session = stub_session_with(&stub, &clock, token, api, true).await;
+    let mut events = session.events();
+    // The provider logged the person out: the service says so at the lease's renewal.
+    stub.set(
+        "/provision",
+        Canned::json(
+            401,
+            json!({"error": "signed_out", "error_description": "sign in again"}),
+        ),
+    );
+    clock.set(session.next_reprovision_at().unwrap());
+    let mut reasons = Vec::new();
+    while let Ok(event) = tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
+        if let SessionEvent::Logout(reason) = event.unwrap() {
+            reasons.push(reason);
+        }
+    }
+    assert_eq!(reasons, [LogoutReason::BackChannelLogout], "exactly once");
+    assert_eq!(session.state(), AuthState::Idle);
+    assert!(session.snapshot().tokens.is_none() && session.sip_credentials().is_none());
+    assert_eq!(session.next_reprovision_at(), None, "no timer left");
+    // Nothing more is asked of anybody.
+    let hits = stub.hits("/provision");
+    clock.set(t0 + 10_000);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stub.hits("/provision"), hits);
+}
+
+#[tokio::test]
+async fn rejects_other_refusals_of_the_service_without_ending_the_session() {
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    use sipauth::Clock;
+    stub.set("/provision", leased("p1", clock.now_unix() + 3600));
+    let api = CredentialMapping::new(
+        "sip.example.com",
+        "ws://127.0.0.1:8088",
+        PasswordStrategy::api(
+            stub.url("/provision").parse().unwrap(),
+            sipauth::sip::ApiMethod::Post,
+        ),
+    );
+    let token = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 3600});
+    let session = stub_session_with(&stub, &clock, token, api, false).await;
+    let mut events = session.events();
+    for (status, code) in [
+        (403, "account_disabled"),
+        (401, "invalid_token"),
+        (500, "x"),
+    ] {
+        stub.set("/provision", Canned::json(status, json!({"error": code})));
+        let err = session.reprovision_credentials().await.unwrap_err();
+        // sipauth's refusals keep their code; anything else is the API failing.
+        let expected = if code == "account_disabled" {
+            code
+        } else {
+            "password_api_failed"
+        };
+        assert_eq!(err.code(), expected, "{err}");
+    }
+    assert_eq!(session.state(), AuthState::Authenticated);
+    assert!(session.snapshot().tokens.is_some());
+    while let Ok(event) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+        assert!(
+            !matches!(event.unwrap(), SessionEvent::Logout(_)),
+            "no logout for a refusal that is not a sign-out"
+        );
+    }
+}
