@@ -2,6 +2,7 @@
 # Builds the example Leptos app (examples/leptos-app) for the browser and serves it:
 #   testenv/run-leptos-example.sh --issuer URL --client-id ID [--port P] [--sip-domain D] [--ws-uri URI]
 #                                 [--api-endpoint URL|PATH] [--write-only DIR]
+#                                 [--provider LABEL ISSUER CLIENT_ID ...] (instead of --issuer/--client-id)
 #   testenv/run-leptos-example.sh --build-only
 # Prints `serving http://127.0.0.1:P/` once the page is up (P = 8000 by default, 0 = a free port).
 # Register http://127.0.0.1:P/oauth/callback at the provider, and let the provider's token
@@ -11,13 +12,17 @@
 # --api-endpoint: the app provisions through `sipauth serve` (the `api` strategy; a path is the
 # page's own origin). --write-only DIR: writes the page into DIR and stops, for
 # `sipauth serve --static-dir DIR` (the app and the API on one origin). The page loads JsSIP
-# (testenv/web's bundle, built when missing) and the app's js/softphone.js.
+# (testenv/web's bundle, built when missing) and the app's js/softphone.js. --provider, repeated:
+# several providers on one page ("Sign in with LABEL" each, the guide's Google / Microsoft).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# The meta tags hold what the page reads; escape what HTML attributes cannot carry.
+attr() { printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/"/\&quot;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
+provider_tags=()
 issuer="" client_id="" port=8000 sip_domain="" ws_uri="" api_endpoint="" write_only="" build_only=0
-usage() { sed -n '2,4p' "$0" | sed 's/^# *//' >&2; exit "${1:-2}"; }
+usage() { sed -n '2,5p' "$0" | sed 's/^# *//' >&2; exit "${1:-2}"; }
 # The value of option $1, or a clear error when it has none.
 value() { [ $# -ge 2 ] || { echo "run-leptos-example: $1 wants a value" >&2; usage; }; printf '%s' "$2"; }
 while [ $# -gt 0 ]; do
@@ -30,15 +35,17 @@ while [ $# -gt 0 ]; do
     --api-endpoint) api_endpoint="$(value "$@")"; shift 2 ;;
     --write-only) write_only="$(value "$@")"; shift 2 ;;
     --build-only) build_only=1; shift ;;
+    --provider)
+      [ $# -ge 4 ] || { echo "run-leptos-example: --provider wants LABEL ISSUER CLIENT_ID" >&2; usage; }
+      provider_tags+=("  <meta name=\"sipauth-provider\" data-label=\"$(attr "$2")\" data-issuer=\"$(attr "$3")\" data-client-id=\"$(attr "$4")\">")
+      shift 4 ;;
     -h|--help) usage 0 ;;
     *) echo "run-leptos-example: unknown argument $1" >&2; usage ;;
   esac
 done
-[ "$build_only" = 1 ] || { [ -n "$issuer" ] && [ -n "$client_id" ]; } || usage
+[ "$build_only" = 1 ] || [ "${#provider_tags[@]}" -gt 0 ] || { [ -n "$issuer" ] && [ -n "$client_id" ]; } || usage
 [[ "$port" =~ ^[0-9]+$ ]] || { echo "run-leptos-example: --port wants a number" >&2; exit 2; }
 
-# The meta tags hold what the page reads; escape what HTML attributes cannot carry.
-attr() { printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/"/\&quot;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
 
 target_dir="$root/target/leptos-example"
 out="$root/testenv/run/leptos-example"
@@ -73,7 +80,10 @@ fi
 cp "$jssip" "$out/jssip.js"
 cp "$root/examples/leptos-app/js/softphone.js" "$out/softphone.js"
 
-cat >"$out/index.html" <<HTML
+# The page: index.html for --write-only; otherwise a file of this run's own, so several runs
+# of one build (the tests, in parallel) each serve their own settings.
+if [ -n "$write_only" ]; then page="$out/index.html"; else page="$(mktemp "$out/page-XXXXXX.html")"; fi
+cat >"$page" <<HTML
 <!doctype html>
 <html lang="en">
 <head>
@@ -84,6 +94,7 @@ cat >"$out/index.html" <<HTML
   <meta name="sipauth-sip-domain" content="$(attr "$sip_domain")">
   <meta name="sipauth-ws-uri" content="$(attr "$ws_uri")">
   <meta name="sipauth-api-endpoint" content="$(attr "$api_endpoint")">
+$(printf '%s\n' "${provider_tags[@]}")
   <title>sipauth · Leptos example</title>
   <style>body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
   dt { font-weight: 600; } dd { margin: 0 0 .5rem; word-break: break-all; }
@@ -96,4 +107,4 @@ cat >"$out/index.html" <<HTML
 </html>
 HTML
 [ -z "$write_only" ] || exit 0
-exec node "$root/testenv/leptos/serve.mjs" "$out" "$port"
+exec node "$root/testenv/leptos/serve.mjs" "$out" "$port" "$page"

@@ -1,8 +1,10 @@
 //! The example app, end to end in a real browser: `testenv/run-leptos-example.sh` serves it,
 //! `testenv/web/leptos-app.mjs` drives Debian Chromium (playwright-core) through a cancelled
 //! sign-in (the friendly error, Dismiss, Try again), a sign-in at the real oidc-provider with the client whose access tokens live 5 s, a reload, a background
-//! refresh and a sign-out. Screenshots land in `target/test-artifacts/`. Needs the app built for
-//! wasm32 beforehand (`testenv/run-tests.sh` does it; this test serves what is there).
+//! refresh and a sign-out; and, offering two real providers on one page (a second oidc-provider
+//! started here), through signing in with each. Screenshots land in `target/test-artifacts/`.
+//! Needs the app built for wasm32 beforehand (`testenv/run-tests.sh` does it; this test serves
+//! what is there).
 
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -29,10 +31,14 @@ impl Drop for App {
 }
 
 async fn serve_app(issuer: &str, client_id: &str) -> App {
+    serve_app_with(&["--issuer", issuer, "--client-id", client_id]).await
+}
+
+async fn serve_app_with(args: &[&str]) -> App {
     let script = sipauth_testkit::testenv_dir().join("run-leptos-example.sh");
     let mut child = tokio::process::Command::new(script)
-        .args(["--issuer", issuer, "--client-id", client_id, "--port", "0"])
-        .args(["--sip-domain", "sip.example.org"])
+        .args(args)
+        .args(["--port", "0", "--sip-domain", "sip.example.org"])
         .env("SIPAUTH_LEPTOS_NO_BUILD", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -53,13 +59,19 @@ async fn serve_app(issuer: &str, client_id: &str) -> App {
 }
 
 async fn drive(url: &str, login: &str) -> Value {
+    drive_with("leptos-app.mjs", &[url, login]).await
+}
+
+/// Runs `testenv/web/SCRIPT ARGS... ARTIFACTS_DIR` and returns the JSON line it printed last.
+async fn drive_with(script: &str, args: &[&str]) -> Value {
     let artifacts =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
     let out = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new("node")
-            .arg(sipauth_testkit::testenv_dir().join("web/leptos-app.mjs"))
-            .args([url, login, &artifacts.display().to_string()])
+            .arg(sipauth_testkit::testenv_dir().join("web").join(script))
+            .args(args)
+            .arg(artifacts.display().to_string())
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output(),
@@ -116,5 +128,84 @@ async fn the_example_app_signs_in_survives_a_reload_refreshes_and_signs_out() {
     assert_eq!(seen["popupSipUri"], seen["sipUri"], "{seen:#}");
     assert_eq!(seen["popupPageStayed"], true, "{seen:#}");
     assert_eq!(seen["popupClosedItself"], true, "{seen:#}");
+    assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen:#}");
+}
+
+/// A second, independent oidc-provider (testenv's, on a free port): stopped when dropped.
+struct SecondProvider {
+    _child: tokio::process::Child,
+    issuer: String,
+}
+
+async fn second_provider() -> SecondProvider {
+    let mut child = tokio::process::Command::new("node")
+        .arg(sipauth_testkit::testenv_dir().join("oidc-provider/server.mjs"))
+        .env("PORT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the second oidc-provider did not start within 30 s")
+        .unwrap()
+        .expect("the second oidc-provider ended without its issuer");
+    let started: Value = serde_json::from_str(&line).unwrap();
+    SecondProvider {
+        issuer: started["issuer"].as_str().unwrap().to_string(),
+        _child: child,
+    }
+}
+
+#[tokio::test]
+async fn several_providers_on_one_page_each_sign_in_with_their_own_session() {
+    let first = sipauth_testkit::oidc_issuer();
+    let second = second_provider().await;
+    assert_ne!(first, second.issuer);
+    let client = sipauth_testkit::clients::PUBLIC;
+    let app = serve_app_with(&[
+        "--provider",
+        "First",
+        &first,
+        client,
+        "--provider",
+        "Second",
+        &second.issuer,
+        client,
+    ])
+    .await;
+    let seen = drive_with("leptos-providers.mjs", &[&app.url, "sue", "fay"]).await;
+    assert_eq!(seen["ok"], true, "{seen:#}");
+    assert_eq!(
+        seen["buttons"],
+        serde_json::json!(["Sign in with First", "Sign in with Second"])
+    );
+    // The second provider's button went to the second provider, whose account it shows.
+    assert_eq!(seen["secondAt"], second.issuer, "{seen:#}");
+    assert_eq!(seen["secondProvider"], "Second");
+    assert_eq!(seen["secondSipUri"], "sip:sue@sip.example.org");
+    assert_eq!(seen["secondUrl"], app.url, "back on the start page");
+    // Its session is kept under its own keys; nothing is left pending.
+    assert_eq!(
+        seen["secondStorage"]["local"],
+        serde_json::json!(["sipauth_example_provider", "sipauth_p1_session"])
+    );
+    assert_eq!(seen["secondStorage"]["session"], serde_json::json!([]));
+    // A reload shows the same provider's session.
+    assert_eq!(seen["afterReloadProvider"], "Second");
+    assert_eq!(
+        seen["afterSignOut"]["local"],
+        serde_json::json!(["sipauth_example_provider"])
+    );
+    // The first provider's button, at the first provider.
+    assert_eq!(seen["firstAt"], first, "{seen:#}");
+    assert_eq!(seen["firstProvider"], "First");
+    assert_eq!(seen["firstSipUri"], "sip:fay@sip.example.org");
+    assert_eq!(
+        seen["firstStorage"]["local"],
+        serde_json::json!(["sipauth_example_provider", "sipauth_p0_session"])
+    );
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen:#}");
 }
