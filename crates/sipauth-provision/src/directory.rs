@@ -433,7 +433,7 @@ impl Provisioner {
             email: user.email.clone(),
             external_id: user.external_id.clone(),
         };
-        let domain = self.settings_for(&pushed)?.domain.clone();
+        let domain = self.settings_for(issuer, &pushed)?.domain.clone();
         self.create_named(w, &pushed, (issuer, &subject, &domain), &profile, now)
             .await
     }

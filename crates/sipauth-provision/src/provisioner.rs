@@ -90,6 +90,8 @@ pub struct Provisioner {
     pub(crate) settings: SipSettings,
     /// Per-person SIP domains and servers (templates over claims), when configured.
     tenancy: Option<Arc<Tenancy>>,
+    /// Issuers whose people have SIP settings of their own (in the order configured).
+    issuer_settings: Arc<Vec<(sipauth::Issuer, SipSettings)>>,
     pub(crate) passwords: PasswordIssuer,
     policy: Policy,
     pub(crate) clock: SharedClock,
@@ -149,6 +151,7 @@ impl Provisioner {
             backend,
             settings,
             tenancy: None,
+            issuer_settings: Arc::default(),
             passwords: PasswordIssuer::new(secret),
             policy,
             clock,
@@ -172,14 +175,33 @@ impl Provisioner {
         self
     }
 
-    /// The SIP settings for `who` (its tenant's, or the configured ones).
+    /// People of `issuer` get `settings` instead of the configured ones (a customer on its own
+    /// identity provider and SIP server); the tenant templates, when set, still apply over
+    /// them. The first issuer that accepts a person's `iss` decides.
+    pub fn with_issuer_settings(mut self, issuer: sipauth::Issuer, settings: SipSettings) -> Self {
+        Arc::make_mut(&mut self.issuer_settings).push((issuer, settings));
+        self
+    }
+
+    /// The configured settings of `issuer`'s people: its own, else the service's.
+    fn base_for(&self, issuer: &str) -> &SipSettings {
+        self.issuer_settings
+            .iter()
+            .find(|(i, _)| i.accepts(issuer))
+            .map_or(&self.settings, |(_, s)| s)
+    }
+
+    /// The SIP settings for `who` of `issuer` (its tenant's, its issuer's, or the configured
+    /// ones).
     pub(crate) fn settings_for(
         &self,
+        issuer: &str,
         who: &dyn sip::IdentityClaims,
     ) -> Result<std::borrow::Cow<'_, SipSettings>, ProvisionError> {
+        let base = self.base_for(issuer);
         match &self.tenancy {
-            Some(t) => t.settings(&self.settings, who).map(std::borrow::Cow::Owned),
-            None => Ok(std::borrow::Cow::Borrowed(&self.settings)),
+            Some(t) => t.settings(base, who).map(std::borrow::Cow::Owned),
+            None => Ok(std::borrow::Cow::Borrowed(base)),
         }
     }
 
@@ -191,11 +213,16 @@ impl Provisioner {
             && account.domain != settings.domain
     }
 
-    /// The digest realm of accounts in `domain`.
+    /// The digest realm of accounts in `domain` (an issuer's own domain has its realm).
     pub(crate) fn realm_of(&self, domain: &str) -> String {
+        let base = self
+            .issuer_settings
+            .iter()
+            .find(|(_, s)| s.domain == domain)
+            .map_or(&self.settings, |(_, s)| s);
         match &self.tenancy {
-            Some(t) => t.realm_for(&self.settings, domain),
-            None => self.settings.realm().to_string(),
+            Some(t) => t.realm_for(base, domain),
+            None => base.realm().to_string(),
         }
     }
 
@@ -385,7 +412,7 @@ impl Provisioner {
             self.finish(w).await?;
             return Err(e);
         }
-        let settings = match self.settings_for(identity) {
+        let settings = match self.settings_for(identity.issuer(), identity) {
             Ok(settings) => settings,
             Err(e) => {
                 self.audit_writer()

@@ -228,6 +228,27 @@ pub struct IssuerSettings {
         env = "SIPAUTH_BACKCHANNEL_LOGOUT"
     )]
     pub backchannel_logout: Option<BackchannelLogout>,
+    /// This issuer's people's SIP settings, each set value replacing `[sip]`'s (a customer on
+    /// its own identity provider and SIP server): `sip = { domain = "acme.com", ws_uri =
+    /// "wss://pbx.acme.com/ws", realm = "acme.com", sip_server = "sip:pbx.acme.com;transport=tcp" }`.
+    /// The tenant templates, when set, still apply. Configuration file only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[arg(skip)]
+    pub sip: Option<IssuerSip>,
+}
+
+/// An issuer's own SIP settings (`[[issuer]] sip = { ... }`); unset values are `[sip]`'s.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSip {
+    /// The SIP domain of this issuer's people's accounts.
+    pub domain: Option<String>,
+    /// Their digest realm (default: that domain).
+    pub realm: Option<String>,
+    /// The WebSocket server their clients connect to.
+    pub ws_uri: Option<String>,
+    /// The registrar for their native clients (`sip:host:port;transport=udp|tcp|tls`).
+    pub sip_server: Option<String>,
 }
 
 /// What a back-channel logout does (`backchannel_logout` of an issuer).
@@ -629,6 +650,22 @@ impl ServiceConfig {
         }
         sipauth::sip::check_ws_uri(self.ws_uri(), false)
             .map_err(|e| ConfigError::new(format!("ws_uri: {e}")))?;
+        for issuer in &self.issuers {
+            let Some(sip) = &issuer.sip else { continue };
+            let what = |field: &str| format!("issuer {} sip.{field}", issuer.url);
+            if let Some(domain) = &sip.domain {
+                sipauth::sip::check_domain(domain)
+                    .map_err(|e| ConfigError::new(format!("{}: {e}", what("domain"))))?;
+            }
+            if let Some(ws_uri) = &sip.ws_uri {
+                sipauth::sip::check_ws_uri(ws_uri, false)
+                    .map_err(|e| ConfigError::new(format!("{}: {e}", what("ws_uri"))))?;
+            }
+            if let Some(server) = &sip.sip_server {
+                sipauth::sip::SipServer::parse(server)
+                    .map_err(|e| ConfigError::new(format!("{}: {e}", what("sip_server"))))?;
+            }
+        }
         if self.backend.kind.unwrap_or_default() == BackendKind::Ephemeral
             && self.backend.ephemeral_secret_file.is_none()
         {
@@ -737,7 +774,41 @@ impl ServiceConfig {
             ws_uri: self.ws_uri().to_string(),
             sip_server: self.sip.sip_server.clone(),
         };
+        // Issuers with SIP settings of their own: theirs over the service's.
+        let own: Vec<(Issuer, SipSettings)> = self
+            .issuers
+            .iter()
+            .filter_map(|i| Some((Issuer::new(i.url.clone()), i.sip.as_ref()?)))
+            .map(|(issuer, own)| {
+                let domain = own
+                    .domain
+                    .as_deref()
+                    .map_or_else(|| settings.domain.clone(), str::to_ascii_lowercase);
+                let realm = match (&own.realm, &own.domain) {
+                    (Some(realm), _) => Some(realm.clone()),
+                    // Another domain: its own realm, not the service's.
+                    (None, Some(_)) => None,
+                    (None, None) => settings.realm.clone(),
+                };
+                let sip = SipSettings {
+                    domain,
+                    realm,
+                    ws_uri: own
+                        .ws_uri
+                        .clone()
+                        .unwrap_or_else(|| settings.ws_uri.clone()),
+                    sip_server: own
+                        .sip_server
+                        .clone()
+                        .or_else(|| settings.sip_server.clone()),
+                };
+                (issuer, sip)
+            })
+            .collect();
         let mut provisioner = Provisioner::new(db, backend, settings, secret, policy, clock);
+        for (issuer, sip) in own {
+            provisioner = provisioner.with_issuer_settings(issuer, sip);
+        }
         if !self.backend.kamailio_rpc_urls.is_empty() {
             provisioner = provisioner.with_kamailio_rpc(
                 sipauth_provision::KamailioRpc::new(&self.backend.kamailio_rpc_urls)

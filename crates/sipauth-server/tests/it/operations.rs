@@ -760,3 +760,63 @@ async fn rejects_a_domain_template_without_an_allowlist() {
     let err = ServiceConfig::from_toml(text).unwrap().check().unwrap_err();
     assert!(err.0.contains("allowed_domains"), "{err}");
 }
+
+#[tokio::test]
+async fn an_issuer_with_sip_settings_of_its_own_gives_its_people_those() {
+    let key = TestKey::generate("k");
+    let second = second_issuer(&key).await;
+    // The second issuer (the last [[issuer]]) is a customer with its own PBX.
+    let state = state(
+        "issuer-sip",
+        &second,
+        r#"
+[issuer.sip]
+domain = "VoIP.Second.example"
+ws_uri = "wss://pbx.second.example/ws"
+sip_server = "sip:pbx.second.example:5060;transport=tcp"
+"#,
+    )
+    .await;
+    let token = token_of_second(&key, &second, "o-1", "olga@second.example");
+    let answer = send(&state, provision(&token, "127.0.0.1:1", &[])).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let doc = answer.json();
+    assert_eq!(doc["sipUri"], "sip:olga@voip.second.example");
+    assert_eq!(doc["realm"], "voip.second.example", "its domain's realm");
+    assert_eq!(doc["wsServerUri"], "wss://pbx.second.example/ws");
+    assert_eq!(
+        doc["sipServer"],
+        "sip:pbx.second.example:5060;transport=tcp"
+    );
+    // The first issuer's people keep the service's settings.
+    let alice = send(
+        &state,
+        provision(&id_token_of("alice").await, "127.0.0.1:1", &[]),
+    )
+    .await;
+    assert_eq!(alice.status, StatusCode::OK, "{}", alice.text);
+    let doc = alice.json();
+    assert_eq!(doc["sipUri"], "sip:alice@sip.example.com");
+    assert_eq!(doc["realm"], "sip.example.com");
+    assert_eq!(doc["wsServerUri"], "wss://sip.example.com/ws");
+    assert_eq!(doc["sipServer"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn rejects_an_issuers_sip_settings_that_are_not_valid() {
+    for (sip, field) in [
+        ("domain = \"not a domain\"", "sip.domain"),
+        ("ws_uri = \"ws://pbx.example.com/ws\"", "sip.ws_uri"),
+        ("sip_server = \"http://pbx.example.com\"", "sip.sip_server"),
+        ("domian = \"typo.example.com\"", "domian"),
+    ] {
+        let text = format!(
+            "[[issuer]]\nurl = \"https://issuer.example.com\"\naudiences = [\"a\"]\nsip = {{ {sip} }}\n"
+        );
+        let err = match ServiceConfig::from_toml(&text) {
+            Ok(config) => config.check().unwrap_err().0,
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(field), "{sip}: {err}");
+    }
+}

@@ -135,7 +135,8 @@ pub struct CredentialMapping {
     pub allow_unverified_email: bool,
 }
 
-fn check_domain(domain: &str) -> Result<String, CredentialError> {
+/// Checks a SIP domain: a host name (`[a-z0-9.-]`, no empty label), returned in lowercase.
+pub fn check_domain(domain: &str) -> Result<String, CredentialError> {
     let d = domain.trim().to_ascii_lowercase();
     let valid = !d.is_empty()
         && d.len() <= 253

@@ -19,7 +19,7 @@ mod username;
 // `CredentialMapping`, `MappingInput`, `PasswordStrategy` and `ProvisionedCredentials` are
 // re-exported at the crate root (one path each); the rules and functions around them are here.
 pub use credentials::{escape_user, sip_uri};
-pub use mapping::{check_ws_uri, DisplayNameRule, UsernameRule, ValueRule};
+pub use mapping::{check_domain, check_ws_uri, DisplayNameRule, UsernameRule, ValueRule};
 pub use naming::{
     display_name, has_suffix_form, suffixed_username, username_candidates, username_from_claims,
     IdentityClaims, NamedBy, ReservedUsernames, DEFAULT_RESERVED_USERNAMES,
