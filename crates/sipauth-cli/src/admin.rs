@@ -79,13 +79,18 @@ fn show(global: &Global, a: &Account) -> Result<(), CliError> {
         return print_json(&serde_json::to_value(a).unwrap_or_default());
     }
     print_stdout(&format!(
-        "username:     {}\ndomain:       {}\ndisplay name: {}\nemail:        {}\nenabled:      {}\ngeneration:   {}\nissuer:       {}\nsubject:      {}\ncreated:      {}\nupdated:      {}",
+        "username:     {}\ndomain:       {}\ndisplay name: {}\nemail:        {}\nenabled:      {}\ngeneration:   {}\ncall rights:  {}\nissuer:       {}\nsubject:      {}\ncreated:      {}\nupdated:      {}",
         sanitize(&a.username),
         sanitize(&a.domain),
         sanitize(&a.display_name),
         sanitize(a.email.as_deref().unwrap_or("-")),
         a.enabled,
         a.generation,
+        if a.rights.is_empty() {
+            "-".to_string()
+        } else {
+            sanitize(&a.rights.join(", "))
+        },
         sanitize(&a.issuer),
         sanitize(&a.subject),
         a.created_at,

@@ -61,6 +61,7 @@ pub fn render_credentials(
     let pretty = |v: Value| serde_json::to_string_pretty(&v).unwrap_or_default();
     let sip_server = c.sip_server.as_deref().unwrap_or_default();
     let expires_at = c.expires_at.map(|t| t.to_string()).unwrap_or_default();
+    let rights = c.rights.as_deref().map(|r| r.join(",")).unwrap_or_default();
     Ok(match format {
         CredentialsFormat::Json => pretty(credentials_json(c)),
         CredentialsFormat::Jssip => pretty(client_config::jssip_config(c)),
@@ -81,6 +82,7 @@ pub fn render_credentials(
             ("SIP_SERVER", sip_server),
             ("SIP_AUTHORIZATION_USERNAME", &c.authorization_username),
             ("SIP_EXPIRES_AT", &expires_at),
+            ("SIP_RIGHTS", &rights),
         ]
         .iter()
         .map(|(k, v)| format!("export {k}={}", shell_quote(v)))
@@ -106,6 +108,10 @@ pub fn render_credentials(
             rows.push(("Auth username", c.authorization_username.clone()));
             if let Some(at) = c.expires_at {
                 rows.push(("Expires at", at.to_string()));
+            }
+            if let Some(r) = &c.rights {
+                let shown = if r.is_empty() { "none".into() } else { r.join(", ") };
+                rows.push(("Call rights", shown));
             }
             rows.iter()
                 .map(|(k, v)| format!("{k:<14} {}", sanitize(v)))

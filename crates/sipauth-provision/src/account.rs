@@ -28,6 +28,9 @@ pub struct Account {
     pub generation: i64,
     /// Until when its SIP password works, with credential leases on (Unix seconds).
     pub lease_expires_at: Option<i64>,
+    /// The call rights last written for it (sorted; `[rights]`): its groups in Kamailio's
+    /// `grp` table.
+    pub rights: Vec<String>,
     /// When it was created (Unix seconds).
     pub created_at: i64,
     /// When it last changed (Unix seconds).

@@ -296,6 +296,8 @@ impl Provisioner {
         store::insert(&mut *w.tx, issuer, &stored).await?;
         if let DirectoryWrite::Group(group) = &write {
             store::set_members(&mut w, &id, &group.members).await?;
+            self.rights_follow_groups(&mut w, issuer, &group.members, now)
+                .await?;
         }
         self.finish(w).await?;
         let entry = self
@@ -327,6 +329,7 @@ impl Provisioner {
         if expected_version.is_some_and(|v| v != stored.version) {
             return Err(ProvisionError::Stale);
         }
+        let mut affected: Vec<String> = Vec::new();
         match &write {
             DirectoryWrite::User(user) => {
                 if store::user_name_taken(&mut *w.tx, issuer, &user.user_name, id).await? {
@@ -352,7 +355,10 @@ impl Provisioner {
             }
             DirectoryWrite::Group(group) => {
                 self.check_members(&mut w, issuer, &group.members).await?;
+                let before = store::related(&mut *w.tx, EntryKind::Group, id).await?;
                 store::set_members(&mut w, id, &group.members).await?;
+                affected.extend(before.into_iter().map(|r| r.id));
+                affected.extend(group.members.iter().cloned());
                 self.count("scim_group_update");
             }
         }
@@ -360,6 +366,9 @@ impl Provisioner {
         stored.version += 1;
         stored.updated_at = now;
         store::update(&mut *w.tx, issuer, &stored).await?;
+        // Members in or out, or the group renamed: their rights by groups follow now.
+        self.rights_follow_groups(&mut w, issuer, &affected, now)
+            .await?;
         self.finish(w).await?;
         let entry = self
             .directory_get(issuer, stored.kind, id)
@@ -395,12 +404,57 @@ impl Provisioner {
                 ended.push(&account);
             }
         }
+        let members = match kind {
+            EntryKind::Group => store::related(&mut *w.tx, EntryKind::Group, id).await?,
+            EntryKind::User => Vec::new(),
+        };
         if kind == EntryKind::Group {
             self.count("scim_group_delete");
         }
         store::delete(&mut w, issuer, id).await?;
+        let members: Vec<String> = members.into_iter().map(|r| r.id).collect();
+        self.rights_follow_groups(&mut w, issuer, &members, now)
+            .await?;
         self.finish(w).await?;
         Ok(Some(ended))
+    }
+
+    /// The provider changed the groups of `users` (SCIM ids): their accounts' rights by groups
+    /// follow in this transaction ([`crate::Rights::by_directory`]); those by claims wait for
+    /// the next provision.
+    async fn rights_follow_groups(
+        &self,
+        w: &mut WriteTx<'_>,
+        issuer: &str,
+        users: &[String],
+        now: i64,
+    ) -> Result<(), ProvisionError> {
+        if !self.rights.is_configured() {
+            return Ok(());
+        }
+        let mut users = users.to_vec();
+        users.sort();
+        users.dedup();
+        for id in &users {
+            let Some(subject) = store::get(&mut *w.tx, issuer, id)
+                .await?
+                .and_then(|s| s.account_subject)
+            else {
+                continue;
+            };
+            let Some(mut account) = accounts::find_locked(w, issuer, &subject).await? else {
+                continue;
+            };
+            if !account.enabled {
+                continue;
+            }
+            let groups = store::groups_of(&mut *w.tx, issuer, &subject).await?;
+            let rights = self.rights.by_directory(&groups, &account.rights);
+            self.backend
+                .set_rights(&mut w.tx, &mut account, self.rights.names(), rights, now)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The account a newly pushed user governs: the account whose link value is its

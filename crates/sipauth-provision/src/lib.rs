@@ -28,6 +28,7 @@ mod operations;
 mod password;
 mod policy;
 mod provisioner;
+mod rights;
 mod store;
 mod tenancy;
 
@@ -41,5 +42,6 @@ pub use operations::LogoutEffect;
 pub use password::ServerSecret;
 pub use policy::{OnPolicyFailure, Policy};
 pub use provisioner::{Provisioned, Provisioner, SipSettings};
+pub use rights::{Right, Rights};
 pub use store::Database;
 pub use tenancy::Tenancy;

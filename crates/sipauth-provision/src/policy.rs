@@ -12,7 +12,7 @@ use sipauth::VerifiedIdentity;
 use crate::error::ProvisionError;
 
 /// The claim whose required values the provider's SCIM groups may also give.
-const GROUPS_CLAIM: &str = "groups";
+pub(crate) const GROUPS_CLAIM: &str = "groups";
 
 /// What a provision that the policy refuses does to the identity's existing account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,19 +97,29 @@ impl Policy {
             }
         }
         for (claim, want) in &self.required_claims {
-            if claim == GROUPS_CLAIM && scim_groups.iter().any(|g| g == want) {
-                continue;
-            }
-            let ok = match identity.claims().get(claim) {
-                Some(Value::String(v)) => v == want,
-                Some(Value::Array(values)) => values.iter().any(|v| v.as_str() == Some(want)),
-                Some(Value::Bool(b)) => b.to_string() == *want,
-                _ => false,
-            };
-            if !ok {
+            if !has_value(identity, scim_groups, claim, want) {
                 return deny(format!("the {claim} claim does not allow SIP access"));
             }
         }
         Ok(())
+    }
+}
+
+/// True when the identity's `claim` has the value `want`: a string equal to it, an array
+/// containing it (groups), a boolean spelled so; for `groups`, a SCIM group of that name too.
+pub(crate) fn has_value(
+    identity: &VerifiedIdentity,
+    scim_groups: &[String],
+    claim: &str,
+    want: &str,
+) -> bool {
+    if claim == GROUPS_CLAIM && scim_groups.iter().any(|g| g == want) {
+        return true;
+    }
+    match identity.claims().get(claim) {
+        Some(Value::String(v)) => v == want,
+        Some(Value::Array(values)) => values.iter().any(|v| v.as_str() == Some(want)),
+        Some(Value::Bool(b)) => b.to_string() == want,
+        _ => false,
     }
 }

@@ -22,6 +22,7 @@ use crate::backend::{Backend, KamailioRpc};
 use crate::error::ProvisionError;
 use crate::password::{PasswordIssuer, ServerSecret};
 use crate::policy::{OnPolicyFailure, Policy};
+use crate::rights::Rights;
 use crate::store::accounts::{self, DisabledBy, NewAccount};
 use crate::store::audit::{self, AuditLog, AuditRow};
 use crate::store::{self, retired, Database, WriteTx};
@@ -60,6 +61,8 @@ pub struct Provisioned {
     pub expires_at: Option<i64>,
     /// The SIP settings it was made with.
     pub settings: SipSettings,
+    /// Its call rights, when rights are configured (`[rights]`).
+    pub rights: Option<Vec<String>>,
 }
 
 impl Provisioned {
@@ -78,6 +81,7 @@ impl Provisioned {
             display_name: Some(a.display_name.clone()),
             expires_at: self.expires_at,
             sip_server: self.settings.sip_server.clone(),
+            rights: self.rights.clone(),
         }
     }
 }
@@ -90,6 +94,8 @@ pub struct Provisioner {
     pub(crate) settings: SipSettings,
     /// Per-person SIP domains and servers (templates over claims), when configured.
     tenancy: Option<Arc<Tenancy>>,
+    /// Call rights from the provider's groups and claims.
+    pub(crate) rights: Arc<Rights>,
     /// Issuers whose people have SIP settings of their own (in the order configured).
     issuer_settings: Arc<Vec<(sipauth::Issuer, SipSettings)>>,
     pub(crate) passwords: PasswordIssuer,
@@ -152,6 +158,7 @@ impl Provisioner {
             settings,
             tenancy: None,
             issuer_settings: Arc::default(),
+            rights: Arc::default(),
             passwords: PasswordIssuer::new(secret),
             policy,
             clock,
@@ -180,6 +187,13 @@ impl Provisioner {
     /// them. The first issuer that accepts a person's `iss` decides.
     pub fn with_issuer_settings(mut self, issuer: sipauth::Issuer, settings: SipSettings) -> Self {
         Arc::make_mut(&mut self.issuer_settings).push((issuer, settings));
+        self
+    }
+
+    /// Gives accounts call rights from their identity's groups and claims, written to
+    /// Kamailio's `grp` table at every provision ([`Rights`]).
+    pub fn with_rights(mut self, rights: Rights) -> Self {
+        self.rights = Arc::new(rights);
         self
     }
 
@@ -377,7 +391,7 @@ impl Provisioner {
             outcome: outcome.to_string(),
             client_ip: client_ip.map(str::to_string),
         };
-        let groups = match self.policy.reads_groups()
+        let groups = match (self.policy.reads_groups() || self.rights.reads_groups())
             && self.link_claims.contains_key(identity.issuer())
         {
             true => {
@@ -412,6 +426,7 @@ impl Provisioner {
             self.finish(w).await?;
             return Err(e);
         }
+        let rights = self.rights.of(identity, &groups);
         let settings = match self.settings_for(identity.issuer(), identity) {
             Ok(settings) => settings,
             Err(e) => {
@@ -421,7 +436,10 @@ impl Provisioner {
                 return Err(e);
             }
         };
-        if let Some(provisioned) = self.provision_unchanged(identity, now, &settings).await? {
+        if let Some(provisioned) = self
+            .provision_unchanged(identity, now, &settings, &rights)
+            .await?
+        {
             self.audit_writer()
                 .append(row(Some(&provisioned.account.username), "ok"))
                 .await?;
@@ -503,6 +521,12 @@ impl Provisioner {
             .await?;
             account.lease_expires_at = Some(until);
         }
+        if account.enabled {
+            let configured = self.rights.names();
+            self.backend
+                .set_rights(&mut w.tx, &mut account, configured, rights, now)
+                .await?;
+        }
         let result = if account.enabled {
             let mut provisioned = self.hand_out(&account, now, &settings)?;
             if self.lease_secs().is_some() {
@@ -532,6 +556,7 @@ impl Provisioner {
         identity: &VerifiedIdentity,
         now: i64,
         settings: &SipSettings,
+        rights: &[String],
     ) -> Result<Option<Provisioned>, ProvisionError> {
         if self.passwords.is_random() {
             return Ok(None);
@@ -545,6 +570,7 @@ impl Provisioner {
         };
         let account = &current.account;
         if !account.enabled
+            || account.rights != rights
             || self.domain_moved(account, settings)
             || !self.profile(identity, &account.username).matches(account)
         {
@@ -592,6 +618,7 @@ impl Provisioner {
             authorization_username: presented.authorization_username,
             expires_at: presented.expires_at,
             settings: settings.clone(),
+            rights: self.rights.is_configured().then(|| account.rights.clone()),
         })
     }
 

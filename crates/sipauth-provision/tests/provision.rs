@@ -1347,3 +1347,145 @@ async fn an_account_keeps_its_domain_when_the_configured_domain_changes() {
         assert_eq!(again.sip_uri.as_deref(), Some("sip:ada@sip.example.com"));
     }
 }
+
+fn with_rights(p: Provisioner) -> Provisioner {
+    p.with_rights(sipauth_provision::Rights::new(vec![
+        sipauth_provision::Right::new("outbound", vec!["voip-outbound".into()], vec![]).unwrap(),
+        sipauth_provision::Right::new(
+            "international",
+            vec!["voip-international".into()],
+            vec![("role".into(), "travel-desk".into())],
+        )
+        .unwrap(),
+    ]))
+}
+
+/// The groups Kamailio's group module reads for (username, sip.example.com), sorted.
+async fn grp_rows(p: &Provisioner, username: &str) -> Vec<String> {
+    let pool = sqlx_pool(p).await;
+    sqlx::query(
+        "SELECT grp FROM grp WHERE username = $1 AND domain = 'sip.example.com' ORDER BY grp",
+    )
+    .bind(username.to_string())
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect()
+}
+
+#[tokio::test]
+async fn call_rights_follow_the_providers_groups_and_claims_into_kamailios_grp_table() {
+    for (kind, url) in databases("rights").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = with_rights(p);
+        let plain = identity("r-1", "rita@example.com", true);
+        let answer = p.provision(&plain, None).await.unwrap().to_wire();
+        assert_eq!(answer.rights, Some(vec![]), "{kind}: no group, no right");
+        assert!(grp_rows(&p, "rita").await.is_empty());
+        // An operator's own group for the account stays whatever the provider says.
+        let pool = sqlx_pool(&p).await;
+        sqlx::query("INSERT INTO grp (username, domain, grp) VALUES ('rita', 'sip.example.com', 'voicemail')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // Put in the outbound group at the provider: the next provision grants it.
+        let outbound = with_claim(&plain, "groups", json!(["staff", "voip-outbound"]));
+        let answer = p.provision(&outbound, None).await.unwrap().to_wire();
+        assert_eq!(answer.rights, Some(vec!["outbound".to_string()]), "{kind}");
+        assert_eq!(grp_rows(&p, "rita").await, ["outbound", "voicemail"]);
+        // The same again (the fast path) answers the same rights.
+        let again = p.provision(&outbound, None).await.unwrap().to_wire();
+        assert_eq!(again.rights, answer.rights, "{kind}");
+        // A claim value grants a right too.
+        let desk = with_claim(&outbound, "role", json!("travel-desk"));
+        let answer = p.provision(&desk, None).await.unwrap().to_wire();
+        assert_eq!(
+            answer.rights,
+            Some(vec!["international".to_string(), "outbound".to_string()]),
+            "{kind}"
+        );
+        assert_eq!(
+            p.show("rita").await.unwrap().rights,
+            ["international", "outbound"]
+        );
+        // Out of the group and off the desk: both go at once; the operator's group stays.
+        let answer = p.provision(&plain, None).await.unwrap().to_wire();
+        assert_eq!(answer.rights, Some(vec![]), "{kind}");
+        assert_eq!(grp_rows(&p, "rita").await, ["voicemail"], "{kind}");
+        // Disabled: its rights go with its access; enabled and provisioned: back.
+        p.provision(&outbound, None).await.unwrap();
+        p.disable("rita").await.unwrap();
+        assert_eq!(grp_rows(&p, "rita").await, ["voicemail"], "{kind}");
+        p.enable("rita").await.unwrap();
+        let answer = p.provision(&outbound, None).await.unwrap().to_wire();
+        assert_eq!(answer.rights, Some(vec!["outbound".to_string()]), "{kind}");
+        assert_eq!(grp_rows(&p, "rita").await, ["outbound", "voicemail"]);
+    }
+}
+
+#[tokio::test]
+async fn without_rights_configured_the_answer_names_none_and_no_grp_row_is_written() {
+    for (kind, url) in databases("norights").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let id = with_claim(
+            &identity("n-1", "nia@example.com", true),
+            "groups",
+            json!(["voip-outbound"]),
+        );
+        let answer = p.provision(&id, None).await.unwrap().to_wire();
+        assert_eq!(answer.rights, None, "{kind}");
+        assert!(grp_rows(&p, "nia").await.is_empty(), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_scim_group_change_grants_and_takes_a_right_at_once() {
+    for (kind, url) in databases("scimrights").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = with_rights(p).with_link_claim(ISSUER, "sub");
+        let dora = identity("sub-dora", "dora@example.com", true);
+        let (user, _) = p
+            .directory_create(ISSUER, pushed("dora@example.com", Some("sub-dora"), true))
+            .await
+            .unwrap();
+        let first = p.provision(&dora, None).await.unwrap().to_wire();
+        assert_eq!(first.rights, Some(vec![]), "{kind}");
+        let group = |members: Vec<String>| {
+            DirectoryWrite::Group(GroupWrite {
+                display_name: "voip-outbound".into(),
+                external_id: None,
+                members,
+                attributes: json!({"displayName": "voip-outbound"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            })
+        };
+        // Added to the group: the SIP server enforces the right before any new sign-in.
+        let (g, _) = p
+            .directory_create(ISSUER, group(vec![user.id.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(grp_rows(&p, "dora").await, ["outbound"], "{kind}");
+        assert_eq!(
+            p.provision(&dora, None).await.unwrap().to_wire().rights,
+            Some(vec!["outbound".to_string()])
+        );
+        // Removed from it: gone at once.
+        p.directory_replace(ISSUER, &g.id, None, group(vec![]))
+            .await
+            .unwrap();
+        assert!(grp_rows(&p, "dora").await.is_empty(), "{kind}");
+        // Back in, then the group deleted: gone again.
+        p.directory_replace(ISSUER, &g.id, None, group(vec![user.id.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(grp_rows(&p, "dora").await, ["outbound"], "{kind}");
+        p.directory_delete(ISSUER, sipauth_provision::EntryKind::Group, &g.id)
+            .await
+            .unwrap();
+        assert!(grp_rows(&p, "dora").await.is_empty(), "{kind}");
+    }
+}

@@ -106,6 +106,12 @@ pub struct ServiceConfig {
     #[serde(default)]
     #[command(flatten)]
     pub policy: PolicyConfig,
+    /// Call rights from the provider (`[rights]`, file only): each right is granted by groups
+    /// (the `groups` claim or SCIM groups) or claim values, e.g. `outbound = { groups =
+    /// ["voip-outbound"] }`, and written to Kamailio's `grp` table for the routing script.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[arg(skip)]
+    pub rights: BTreeMap<String, RightConfig>,
     /// Where requests may come from.
     #[serde(default)]
     #[command(flatten)]
@@ -235,6 +241,19 @@ pub struct IssuerSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[arg(skip)]
     pub sip: Option<IssuerSip>,
+}
+
+/// What grants one call right (`[rights] NAME = { groups = [...], claims = { ... } }`): any of
+/// the groups, or any claim with its value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RightConfig {
+    /// Groups (the token's `groups` claim, or the provider's SCIM groups) that grant it.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Claims whose value grants it (a string equal to it, or an array holding it).
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
 }
 
 /// An issuer's own SIP settings (`[[issuer]] sip = { ... }`); unset values are `[sip]`'s.
@@ -675,6 +694,7 @@ impl ServiceConfig {
         }
         self.network_policy()?;
         self.tenancy()?;
+        self.rights()?;
         if let Some(server) = &self.sip.sip_server {
             sipauth::sip::SipServer::parse(server)
                 .map_err(|e| ConfigError::new(format!("sip_server: {e}")))?;
@@ -805,7 +825,9 @@ impl ServiceConfig {
                 (issuer, sip)
             })
             .collect();
-        let mut provisioner = Provisioner::new(db, backend, settings, secret, policy, clock);
+        let rights = self.rights()?;
+        let mut provisioner =
+            Provisioner::new(db, backend, settings, secret, policy, clock).with_rights(rights);
         for (issuer, sip) in own {
             provisioner = provisioner.with_issuer_settings(issuer, sip);
         }
@@ -828,6 +850,25 @@ impl ServiceConfig {
             )
             .with_random_passwords(self.backend.random_passwords)
             .with_credential_ttl(self.credential_ttl()))
+    }
+
+    /// The call rights (`[rights]`).
+    fn rights(&self) -> Result<sipauth_provision::Rights, ConfigError> {
+        self.rights
+            .iter()
+            .map(|(name, r)| {
+                sipauth_provision::Right::new(
+                    name,
+                    r.groups.clone(),
+                    r.claims
+                        .iter()
+                        .map(|(c, v)| (c.clone(), v.clone()))
+                        .collect(),
+                )
+                .map_err(|e| ConfigError::new(format!("[rights]: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(sipauth_provision::Rights::new)
     }
 
     /// The per-person SIP settings (`None` without templates).

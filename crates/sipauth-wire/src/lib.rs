@@ -86,6 +86,10 @@ pub struct ProvisionResponse {
     /// The registrar for native (non-WebSocket) clients, `sip:host:port;transport=udp|tcp|tls`.
     #[serde(default)]
     pub sip_server: Option<String>,
+    /// The call rights the SIP server enforces for this account (`outbound`,
+    /// `international`, ...), when the service maps any; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rights: Option<Vec<String>>,
 }
 
 impl ProvisionResponse {
@@ -127,6 +131,10 @@ pub struct SipCredentials {
     /// When the password stops working (Unix seconds); absent: it does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// The call rights the SIP server enforces (`outbound`, ...); absent when the
+    /// provisioning service maps none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rights: Option<Vec<String>>,
     /// Who they belong to: the verified claims.
     pub user: Value,
 }

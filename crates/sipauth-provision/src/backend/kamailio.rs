@@ -218,6 +218,7 @@ mod tests {
             enabled: true,
             generation: 0,
             lease_expires_at: None,
+            rights: Vec::new(),
             created_at: 0,
             updated_at: 0,
         };

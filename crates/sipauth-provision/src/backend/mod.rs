@@ -1,13 +1,15 @@
 //! [`Backend`]: how a SIP server learns a password. Each backend owns its SQL and its
 //! credentials: [`kamailio`] writes Kamailio 5.6's `subscriber` row in the account's
 //! transaction; [`ephemeral`] writes nothing and signs `auth_ephemeral` credentials with the
-//! library's one HMAC function. The provisioner calls only the three verbs here (the
-//! credentials a client presents, grant, revoke) and the fast path's read, so Asterisk
-//! (PJSIP realtime), FreeSWITCH (directory over HTTP), per-device credentials and Kamailio's
-//! `grp` table fit as new files beside these.
+//! library's one HMAC function; [`kamailio_groups`] writes an account's call rights to
+//! Kamailio's `grp` table (for either, since the group module reads it whatever authenticates).
+//! The provisioner calls only the verbs here (the credentials a client presents, grant,
+//! revoke, rights) and the fast path's read, so Asterisk (PJSIP realtime), FreeSWITCH
+//! (directory over HTTP) and per-device credentials fit as new files beside these.
 
 mod ephemeral;
 mod kamailio;
+mod kamailio_groups;
 mod kamailio_rpc;
 
 use std::time::Duration;
@@ -18,7 +20,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use crate::account::Account;
 use crate::error::ProvisionError;
-use crate::store::WriteTx;
+use crate::store::{accounts, WriteTx};
 pub use kamailio::ha1;
 pub use kamailio_rpc::KamailioRpc;
 
@@ -111,14 +113,43 @@ impl Backend {
         }
     }
 
-    /// Makes the SIP server refuse `account` at once, in the account's transaction; what is
-    /// registered goes after the commit ([`WriteTx::end_registrations`]).
+    /// Gives `account` exactly the call rights `rights` among `configured` (and those it was
+    /// given before), in the account's transaction, and records them on the account.
+    pub(crate) async fn set_rights<'a>(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        account: &mut Account,
+        configured: impl Iterator<Item = &'a str>,
+        rights: Vec<String>,
+        now: i64,
+    ) -> Result<(), ProvisionError> {
+        if account.rights == rights {
+            return Ok(());
+        }
+        let mut managed: Vec<&str> = configured.collect();
+        managed.extend(account.rights.iter().map(String::as_str));
+        kamailio_groups::write(tx, account, &managed, &rights).await?;
+        accounts::update(&mut **tx, account, accounts::Change::Rights(&rights), now).await?;
+        account.rights = rights;
+        Ok(())
+    }
+
+    /// Makes the SIP server refuse `account` at once, in the account's transaction, its call
+    /// rights gone with it; what is registered goes after the commit
+    /// ([`WriteTx::end_registrations`]).
     pub(crate) async fn revoke(
         &self,
         w: &mut WriteTx<'_>,
         account: &Account,
     ) -> Result<(), ProvisionError> {
         w.end_registrations(account);
+        if !account.rights.is_empty() {
+            let managed: Vec<&str> = account.rights.iter().map(String::as_str).collect();
+            kamailio_groups::write(&mut w.tx, account, &managed, &[]).await?;
+            // The caller's own change of the account stamps its time; this keeps the one read.
+            let stamp = account.updated_at;
+            accounts::update(&mut *w.tx, account, accounts::Change::Rights(&[]), stamp).await?;
+        }
         match self {
             Backend::KamailioSubscriber { .. } => kamailio::remove(&mut w.tx, account).await,
             // Nothing was written; ephemeral credentials end at their expiry.

@@ -11,7 +11,7 @@ use crate::error::ProvisionError;
 use crate::store::WriteTx;
 
 /// The columns of an account, in [`from_row`]'s order.
-pub(crate) const COLUMNS: &str = "issuer, subject, username, domain, display_name, email, external_id, enabled, generation, lease_expires_at, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "issuer, subject, username, domain, display_name, email, external_id, enabled, generation, lease_expires_at, rights, created_at, updated_at";
 
 /// An account from a row holding [`COLUMNS`].
 pub(crate) fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
@@ -26,6 +26,15 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<Account, sqlx::Error> {
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         generation: row.try_get("generation")?,
         lease_expires_at: row.try_get("lease_expires_at")?,
+        rights: row
+            .try_get::<Option<String>, _>("rights")?
+            .map(|r| {
+                r.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -180,6 +189,8 @@ pub(crate) enum Change<'a> {
     DisabledBy(DisabledBy),
     /// The credential lease ends then (or there is none).
     Lease(Option<i64>),
+    /// The call rights written for it now (sorted).
+    Rights(&'a [String]),
 }
 
 /// Who disabled an account, when not an operator (`disabled_by`; NULL for an operator).
@@ -239,6 +250,7 @@ pub(crate) async fn update<'e>(
             format!("UPDATE sipauth_account SET enabled = 0, disabled_by = $4, {KEY}")
         }
         Change::Lease(_) => format!("UPDATE sipauth_account SET lease_expires_at = $4, {KEY}"),
+        Change::Rights(_) => format!("UPDATE sipauth_account SET rights = $4, {KEY}"),
     };
     let query = sqlx::query(&sql)
         .bind(now)
@@ -257,6 +269,7 @@ pub(crate) async fn update<'e>(
         Change::DisabledBy(by) => query.bind(by.text()),
         Change::Lease(until) => query.bind(until),
         Change::Enabled(on) => query.bind(i64::from(on)),
+        Change::Rights(rights) => query.bind((!rights.is_empty()).then(|| rights.join(","))),
     };
     query.execute(executor).await?;
     Ok(())

@@ -114,6 +114,13 @@ pub(super) fn account(
                     dt { "SIP server (desk and native phones)" } dd { code { (server) } }
                 }
                 dt { "Realm" } dd { code { (c.realm) } }
+                @if let Some(rights) = &c.rights {
+                    dt { "Call rights" }
+                    dd #rights {
+                        @if rights.is_empty() { "Calls to colleagues only" }
+                        @else { (rights.join(", ")) }
+                    }
+                }
                 dt { "Authorization username" } dd { code { (c.authorization_username) } }
                 dt { "Password" }
                 dd {

@@ -36,6 +36,10 @@ pub struct ProvisionedCredentials {
     /// When the credentials stop working (Unix seconds), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// The call rights the SIP server enforces for this account (`outbound`, ...), when the
+    /// provisioning service maps any (names only, at most 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rights: Option<Vec<String>>,
     /// When a session provisioned them (Unix seconds), when known: with `expires_at`, their
     /// lifetime, which decides when the session provisions them again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +71,7 @@ impl ProvisionedCredentials {
             expires_at: answer.expires_at,
             sip_server: text(&answer.sip_server)
                 .filter(|s| crate::sip::SipServer::parse(s).is_ok()),
+            rights: rights_from_answer(answer.rights.as_deref()),
             provisioned_at: None,
             username,
             sip_domain,
@@ -88,9 +93,32 @@ impl ProvisionedCredentials {
             authorization_username: self.authorization_username.clone(),
             sip_server: self.sip_server.clone(),
             expires_at: self.expires_at,
+            rights: self.rights.clone(),
             user: serde_json::to_value(&self.user_info).unwrap_or_default(),
         }
     }
+}
+
+/// The most rights kept from an answer.
+const MAX_RIGHTS: usize = 64;
+
+/// The rights in a provisioning service's answer, as far as they are names (1 to 64 of
+/// `a-z 0-9 _ -`, at most 64 of them, sorted and unique): `None` when it named none.
+pub(crate) fn rights_from_answer(rights: Option<&[String]>) -> Option<Vec<String>> {
+    let mut kept: Vec<String> = rights?
+        .iter()
+        .filter(|r| {
+            !r.is_empty()
+                && r.len() <= 64
+                && r.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        })
+        .take(MAX_RIGHTS)
+        .cloned()
+        .collect();
+    kept.sort();
+    kept.dedup();
+    Some(kept)
 }
 
 /// True for characters RFC 3261 allows unescaped in a user part (unreserved / user-unreserved).
@@ -138,6 +166,30 @@ mod tests {
     }
 
     #[test]
+    fn rejects_rights_that_are_not_names_and_bounds_how_many_are_kept() {
+        assert_eq!(rights_from_answer(None), None);
+        let answer: Vec<String> = [
+            "outbound",
+            "Outbound",
+            "a b",
+            "",
+            "x\"y",
+            "international",
+            "outbound",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..500).map(|i| format!("r{i}")))
+        .collect();
+        let kept = rights_from_answer(Some(&answer)).unwrap();
+        assert_eq!(kept.len(), MAX_RIGHTS - 1, "64 taken, one a duplicate");
+        assert!(kept.contains(&"international".to_string()));
+        assert!(!kept
+            .iter()
+            .any(|r| r.contains(' ') || r.contains('"') || r.is_empty()));
+    }
+
+    #[test]
     fn debug_redacts_the_password() {
         let c = ProvisionedCredentials {
             sip_uri: sip_uri("alice", "x.com"),
@@ -150,6 +202,7 @@ mod tests {
             authorization_username: "alice".into(),
             sip_server: None,
             expires_at: None,
+            rights: None,
             provisioned_at: None,
             user_info: UserInfo::default(),
         };

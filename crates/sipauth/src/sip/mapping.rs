@@ -415,6 +415,7 @@ impl CredentialMapping {
                 Some(server) => Some(super::SipServer::parse(&server).map(|_| server)?),
                 None => None,
             },
+            rights: issued.rights,
             provisioned_at: None,
             user_info: info.clone(),
         })

@@ -208,6 +208,8 @@ pub(crate) struct Issued {
     pub expires_at: Option<i64>,
     /// The registrar for native clients (API).
     pub sip_server: Option<String>,
+    /// The call rights the SIP server enforces (API).
+    pub rights: Option<Vec<String>>,
 }
 
 /// Lowercase hex of SHA-x over `<sub>:<access_token><salt>`.
@@ -447,6 +449,7 @@ async fn call_api(
         authorization_username: text(answer.authorization_username),
         expires_at: answer.expires_at,
         sip_server: text(answer.sip_server),
+        rights: super::credentials::rights_from_answer(answer.rights.as_deref()),
     })
 }
 
