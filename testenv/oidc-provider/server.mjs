@@ -44,6 +44,11 @@ const clients = [
     redirect_uris: loopback, grant_types: grants, response_types: ['code'] },
 ];
 
+// Group memberships, as a directory would hold them: set by a test with
+// PUT /testenv/groups/<login> and a JSON array of group names (loopback only, like everything
+// here). Tokens issued after the change carry the new `groups`; introspection answers them.
+const groups = new Map();
+
 function titleCase(login) {
   return login.charAt(0).toUpperCase() + login.slice(1);
 }
@@ -96,6 +101,12 @@ const provider = new Provider(issuer, {
     const { dispatcher, ...rest } = options;
     return globalThis.fetch(url, rest);
   },
+  // The person's groups in every access token (introspection answers them; a JWT access
+  // token carries them), as directories' group claims do.
+  extraTokenClaims: async (ctx, token) => {
+    const member = groups.get(token.accountId);
+    return member && member.length ? { groups: member } : undefined;
+  },
   // Always issue a refresh token when the client may use one (see test-peers.md gotcha 2).
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   ttl: {
@@ -130,7 +141,23 @@ const provider = new Provider(issuer, {
 provider.on('backchannel.error', (ctx, err, client) => {
   console.error(`backchannel.error ${client.clientId}: ${err.message} ${err.cause ? err.cause : ""}`);
 });
-server.on('request', provider.callback());
+const callback = provider.callback();
+server.on('request', (req, res) => {
+  const m = /^\/testenv\/groups\/([^/]+)$/.exec(req.url);
+  if (!m || req.method !== 'PUT') { callback(req, res); return; }
+  let body = '';
+  req.on('data', (chunk) => { body += chunk; if (body.length > 4096) req.destroy(); });
+  req.on('end', () => {
+    try {
+      const list = JSON.parse(body);
+      if (!Array.isArray(list) || !list.every((g) => typeof g === 'string')) throw new Error('not a list of names');
+      groups.set(decodeURIComponent(m[1]), list);
+      res.writeHead(204).end();
+    } catch (e) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(String(e.message));
+    }
+  });
+});
 if (process.env.ISSUER_FILE) writeFileSync(process.env.ISSUER_FILE, issuer);
 console.log(JSON.stringify({ issuer }));
 for (const signal of ['SIGTERM', 'SIGINT']) {

@@ -63,6 +63,12 @@ fn free_tcp() -> std::io::Result<u16> {
 impl Kamailio {
     /// Starts one and waits until its WebSocket port accepts connections.
     pub async fn start(auth: KamailioAuth) -> std::io::Result<Self> {
+        Self::start_with(auth, &[]).await
+    }
+
+    /// The same, with more defines of the configuration (`GATEWAY="sip:127.0.0.1:5080"`,
+    /// `BAN_SECONDS=3`, ...: testenv/kamailio/kamailio.cfg lists them).
+    pub async fn start_with(auth: KamailioAuth, extra: &[String]) -> std::io::Result<Self> {
         let udp_port = free_udp()?;
         let ws_port = free_tcp()?;
         let dir = std::env::temp_dir().join(format!(
@@ -93,6 +99,7 @@ impl Kamailio {
                 }
             }
         }
+        defines.extend(extra.iter().cloned());
         let log = std::fs::File::create(dir.join("kamailio.log"))?;
         let mut command = std::process::Command::new("kamailio");
         command

@@ -27,6 +27,15 @@ pub(crate) async fn service_and_kamailio(env: &Env) -> (Service, Kamailio) {
 
 /// The same, with more flags for the service.
 pub(crate) async fn service_and_kamailio_with(env: &Env, extra: &[&str]) -> (Service, Kamailio) {
+    service_and_kamailio_defines(env, extra, &[]).await
+}
+
+/// The same, with more defines for Kamailio's configuration (`GATEWAY=...`).
+pub(crate) async fn service_and_kamailio_defines(
+    env: &Env,
+    extra: &[&str],
+    defines: &[String],
+) -> (Service, Kamailio) {
     // The service first: its migrations create the subscriber table Kamailio reads.
     let placeholder = serve(
         env,
@@ -35,7 +44,7 @@ pub(crate) async fn service_and_kamailio_with(env: &Env, extra: &[&str]) -> (Ser
     .await;
     let db = placeholder.database.clone();
     drop(placeholder);
-    let kamailio = Kamailio::start(KamailioAuth::Sqlite(db.into()))
+    let kamailio = Kamailio::start_with(KamailioAuth::Sqlite(db.into()), defines)
         .await
         .unwrap();
     let ws = kamailio.ws_uri.clone();

@@ -1,5 +1,7 @@
 //! The command's integration tests, one binary; each module runs the real `sipauth` binary
 //! against real peers.
+//! - `call_rights`: the provider's groups as call rights Kamailio enforces; toll-fraud limits,
+//!   brute-force bans and flood drops at the SIP edge (SIPp, the tested kamailio.cfg).
 //! - `cli`: sign-in, device flow, status/token/credentials/logout against oidc-provider.
 //! - `dev`: `sipauth serve --dev`, its provider and web page (openid-client, Chromium).
 //! - `hostile`: short-lived and dead tokens, slow and hostile servers, odd flags, Ctrl-C.
@@ -14,6 +16,7 @@
 // A panic in a test or its helpers is a test failure with a location: what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod call_rights;
 mod cli;
 mod common;
 mod dev;
