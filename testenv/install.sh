@@ -10,9 +10,9 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # PostgreSQL server (the provisioning service's shared database).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # Kamailio 5.6 (the SIP server of the end-to-end tests) with WebSocket, SQLite, PostgreSQL and
-# auth_ephemeral modules; SIPp (sip-tester) as a classic SIP client.
+# auth_ephemeral and TLS modules; SIPp (sip-tester) as a classic SIP client.
 command -v kamailio >/dev/null 2>&1 || need_apt+=(kamailio)
-for m in websocket sqlite postgres autheph; do
+for m in websocket sqlite postgres autheph tls; do
   dpkg -s "kamailio-$m-modules" >/dev/null 2>&1 || need_apt+=("kamailio-$m-modules")
 done
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)

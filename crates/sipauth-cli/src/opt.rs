@@ -165,6 +165,10 @@ pub struct RegisterCheckOpts {
     /// Seconds the whole check may take.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// Also trust the certificate authorities in this PEM file for tls and wss (a SIP server
+    /// with a certificate from its own authority).
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// SIP transports to a registrar.

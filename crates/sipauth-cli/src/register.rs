@@ -11,6 +11,22 @@ use serde_json::json;
 use sipauth::SipPassword;
 use sipauth_register::{CheckError, CheckOptions, Credentials, Outcome, Step, Target};
 
+/// The largest `--ca-file` read (a CA bundle is a few hundred KiB).
+const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
+
+/// A file's bytes, refusing one larger than `limit` (never an unbounded read).
+fn read_bounded(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
 use crate::commands::{print_json, signed_in_credentials};
 use crate::error::{CliError, EXIT_NETWORK, EXIT_SIP_PROTOCOL, EXIT_SIP_REFUSED};
 use crate::opt::{Global, RegisterCheckOpts, SipTransport};
@@ -93,9 +109,19 @@ pub async fn register_check(global: &Global, opts: &RegisterCheckOpts) -> Result
             ))
         }
     };
+    let ca_certificates = match &opts.ca_file {
+        Some(path) => {
+            let pem = read_bounded(path, MAX_CA_FILE)
+                .map_err(|e| CliError::config(format!("--ca-file {}: {e}", path.display())))?;
+            sipauth_register::transport::certificates_from_pem(&pem)
+                .map_err(|e| CliError::config(format!("--ca-file {}: {e}", path.display())))?
+        }
+        None => Vec::new(),
+    };
     let options = CheckOptions {
         timeout: Duration::from_secs(opts.timeout.max(1)),
         keep: opts.keep,
+        ca_certificates,
         ..CheckOptions::default()
     };
     let mut steps = Vec::new();

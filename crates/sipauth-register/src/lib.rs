@@ -60,6 +60,9 @@ pub struct CheckOptions {
     pub keep: bool,
     /// The Expires asked for.
     pub expires: u32,
+    /// Certificate authorities (DER) trusted for `tls` and `wss` besides the public ones: a
+    /// private SIP server's own ([`transport::certificates_from_pem`]).
+    pub ca_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for CheckOptions {
@@ -68,6 +71,7 @@ impl Default for CheckOptions {
             timeout: Duration::from_secs(10),
             keep: false,
             expires: 300,
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -242,7 +246,8 @@ pub async fn check(
         ));
     }
     let deadline = Instant::now() + options.timeout;
-    let mut conn = Connection::open(target, deadline, options.timeout).await?;
+    let mut conn =
+        Connection::open(target, deadline, options.timeout, &options.ca_certificates).await?;
     report(Step::Connected {
         target: target.describe(),
     });

@@ -108,9 +108,45 @@ fn host_of(host_port: &str) -> &str {
     }
 }
 
-async fn tls(stream: TcpStream, host: &str) -> Result<Box<dyn Stream>, CheckError> {
+/// The most certificate authorities a PEM file may add (a CA bundle has a few hundred).
+const MAX_EXTRA_ROOTS: usize = 1000;
+
+/// The certificates in a PEM file (`-----BEGIN CERTIFICATE-----`), as DER, for
+/// [`crate::CheckOptions::ca_certificates`]: an error when it holds none or a block that does
+/// not parse.
+pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, CheckError> {
+    use rustls::pki_types::pem::PemObject;
+    let certificates = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .take(MAX_EXTRA_ROOTS + 1)
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CheckError::Config(format!("the CA file is not PEM certificates: {e}")))?;
+    if certificates.is_empty() {
+        return Err(CheckError::Config(
+            "the CA file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    if certificates.len() > MAX_EXTRA_ROOTS {
+        return Err(CheckError::Config(format!(
+            "the CA file holds more than {MAX_EXTRA_ROOTS} certificates"
+        )));
+    }
+    Ok(certificates)
+}
+
+async fn tls(
+    stream: TcpStream,
+    host: &str,
+    extra: &[Vec<u8>],
+) -> Result<Box<dyn Stream>, CheckError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // A private SIP server's own authority (--ca-file): trusted besides the public ones.
+    for der in extra {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| CheckError::Config(format!("a CA certificate is not usable: {e}")))?;
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -143,11 +179,12 @@ impl Connection {
         target: &Target,
         deadline: Instant,
         total: Duration,
+        ca_certificates: &[Vec<u8>],
     ) -> Result<Self, CheckError> {
-        until(deadline, total, Self::open_now(target)).await
+        until(deadline, total, Self::open_now(target, ca_certificates)).await
     }
 
-    async fn open_now(target: &Target) -> Result<Self, CheckError> {
+    async fn open_now(target: &Target, ca_certificates: &[Vec<u8>]) -> Result<Self, CheckError> {
         match target {
             Target::Udp(host_port) => {
                 let server = resolve(host_port).await?;
@@ -172,7 +209,7 @@ impl Connection {
                     .map_err(|e| unreachable(format!("{host_port}: {e}")))?;
                 let local = stream.local_addr().map_err(unreachable)?.to_string();
                 let io: Box<dyn Stream> = match target {
-                    Target::Tls(_) => tls(stream, host_of(host_port)).await?,
+                    Target::Tls(_) => tls(stream, host_of(host_port), ca_certificates).await?,
                     _ => Box::new(stream),
                 };
                 Ok(Self {
@@ -195,7 +232,7 @@ impl Connection {
                     .await
                     .map_err(|e| unreachable(format!("{host_port}: {e}")))?;
                 let io: Box<dyn Stream> = if uri.scheme() == "wss" {
-                    tls(stream, host).await?
+                    tls(stream, host, ca_certificates).await?
                 } else {
                     Box::new(stream)
                 };

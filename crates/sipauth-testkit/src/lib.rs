@@ -8,6 +8,7 @@
 #![allow(missing_docs)]
 
 pub mod browser;
+pub mod certs;
 pub mod issuer;
 pub mod kamailio;
 pub mod keys;

@@ -1032,3 +1032,68 @@ async fn every_way_the_provider_ends_access_refuses_the_old_password_on_postgres
     assert_ne!(again, pw);
     assert!(jssip_registers(&kamailio, "vex", &again).await);
 }
+
+#[tokio::test]
+async fn credentials_register_over_tls_and_wss_with_the_servers_own_authority() {
+    let env = Env::new("kam-tls");
+    let certs = sipauth_testkit::certs::server_certificates(&env.dir.join("tls")).unwrap();
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let defines = [
+        format!("TLS_LISTEN=tls:127.0.0.1:{tls_port}"),
+        format!("TLS_PORT={tls_port}"),
+        format!("TLS_CERT=\"{}\"", certs.certificate.display()),
+        format!("TLS_KEY=\"{}\"", certs.key.display()),
+    ];
+    let (service, kamailio) = service_and_kamailio_defines(&env, &[], &defines).await;
+    login_with_api_strategy(&env, &service, "tia", DOMAIN, &[]).await;
+    let ca = certs.ca.display().to_string();
+    // SIP over TLS, the service's sipServer form, trusting the server's own authority.
+    let sips = format!("sip:127.0.0.1:{tls_port};transport=tls");
+    let (code, doc) = register_check(&env, &["--server", &sips, "--ca-file", &ca], None).await;
+    assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
+    assert_eq!(doc["registered"], true);
+    // WSS on the same port, as browsers connect.
+    let wss = format!("wss://127.0.0.1:{tls_port}/");
+    let (code, doc) = register_check(&env, &["--ws-uri", &wss, "--ca-file", &ca], None).await;
+    assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
+    // Without that authority the certificate is not trusted: no registration, exit 6.
+    let (code, doc) = register_check(&env, &["--server", &sips], None).await;
+    assert_eq!(code, 6, "{doc}");
+    assert!(
+        doc["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("certificate")
+            || doc.to_string().contains("certificate"),
+        "{doc}"
+    );
+}
+
+#[tokio::test]
+async fn rejects_a_ca_file_that_holds_no_certificate() {
+    let env = Env::new("kam-tls-bad-ca");
+    let bad = env.dir.join("bad.pem");
+    std::fs::write(&bad, "not a certificate\n").unwrap();
+    let bad = bad.display().to_string();
+    let (code, doc) = register_check(
+        &env,
+        &[
+            "--server",
+            "sip:127.0.0.1:9;transport=tls",
+            "--username",
+            "x",
+            "--domain",
+            DOMAIN,
+            "--ca-file",
+            &bad,
+        ],
+        Some("pw"),
+    )
+    .await;
+    assert_eq!(code, 5, "{doc}");
+    assert!(doc.to_string().contains("no PEM certificate"), "{doc}");
+}
