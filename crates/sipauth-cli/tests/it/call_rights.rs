@@ -400,3 +400,45 @@ async fn rejects_a_flood_from_one_address_and_answers_another() {
         kamailio.log()
     );
 }
+
+#[tokio::test]
+async fn call_rights_hold_the_same_with_the_tables_in_postgresql() {
+    let url = crate::kamailio::fresh_postgres("rights").await;
+    let env = Env::new("rights-pg");
+    let config = env.dir.join("rights.toml");
+    std::fs::write(&config, RIGHTS).unwrap();
+    let config = config.display().to_string();
+    let base = [
+        "--sip-domain",
+        DOMAIN,
+        "--database",
+        &url,
+        "--config",
+        &config,
+    ];
+    // The service first: its migrations create the tables Kamailio reads.
+    drop(crate::common::service::serve(&env, &base).await);
+    let gateway_port = free_udp();
+    let kamailio = Kamailio::start_with(
+        sipauth_testkit::kamailio::KamailioAuth::Postgres(url.clone()),
+        &[format!("GATEWAY=\"sip:127.0.0.1:{gateway_port}\"")],
+    )
+    .await
+    .unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--ws-uri", &kamailio.ws_uri]);
+    let service = crate::common::service::serve(&env, &args).await;
+    set_groups("pia", &["voip-outbound"]).await;
+    set_groups("ned", &[]).await;
+    let (pia, rights) = signed_in(&service, "pia").await;
+    assert_eq!(rights, serde_json::json!(["outbound"]));
+    let (ned, _) = signed_in(&service, "ned").await;
+    let gateway = answering(gateway_port, 1);
+    expect_call(&kamailio, "call.xml", ("pia", &pia), NATIONAL)
+        .await
+        .unwrap();
+    assert_eq!(outcome(gateway).await.0, 0, "the gateway took the call");
+    expect_call(&kamailio, "call-refused.xml", ("ned", &ned), NATIONAL)
+        .await
+        .unwrap();
+}

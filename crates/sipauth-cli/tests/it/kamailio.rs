@@ -854,7 +854,7 @@ async fn the_subscriber_table_in_postgresql_works_the_same() {
 }
 
 /// A fresh PostgreSQL database for one test: its URL.
-async fn fresh_postgres(prefix: &str) -> String {
+pub(crate) async fn fresh_postgres(prefix: &str) -> String {
     let pg = std::env::var("SIPAUTH_TEST_POSTGRES_URL")
         .expect("SIPAUTH_TEST_POSTGRES_URL: run testenv/start.sh");
     let name = format!(
