@@ -150,7 +150,7 @@ async fn setup(name: &str, defines: &[String]) -> (Env, Service, Kamailio) {
 #[tokio::test]
 async fn the_providers_groups_decide_who_may_call_numbers_and_kamailio_enforces_it() {
     let gateway_port = free_udp();
-    let (_env, service, kamailio) = setup(
+    let (env, service, kamailio) = setup(
         "rights-calls",
         &[format!("GATEWAY=\"sip:127.0.0.1:{gateway_port}\"")],
     )
@@ -166,6 +166,16 @@ async fn the_providers_groups_decide_who_may_call_numbers_and_kamailio_enforces_
     assert_eq!(
         ines_rights,
         serde_json::json!(["international", "outbound"])
+    );
+    // The operator sees them too.
+    let shown = env
+        .run(&["admin", "--database", &service.database, "show", "ines"])
+        .await;
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("call rights:  international, outbound"),
+        "{text}{}",
+        String::from_utf8_lossy(&shown.stderr)
     );
 
     // Without `outbound`: a number is refused, a colleague is reached.

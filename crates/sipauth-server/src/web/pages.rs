@@ -231,6 +231,37 @@ pub(super) fn error(status: StatusCode, code: &str, dev: bool) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    async fn account_page(rights: Option<Vec<String>>) -> String {
+        let answer = sipauth_wire::ProvisionResponse {
+            username: Some("otto".into()),
+            password: Some("pw".into()),
+            sip_domain: Some("sip.example.com".into()),
+            ws_server_uri: Some("wss://sip.example.com/ws".into()),
+            rights,
+            ..Default::default()
+        };
+        let c = sipauth::ProvisionedCredentials::from_provisioning(&answer, Default::default())
+            .unwrap();
+        let page = super::account(&c, None, "Example", "csrf", false);
+        let body = axum::body::to_bytes(page.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_account_page_lists_the_call_rights_when_the_service_maps_any() {
+        let page = account_page(Some(vec!["international".into(), "outbound".into()])).await;
+        assert!(page.contains("Call rights"), "{page}");
+        assert!(page.contains("international, outbound"), "{page}");
+        let none = account_page(Some(vec![])).await;
+        assert!(none.contains("Calls to colleagues only"), "{none}");
+        let unmapped = account_page(None).await;
+        assert!(!unmapped.contains("Call rights"), "{unmapped}");
+    }
+
     #[test]
     fn utc_dates_are_right() {
         assert_eq!(super::utc(0), "1970-01-01 00:00 UTC");
