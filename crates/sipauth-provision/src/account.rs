@@ -37,6 +37,26 @@ pub struct Account {
     pub updated_at: i64,
 }
 
+/// One device of a person with credentials per device (`[sip] credentials = "per_device"`):
+/// its own digest username and password under the person's SIP URI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Device {
+    /// Its id (opaque, URL-safe).
+    pub id: String,
+    /// Its name as the person gave it ("Alice's iPhone").
+    pub name: String,
+    /// Its digest username: `<username>~<tag>`.
+    pub authorization_username: String,
+    /// The user agent that provisioned it last, when known.
+    pub user_agent: Option<String>,
+    /// When it was first provisioned (Unix seconds).
+    pub created_at: i64,
+    /// When it was last provisioned (Unix seconds).
+    pub last_provisioned_at: i64,
+}
+
 /// One line of the audit log: who, what, when, from where, outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]

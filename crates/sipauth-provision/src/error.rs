@@ -34,6 +34,9 @@ pub enum ProvisionError {
     /// the one its account was made in (`domain_not_allowed`).
     #[error("{0}")]
     DomainNotAllowed(String),
+    /// The person already has as many devices as allowed (`too_many_devices`).
+    #[error("{0}")]
+    TooManyDevices(String),
     /// No account for this identity or name.
     #[error("no such SIP account: {0}")]
     NotFound(String),
@@ -58,6 +61,7 @@ impl ProvisionError {
             ProvisionError::Conflict(_) | ProvisionError::Stale => ErrorCode::Conflict,
             ProvisionError::Invalid(_) => ErrorCode::InvalidRequest,
             ProvisionError::NotFound(_) => ErrorCode::NotFound,
+            ProvisionError::TooManyDevices(_) => ErrorCode::TooManyDevices,
             ProvisionError::DomainNotAllowed(_) => ErrorCode::DomainNotAllowed,
             ProvisionError::Username(_) => ErrorCode::InvalidUsername,
             ProvisionError::Database(_) => ErrorCode::TemporarilyUnavailable,

@@ -22,6 +22,7 @@
 
 mod account;
 mod backend;
+mod devices;
 mod directory;
 mod error;
 mod operations;
@@ -32,7 +33,7 @@ mod rights;
 mod store;
 mod tenancy;
 
-pub use account::{Account, AuditEntry};
+pub use account::{Account, AuditEntry, Device};
 pub use backend::{ha1, Backend, KamailioRpc};
 pub use directory::{
     DirectoryEntry, DirectoryWrite, Ended, EntryKind, GroupWrite, Related, UserWrite,
@@ -41,7 +42,9 @@ pub use error::ProvisionError;
 pub use operations::LogoutEffect;
 pub use password::ServerSecret;
 pub use policy::{OnPolicyFailure, Policy};
-pub use provisioner::{Provisioned, Provisioner, SipSettings};
+pub use provisioner::{
+    DeviceLimit, DeviceRequest, Provisioned, Provisioner, SipSettings, UNNAMED_DEVICE,
+};
 pub use rights::{Right, Rights};
 pub use store::Database;
 pub use tenancy::Tenancy;

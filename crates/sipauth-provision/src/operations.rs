@@ -67,14 +67,13 @@ impl Provisioner {
                 account.generation += 1;
                 if account.enabled {
                     let password = self.passwords.derived(&account);
-                    self.backend
-                        .grant(
-                            &mut w.tx,
-                            &account,
-                            &self.realm_of(&account.domain),
-                            &password,
-                        )
-                        .await?;
+                    self.grant_current(
+                        &mut w.tx,
+                        &account,
+                        &self.realm_of(&account.domain),
+                        &password,
+                    )
+                    .await?;
                 }
                 "backchannel_rotate"
             }
@@ -124,8 +123,7 @@ impl Provisioner {
                     let mut next = account.clone();
                     next.generation += 1;
                     let password = self.passwords.derived(&next);
-                    self.backend
-                        .grant(&mut w.tx, &next, realm, &password)
+                    self.grant_current(&mut w.tx, &next, realm, &password)
                         .await?;
                 }
             }
@@ -136,8 +134,7 @@ impl Provisioner {
             Operation::Enable => {
                 accounts::update(&mut *w.tx, &account, Change::Enabled(true), now).await?;
                 let password = self.passwords.derived(&account);
-                self.backend
-                    .grant(&mut w.tx, &account, realm, &password)
+                self.grant_current(&mut w.tx, &account, realm, &password)
                     .await?;
             }
             Operation::Delete => {

@@ -60,6 +60,28 @@ impl ServerSecret {
 
     /// The password of (issuer, subject) at this generation.
     pub fn password(&self, issuer: &str, subject: &str, generation: i64) -> SipPassword {
+        self.derive(issuer, subject, generation, None)
+    }
+
+    /// The password of one device (its id) of (issuer, subject) at this generation: another
+    /// for every device, none derivable from another's.
+    pub fn device_password(
+        &self,
+        issuer: &str,
+        subject: &str,
+        generation: i64,
+        device: &str,
+    ) -> SipPassword {
+        self.derive(issuer, subject, generation, Some(device))
+    }
+
+    fn derive(
+        &self,
+        issuer: &str,
+        subject: &str,
+        generation: i64,
+        device: Option<&str>,
+    ) -> SipPassword {
         // One key per secret; HMAC accepts any key length.
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
             return SipPassword::new(String::new());
@@ -70,6 +92,12 @@ impl ServerSecret {
             mac.update(part);
         }
         mac.update(&generation.to_be_bytes());
+        // A device's: its id after the generation (a person's own password has nothing here,
+        // so it is unchanged).
+        if let Some(device) = device {
+            mac.update(&(device.len() as u64).to_be_bytes());
+            mac.update(device.as_bytes());
+        }
         let digest = mac.finalize().into_bytes();
         SipPassword::new(URL_SAFE_NO_PAD.encode(&digest[..24]))
     }
@@ -109,6 +137,23 @@ impl PasswordIssuer {
                 .map_err(|e| ProvisionError::Config(e.to_string()));
         }
         Ok(self.derived(account))
+    }
+
+    /// The password a provision hands out to one device of the account.
+    pub(crate) fn issue_for_device(
+        &self,
+        account: &Account,
+        device: &str,
+    ) -> Result<SipPassword, ProvisionError> {
+        if self.random {
+            return self.issue(account);
+        }
+        Ok(self.secret.device_password(
+            &account.issuer,
+            &account.subject,
+            account.generation,
+            device,
+        ))
     }
 
     /// The derived password of the account's generation (what an operator's change writes).

@@ -25,6 +25,7 @@ use crate::policy::{OnPolicyFailure, Policy};
 use crate::rights::Rights;
 use crate::store::accounts::{self, DisabledBy, NewAccount};
 use crate::store::audit::{self, AuditLog, AuditRow};
+use crate::store::devices;
 use crate::store::{self, retired, Database, WriteTx};
 use crate::tenancy::Tenancy;
 
@@ -63,6 +64,8 @@ pub struct Provisioned {
     pub settings: SipSettings,
     /// Its call rights, when rights are configured (`[rights]`).
     pub rights: Option<Vec<String>>,
+    /// The device it was made for, with credentials per device.
+    pub device: Option<crate::account::Device>,
 }
 
 impl Provisioned {
@@ -86,6 +89,41 @@ impl Provisioned {
     }
 }
 
+/// What happens when a person with credentials per device already has `max_devices` and
+/// provisions a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceLimit {
+    /// The new device is refused (`409 too_many_devices`): the person revokes one first.
+    #[default]
+    Refuse,
+    /// The device provisioned least recently is revoked to make room.
+    RevokeOldestUnused,
+}
+
+/// The device a provision is for (credentials per device): its name, and the user agent that
+/// asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceRequest {
+    /// The name the person gives it ("Alice's iPhone"); the same name gets the same
+    /// credentials again.
+    pub name: String,
+    /// The client's User-Agent, when known.
+    pub user_agent: Option<String>,
+}
+
+/// The name a device gets when its provision names none.
+pub const UNNAMED_DEVICE: &str = "Unnamed device";
+
+/// The longest device name (characters).
+const MAX_DEVICE_NAME: usize = 64;
+
+/// Credentials per device: at most `max` devices a person, and what happens beyond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PerDevice {
+    max: usize,
+    at_limit: DeviceLimit,
+}
+
 /// Accounts, passwords and the SIP server, over one database.
 #[derive(Debug, Clone)]
 pub struct Provisioner {
@@ -96,6 +134,8 @@ pub struct Provisioner {
     tenancy: Option<Arc<Tenancy>>,
     /// Call rights from the provider's groups and claims.
     pub(crate) rights: Arc<Rights>,
+    /// Credentials per device (`None`: one password per person).
+    per_device: Option<PerDevice>,
     /// Issuers whose people have SIP settings of their own (in the order configured).
     issuer_settings: Arc<Vec<(sipauth::Issuer, SipSettings)>>,
     pub(crate) passwords: PasswordIssuer,
@@ -159,6 +199,7 @@ impl Provisioner {
             tenancy: None,
             issuer_settings: Arc::default(),
             rights: Arc::default(),
+            per_device: None,
             passwords: PasswordIssuer::new(secret),
             policy,
             clock,
@@ -188,6 +229,37 @@ impl Provisioner {
     pub fn with_issuer_settings(mut self, issuer: sipauth::Issuer, settings: SipSettings) -> Self {
         Arc::make_mut(&mut self.issuer_settings).push((issuer, settings));
         self
+    }
+
+    /// Gives each device of a person its own digest username (`<username>~<tag>`) and password
+    /// under the person's one SIP URI, at most `max` devices a person (`at_limit` beyond).
+    pub fn with_credentials_per_device(mut self, max: usize, at_limit: DeviceLimit) -> Self {
+        self.per_device = Some(PerDevice {
+            max: max.max(1),
+            at_limit,
+        });
+        self
+    }
+
+    /// True with credentials per device.
+    pub fn per_device(&self) -> bool {
+        self.per_device.is_some()
+    }
+
+    /// After the account's password changed (a new generation): the SIP server takes the new
+    /// one, or, with credentials per device, refuses every device until it provisions again
+    /// (each device's password derives from the generation too).
+    pub(crate) async fn grant_current(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        account: &Account,
+        realm: &str,
+        password: &sipauth::SipPassword,
+    ) -> Result<(), ProvisionError> {
+        match self.per_device {
+            Some(_) => self.backend.end_devices(tx, account, None).await,
+            None => self.backend.grant(tx, account, realm, password).await,
+        }
     }
 
     /// Gives accounts call rights from their identity's groups and claims, written to
@@ -381,6 +453,17 @@ impl Provisioner {
         identity: &VerifiedIdentity,
         client_ip: Option<&str>,
     ) -> Result<Provisioned, ProvisionError> {
+        self.provision_device(identity, client_ip, None).await
+    }
+
+    /// The same, for `device` (with credentials per device: its own credentials, made at its
+    /// first provision; one password per person otherwise, and `device` is ignored).
+    pub async fn provision_device(
+        &self,
+        identity: &VerifiedIdentity,
+        client_ip: Option<&str>,
+        device: Option<&DeviceRequest>,
+    ) -> Result<Provisioned, ProvisionError> {
         let now = self.clock.now_unix();
         let row = |username: Option<&str>, outcome: &str| AuditRow {
             at: now,
@@ -436,10 +519,15 @@ impl Provisioner {
                 return Err(e);
             }
         };
-        if let Some(provisioned) = self
-            .provision_unchanged(identity, now, &settings, &rights)
-            .await?
-        {
+        let fast = match self.per_device {
+            // Each device's row is its own: the transactional path finds it.
+            Some(_) => None,
+            None => {
+                self.provision_unchanged(identity, now, &settings, &rights)
+                    .await?
+            }
+        };
+        if let Some(provisioned) = fast {
             self.audit_writer()
                 .append(row(Some(&provisioned.account.username), "ok"))
                 .await?;
@@ -532,10 +620,18 @@ impl Provisioner {
             if self.lease_secs().is_some() {
                 provisioned.expires_at = account.lease_expires_at;
             }
-            self.backend
-                .grant(&mut w.tx, &account, settings.realm(), &provisioned.password)
-                .await?;
-            Ok(provisioned)
+            match self.per_device {
+                None => {
+                    self.backend
+                        .grant(&mut w.tx, &account, settings.realm(), &provisioned.password)
+                        .await?;
+                    Ok(provisioned)
+                }
+                Some(limits) => {
+                    self.for_device(&mut w, provisioned, device, limits, now)
+                        .await
+                }
+            }
         } else if matches!(disabled_by, Some(DisabledBy::Logout(_))) {
             // A token from before the provider's logout: the client signs in again.
             Err(ProvisionError::SignedOut)
@@ -546,6 +642,132 @@ impl Provisioner {
         audit::insert(&mut *w.tx, &row(Some(&account.username), outcome)).await?;
         self.finish(w).await?;
         result
+    }
+
+    /// `provisioned` made a device's: the device named by `request` (found by its name, or
+    /// made, within the limit), its own password and digest username written for the SIP
+    /// server. A refusal (too many devices, a bad name) is an error the caller audits.
+    async fn for_device(
+        &self,
+        w: &mut WriteTx<'_>,
+        mut provisioned: Provisioned,
+        request: Option<&DeviceRequest>,
+        limits: PerDevice,
+        now: i64,
+    ) -> Result<Provisioned, ProvisionError> {
+        let account = provisioned.account.clone();
+        let name = request.map_or(UNNAMED_DEVICE, |r| r.name.trim());
+        if name.is_empty()
+            || name.chars().count() > MAX_DEVICE_NAME
+            || name.chars().any(char::is_control)
+        {
+            return Err(ProvisionError::Invalid(format!(
+                "a device name is 1 to {MAX_DEVICE_NAME} characters, without control characters"
+            )));
+        }
+        let user_agent = request.and_then(|r| r.user_agent.as_deref()).map(|ua| {
+            ua.chars()
+                .filter(|c| !c.is_control())
+                .take(256)
+                .collect::<String>()
+        });
+        let device = match devices::find_by_name(w, &account, name).await? {
+            Some(device) => {
+                devices::touch(&mut *w.tx, &device, user_agent.as_deref(), now).await?;
+                device
+            }
+            None => {
+                let existing = devices::list(&mut *w.tx, &account).await?;
+                if existing.len() >= limits.max {
+                    let oldest = existing
+                        .iter()
+                        .min_by_key(|d| (d.last_provisioned_at, d.created_at))
+                        .cloned();
+                    match (limits.at_limit, oldest) {
+                        (DeviceLimit::RevokeOldestUnused, Some(oldest)) => {
+                            devices::delete(&mut *w.tx, &account, &oldest.id).await?;
+                            self.backend
+                                .end_devices(
+                                    &mut w.tx,
+                                    &account,
+                                    Some(&oldest.authorization_username),
+                                )
+                                .await?;
+                        }
+                        _ => {
+                            return Err(ProvisionError::TooManyDevices(format!(
+                                "{} already has {} devices, the most allowed: revoke one first",
+                                account.username,
+                                existing.len()
+                            )))
+                        }
+                    }
+                }
+                let device = self.new_device(w, &account, name, user_agent, now).await?;
+                devices::insert(&mut *w.tx, &account, &device).await?;
+                device
+            }
+        };
+        let password = self.passwords.issue_for_device(&account, &device.id)?;
+        self.backend
+            .grant_device(
+                &mut w.tx,
+                &account,
+                &device.authorization_username,
+                provisioned.settings.realm(),
+                &password,
+            )
+            .await?;
+        provisioned.password = password;
+        provisioned.authorization_username = device.authorization_username.clone();
+        provisioned.device = Some(device);
+        Ok(provisioned)
+    }
+
+    /// A new device of `account`: a fresh id and a digest username `<username>~<tag>` that no
+    /// device and no hand-made `subscriber` row holds.
+    async fn new_device(
+        &self,
+        w: &mut WriteTx<'_>,
+        account: &Account,
+        name: &str,
+        user_agent: Option<String>,
+        now: i64,
+    ) -> Result<crate::account::Device, ProvisionError> {
+        let random =
+            |n| sipauth::random_urlsafe(n).map_err(|e| ProvisionError::Config(e.to_string()));
+        for _ in 0..16 {
+            // Four characters of [a-z0-9]: readable in a phone's settings.
+            let tag: String = random(12)?
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .take(4)
+                .collect();
+            if tag.len() < 4 {
+                continue;
+            }
+            let auth_username = format!("{}~{tag}", account.username);
+            if devices::auth_username_taken(&mut *w.tx, &auth_username, &account.domain).await?
+                || self
+                    .backend
+                    .name_taken(&mut w.tx, &auth_username, &account.domain)
+                    .await?
+            {
+                continue;
+            }
+            return Ok(crate::account::Device {
+                id: random(12)?,
+                name: name.to_string(),
+                authorization_username: auth_username,
+                user_agent,
+                created_at: now,
+                last_provisioned_at: now,
+            });
+        }
+        Err(ProvisionError::Username(
+            "no free digest username for a new device".into(),
+        ))
     }
 
     /// The fast path of a repeated provision: the account exists, is enabled, its profile and
@@ -619,6 +841,7 @@ impl Provisioner {
             expires_at: presented.expires_at,
             settings: settings.clone(),
             rights: self.rights.is_configured().then(|| account.rights.clone()),
+            device: None,
         })
     }
 

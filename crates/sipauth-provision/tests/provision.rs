@@ -1489,3 +1489,167 @@ async fn a_scim_group_change_grants_and_takes_a_right_at_once() {
         assert!(grp_rows(&p, "dora").await.is_empty(), "{kind}");
     }
 }
+
+fn device(name: &str) -> sipauth_provision::DeviceRequest {
+    sipauth_provision::DeviceRequest {
+        name: name.into(),
+        user_agent: Some("test phone/1.0".into()),
+    }
+}
+
+/// The `subscriber` row of digest user `user`: (ha1, sipauth_owner).
+async fn device_row(p: &Provisioner, user: &str) -> Option<(String, Option<String>)> {
+    let pool = sqlx_pool(p).await;
+    let row = sqlx::query("SELECT ha1, sipauth_owner FROM subscriber WHERE username = $1 AND domain = 'sip.example.com'")
+        .bind(user.to_string())
+        .fetch_optional(&pool)
+        .await
+        .unwrap()?;
+    Some((row.get(0), row.get(1)))
+}
+
+#[tokio::test]
+async fn each_device_gets_its_own_digest_user_and_password_and_is_revoked_alone() {
+    for (kind, url) in databases("devices").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p = p.with_credentials_per_device(2, sipauth_provision::DeviceLimit::Refuse);
+        let alice = identity("d-1", "alice@example.com", true);
+        let phone = p
+            .provision_device(&alice, None, Some(&device("Alice's iPhone")))
+            .await
+            .unwrap();
+        let laptop = p
+            .provision_device(&alice, None, Some(&device("Laptop")))
+            .await
+            .unwrap();
+        // One SIP URI, two digest users, two passwords.
+        let (pw, lw) = (phone.to_wire(), laptop.to_wire());
+        assert_eq!(pw.sip_uri, lw.sip_uri, "{kind}");
+        assert_eq!(pw.username.as_deref(), Some("alice"));
+        let (pa, la) = (
+            pw.authorization_username.clone().unwrap(),
+            lw.authorization_username.clone().unwrap(),
+        );
+        assert!(
+            pa.starts_with("alice~") && la.starts_with("alice~") && pa != la,
+            "{pa} {la}"
+        );
+        assert_ne!(pw.password, lw.password);
+        // Kamailio's rows: one per device, owned by alice; none shared.
+        assert_eq!(
+            device_row(&p, &pa).await,
+            Some((
+                ha1(&pa, "sip.example.com", pw.password.as_deref().unwrap()),
+                Some("alice".into())
+            )),
+            "{kind}"
+        );
+        assert!(device_row(&p, &la).await.is_some());
+        assert_eq!(
+            subscriber(&p, "alice").await,
+            None,
+            "{kind}: no shared password"
+        );
+        // The same name again (any case): the same credentials.
+        let again = p
+            .provision_device(&alice, None, Some(&device("alice's iphone ")))
+            .await
+            .unwrap()
+            .to_wire();
+        assert_eq!(
+            (again.authorization_username, again.password),
+            (Some(pa.clone()), pw.password.clone())
+        );
+        // A third device is refused (max 2), saying so.
+        let refused = p
+            .provision_device(&alice, None, Some(&device("Tablet")))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code().as_str(), "too_many_devices", "{kind}");
+        // Revoking the phone ends its row only.
+        let listed = p.devices(ISSUER, "d-1").await.unwrap();
+        assert_eq!(listed.len(), 2);
+        let phone_id = listed
+            .iter()
+            .find(|d| d.name == "Alice's iPhone")
+            .unwrap()
+            .id
+            .clone();
+        assert_eq!(listed[0].user_agent.as_deref(), Some("test phone/1.0"));
+        assert!(p
+            .revoke_device(ISSUER, "d-1", &phone_id, None)
+            .await
+            .unwrap());
+        assert!(!p
+            .revoke_device(ISSUER, "d-1", &phone_id, None)
+            .await
+            .unwrap());
+        assert_eq!(device_row(&p, &pa).await, None, "{kind}");
+        assert!(
+            device_row(&p, &la).await.is_some(),
+            "{kind}: the laptop works"
+        );
+        assert_eq!(p.devices_of_user("alice").await.unwrap().len(), 1);
+        // A rotation ends every device's password; the next provision gets a new one.
+        p.rotate("alice").await.unwrap();
+        assert_eq!(device_row(&p, &la).await, None, "{kind}");
+        let rotated = p
+            .provision_device(&alice, None, Some(&device("Laptop")))
+            .await
+            .unwrap()
+            .to_wire();
+        assert_eq!(rotated.authorization_username.as_deref(), Some(la.as_str()));
+        assert_ne!(rotated.password, lw.password);
+        // Disabled: every device's row goes.
+        p.disable("alice").await.unwrap();
+        assert_eq!(device_row(&p, &la).await, None, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn at_the_device_limit_the_least_recently_provisioned_device_can_make_room() {
+    for (kind, url) in databases("devlimit").await {
+        let (p, clock) = provisioner(&url, kamailio(), Policy::default()).await;
+        let p =
+            p.with_credentials_per_device(2, sipauth_provision::DeviceLimit::RevokeOldestUnused);
+        let bo = identity("d-2", "bo@example.com", true);
+        let old = p
+            .provision_device(&bo, None, Some(&device("Old phone")))
+            .await
+            .unwrap()
+            .to_wire();
+        clock.advance(Duration::from_secs(60));
+        let desk = p
+            .provision_device(&bo, None, Some(&device("Desk")))
+            .await
+            .unwrap()
+            .to_wire();
+        clock.advance(Duration::from_secs(60));
+        p.provision_device(&bo, None, Some(&device("New phone")))
+            .await
+            .unwrap();
+        let names: Vec<String> = p
+            .devices(ISSUER, "d-2")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, ["Desk", "New phone"], "{kind}");
+        assert_eq!(
+            device_row(&p, old.authorization_username.as_deref().unwrap()).await,
+            None
+        );
+        assert!(
+            device_row(&p, desk.authorization_username.as_deref().unwrap())
+                .await
+                .is_some()
+        );
+        // A name that is not one is refused.
+        let bad = p
+            .provision_device(&bo, None, Some(&device("bad\u{7}name")))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code().as_str(), "invalid_request", "{kind}");
+    }
+}

@@ -25,6 +25,8 @@ pub enum ApiError {
     SignedOut,
     /// The SIP domain the identity's claims give is not allowed (403 `domain_not_allowed`).
     DomainNotAllowed(String),
+    /// The person has as many devices as allowed (409 `too_many_devices`).
+    TooManyDevices(String),
     /// The body is malformed (400 `invalid_request`).
     BadRequest(String),
     /// The body is larger than the limit (413 `invalid_request`).
@@ -96,6 +98,9 @@ impl ApiError {
                 "the identity provider signed you out after this token was issued; sign in again"
                     .into(),
             ),
+            ApiError::TooManyDevices(why) => {
+                (StatusCode::CONFLICT, ErrorCode::TooManyDevices, why.clone())
+            }
             ApiError::BadRequest(why) => (
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidRequest,
@@ -153,6 +158,7 @@ impl From<ProvisionError> for ApiError {
             other => match other.code() {
                 ErrorCode::AccountDisabled => ApiError::AccountDisabled,
                 ErrorCode::SignedOut => ApiError::SignedOut,
+                ErrorCode::TooManyDevices => ApiError::TooManyDevices(other.to_string()),
                 ErrorCode::DomainNotAllowed => ApiError::DomainNotAllowed(other.to_string()),
                 ErrorCode::AccessDenied => ApiError::Forbidden(other.to_string()),
                 ErrorCode::InvalidRequest => ApiError::BadRequest(other.to_string()),
@@ -211,6 +217,10 @@ mod tests {
             (ProvisionError::Removed, StatusCode::FORBIDDEN),
             (ProvisionError::Disabled("a".into()), StatusCode::FORBIDDEN),
             (ProvisionError::SignedOut, StatusCode::UNAUTHORIZED),
+            (
+                ProvisionError::TooManyDevices("x".into()),
+                StatusCode::CONFLICT,
+            ),
             (ProvisionError::Denied("no".into()), StatusCode::FORBIDDEN),
             (
                 ProvisionError::Database("down".into()),

@@ -329,6 +329,8 @@ error_codes! {
     /// The SIP domain or server an identity's claims give is outside the service's allowed
     /// domains, or not the one its account was made in.
     DomainNotAllowed => "domain_not_allowed",
+    /// The person already has as many devices as the service allows: revoke one first.
+    TooManyDevices => "too_many_devices",
     /// The request conflicts with what is stored (a SCIM `userName` taken, a changed version).
     Conflict => "conflict",
     /// No such account, route or file.
@@ -426,6 +428,10 @@ pub fn explain(code: &str) -> (&'static str, &'static str) {
         Some(C::SignedOut) => (
             "You were signed out",
             "Your organisation's sign-in service ended your session. Sign in again to make calls.",
+        ),
+        Some(C::TooManyDevices) => (
+            "You have too many devices",
+            "Remove a device you no longer use from your account page, then try again.",
         ),
         Some(C::InvalidUsername) => (
             "No SIP username can be made for you",

@@ -37,7 +37,23 @@ impl SubscriberRow {
         password: &SipPassword,
         store_plaintext: bool,
     ) -> Self {
-        let (user, domain) = (&account.username, &account.domain);
+        Self::of_user(
+            &account.username,
+            &account.domain,
+            realm,
+            password,
+            store_plaintext,
+        )
+    }
+
+    /// The row of digest user `user` (a device's `<username>~<tag>`) in `domain`.
+    pub(super) fn of_user(
+        user: &str,
+        domain: &str,
+        realm: &str,
+        password: &SipPassword,
+        store_plaintext: bool,
+    ) -> Self {
         Self {
             password: if store_plaintext {
                 password.secret().to_string()
@@ -168,6 +184,86 @@ pub(super) async fn write(
             Ok(())
         }
     }
+}
+
+/// Writes the row of one device of `account`: digest user `auth_username` in the account's
+/// domain, its owner the account's username (what Kamailio's routing script checks). A row
+/// sipauth did not write is never changed.
+pub(super) async fn write_device(
+    tx: &mut Transaction<'_, Any>,
+    account: &Account,
+    auth_username: &str,
+    row: &SubscriberRow,
+) -> Result<(), ProvisionError> {
+    if is_foreign(tx, auth_username, &account.domain).await? {
+        return Err(ProvisionError::Username(format!(
+            "{auth_username}@{} is a SIP account sipauth did not create",
+            account.domain
+        )));
+    }
+    let updated = sqlx::query(
+        "UPDATE subscriber SET password = $1, ha1 = $2, ha1b = $3, sipauth_owner = $4 \
+         WHERE username = $5 AND domain = $6",
+    )
+    .bind(row.password.clone())
+    .bind(row.ha1.clone())
+    .bind(row.ha1b.clone())
+    .bind(account.username.clone())
+    .bind(auth_username.to_string())
+    .bind(account.domain.clone())
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        sqlx::query("INSERT INTO subscriber (username, domain, password, ha1, ha1b, sipauth_owner) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(auth_username.to_string())
+            .bind(account.domain.clone())
+            .bind(row.password.clone())
+            .bind(row.ha1.clone())
+            .bind(row.ha1b.clone())
+            .bind(account.username.clone())
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sipauth_subscriber (username, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(auth_username.to_string())
+        .bind(account.domain.clone())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Removes the rows of the account's devices (all of them, or the one of `auth_username`).
+pub(super) async fn remove_devices(
+    tx: &mut Transaction<'_, Any>,
+    account: &Account,
+    only: Option<&str>,
+) -> Result<(), ProvisionError> {
+    let which = if only.is_some() {
+        " AND username = $3"
+    } else {
+        ""
+    };
+    let owned =
+        format!("SELECT username FROM subscriber WHERE sipauth_owner = $1 AND domain = $2{which}");
+    let forget_sql =
+        format!("DELETE FROM sipauth_subscriber WHERE domain = $2 AND username IN ({owned})");
+    let drop_sql =
+        format!("DELETE FROM subscriber WHERE sipauth_owner = $1 AND domain = $2{which}");
+    let mut forget = sqlx::query(&forget_sql)
+        .bind(account.username.clone())
+        .bind(account.domain.clone());
+    let mut drop = sqlx::query(&drop_sql)
+        .bind(account.username.clone())
+        .bind(account.domain.clone());
+    if let Some(user) = only {
+        forget = forget.bind(user.to_string());
+        drop = drop.bind(user.to_string());
+    }
+    forget.execute(&mut **tx).await?;
+    drop.execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// Removes the account's row, if sipauth wrote it.

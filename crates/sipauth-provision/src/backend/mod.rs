@@ -113,6 +113,49 @@ impl Backend {
         }
     }
 
+    /// Makes the SIP server accept `password` for one device of `account` (digest user
+    /// `auth_username`), in the account's transaction; the person's own shared row goes (a
+    /// deployment that moved to credentials per device).
+    pub(crate) async fn grant_device(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        account: &Account,
+        auth_username: &str,
+        realm: &str,
+        password: &SipPassword,
+    ) -> Result<(), ProvisionError> {
+        match self {
+            Backend::KamailioSubscriber { store_plaintext } => {
+                kamailio::remove(tx, account).await?;
+                let row = kamailio::SubscriberRow::of_user(
+                    auth_username,
+                    &account.domain,
+                    realm,
+                    password,
+                    *store_plaintext,
+                );
+                kamailio::write_device(tx, account, auth_username, &row).await
+            }
+            Backend::Ephemeral { .. } => Err(ProvisionError::Config(
+                "credentials per device need the kamailio backend (auth_ephemeral has one secret for everyone)".into(),
+            )),
+        }
+    }
+
+    /// Makes the SIP server refuse the account's devices (or the one of `only`), in the
+    /// account's transaction: their passwords changed, or they were revoked.
+    pub(crate) async fn end_devices(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        account: &Account,
+        only: Option<&str>,
+    ) -> Result<(), ProvisionError> {
+        match self {
+            Backend::KamailioSubscriber { .. } => kamailio::remove_devices(tx, account, only).await,
+            Backend::Ephemeral { .. } => Ok(()),
+        }
+    }
+
     /// Gives `account` exactly the call rights `rights` among `configured` (and those it was
     /// given before), in the account's transaction, and records them on the account.
     pub(crate) async fn set_rights<'a>(
@@ -151,7 +194,10 @@ impl Backend {
             accounts::update(&mut *w.tx, account, accounts::Change::Rights(&[]), stamp).await?;
         }
         match self {
-            Backend::KamailioSubscriber { .. } => kamailio::remove(&mut w.tx, account).await,
+            Backend::KamailioSubscriber { .. } => {
+                kamailio::remove(&mut w.tx, account).await?;
+                kamailio::remove_devices(&mut w.tx, account, None).await
+            }
             // Nothing was written; ephemeral credentials end at their expiry.
             Backend::Ephemeral { .. } => Ok(()),
         }

@@ -9,6 +9,7 @@
 pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod db;
+pub(crate) mod devices;
 pub(crate) mod directory;
 pub(crate) mod retired;
 
