@@ -529,6 +529,11 @@ pub struct StrategyOpts {
     #[arg(long, env = "SIPAUTH_API_GET")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_get: Option<bool>,
+    /// This device's name for the api strategy ("Alice's laptop"): a service with credentials
+    /// per device gives it its own SIP password, the same for the same name.
+    #[arg(long, value_name = "NAME", env = "SIPAUTH_DEVICE_NAME")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
     /// Password of the static strategy (development only).
     #[arg(long, env = "SIPAUTH_STATIC_PASSWORD", hide_env_values = true)]
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -243,6 +243,28 @@ pub struct IssuerSettings {
     pub sip: Option<IssuerSip>,
 }
 
+/// One SIP password per person, or one per device (`[sip] credentials`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialsMode {
+    /// One password for all of a person's devices.
+    #[default]
+    PerPerson,
+    /// Each device its own digest username and password.
+    PerDevice,
+}
+
+/// A new device beyond `max_devices` (`[sip] device_limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceLimitConfig {
+    /// Refused with `409 too_many_devices`.
+    #[default]
+    Refuse,
+    /// The least recently provisioned device is revoked to make room.
+    RevokeOldestUnused,
+}
+
 /// What grants one call right (`[rights] NAME = { groups = [...], claims = { ... } }`): any of
 /// the groups, or any claim with its value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -385,6 +407,18 @@ pub struct SipConfig {
     /// within a second, and the next provision gets a new one. Off by default.
     #[arg(long, value_name = "SECONDS", env = "SIPAUTH_CREDENTIAL_TTL")]
     pub credential_ttl: Option<u64>,
+    /// One SIP password per person (the default), or one per device: each device a person
+    /// names at provisioning gets its own digest username and password under their one SIP
+    /// URI, listed and revoked alone (the kamailio backend).
+    #[arg(long, value_enum, env = "SIPAUTH_CREDENTIALS")]
+    pub credentials: Option<CredentialsMode>,
+    /// With credentials per device: the most devices a person may have [default: 5].
+    #[arg(long, value_name = "N", env = "SIPAUTH_MAX_DEVICES")]
+    pub max_devices: Option<usize>,
+    /// With credentials per device, a new device beyond max_devices: refused (the default:
+    /// the person revokes one), or the least recently provisioned device is revoked.
+    #[arg(long, value_enum, env = "SIPAUTH_DEVICE_LIMIT")]
+    pub device_limit: Option<DeviceLimitConfig>,
 }
 
 /// Whether all-digit usernames are handed out.
@@ -695,6 +729,16 @@ impl ServiceConfig {
         self.network_policy()?;
         self.tenancy()?;
         self.rights()?;
+        if self.sip.credentials == Some(CredentialsMode::PerDevice)
+            && self.backend.kind.unwrap_or_default() == BackendKind::Ephemeral
+        {
+            return Err(ConfigError::new(
+                "credentials per device need the kamailio backend: auth_ephemeral has one secret for everyone",
+            ));
+        }
+        if self.sip.max_devices == Some(0) {
+            return Err(ConfigError::new("max_devices must be at least 1"));
+        }
         if let Some(server) = &self.sip.sip_server {
             sipauth::sip::SipServer::parse(server)
                 .map_err(|e| ConfigError::new(format!("sip_server: {e}")))?;
@@ -850,6 +894,18 @@ impl ServiceConfig {
             )
             .with_random_passwords(self.backend.random_passwords)
             .with_credential_ttl(self.credential_ttl()))
+        .map(|p| match self.sip.credentials.unwrap_or_default() {
+            CredentialsMode::PerPerson => p,
+            CredentialsMode::PerDevice => p.with_credentials_per_device(
+                self.sip.max_devices.unwrap_or(5),
+                match self.sip.device_limit.unwrap_or_default() {
+                    DeviceLimitConfig::Refuse => sipauth_provision::DeviceLimit::Refuse,
+                    DeviceLimitConfig::RevokeOldestUnused => {
+                        sipauth_provision::DeviceLimit::RevokeOldestUnused
+                    }
+                },
+            ),
+        })
     }
 
     /// The call rights (`[rights]`).

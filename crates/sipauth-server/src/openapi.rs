@@ -28,6 +28,8 @@ impl Modify for BearerAuth {
         crate::api::provision,
         crate::api::provision_with_body,
         crate::api::deprovision,
+        crate::api::list_devices,
+        crate::api::revoke_device,
         crate::ops::healthz,
         crate::ops::readyz,
         crate::ops::metrics,
@@ -35,6 +37,9 @@ impl Modify for BearerAuth {
     components(schemas(
         sipauth_wire::ProvisionRequest,
         sipauth_wire::ProvisionResponse,
+        sipauth_wire::DeviceName,
+        sipauth_wire::DeviceList,
+        sipauth_wire::DeviceInfo,
         sipauth_wire::ApiError
     )),
     modifiers(&BearerAuth)

@@ -25,6 +25,45 @@ pub struct ProvisionRequest {
     #[serde(rename = "userInfo", default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub user_info: Option<serde_json::Map<String, Value>>,
+    /// The device this provision is for, with credentials per device (`{"name": "Alice's
+    /// iPhone"}`): the same name gets the same credentials again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceName>,
+}
+
+/// A device as a provision names it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceName {
+    /// Its name (1 to 64 characters).
+    pub name: String,
+}
+
+/// `GET /api/sip/devices`: the caller's devices, oldest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    /// The devices.
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// One device with its own credentials.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    /// Its id (for `DELETE /api/sip/devices/{id}`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its digest username (`<username>~<tag>`).
+    pub authorization_username: String,
+    /// When it was first provisioned (Unix seconds).
+    pub created_at: i64,
+    /// When it was last provisioned (Unix seconds).
+    pub last_provisioned_at: i64,
+    /// The user agent that provisioned it last, when known.
+    pub user_agent: Option<String>,
 }
 
 impl ProvisionRequest {
@@ -500,6 +539,7 @@ mod tests {
     fn the_request_body_is_the_guides() {
         let body = ProvisionRequest {
             user_info: serde_json::json!({"sub": "a"}).as_object().cloned(),
+            device: None,
         };
         assert_eq!(
             serde_json::to_string(&body).unwrap(),

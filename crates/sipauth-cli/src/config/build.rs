@@ -214,7 +214,7 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
         },
         StrategyName::Api => {
             let endpoint = required(&p.strategy.api_endpoint, "--api-endpoint")?;
-            PasswordStrategy::api_endpoint(
+            let strategy = PasswordStrategy::api_endpoint(
                 endpoint,
                 if p.strategy.api_get == Some(true) {
                     ApiMethod::Get
@@ -222,7 +222,11 @@ pub fn mapping(p: &Profile, provider: &ProviderConfig) -> Result<CredentialMappi
                     ApiMethod::Post
                 },
             )
-            .map_err(|e| CliError::config(format!("--api-endpoint: {e}")))?
+            .map_err(|e| CliError::config(format!("--api-endpoint: {e}")))?;
+            match &p.strategy.device_name {
+                Some(name) => strategy.with_device_name(name.clone()),
+                None => strategy,
+            }
         }
         StrategyName::Static => PasswordStrategy::Static {
             password: SipPassword::new(required(

@@ -3,6 +3,7 @@
 //! - `call_rights`: the provider's groups as call rights Kamailio enforces; toll-fraud limits,
 //!   brute-force bans and flood drops at the SIP edge (SIPp, the tested kamailio.cfg).
 //! - `cli`: sign-in, device flow, status/token/credentials/logout against oidc-provider.
+//! - `devices`: credentials per device at Kamailio: two devices, the cap, one revoked alone.
 //! - `dev`: `sipauth serve --dev`, its provider and web page (openid-client, Chromium).
 //! - `hostile`: short-lived and dead tokens, slow and hostile servers, odd flags, Ctrl-C.
 //! - `kamailio`: credentials registering at a real Kamailio 5.6 (JsSIP, register-check, SIPp).
@@ -20,6 +21,7 @@ mod call_rights;
 mod cli;
 mod common;
 mod dev;
+mod devices;
 mod hostile;
 mod kamailio;
 mod lifecycle;

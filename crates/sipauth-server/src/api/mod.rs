@@ -1,14 +1,17 @@
 //! The provisioning API, compatible with the client library's `api` password strategy and the
 //! guide's backend example: `POST /api/sip/provision` (a `{"userInfo": ...}` body is accepted and
-//! ignored for identity) and `GET` provision the caller; `DELETE` deprovisions them (204). The
-//! caller is a [`Caller`] (bearer authentication); the area's routes sit behind the edge's guard
-//! (allowlist, per-IP limit, client address).
+//! ignored for identity; `"device": {"name": ...}` names the device, with credentials per
+//! device) and `GET` provision the caller; `DELETE` deprovisions them (204). With credentials
+//! per device, `GET /api/sip/devices` lists the caller's devices and `DELETE
+//! /api/sip/devices/{id}` revokes one (204). The caller is a [`Caller`] (bearer
+//! authentication); the area's routes sit behind the edge's guard (allowlist, per-IP limit,
+//! client address).
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
 
 use crate::auth::Caller;
@@ -23,6 +26,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             "/api/sip/provision",
             get(provision).post(provision_with_body).delete(deprovision),
         )
+        .route("/api/sip/devices", get(list_devices))
+        .route("/api/sip/devices/{id}", delete(revoke_device))
         .route_layer(middleware::from_fn_with_state(state.clone(), edge::guard))
 }
 
@@ -46,15 +51,41 @@ fn ip_text(ip: &Option<Extension<ClientIp>>) -> Option<String> {
 pub(crate) async fn provision(
     State(state): State<AppState>,
     ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
+    caller: Caller,
+) -> Result<Json<sipauth_wire::ProvisionResponse>, ApiError> {
+    provision_for(state, ip, &headers, caller, None).await
+}
+
+/// The provision of `caller`, for the device `named` (with credentials per device; the
+/// request's User-Agent recorded with it).
+async fn provision_for(
+    state: AppState,
+    ip: Option<Extension<ClientIp>>,
+    headers: &HeaderMap,
     Caller(identity): Caller,
+    named: Option<String>,
 ) -> Result<Json<sipauth_wire::ProvisionResponse>, ApiError> {
     let provisioner = state.provisioner.clone();
     let ip = ip_text(&ip);
+    let device = provisioner
+        .per_device()
+        .then(|| sipauth_provision::DeviceRequest {
+            name: named.unwrap_or_else(|| sipauth_provision::UNNAMED_DEVICE.to_string()),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        });
     // Its own task: a client hanging up (or the request timeout) must not cut a database
     // transaction in half; the provision finishes, audited, whoever is still listening.
-    let result = tokio::spawn(async move { provisioner.provision(&identity, ip.as_deref()).await })
-        .await
-        .map_err(|e| ApiError::Internal(format!("the provision task failed: {e}")))?;
+    let result = tokio::spawn(async move {
+        provisioner
+            .provision_device(&identity, ip.as_deref(), device.as_ref())
+            .await
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the provision task failed: {e}")))?;
     state
         .metrics
         .provision(result.as_ref().map_or_else(|e| e.code().as_str(), |_| "ok"));
@@ -81,6 +112,7 @@ pub(crate) async fn provision(
 pub(crate) async fn provision_with_body(
     State(state): State<AppState>,
     ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
     caller: Caller,
     body: Body,
 ) -> Result<Json<sipauth_wire::ProvisionResponse>, ApiError> {
@@ -88,10 +120,83 @@ pub(crate) async fn provision_with_body(
         .await
         .map_err(|_| ApiError::TooLarge)?;
     // No body, `null` or the guide's request: the wire crate's one rule.
-    sipauth_wire::ProvisionRequest::from_body(&bytes).map_err(|e| {
+    let request = sipauth_wire::ProvisionRequest::from_body(&bytes).map_err(|e| {
         ApiError::BadRequest(format!("the body is not a provisioning request: {e}"))
     })?;
-    provision(State(state), ip, caller).await
+    let named = request.and_then(|r| r.device).map(|d| d.name);
+    provision_for(state, ip, &headers, caller, named).await
+}
+
+/// The caller's devices (credentials per device), oldest first; none otherwise.
+#[utoipa::path(
+    get,
+    path = "/api/sip/devices",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's devices", body = sipauth_wire::DeviceList),
+        (status = 401, description = "No token, or a token that failed verification", body = sipauth_wire::ApiError),
+        (status = 429, description = "Rate limited", body = sipauth_wire::ApiError),
+        (status = 503, description = "The database or the provider is unavailable", body = sipauth_wire::ApiError),
+    )
+)]
+pub(crate) async fn list_devices(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+) -> Result<Json<sipauth_wire::DeviceList>, ApiError> {
+    let devices = state
+        .provisioner
+        .devices(identity.issuer(), identity.subject())
+        .await?;
+    Ok(Json(sipauth_wire::DeviceList {
+        devices: devices
+            .into_iter()
+            .map(|d| sipauth_wire::DeviceInfo {
+                id: d.id,
+                name: d.name,
+                authorization_username: d.authorization_username,
+                created_at: d.created_at,
+                last_provisioned_at: d.last_provisioned_at,
+                user_agent: d.user_agent,
+            })
+            .collect(),
+    }))
+}
+
+/// Revoke one of the caller's devices: its password stops working at the SIP server at once;
+/// their other devices keep working.
+#[utoipa::path(
+    delete,
+    path = "/api/sip/devices/{id}",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The device's id, from GET /api/sip/devices")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No token, or a token that failed verification", body = sipauth_wire::ApiError),
+        (status = 404, description = "The caller has no such device", body = sipauth_wire::ApiError),
+        (status = 429, description = "Rate limited", body = sipauth_wire::ApiError),
+        (status = 503, description = "The database or the provider is unavailable", body = sipauth_wire::ApiError),
+    )
+)]
+pub(crate) async fn revoke_device(
+    State(state): State<AppState>,
+    ip: Option<Extension<ClientIp>>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let provisioner = state.provisioner.clone();
+    let ip = ip_text(&ip);
+    let revoked = tokio::spawn(async move {
+        provisioner
+            .revoke_device(identity.issuer(), identity.subject(), &id, ip.as_deref())
+            .await
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the revoke task failed: {e}")))??;
+    if revoked {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 /// Deprovision the caller: the password stops working at the SIP server at once.

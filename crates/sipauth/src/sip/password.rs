@@ -92,6 +92,9 @@ pub enum PasswordStrategy {
         method: ApiMethod,
         /// The request's total timeout.
         timeout: Duration,
+        /// This device's name, sent with a POST (`{"device": {"name": ...}}`): a service with
+        /// credentials per device gives it its own ([`PasswordStrategy::with_device_name`]).
+        device: Option<String>,
     },
     /// One password for everyone: for development only (a warning is logged when used).
     Static {
@@ -144,6 +147,27 @@ impl PasswordStrategy {
             endpoint,
             method,
             timeout: Duration::from_secs(10),
+            device: None,
+        }
+    }
+
+    /// The `api_generated` strategy naming this device in its requests (`"Alice's laptop"`):
+    /// a service with credentials per device answers this device's own credentials, the same
+    /// for the same name. Other strategies are unchanged.
+    pub fn with_device_name(self, name: impl Into<String>) -> Self {
+        match self {
+            PasswordStrategy::ApiGenerated {
+                endpoint,
+                method,
+                timeout,
+                ..
+            } => PasswordStrategy::ApiGenerated {
+                endpoint,
+                method,
+                timeout,
+                device: Some(name.into()),
+            },
+            other => other,
         }
     }
 
@@ -333,7 +357,18 @@ pub(crate) async fn issue(
             endpoint,
             method,
             timeout,
-        } => call_api(http, endpoint, *method, *timeout, tokens, user_info).await,
+            device,
+        } => {
+            call_api(
+                http,
+                endpoint,
+                (*method, device.as_deref()),
+                *timeout,
+                tokens,
+                user_info,
+            )
+            .await
+        }
     }
 }
 
@@ -401,7 +436,7 @@ fn api_failure(endpoint: &Url, e: crate::error::Error) -> CredentialError {
 async fn call_api(
     http: &HttpClient,
     endpoint: &Url,
-    method: ApiMethod,
+    (method, device): (ApiMethod, Option<&str>),
     timeout: Duration,
     tokens: &TokenSet,
     user_info: &UserInfo,
@@ -415,6 +450,9 @@ async fn call_api(
                     Ok(serde_json::Value::Object(claims)) => Some(claims),
                     _ => None,
                 },
+                device: device.map(|name| sipauth_wire::DeviceName {
+                    name: name.to_string(),
+                }),
             })
         }
         ApiMethod::Get => HttpRequest::get(endpoint.clone()),

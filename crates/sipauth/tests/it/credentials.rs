@@ -352,6 +352,7 @@ fn api_mapping(stub: &Stub, method: ApiMethod) -> CredentialMapping {
             endpoint: stub.url("/sip/provision").parse().unwrap(),
             method,
             timeout: Duration::from_millis(500),
+            device: None,
         },
     )
 }

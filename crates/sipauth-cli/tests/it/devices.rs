@@ -1,0 +1,170 @@
+//! Credentials per device at a real Kamailio 5.6: `sipauth serve --credentials per-device`, two
+//! devices of one person signed in with `sipauth login --device-name` (oidc-provider), each with
+//! its own digest user under the person's one SIP URI; both register; the cap refuses a third
+//! (409); the person lists and revokes one through the API and only that one stops
+//! registering; a device's credentials never register as someone else (the routing script's
+//! owner check, testenv/kamailio/kamailio.cfg).
+
+use serde_json::{json, Value};
+
+use crate::common::service::{login_with_api_strategy, Service};
+use crate::common::Env;
+use crate::kamailio::{register_check, service_and_kamailio_with, DOMAIN};
+
+/// A fresh access token of the profile in `env`.
+async fn token(env: &Env) -> String {
+    let out = env.run(&["token"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+async fn api(
+    service: &Service,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", service.base))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn each_device_registers_with_its_own_credentials_and_is_revoked_alone() {
+    let env = Env::new("devices");
+    let (service, kamailio) =
+        service_and_kamailio_with(&env, &["--credentials", "per-device", "--max-devices", "2"])
+            .await;
+    let ws = kamailio.ws_uri.clone();
+    let phone = Env::new("devices-phone");
+    let laptop = Env::new("devices-laptop");
+    let on_phone = login_with_api_strategy(
+        &phone,
+        &service,
+        "dara",
+        DOMAIN,
+        &["--device-name", "Dara's phone"],
+    )
+    .await;
+    let on_laptop = login_with_api_strategy(
+        &laptop,
+        &service,
+        "dara",
+        DOMAIN,
+        &["--device-name", "Laptop"],
+    )
+    .await;
+    // One SIP URI, two digest users and passwords.
+    assert_eq!(on_phone["sipUri"], on_laptop["sipUri"]);
+    let phone_user = on_phone["authorizationUsername"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let laptop_user = on_laptop["authorizationUsername"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(phone_user.starts_with("dara~") && laptop_user.starts_with("dara~"));
+    assert_ne!(phone_user, laptop_user);
+    assert_ne!(on_phone["password"], on_laptop["password"]);
+    // Both register, side by side.
+    let (code, doc) = register_check(&phone, &[], None).await;
+    assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
+    let (code, doc) = register_check(&laptop, &[], None).await;
+    assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
+
+    // A third device is refused at the cap, saying so.
+    let phone_token = token(&phone).await;
+    let (status, refused) = api(
+        &service,
+        reqwest::Method::POST,
+        "/api/sip/provision",
+        &phone_token,
+        Some(json!({"device": {"name": "Tablet"}})),
+    )
+    .await;
+    assert_eq!(
+        (status, &refused["error"]),
+        (409, &json!("too_many_devices"))
+    );
+
+    // The person lists their devices and revokes the phone: only the phone stops.
+    let (status, listed) = api(
+        &service,
+        reqwest::Method::GET,
+        "/api/sip/devices",
+        &phone_token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    let devices = listed["devices"].as_array().unwrap();
+    let names: Vec<&str> = devices
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Dara's phone", "Laptop"]);
+    assert!(devices[0]["userAgent"]
+        .as_str()
+        .is_some_and(|ua| !ua.is_empty()));
+    let id = devices[0]["id"].as_str().unwrap();
+    let (status, _) = api(
+        &service,
+        reqwest::Method::DELETE,
+        &format!("/api/sip/devices/{id}"),
+        &phone_token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, again) = api(
+        &service,
+        reqwest::Method::DELETE,
+        &format!("/api/sip/devices/{id}"),
+        &phone_token,
+        None,
+    )
+    .await;
+    assert_eq!((status, &again["error"]), (404, &json!("not_found")));
+    let (code, doc) = register_check(&phone, &[], None).await;
+    assert_eq!(code, 9, "the revoked phone is refused: {doc}");
+    let (code, doc) = register_check(&laptop, &[], None).await;
+    assert_eq!(
+        code,
+        0,
+        "the laptop still registers: {doc}\n{}",
+        kamailio.log()
+    );
+
+    // The laptop's credentials never register as someone else.
+    let laptop_password = on_laptop["password"].as_str().unwrap();
+    let (code, doc) = register_check(
+        &laptop,
+        &[
+            "--ws-uri",
+            &ws,
+            "--username",
+            "erin",
+            "--domain",
+            DOMAIN,
+            "--auth-username",
+            &laptop_user,
+        ],
+        Some(laptop_password),
+    )
+    .await;
+    assert_eq!(code, 9, "{doc}\n{}", kamailio.log());
+}
