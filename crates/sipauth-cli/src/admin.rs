@@ -150,6 +150,45 @@ pub async fn admin(global: &Global, opts: &AdminOpts) -> Result<(), CliError> {
                 print_stdout(&format!("deleted {}", sanitize(user)))
             }
         }
+        AdminAction::Devices { user } => {
+            let devices = p.devices_of_user(user).await.map_err(failed)?;
+            if global.json {
+                return print_json(&serde_json::to_value(&devices).unwrap_or_default());
+            }
+            let mut out = vec![format!(
+                "{:<18} {:<24} {:<32} {:<12} {}",
+                "ID", "DIGEST USER", "NAME", "LAST USED", "USER AGENT"
+            )];
+            out.extend(devices.iter().map(|d| {
+                sanitize(&format!(
+                    "{:<18} {:<24} {:<32} {:<12} {}",
+                    d.id,
+                    d.authorization_username,
+                    d.name,
+                    d.last_provisioned_at,
+                    d.user_agent.as_deref().unwrap_or("-")
+                ))
+            }));
+            print_stdout(&out.join("\n"))
+        }
+        AdminAction::RevokeDevice { user, id } => {
+            if !p.revoke_device_of_user(user, id).await.map_err(failed)? {
+                return Err(CliError::new(
+                    crate::error::EXIT_NOT_FOUND,
+                    sipauth::ErrorCode::NotFound.as_str(),
+                    format!("{} has no device {}", sanitize(user), sanitize(id)),
+                ));
+            }
+            if global.json {
+                print_json(&serde_json::json!({ "revoked": id, "user": user }))
+            } else {
+                print_stdout(&format!(
+                    "revoked device {} of {}",
+                    sanitize(id),
+                    sanitize(user)
+                ))
+            }
+        }
         AdminAction::Audit { since } => {
             let now = sipauth::Clock::now_unix(&SystemClock);
             let since = since

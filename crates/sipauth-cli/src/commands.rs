@@ -315,6 +315,47 @@ pub async fn token(global: &Global, flags: &Profile) -> Result<(), CliError> {
     print_stdout(token.secret())
 }
 
+/// `sipauth devices [list | revoke ID]`: the signed-in person's devices at the provisioning
+/// service, with the profile's access token.
+pub async fn devices(global: &Global, opts: &crate::opt::DevicesOpts) -> Result<(), CliError> {
+    let session = signed_in(global, &opts.profile(), true).await?;
+    let no_service = || {
+        CliError::config(
+            "this profile's password strategy keeps nothing at a provisioning service (sign in with --password-strategy api)",
+        )
+    };
+    match &opts.action {
+        None | Some(crate::opt::DevicesAction::List) => {
+            let list = session.devices().await?.ok_or_else(no_service)?;
+            if global.json {
+                return print_json(&serde_json::to_value(&list).unwrap_or_default());
+            }
+            let mut out = vec![format!(
+                "{:<18} {:<24} {:<32} {}",
+                "ID", "DIGEST USER", "NAME", "LAST PROVISIONED"
+            )];
+            out.extend(list.devices.iter().map(|d| {
+                output::sanitize(&format!(
+                    "{:<18} {:<24} {:<32} {}",
+                    d.id, d.authorization_username, d.name, d.last_provisioned_at
+                ))
+            }));
+            print_stdout(&out.join("\n"))
+        }
+        Some(crate::opt::DevicesAction::Revoke { id }) => {
+            match session.revoke_device(id).await?.ok_or_else(no_service)? {
+                true if global.json => print_json(&json!({ "revoked": id })),
+                true => print_stdout(&format!("revoked device {}", output::sanitize(id))),
+                false => Err(CliError::new(
+                    crate::error::EXIT_NOT_FOUND,
+                    sipauth::ErrorCode::NotFound.as_str(),
+                    format!("no device {}", output::sanitize(id)),
+                )),
+            }
+        }
+    }
+}
+
 /// `sipauth credentials`.
 pub async fn credentials(global: &Global, opts: &CredentialsOpts) -> Result<(), CliError> {
     let session = signed_in(global, &opts.profile(), true).await?;

@@ -48,6 +48,7 @@ async fn run_command(cli: &Cli) -> Result<(), CliError> {
         Command::Token(a) => commands::token(global, &a.profile()).await,
         Command::Credentials(opts) => commands::credentials(global, opts).await,
         Command::Logout(a) => commands::logout(global, &a.profile()).await,
+        Command::Devices(opts) => commands::devices(global, opts).await,
         Command::Serve(opts) => serve::serve(global, opts).await,
         Command::Admin(opts) => admin::admin(global, opts).await,
         Command::RegisterCheck(opts) => register::register_check(global, opts).await,

@@ -72,6 +72,10 @@ pub enum Command {
     /// Sign out, revoking the tokens where the provider can.
     #[command(mut_args = after_sign_in)]
     Logout(ProviderArgs),
+    /// Your devices at the provisioning service (credentials per device): list them, or
+    /// revoke one (its SIP password stops working; the others keep working).
+    #[command(mut_args = after_sign_in)]
+    Devices(DevicesOpts),
     /// Run the provisioning service: verify bearer tokens, create SIP accounts, answer with
     /// credentials.
     Serve(Box<ServeOpts>),
@@ -171,6 +175,47 @@ pub struct RegisterCheckOpts {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
+/// `sipauth devices`.
+#[derive(Args, Clone)]
+pub struct DevicesOpts {
+    /// What to do [default: list].
+    #[command(subcommand)]
+    pub action: Option<DevicesAction>,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub provider: ProviderOpts,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub sip: SipOpts,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub strategy: StrategyOpts,
+}
+
+impl DevicesOpts {
+    /// The settings given on the command line.
+    pub fn profile(&self) -> Profile {
+        Profile {
+            provider: self.provider.clone(),
+            sip: self.sip.clone(),
+            strategy: self.strategy.clone(),
+            ..Profile::default()
+        }
+    }
+}
+
+/// What `sipauth devices` does.
+#[derive(Subcommand, Clone)]
+pub enum DevicesAction {
+    /// Your devices: id, name, digest user, last provisioned (a table, or --json).
+    List,
+    /// Revoke one device by its id.
+    Revoke {
+        /// The device's id (from `sipauth devices`).
+        id: String,
+    },
+}
+
 /// SIP transports to a registrar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum SipTransport {
@@ -226,6 +271,19 @@ pub enum AdminAction {
     Delete {
         /// The SIP username.
         user: String,
+    },
+    /// The account's devices (credentials per device): id, name, digest user, last provision.
+    Devices {
+        /// The SIP username.
+        user: String,
+    },
+    /// Revoke one device of the account: its password stops working at once, the account's
+    /// other devices keep working.
+    RevokeDevice {
+        /// The SIP username.
+        user: String,
+        /// The device's id (from `sipauth admin devices USER`).
+        id: String,
     },
     /// The audit log.
     Audit {

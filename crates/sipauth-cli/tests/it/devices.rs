@@ -112,15 +112,21 @@ async fn each_device_registers_with_its_own_credentials_and_is_revoked_alone() {
     .await;
     assert_eq!(status, 200, "{listed}");
     let devices = listed["devices"].as_array().unwrap();
-    let names: Vec<&str> = devices
+    let mut names: Vec<&str> = devices
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();
+    names.sort_unstable();
     assert_eq!(names, ["Dara's phone", "Laptop"]);
-    assert!(devices[0]["userAgent"]
+    let phone_device = devices
+        .iter()
+        .find(|d| d["name"] == "Dara's phone")
+        .unwrap();
+    assert!(phone_device["userAgent"]
         .as_str()
         .is_some_and(|ua| !ua.is_empty()));
-    let id = devices[0]["id"].as_str().unwrap();
+    assert_eq!(phone_device["authorizationUsername"], phone_user.as_str());
+    let id = phone_device["id"].as_str().unwrap();
     let (status, _) = api(
         &service,
         reqwest::Method::DELETE,
@@ -167,4 +173,56 @@ async fn each_device_registers_with_its_own_credentials_and_is_revoked_alone() {
     )
     .await;
     assert_eq!(code, 9, "{doc}\n{}", kamailio.log());
+
+    // The command lists the person's devices; the operator sees them too.
+    let out = laptop.run(&["--json", "devices"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mine: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mine["devices"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine["devices"][0]["authorizationUsername"], laptop_user);
+    let out = env
+        .run(&[
+            "admin",
+            "--json",
+            "--database",
+            &service.database,
+            "devices",
+            "dara",
+        ])
+        .await;
+    let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(theirs[0]["name"], "Laptop", "{theirs}");
+    // The operator revokes the laptop: it stops registering; a second time finds none (8).
+    let laptop_id = theirs[0]["id"].as_str().unwrap();
+    let revoke = [
+        "admin",
+        "--database",
+        &service.database,
+        "revoke-device",
+        "dara",
+        laptop_id,
+    ];
+    let out = env.run(&revoke).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.run(&revoke).await.status.code(), Some(8));
+    let (code, doc) = register_check(&laptop, &[], None).await;
+    assert_eq!(code, 9, "the revoked laptop is refused: {doc}");
+    // The person's own revoke of a device that is gone: not found (8).
+    let out = laptop.run(&["devices", "revoke", laptop_id]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -477,18 +477,51 @@ impl Session {
         ) {
             return Ok(false);
         }
-        let token = self.get_access_token().await?;
-        let mut tokens = self
-            .snapshot()
-            .tokens
-            .ok_or(SessionFailure::NotAuthenticated)?;
-        tokens.access_token = token;
+        let tokens = self.current_tokens().await?;
         Ok(crate::sip::password::deprovision(
             &self.0.mapping.password,
             self.0.client.http(),
             &tokens,
         )
         .await?)
+    }
+
+    /// This person's devices at the provisioning service (credentials per device: `GET
+    /// …/devices` beside the `api` strategy's endpoint, with the access token). `None` when the
+    /// strategy keeps nothing at a service.
+    pub async fn devices(&self) -> Result<Option<sipauth_wire::DeviceList>, Error> {
+        let tokens = self.current_tokens().await?;
+        Ok(crate::sip::password::list_devices(
+            &self.0.mapping.password,
+            self.0.client.http(),
+            &tokens,
+        )
+        .await?)
+    }
+
+    /// Revokes one of this person's devices at the provisioning service (its password stops
+    /// working at once; the others keep working). `Some(false)`: no such device; `None`: the
+    /// strategy keeps nothing at a service.
+    pub async fn revoke_device(&self, id: &str) -> Result<Option<bool>, Error> {
+        let tokens = self.current_tokens().await?;
+        Ok(crate::sip::password::revoke_device(
+            &self.0.mapping.password,
+            self.0.client.http(),
+            &tokens,
+            id,
+        )
+        .await?)
+    }
+
+    /// The tokens with a fresh access token (refreshed when due).
+    async fn current_tokens(&self) -> Result<TokenSet, Error> {
+        let token = self.get_access_token().await?;
+        let mut tokens = self
+            .snapshot()
+            .tokens
+            .ok_or(SessionFailure::NotAuthenticated)?;
+        tokens.access_token = token;
+        Ok(tokens)
     }
 
     /// Abandons a started sign-in: its pending record (PKCE verifier, state, nonce) is removed

@@ -402,6 +402,83 @@ pub(crate) async fn deprovision(
     }
 }
 
+/// The provisioning service's devices endpoint beside the `api` strategy's endpoint
+/// (`…/api/sip/provision` → `…/api/sip/devices`, or `…/devices/{id}`).
+fn devices_endpoint(endpoint: &Url, id: Option<&str>) -> Result<Url, CredentialError> {
+    let tail = match id {
+        Some(id) => format!(
+            "devices/{}",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        ),
+        None => "devices".into(),
+    };
+    endpoint
+        .join(&tail)
+        .map_err(|e| CredentialError::Strategy(format!("the devices endpoint: {e}")))
+}
+
+/// The person's devices at the provisioning service (`GET …/devices`, credentials per
+/// device); `None` for other strategies.
+pub(crate) async fn list_devices(
+    strategy: &PasswordStrategy,
+    http: &HttpClient,
+    tokens: &TokenSet,
+) -> Result<Option<sipauth_wire::DeviceList>, CredentialError> {
+    let PasswordStrategy::ApiGenerated {
+        endpoint, timeout, ..
+    } = strategy
+    else {
+        return Ok(None);
+    };
+    crate::url_policy::require_secure("password endpoint", endpoint)
+        .map_err(|e| CredentialError::Strategy(e.to_string()))?;
+    let url = devices_endpoint(endpoint, None)?;
+    let request = HttpRequest::get(url.clone())
+        .bearer(tokens.access_token.secret())
+        .timeout(*timeout);
+    let raw = http
+        .send(Endpoint::PasswordApi, request)
+        .await
+        .map_err(|e| api_failure(&url, e))?;
+    if !raw.is_success() {
+        return Err(api_status(&url, &raw));
+    }
+    serde_json::from_slice(&raw.body).map(Some).map_err(|_| {
+        CredentialError::Strategy("the devices answer is not a list of devices".into())
+    })
+}
+
+/// Revokes one of the person's devices at the provisioning service (`DELETE …/devices/{id}`):
+/// false when it has no such device; `None` for other strategies.
+pub(crate) async fn revoke_device(
+    strategy: &PasswordStrategy,
+    http: &HttpClient,
+    tokens: &TokenSet,
+    id: &str,
+) -> Result<Option<bool>, CredentialError> {
+    let PasswordStrategy::ApiGenerated {
+        endpoint, timeout, ..
+    } = strategy
+    else {
+        return Ok(None);
+    };
+    crate::url_policy::require_secure("password endpoint", endpoint)
+        .map_err(|e| CredentialError::Strategy(e.to_string()))?;
+    let url = devices_endpoint(endpoint, Some(id))?;
+    let request = HttpRequest::delete(url.clone())
+        .bearer(tokens.access_token.secret())
+        .timeout(*timeout);
+    let raw = http
+        .send(Endpoint::PasswordApi, request)
+        .await
+        .map_err(|e| api_failure(&url, e))?;
+    match raw.status {
+        _ if raw.is_success() => Ok(Some(true)),
+        404 => Ok(Some(false)),
+        _ => Err(api_status(&url, &raw)),
+    }
+}
+
 /// A password API's error answer, with the service's code when it is one of sipauth's.
 fn api_status(endpoint: &Url, raw: &crate::http::RawResponse) -> CredentialError {
     // Only `error` counts (a description is optional to other backends).
