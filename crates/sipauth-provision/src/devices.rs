@@ -75,6 +75,7 @@ impl Provisioner {
         self.backend
             .end_devices(&mut w.tx, &account, Some(&device.authorization_username))
             .await?;
+        w.end_device_registration(&account, &device.authorization_username);
         let row = AuditRow {
             at: now,
             issuer: Some(account.issuer.clone()),

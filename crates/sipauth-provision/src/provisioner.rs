@@ -367,7 +367,13 @@ impl Provisioner {
         let Some(rpc) = &self.rpc else {
             return Ok(());
         };
-        for aor in ended {
+        for (aor, device) in &ended.devices {
+            let failed = rpc.end_device(aor, device).await;
+            if !failed.is_empty() {
+                self.rpc_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for aor in ended.aors {
             let failed = rpc.end_access(&aor).await;
             let outcome = match failed.is_empty() {
                 true => "ok".to_string(),
@@ -686,6 +692,7 @@ impl Provisioner {
                     match (limits.at_limit, oldest) {
                         (DeviceLimit::RevokeOldestUnused, Some(oldest)) => {
                             devices::delete(&mut *w.tx, &account, &oldest.id).await?;
+                            w.end_device_registration(&account, &oldest.authorization_username);
                             self.backend
                                 .end_devices(
                                     &mut w.tx,

@@ -192,6 +192,14 @@ impl Kamailio {
             || dump.contains(&format!("\"AoR\":\"{user}@"))
     }
 
+    /// How many contacts `ul.lookup` lists for `aor` (`user@domain`): 0 when none.
+    pub async fn contact_count(&self, aor: &str) -> usize {
+        self.rpc("ul.lookup", serde_json::json!(["location", aor]))
+            .await
+            .map(|v| v.to_string().matches("\"Address\":").count())
+            .unwrap_or(0)
+    }
+
     /// Its log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default()

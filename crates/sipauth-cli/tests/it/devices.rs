@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::service::{login_with_api_strategy, Service};
 use crate::common::Env;
-use crate::kamailio::{register_check, service_and_kamailio_with, DOMAIN};
+use crate::kamailio::{register_check, service_and_kamailio_rpc, DOMAIN};
 
 /// A fresh access token of the profile in `env`.
 async fn token(env: &Env) -> String {
@@ -46,7 +46,7 @@ async fn api(
 async fn each_device_registers_with_its_own_credentials_and_is_revoked_alone() {
     let env = Env::new("devices");
     let (service, kamailio) =
-        service_and_kamailio_with(&env, &["--credentials", "per-device", "--max-devices", "2"])
+        service_and_kamailio_rpc(&env, &["--credentials", "per-device", "--max-devices", "2"])
             .await;
     let ws = kamailio.ws_uri.clone();
     let phone = Env::new("devices-phone");
@@ -80,11 +80,13 @@ async fn each_device_registers_with_its_own_credentials_and_is_revoked_alone() {
     assert!(phone_user.starts_with("dara~") && laptop_user.starts_with("dara~"));
     assert_ne!(phone_user, laptop_user);
     assert_ne!(on_phone["password"], on_laptop["password"]);
-    // Both register, side by side.
-    let (code, doc) = register_check(&phone, &[], None).await;
+    // Both register, side by side, and stay registered.
+    let (code, doc) = register_check(&phone, &["--keep"], None).await;
     assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
-    let (code, doc) = register_check(&laptop, &[], None).await;
+    let (code, doc) = register_check(&laptop, &["--keep"], None).await;
     assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
+    let aor = format!("dara@{DOMAIN}");
+    assert_eq!(kamailio.contact_count(&aor).await, 2, "{}", kamailio.log());
 
     // A third device is refused at the cap, saying so.
     let phone_token = token(&phone).await;
@@ -136,6 +138,8 @@ async fn each_device_registers_with_its_own_credentials_and_is_revoked_alone() {
     )
     .await;
     assert_eq!(status, 204);
+    // The phone's registration ended at once; the laptop's stays.
+    assert_eq!(kamailio.contact_count(&aor).await, 1, "{}", kamailio.log());
     let (status, again) = api(
         &service,
         reqwest::Method::DELETE,

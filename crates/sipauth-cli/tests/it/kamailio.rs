@@ -30,11 +30,25 @@ pub(crate) async fn service_and_kamailio_with(env: &Env, extra: &[&str]) -> (Ser
     service_and_kamailio_defines(env, extra, &[]).await
 }
 
+/// The same, and the service tells Kamailio (its JSON-RPC) when registrations end.
+pub(crate) async fn service_and_kamailio_rpc(env: &Env, extra: &[&str]) -> (Service, Kamailio) {
+    service_and_kamailio_full(env, extra, &[], true).await
+}
+
 /// The same, with more defines for Kamailio's configuration (`GATEWAY=...`).
 pub(crate) async fn service_and_kamailio_defines(
     env: &Env,
     extra: &[&str],
     defines: &[String],
+) -> (Service, Kamailio) {
+    service_and_kamailio_full(env, extra, defines, false).await
+}
+
+async fn service_and_kamailio_full(
+    env: &Env,
+    extra: &[&str],
+    defines: &[String],
+    rpc: bool,
 ) -> (Service, Kamailio) {
     // The service first: its migrations create the subscriber table Kamailio reads.
     let placeholder = serve(
@@ -58,6 +72,10 @@ pub(crate) async fn service_and_kamailio_defines(
         &sip_server,
     ];
     args.extend_from_slice(extra);
+    let rpc_url = kamailio.rpc_url.clone();
+    if rpc {
+        args.extend(["--kamailio-rpc-url", &rpc_url]);
+    }
     let service = serve(env, &args).await;
     (service, kamailio)
 }

@@ -61,6 +61,39 @@ impl KamailioRpc {
         failed
     }
 
+    /// On every node: removes the registration of one device of `aor` (digest user
+    /// `auth_username`): the contact the routing script remembered for it at its last
+    /// REGISTER (`htable` `devices`), from the location table; the others of `aor` stay. The
+    /// nodes that could not be told.
+    pub async fn end_device(&self, aor: &str, auth_username: &str) -> Vec<String> {
+        let mut failed = Vec::new();
+        for url in &self.urls {
+            let done = async {
+                let item = self
+                    .call(url, "htable.get", json!(["devices", auth_username]))
+                    .await?;
+                let contact = item
+                    .get("item")
+                    .and_then(|i| i.get("value"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if let Some(contact) = contact {
+                    self.call(url, "ul.rm_contact", json!(["location", aor, contact]))
+                        .await?;
+                    self.call(url, "htable.delete", json!(["devices", auth_username]))
+                        .await?;
+                }
+                Ok::<(), String>(())
+            }
+            .await;
+            if let Err(e) = done {
+                tracing::warn!(node = %url, %aor, error = %e, "ending a device's registration at Kamailio failed");
+                failed.push(url.to_string());
+            }
+        }
+        failed
+    }
+
     /// Ends the dialogs of `aor` at one node (`dlg.list`, then `dlg.end_dlg` for each).
     async fn end_calls(&self, url: &url::Url, aor: &str) -> Result<(), String> {
         let dialogs = self.call(url, "dlg.list", json!([])).await?;

@@ -25,6 +25,18 @@ pub(crate) struct WriteTx<'a> {
     kind: db::Kind,
     /// Addresses of record whose registrations end once this commits.
     ended: Vec<String>,
+    /// One device's registration to end once this commits: (address of record, its digest
+    /// user).
+    ended_devices: Vec<(String, String)>,
+}
+
+/// What ends at the SIP server once a write commits.
+#[derive(Debug, Default)]
+pub(crate) struct EndedRegistrations {
+    /// Every registration of these addresses of record.
+    pub aors: Vec<String>,
+    /// The registration of one device: (address of record, its digest user).
+    pub devices: Vec<(String, String)>,
 }
 
 impl WriteTx<'_> {
@@ -48,10 +60,26 @@ impl WriteTx<'_> {
         }
     }
 
-    /// Commits: the addresses of record whose registrations are to end.
-    pub(crate) async fn commit(self) -> Result<Vec<String>, ProvisionError> {
+    /// After the commit, the registration of one device of `account` (digest user
+    /// `auth_username`) ends too; its other devices' stay.
+    pub(crate) fn end_device_registration(
+        &mut self,
+        account: &crate::account::Account,
+        auth_username: &str,
+    ) {
+        self.ended_devices.push((
+            format!("{}@{}", account.username, account.domain),
+            auth_username.to_string(),
+        ));
+    }
+
+    /// Commits: the registrations that are to end.
+    pub(crate) async fn commit(self) -> Result<EndedRegistrations, ProvisionError> {
         self.tx.commit().await?;
-        Ok(self.ended)
+        Ok(EndedRegistrations {
+            aors: self.ended,
+            devices: self.ended_devices,
+        })
     }
 }
 
@@ -66,12 +94,14 @@ impl Database {
                 tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
                 kind: self.kind,
                 ended: Vec::new(),
+                ended_devices: Vec::new(),
             },
             db::Kind::Postgres => WriteTx {
                 _turn: None,
                 tx: self.pool.begin().await?,
                 kind: self.kind,
                 ended: Vec::new(),
+                ended_devices: Vec::new(),
             },
         })
     }
