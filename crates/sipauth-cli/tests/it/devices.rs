@@ -230,3 +230,133 @@ async fn each_device_registers_with_its_own_credentials_and_is_revoked_alone() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The CSRF token in a signed-in page's forms.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with its CSRF token")
+        + 19;
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_account_page_lists_adds_and_revokes_devices() {
+    use crate::lifecycle::{free_port, http, register_web_client, web_sign_in};
+    let env = Env::new("devices-web");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (client_id, secret) = register_web_client(&base).await;
+    let secret_file = env.dir.join("web.secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let database = env.dir.join("server.db").display().to_string();
+    let issuer = sipauth_testkit::oidc_issuer();
+    let service = crate::common::service::spawn_service(
+        &env,
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--issuer",
+            &issuer,
+            "--audience",
+            &client_id,
+            "--web-client-id",
+            &client_id,
+            "--web-client-secret-file",
+            secret_file.to_str().unwrap(),
+            "--sip-domain",
+            DOMAIN,
+            "--database",
+            &database,
+            "--credentials",
+            "per-device",
+        ],
+        database.clone(),
+    )
+    .await;
+    let session = web_sign_in(
+        &base,
+        &sipauth_testkit::browser::Browser::new().unwrap(),
+        "wes",
+    )
+    .await;
+    let page = |session: String| {
+        let base = base.clone();
+        async move {
+            http()
+                .get(format!("{base}/account"))
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let first = page(session.clone()).await;
+    assert!(first.contains("id=\"devices\""), "{first}");
+    assert!(
+        first.contains("Web sign-in page"),
+        "the page's own device: {first}"
+    );
+    let csrf = csrf_of(&first);
+    let add = |name: &'static str, csrf: String| {
+        let (base, session) = (base.clone(), session.clone());
+        async move {
+            http()
+                .post(format!("{base}/account/devices"))
+                .header("cookie", session)
+                .form(&[("csrf", csrf.as_str()), ("name", name)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Added: its own digest user and password, shown on a page of their own.
+    let added = add("Kitchen phone", csrf.clone()).await;
+    assert_eq!(added.status(), 200);
+    let added = added.text().await.unwrap();
+    assert!(
+        added.contains("id=\"device-auth-username\">wes~"),
+        "{added}"
+    );
+    // A forged form is refused.
+    assert_eq!(add("Evil", "forged".into()).await.status(), 403);
+    let listed = page(session.clone()).await;
+    assert!(listed.contains("Kitchen phone"), "{listed}");
+    // Revoked from the page: gone from it, and from the service.
+    let out = env
+        .run(&[
+            "admin",
+            "--json",
+            "--database",
+            &service.database,
+            "devices",
+            "wes",
+        ])
+        .await;
+    let devices: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let desk = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "Kitchen phone")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoked = http()
+        .post(format!("{base}/account/devices/{desk}/revoke"))
+        .header("cookie", session.clone())
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 303);
+    let after = page(session).await;
+    assert!(!after.contains("Kitchen phone"), "{after}");
+    assert!(after.contains("Web sign-in page"));
+}

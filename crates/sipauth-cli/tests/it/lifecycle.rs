@@ -14,7 +14,7 @@ use sipauth_testkit::oidc_issuer;
 use crate::common::service::{login_with_api_strategy, serve, spawn_service, Service};
 use crate::common::Env;
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -22,7 +22,7 @@ fn http() -> reqwest::Client {
 }
 
 /// A free loopback port (the client's URIs must name it before the service starts).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -31,7 +31,7 @@ fn free_port() -> u16 {
 }
 
 /// Registers a web client for the service at `base` (RFC 7591): its id and secret.
-async fn register_web_client(base: &str) -> (String, String) {
+pub(crate) async fn register_web_client(base: &str) -> (String, String) {
     let discovery: Value = http()
         .get(format!(
             "{}/.well-known/openid-configuration",
@@ -67,7 +67,7 @@ async fn register_web_client(base: &str) -> (String, String) {
 }
 
 /// The web page's sign-in in `browser` (its provider session kept there): the session cookie.
-async fn web_sign_in(base: &str, browser: &Browser, login: &str) -> String {
+pub(crate) async fn web_sign_in(base: &str, browser: &Browser, login: &str) -> String {
     let start = http()
         .get(format!("{base}/auth/login/0"))
         .send()

@@ -24,6 +24,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
 use sipauth::{AuthorizationOptions, OidcClient, ProvisionedCredentials, TokenSet};
+use sipauth_provision::DeviceRequest;
 use sipauth_wire::ErrorCode;
 use subtle::ConstantTimeEq;
 
@@ -230,6 +231,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/account/{file}", get(download))
         .route("/auth/logout", post(logout))
         .route("/account/check", post(check_registration))
+        .route("/account/devices", post(add_device))
+        .route("/account/devices/{id}/revoke", post(revoke_device))
         .route_layer(axum::middleware::map_response(hardened))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -417,24 +420,32 @@ async fn callback(
     let provisioner = state.provisioner.clone();
     let who = identity.clone();
     let client_ip = ClientIp::text(ip.as_ref());
-    let provisioned =
-        match tokio::spawn(async move { provisioner.provision(&who, client_ip.as_deref()).await })
+    // With credentials per device, the page's own are those of the device "Web sign-in page".
+    let device = provisioner.per_device().then(|| DeviceRequest {
+        name: WEB_PAGE_DEVICE.into(),
+        user_agent: user_agent(&headers),
+    });
+    let provisioned = match tokio::spawn(async move {
+        provisioner
+            .provision_device(&who, client_ip.as_deref(), device.as_ref())
             .await
-        {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
-                let answer = crate::ApiError::from(e);
-                let (status, code) = (answer.status(), answer.code());
-                return with_cleared(pages::error(status, code.as_str(), banner));
-            }
-            Err(_) => {
-                return with_cleared(pages::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorCode::ServerError.as_str(),
-                    banner,
-                ))
-            }
-        };
+    })
+    .await
+    {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            let answer = crate::ApiError::from(e);
+            let (status, code) = (answer.status(), answer.code());
+            return with_cleared(pages::error(status, code.as_str(), banner));
+        }
+        Err(_) => {
+            return with_cleared(pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::ServerError.as_str(),
+                banner,
+            ))
+        }
+    };
     let Some(credentials) = ProvisionedCredentials::from_provisioning(
         &provisioned.to_wire(),
         sign_in.user_info.clone(),
@@ -470,20 +481,148 @@ async fn callback(
     response
 }
 
+/// The device the web page's own credentials belong to, with credentials per device.
+const WEB_PAGE_DEVICE: &str = "Web sign-in page";
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(web) = web(&state) else {
         return crate::ApiError::NotFound.into_response();
     };
     match web.session(&headers, state.now()).await {
         Err(page) => page,
-        Ok(Some((_, s))) => pages::account(
-            &s.credentials,
-            s.tokens.expires_at,
-            &web.providers[s.provider.min(web.providers.len().saturating_sub(1))].name,
-            &s.csrf,
+        Ok(Some((_, s))) => {
+            let devices = match state.provisioner.per_device() {
+                true => match state
+                    .provisioner
+                    .devices(s.identity.issuer(), s.identity.subject())
+                    .await
+                {
+                    Ok(list) => Some(list),
+                    Err(e) => {
+                        let answer = crate::ApiError::from(e);
+                        return pages::error(
+                            answer.status(),
+                            answer.code().as_str(),
+                            web.dev_banner,
+                        );
+                    }
+                },
+                false => None,
+            };
+            pages::account(
+                &s.credentials,
+                s.tokens.expires_at,
+                &web.providers[s.provider.min(web.providers.len().saturating_sub(1))].name,
+                &s.csrf,
+                devices.as_deref(),
+                web.dev_banner,
+            )
+        }
+        Ok(None) => Redirect::to(home_path(&state)).into_response(),
+    }
+}
+
+/// "Add a device": its name and the form's CSRF token.
+#[derive(Debug, Deserialize)]
+struct AddDeviceForm {
+    csrf: String,
+    name: String,
+}
+
+/// "Add a device" (credentials per device): the named device's own credentials, shown once
+/// on a page of their own (the same name shows the same again).
+async fn add_device(
+    State(state): State<AppState>,
+    ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
+    Form(form): Form<AddDeviceForm>,
+) -> Response {
+    let (web, _, session) = match posted_session(&state, &headers, &form.csrf).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    if !state.provisioner.per_device() {
+        return pages::error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound.as_str(),
+            web.dev_banner,
+        );
+    }
+    let provisioner = state.provisioner.clone();
+    let who = session.identity.clone();
+    let client_ip = ClientIp::text(ip.as_ref());
+    let device = DeviceRequest {
+        name: form.name.clone(),
+        user_agent: None,
+    };
+    let result = tokio::spawn(async move {
+        provisioner
+            .provision_device(&who, client_ip.as_deref(), Some(&device))
+            .await
+    })
+    .await;
+    let failed =
+        |code: ErrorCode, status: StatusCode| pages::error(status, code.as_str(), web.dev_banner);
+    match result {
+        Ok(Ok(provisioned)) => match ProvisionedCredentials::from_provisioning(
+            &provisioned.to_wire(),
+            session.credentials.user_info.clone(),
+        ) {
+            Some(c) => pages::device_added(&c, form.name.trim(), web.dev_banner),
+            None => failed(ErrorCode::ServerError, StatusCode::INTERNAL_SERVER_ERROR),
+        },
+        Ok(Err(e)) => {
+            let answer = crate::ApiError::from(e);
+            failed(answer.code(), answer.status())
+        }
+        Err(_) => failed(ErrorCode::ServerError, StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// "Revoke" on a device of the account page: its password stops working; back to the page.
+async fn revoke_device(
+    State(state): State<AppState>,
+    ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let (web, _, session) = match posted_session(&state, &headers, &form.csrf).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let provisioner = state.provisioner.clone();
+    let who = session.identity.clone();
+    let client_ip = ClientIp::text(ip.as_ref());
+    let result = tokio::spawn(async move {
+        provisioner
+            .revoke_device(who.issuer(), who.subject(), &id, client_ip.as_deref())
+            .await
+    })
+    .await;
+    match result {
+        Ok(Ok(true)) => Redirect::to("/account").into_response(),
+        Ok(Ok(false)) => pages::error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound.as_str(),
             web.dev_banner,
         ),
-        Ok(None) => Redirect::to(home_path(&state)).into_response(),
+        Ok(Err(e)) => {
+            let answer = crate::ApiError::from(e);
+            pages::error(answer.status(), answer.code().as_str(), web.dev_banner)
+        }
+        Err(_) => pages::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServerError.as_str(),
+            web.dev_banner,
+        ),
     }
 }
 

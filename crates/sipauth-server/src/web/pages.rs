@@ -92,12 +92,13 @@ fn expiry(at: Option<i64>) -> String {
     at.map_or_else(|| "unknown".into(), utc)
 }
 
-/// The account page.
+/// The account page (with credentials per device, `devices` lists the person's devices).
 pub(super) fn account(
     c: &ProvisionedCredentials,
     token_expires_at: Option<i64>,
     provider: &str,
     csrf: &str,
+    devices: Option<&[sipauth_provision::Device]>,
     dev: bool,
 ) -> Response {
     no_store(page(
@@ -146,6 +147,35 @@ pub(super) fn account(
                     li { a href="/account/linphonerc" download="linphonerc" { "linphone configuration (linphonerc)" } }
                 }
             }
+            @if let Some(devices) = devices {
+                h2 { "Your devices" }
+                p { "Each device has its own password. Revoke one you lost: the others keep working." }
+                table #devices {
+                    tr { th { "Name" } th { "Digest username" } th { "Last provisioned" } th { "User agent" } th {} }
+                    @for d in devices {
+                        tr {
+                            td { (d.name) }
+                            td { code { (d.authorization_username) } }
+                            td { (utc(d.last_provisioned_at)) }
+                            td { (d.user_agent.as_deref().unwrap_or("-")) }
+                            td {
+                                form method="post" action={ "/account/devices/" (d.id) "/revoke" } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button type="submit" { "Revoke" }
+                                }
+                            }
+                        }
+                    }
+                }
+                h3 { "Add a device" }
+                form #add-device method="post" action="/account/devices" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="device-name" { "Name " }
+                    input #device-name type="text" name="name" maxlength="64" required placeholder="Desk phone";
+                    " "
+                    button type="submit" { "Add a device" }
+                }
+            }
             h2 { "Check registration" }
             form method="post" action="/account/check" {
                 input type="hidden" name="csrf" value=(csrf);
@@ -162,6 +192,29 @@ pub(super) fn account(
                 }
                 button type="submit" { "Sign out" }
             }
+        },
+    ))
+}
+
+/// A device just added from the account page: its own credentials, to type into it.
+pub(super) fn device_added(c: &ProvisionedCredentials, name: &str, dev: bool) -> Response {
+    no_store(page(
+        "Device added",
+        dev,
+        html! {
+            h1 { "Device added: " (name) }
+            p { "Enter these in the device. Adding it again by the same name shows the same password." }
+            dl {
+                dt { "SIP URI" } dd { code { (c.sip_uri) } }
+                dt { "Authorization username" } dd { code #device-auth-username { (c.authorization_username) } }
+                dt { "Password" } dd { code #device-password { (c.password.secret()) } }
+                dt { "Realm" } dd { code { (c.realm) } }
+                dt { "WebSocket server" } dd { code { (c.ws_server_uri) } }
+                @if let Some(server) = &c.sip_server {
+                    dt { "SIP server (desk and native phones)" } dd { code { (server) } }
+                }
+            }
+            p { a href="/account" { "Back to your account" } }
         },
     ))
 }
@@ -244,7 +297,7 @@ mod tests {
         };
         let c = sipauth::ProvisionedCredentials::from_provisioning(&answer, Default::default())
             .unwrap();
-        let page = super::account(&c, None, "Example", "csrf", false);
+        let page = super::account(&c, None, "Example", "csrf", None, false);
         let body = axum::body::to_bytes(page.into_body(), 1 << 20)
             .await
             .unwrap();
