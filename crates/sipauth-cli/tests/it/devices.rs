@@ -87,6 +87,11 @@ async fn each_device_registers_with_its_own_credentials_and_is_revoked_alone() {
     assert_eq!(code, 0, "{doc}\n{}", kamailio.log());
     let aor = format!("dara@{DOMAIN}");
     assert_eq!(kamailio.contact_count(&aor).await, 2, "{}", kamailio.log());
+    // JsSIP too, with the configuration the command prints for the laptop (its digest user).
+    let jssip = laptop.run(&["credentials", "--format", "jssip"]).await;
+    let (code, report) =
+        crate::kamailio::jssip_register(&String::from_utf8_lossy(&jssip.stdout)).await;
+    assert_eq!(code, 0, "JsSIP: {report}\n{}", kamailio.log());
 
     // A third device is refused at the cap, saying so.
     let phone_token = token(&phone).await;

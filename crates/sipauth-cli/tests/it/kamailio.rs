@@ -129,7 +129,7 @@ async fn check_ws(
 }
 
 /// JsSIP registers with the configuration on stdin: (exit code, its report).
-async fn jssip_register(config: &str) -> (i32, Value) {
+pub(crate) async fn jssip_register(config: &str) -> (i32, Value) {
     let mut child = tokio::process::Command::new("node")
         .arg(testenv_dir().join("jssip").join("register.mjs"))
         .stdin(Stdio::piped())
