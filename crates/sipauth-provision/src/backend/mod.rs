@@ -3,9 +3,9 @@
 //! transaction; [`ephemeral`] writes nothing and signs `auth_ephemeral` credentials with the
 //! library's one HMAC function; [`kamailio_groups`] writes an account's call rights to
 //! Kamailio's `grp` table (for either, since the group module reads it whatever authenticates).
-//! The provisioner calls only the verbs here (the credentials a client presents, grant,
-//! revoke, rights) and the fast path's read, so Asterisk (PJSIP realtime), FreeSWITCH
-//! (directory over HTTP) and per-device credentials fit as new files beside these.
+//! The provisioner calls only the verbs here (the credentials a client presents, grant, a
+//! device's grant, ending devices, rights, revoke) and the fast path's read, so Asterisk
+//! (PJSIP realtime) and FreeSWITCH (directory over HTTP) fit as new files beside these.
 
 mod ephemeral;
 mod kamailio;
