@@ -917,3 +917,81 @@ async fn rejects_other_refusals_of_the_service_without_ending_the_session() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_session_lists_and_revokes_its_persons_devices_at_the_provisioning_service() {
+    use sipauth::Clock;
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    stub.set("/api/provision", leased("p1", clock.now_unix() + 3600));
+    let api = CredentialMapping::new(
+        "sip.example.com",
+        "ws://127.0.0.1:8088",
+        PasswordStrategy::api(
+            stub.url("/api/provision").parse().unwrap(),
+            sipauth::sip::ApiMethod::Post,
+        )
+        .with_device_name("Laptop"),
+    );
+    let token = json!({"access_token": "at-dev", "token_type": "Bearer", "expires_in": 3600});
+    let session = stub_session_with(&stub, &clock, token, api, false).await;
+    // The provision named the device.
+    let first = stub.requests("/api/provision").pop().unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&first.body).unwrap()["device"]["name"],
+        "Laptop"
+    );
+    // Beside the provisioning endpoint: its devices, with the access token.
+    stub.set(
+        "/api/devices",
+        Canned::json(
+            200,
+            json!({"devices": [{"id": "d1", "name": "Laptop", "authorizationUsername": "u1~ab12",
+                "createdAt": 1, "lastProvisionedAt": 2, "userAgent": null}]}),
+        ),
+    );
+    let list = session.devices().await.unwrap().unwrap();
+    assert_eq!(list.devices[0].authorization_username, "u1~ab12");
+    let asked = stub.requests("/api/devices").pop().unwrap();
+    assert_eq!(asked.headers["authorization"], "Bearer at-dev");
+    stub.set("/api/devices/d1", Canned::text(204, "application/json", ""));
+    assert_eq!(session.revoke_device("d1").await.unwrap(), Some(true));
+    assert_eq!(
+        stub.requests("/api/devices/d1").pop().unwrap().method,
+        "DELETE"
+    );
+    stub.set(
+        "/api/devices/d1",
+        Canned::json(404, json!({"error": "not_found"})),
+    );
+    assert_eq!(session.revoke_device("d1").await.unwrap(), Some(false));
+}
+
+#[tokio::test]
+async fn rejects_device_answers_that_are_not_lists_and_says_none_without_a_service() {
+    use sipauth::Clock;
+    let stub = Stub::start().await.unwrap();
+    let clock = ManualClock::starting_now();
+    stub.set("/api/provision", leased("p1", clock.now_unix() + 3600));
+    let api = CredentialMapping::new(
+        "sip.example.com",
+        "ws://127.0.0.1:8088",
+        PasswordStrategy::api(
+            stub.url("/api/provision").parse().unwrap(),
+            sipauth::sip::ApiMethod::Post,
+        ),
+    );
+    let token = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 3600});
+    let session = stub_session_with(&stub, &clock, token, api, false).await;
+    stub.set("/api/devices", Canned::json(200, json!(["not", "devices"])));
+    assert!(session.devices().await.is_err());
+    // Without a provisioning service there is nothing to list.
+    let plain = stub_session(
+        &stub,
+        &clock,
+        json!({"access_token": "x", "token_type": "Bearer", "expires_in": 3600}),
+    )
+    .await;
+    assert!(plain.devices().await.unwrap().is_none());
+    assert!(plain.revoke_device("d1").await.unwrap().is_none());
+}
