@@ -864,6 +864,8 @@ mod tests {
             "/run/hs",
             "--acr-values",
             "urn:mfa",
+            "--device-name",
+            "Laptop",
         ]);
         let expected = serde_json::json!({
             "provider": "okta", "issuer": "https://i", "client_id": "c", "client_secret": "s",
@@ -877,7 +879,7 @@ mod tests {
             "authorization_endpoint": "https://i/auth", "token_endpoint": "https://i/token",
             "userinfo_endpoint": "https://i/me", "revocation_endpoint": "https://i/revoke",
             "jwks_uri": "https://i/jwks", "static_password_file": "/run/sp",
-            "hmac_secret_file": "/run/hs", "acr_values": "urn:mfa"
+            "hmac_secret_file": "/run/hs", "acr_values": "urn:mfa", "device_name": "Laptop"
         });
         assert_eq!(serde_json::to_value(o.profile()).unwrap(), expected);
         // Every key of the file format is a flag of login, and the reverse.
