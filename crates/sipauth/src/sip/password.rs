@@ -380,26 +380,52 @@ pub(crate) async fn deprovision(
     http: &HttpClient,
     tokens: &TokenSet,
 ) -> Result<bool, CredentialError> {
+    let Some((url, raw)) = call_service(
+        strategy,
+        http,
+        tokens,
+        |e| Ok(e.clone()),
+        HttpRequest::delete,
+    )
+    .await?
+    else {
+        return Ok(false);
+    };
+    if raw.is_success() || raw.status == 404 {
+        Ok(true)
+    } else {
+        Err(api_status(&url, &raw))
+    }
+}
+
+/// One request of the `api` strategy's provisioning service beside its provisioning call
+/// (deprovision, devices): to the URL `url_of` makes of the endpoint, the method `request`
+/// names, with the access token and the strategy's timeout. The URL and the answer (any
+/// status); `None` for other strategies.
+async fn call_service(
+    strategy: &PasswordStrategy,
+    http: &HttpClient,
+    tokens: &TokenSet,
+    url_of: impl FnOnce(&Url) -> Result<Url, CredentialError>,
+    request: fn(Url) -> HttpRequest,
+) -> Result<Option<(Url, crate::http::RawResponse)>, CredentialError> {
     let PasswordStrategy::ApiGenerated {
         endpoint, timeout, ..
     } = strategy
     else {
-        return Ok(false);
+        return Ok(None);
     };
     crate::url_policy::require_secure("password endpoint", endpoint)
         .map_err(|e| CredentialError::Strategy(e.to_string()))?;
-    let request = HttpRequest::delete(endpoint.clone())
+    let url = url_of(endpoint)?;
+    let request = request(url.clone())
         .bearer(tokens.access_token.secret())
         .timeout(*timeout);
     let raw = http
         .send(Endpoint::PasswordApi, request)
         .await
-        .map_err(|e| api_failure(endpoint, e))?;
-    if raw.is_success() || raw.status == 404 {
-        Ok(true)
-    } else {
-        Err(api_status(endpoint, &raw))
-    }
+        .map_err(|e| api_failure(&url, e))?;
+    Ok(Some((url, raw)))
 }
 
 /// The provisioning service's devices endpoint beside the `api` strategy's endpoint
@@ -424,22 +450,12 @@ pub(crate) async fn list_devices(
     http: &HttpClient,
     tokens: &TokenSet,
 ) -> Result<Option<sipauth_wire::DeviceList>, CredentialError> {
-    let PasswordStrategy::ApiGenerated {
-        endpoint, timeout, ..
-    } = strategy
+    let to_devices = |e: &Url| devices_endpoint(e, None);
+    let Some((url, raw)) =
+        call_service(strategy, http, tokens, to_devices, HttpRequest::get).await?
     else {
         return Ok(None);
     };
-    crate::url_policy::require_secure("password endpoint", endpoint)
-        .map_err(|e| CredentialError::Strategy(e.to_string()))?;
-    let url = devices_endpoint(endpoint, None)?;
-    let request = HttpRequest::get(url.clone())
-        .bearer(tokens.access_token.secret())
-        .timeout(*timeout);
-    let raw = http
-        .send(Endpoint::PasswordApi, request)
-        .await
-        .map_err(|e| api_failure(&url, e))?;
     if !raw.is_success() {
         return Err(api_status(&url, &raw));
     }
@@ -456,22 +472,12 @@ pub(crate) async fn revoke_device(
     tokens: &TokenSet,
     id: &str,
 ) -> Result<Option<bool>, CredentialError> {
-    let PasswordStrategy::ApiGenerated {
-        endpoint, timeout, ..
-    } = strategy
+    let to_device = |e: &Url| devices_endpoint(e, Some(id));
+    let Some((url, raw)) =
+        call_service(strategy, http, tokens, to_device, HttpRequest::delete).await?
     else {
         return Ok(None);
     };
-    crate::url_policy::require_secure("password endpoint", endpoint)
-        .map_err(|e| CredentialError::Strategy(e.to_string()))?;
-    let url = devices_endpoint(endpoint, Some(id))?;
-    let request = HttpRequest::delete(url.clone())
-        .bearer(tokens.access_token.secret())
-        .timeout(*timeout);
-    let raw = http
-        .send(Endpoint::PasswordApi, request)
-        .await
-        .map_err(|e| api_failure(&url, e))?;
     match raw.status {
         _ if raw.is_success() => Ok(Some(true)),
         404 => Ok(Some(false)),
