@@ -35,6 +35,20 @@ fn ip_text(ip: &Option<Extension<ClientIp>>) -> Option<String> {
     ClientIp::text(ip.as_ref())
 }
 
+/// Runs a request's provisioning `work` in its own task: a client hanging up (or the request
+/// timeout) must not cut a database transaction in half; the work finishes, audited, whoever
+/// is still listening. Its outcome, or `500` when the task itself failed (`what` names it).
+pub(crate) async fn detached<T: Send + 'static>(
+    what: &'static str,
+    work: impl std::future::Future<Output = Result<T, sipauth_provision::ProvisionError>>
+        + Send
+        + 'static,
+) -> Result<Result<T, sipauth_provision::ProvisionError>, ApiError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("the {what} task failed: {e}")))
+}
+
 /// Provision the caller.
 #[utoipa::path(
     get,
@@ -77,15 +91,12 @@ async fn provision_for(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
         });
-    // Its own task: a client hanging up (or the request timeout) must not cut a database
-    // transaction in half; the provision finishes, audited, whoever is still listening.
-    let result = tokio::spawn(async move {
+    let result = detached("provision", async move {
         provisioner
             .provision_device(&identity, ip.as_deref(), device.as_ref())
             .await
     })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the provision task failed: {e}")))?;
+    .await?;
     state
         .metrics
         .provision(result.as_ref().map_or_else(|e| e.code().as_str(), |_| "ok"));
@@ -185,13 +196,12 @@ pub(crate) async fn revoke_device(
 ) -> Result<StatusCode, ApiError> {
     let provisioner = state.provisioner.clone();
     let ip = ip_text(&ip);
-    let revoked = tokio::spawn(async move {
+    let revoked = detached("revoke", async move {
         provisioner
             .revoke_device(identity.issuer(), identity.subject(), &id, ip.as_deref())
             .await
     })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the revoke task failed: {e}")))??;
+    .await??;
     if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -217,8 +227,9 @@ pub(crate) async fn deprovision(
 ) -> Result<StatusCode, ApiError> {
     let provisioner = state.provisioner.clone();
     let ip = ip_text(&ip);
-    tokio::spawn(async move { provisioner.deprovision(&identity, ip.as_deref()).await })
-        .await
-        .map_err(|e| ApiError::Internal(format!("the deprovision task failed: {e}")))??;
+    detached("deprovision", async move {
+        provisioner.deprovision(&identity, ip.as_deref()).await
+    })
+    .await??;
     Ok(StatusCode::NO_CONTENT)
 }

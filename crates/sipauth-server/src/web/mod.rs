@@ -425,7 +425,7 @@ async fn callback(
         name: WEB_PAGE_DEVICE.into(),
         user_agent: user_agent(&headers),
     });
-    let provisioned = match tokio::spawn(async move {
+    let provisioned = match crate::api::detached("provision", async move {
         provisioner
             .provision_device(&who, client_ip.as_deref(), device.as_ref())
             .await
@@ -562,7 +562,7 @@ async fn add_device(
         name: form.name.clone(),
         user_agent: None,
     };
-    let result = tokio::spawn(async move {
+    let result = crate::api::detached("provision", async move {
         provisioner
             .provision_device(&who, client_ip.as_deref(), Some(&device))
             .await
@@ -601,7 +601,7 @@ async fn revoke_device(
     let provisioner = state.provisioner.clone();
     let who = session.identity.clone();
     let client_ip = ClientIp::text(ip.as_ref());
-    let result = tokio::spawn(async move {
+    let result = crate::api::detached("revoke", async move {
         provisioner
             .revoke_device(who.issuer(), who.subject(), &id, client_ip.as_deref())
             .await
@@ -773,9 +773,10 @@ async fn logout(
         let provisioner = state.provisioner.clone();
         let who = session.identity.clone();
         let client_ip = ClientIp::text(ip.as_ref());
-        let _ =
-            tokio::spawn(async move { provisioner.deprovision(&who, client_ip.as_deref()).await })
-                .await;
+        let _ = crate::api::detached("deprovision", async move {
+            provisioner.deprovision(&who, client_ip.as_deref()).await
+        })
+        .await;
     }
     let mut response = Redirect::to(home_path(&state)).into_response();
     response
