@@ -694,6 +694,18 @@ async fn rejects_a_stored_session_of_another_client_and_leaves_it_alone() {
 }
 
 /// What a provisioning API with credential leases answers.
+/// The `api` strategy (POST) at `path` of `stub`, over sip.example.com.
+fn api_at(stub: &Stub, path: &str) -> CredentialMapping {
+    CredentialMapping::new(
+        "sip.example.com",
+        "ws://127.0.0.1:8088",
+        PasswordStrategy::api(
+            stub.url(path).parse().unwrap(),
+            sipauth::sip::ApiMethod::Post,
+        ),
+    )
+}
+
 fn leased(password: &str, expires_at: i64) -> Canned {
     Canned::json(
         200,
@@ -712,14 +724,7 @@ async fn credentials_are_provisioned_again_before_they_expire() {
     let clock = ManualClock::starting_now();
     let t0 = clock.now_unix();
     stub.set("/provision", leased("p1", t0 + 120));
-    let api = CredentialMapping::new(
-        "sip.example.com",
-        "ws://127.0.0.1:8088",
-        PasswordStrategy::api(
-            stub.url("/provision").parse().unwrap(),
-            sipauth::sip::ApiMethod::Post,
-        ),
-    );
+    let api = api_at(&stub, "/provision");
     // A long-lived access token without a refresh token: only the credentials are due.
     let token = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 86_400});
     let session = stub_session_with(&stub, &clock, token, api, true).await;
@@ -804,14 +809,7 @@ async fn deprovisioning_deletes_the_account_at_the_provisioning_service_with_the
     let clock = ManualClock::starting_now();
     use sipauth::Clock;
     stub.set("/provision", leased("p1", clock.now_unix() + 3600));
-    let api = CredentialMapping::new(
-        "sip.example.com",
-        "ws://127.0.0.1:8088",
-        PasswordStrategy::api(
-            stub.url("/provision").parse().unwrap(),
-            sipauth::sip::ApiMethod::Post,
-        ),
-    );
+    let api = api_at(&stub, "/provision");
     let token = json!({"access_token": "at-del", "token_type": "Bearer", "expires_in": 3600});
     let session = stub_session_with(&stub, &clock, token, api, false).await;
     stub.set("/provision", Canned::text(204, "application/json", ""));
@@ -839,14 +837,7 @@ async fn a_back_channel_logout_reported_by_the_service_ends_the_session_once() {
     let clock = ManualClock::starting_now();
     let t0 = clock.now_unix();
     stub.set("/provision", leased("p1", t0 + 120));
-    let api = CredentialMapping::new(
-        "sip.example.com",
-        "ws://127.0.0.1:8088",
-        PasswordStrategy::api(
-            stub.url("/provision").parse().unwrap(),
-            sipauth::sip::ApiMethod::Post,
-        ),
-    );
+    let api = api_at(&stub, "/provision");
     let token = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 86_400});
     let session = stub_session_with(&stub, &clock, token, api, true).await;
     let mut events = session.events();
@@ -882,14 +873,7 @@ async fn rejects_other_refusals_of_the_service_without_ending_the_session() {
     let clock = ManualClock::starting_now();
     use sipauth::Clock;
     stub.set("/provision", leased("p1", clock.now_unix() + 3600));
-    let api = CredentialMapping::new(
-        "sip.example.com",
-        "ws://127.0.0.1:8088",
-        PasswordStrategy::api(
-            stub.url("/provision").parse().unwrap(),
-            sipauth::sip::ApiMethod::Post,
-        ),
-    );
+    let api = api_at(&stub, "/provision");
     let token = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 3600});
     let session = stub_session_with(&stub, &clock, token, api, false).await;
     let mut events = session.events();
@@ -924,15 +908,8 @@ async fn a_session_lists_and_revokes_its_persons_devices_at_the_provisioning_ser
     let stub = Stub::start().await.unwrap();
     let clock = ManualClock::starting_now();
     stub.set("/api/provision", leased("p1", clock.now_unix() + 3600));
-    let api = CredentialMapping::new(
-        "sip.example.com",
-        "ws://127.0.0.1:8088",
-        PasswordStrategy::api(
-            stub.url("/api/provision").parse().unwrap(),
-            sipauth::sip::ApiMethod::Post,
-        )
-        .with_device_name("Laptop"),
-    );
+    let mut api = api_at(&stub, "/api/provision");
+    api.password = api.password.with_device_name("Laptop");
     let token = json!({"access_token": "at-dev", "token_type": "Bearer", "expires_in": 3600});
     let session = stub_session_with(&stub, &clock, token, api, false).await;
     // The provision named the device.
@@ -973,14 +950,7 @@ async fn rejects_device_answers_that_are_not_lists_and_says_none_without_a_servi
     let stub = Stub::start().await.unwrap();
     let clock = ManualClock::starting_now();
     stub.set("/api/provision", leased("p1", clock.now_unix() + 3600));
-    let api = CredentialMapping::new(
-        "sip.example.com",
-        "ws://127.0.0.1:8088",
-        PasswordStrategy::api(
-            stub.url("/api/provision").parse().unwrap(),
-            sipauth::sip::ApiMethod::Post,
-        ),
-    );
+    let api = api_at(&stub, "/api/provision");
     let token = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 3600});
     let session = stub_session_with(&stub, &clock, token, api, false).await;
     stub.set("/api/devices", Canned::json(200, json!(["not", "devices"])));
