@@ -247,38 +247,11 @@ fn csrf_of(page: &str) -> String {
 
 #[tokio::test]
 async fn the_account_page_lists_adds_and_revokes_devices() {
-    use crate::lifecycle::{free_port, http, register_web_client, web_sign_in};
+    use crate::lifecycle::{http, serve_with_web_client, web_sign_in};
     let env = Env::new("devices-web");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let (client_id, secret) = register_web_client(&base).await;
-    let secret_file = env.dir.join("web.secret");
-    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
-    let listen = format!("127.0.0.1:{port}");
-    let database = env.dir.join("server.db").display().to_string();
-    let issuer = sipauth_testkit::oidc_issuer();
-    let service = crate::common::service::spawn_service(
+    let (service, base, _) = serve_with_web_client(
         &env,
-        &[
-            "serve",
-            "--listen",
-            &listen,
-            "--issuer",
-            &issuer,
-            "--audience",
-            &client_id,
-            "--web-client-id",
-            &client_id,
-            "--web-client-secret-file",
-            secret_file.to_str().unwrap(),
-            "--sip-domain",
-            DOMAIN,
-            "--database",
-            &database,
-            "--credentials",
-            "per-device",
-        ],
-        database.clone(),
+        &["--sip-domain", DOMAIN, "--credentials", "per-device"],
     )
     .await;
     let session = web_sign_in(

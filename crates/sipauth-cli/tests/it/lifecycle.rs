@@ -66,6 +66,38 @@ pub(crate) async fn register_web_client(base: &str) -> (String, String) {
     )
 }
 
+/// `sipauth serve` on a free port with the web sign-in page, its client registered at the real
+/// provider for that port (`extra`: more flags): the service, its base URL, the client id.
+pub(crate) async fn serve_with_web_client(env: &Env, extra: &[&str]) -> (Service, String, String) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (client_id, secret) = register_web_client(&base).await;
+    let secret_file = env.dir.join("web.secret");
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let database = env.dir.join("server.db").display().to_string();
+    let issuer = oidc_issuer();
+    let secret_path = secret_file.display().to_string();
+    let mut args = vec![
+        "serve",
+        "--listen",
+        &listen,
+        "--issuer",
+        &issuer,
+        "--audience",
+        &client_id,
+        "--web-client-id",
+        &client_id,
+        "--web-client-secret-file",
+        &secret_path,
+        "--database",
+        &database,
+    ];
+    args.extend_from_slice(extra);
+    let service = spawn_service(env, &args, database.clone()).await;
+    (service, base, client_id)
+}
+
 /// The web page's sign-in in `browser` (its provider session kept there): the session cookie.
 pub(crate) async fn web_sign_in(base: &str, browser: &Browser, login: &str) -> String {
     let start = http()
@@ -133,36 +165,14 @@ async fn enabled(service: &Service, subject: &str) -> (i64, i64) {
 #[tokio::test]
 async fn a_logout_at_the_provider_ends_the_web_session_and_sip_access() {
     let env = Env::new("bcl-real");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let (client_id, secret) = register_web_client(&base).await;
-    let secret_file = env.dir.join("web.secret");
-    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
-    let listen = format!("127.0.0.1:{port}");
-    let database = env.dir.join("server.db").display().to_string();
-    let issuer = oidc_issuer();
-    let service = spawn_service(
+    let (service, base, client_id) = serve_with_web_client(
         &env,
         &[
-            "serve",
-            "--listen",
-            &listen,
-            "--issuer",
-            &issuer,
-            "--audience",
-            &client_id,
-            "--web-client-id",
-            &client_id,
-            "--web-client-secret-file",
-            secret_file.to_str().unwrap(),
             "--backchannel-logout",
             "disable",
             "--sip-domain",
             "sip.example.com",
-            "--database",
-            &database,
         ],
-        database.clone(),
     )
     .await;
     assert!(
@@ -183,7 +193,10 @@ async fn a_logout_at_the_provider_ends_the_web_session_and_sip_access() {
 
     // Wren logs out at the provider: it tells the service before it answers.
     let discovery: Value = http()
-        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            oidc_issuer()
+        ))
         .send()
         .await
         .unwrap()
