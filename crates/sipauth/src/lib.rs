@@ -119,6 +119,8 @@ pub use verify::{
     VerificationPolicy, VerifiedBy, VerifiedIdToken, VerifiedIdentity, VerifiedLogout,
     VerifyOptions, BACKCHANNEL_LOGOUT_EVENT,
 };
+#[cfg(feature = "native")]
+pub use verify::{SealError, SealedIdentity, SealingKey};
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.
 #[doc = include_str!("../../../README.md")]

@@ -263,6 +263,46 @@ impl OidcClient {
         Ok(request)
     }
 
+    /// Starts a sign-in whose pending half the caller keeps (a service whose instances share
+    /// their records): the URL to send the user to and what its callback needs, given back to
+    /// [`finish_sign_in`](Self::finish_sign_in). Nothing is kept in this client's store.
+    pub fn start_sign_in(
+        &self,
+        options: &AuthorizationOptions,
+    ) -> Result<(AuthorizationRequest, PendingSignIn), Error> {
+        Ok(authorize::build(
+            &self.provider,
+            options,
+            self.clock.now_unix(),
+            self.pending_ttl,
+        )?)
+    }
+
+    /// Completes a sign-in [`start_sign_in`](Self::start_sign_in) started, with its pending
+    /// half: the same checks as [`handle_callback`](Self::handle_callback) (the callback's
+    /// state must be the pending sign-in's, unexpired; redirect URI, `iss`, the code exchange
+    /// with its PKCE verifier, the ID token with its nonce).
+    pub async fn finish_sign_in(
+        &self,
+        callback_url: &str,
+        pending: PendingSignIn,
+    ) -> Result<SignIn, Error> {
+        let params = self.callback_params(callback_url)?;
+        let matches = params.state.as_ref().is_some_and(|s| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                s.secret().as_bytes(),
+                pending.state.secret().as_bytes(),
+            ))
+        });
+        let exchanged = self
+            .exchange_pending(params, matches.then_some(pending))
+            .await?;
+        let user_info = self
+            .user_info(&exchanged.tokens, exchanged.id_token.as_ref())
+            .await?;
+        Ok(self.signed_in(exchanged, user_info))
+    }
+
     /// Forgets a started sign-in (its PKCE verifier, state and nonce) before its callback.
     pub fn cancel_sign_in(&self, state: &str) -> Result<(), Error> {
         self.pending.take(state)?;
@@ -293,6 +333,18 @@ impl OidcClient {
     /// redirect URI, `iss`), exchanges the code and verifies the ID token. The session layer calls
     /// the halves separately to report each step.
     pub async fn exchange_callback(&self, callback_url: &str) -> Result<Exchanged, Error> {
+        let params = self.callback_params(callback_url)?;
+        // Taking the pending sign-in makes the state single use, whatever happens next.
+        let pending = match &params.state {
+            Some(state) => self.pending.take(state.secret())?,
+            None => None,
+        };
+        self.pending.sweep(self.clock.now_unix())?;
+        self.exchange_pending(params, pending).await
+    }
+
+    /// The callback's parameters, when it arrived at this client's redirect URI.
+    fn callback_params(&self, callback_url: &str) -> Result<callback::CallbackParams, Error> {
         let params = callback::parse(callback_url)?;
         let expected = without_query(&self.provider.redirect_uri);
         if params.arrived_at != expected {
@@ -302,13 +354,17 @@ impl OidcClient {
             }
             .into());
         }
+        Ok(params)
+    }
+
+    /// The rest of a callback once its pending sign-in (the one its state names, if any) is
+    /// found: the provider's error, the state, `iss`, the code exchange, the ID token.
+    async fn exchange_pending(
+        &self,
+        params: callback::CallbackParams,
+        pending: Option<PendingSignIn>,
+    ) -> Result<Exchanged, Error> {
         let now = self.clock.now_unix();
-        // Taking the pending sign-in makes the state single use, whatever happens next.
-        let pending = match &params.state {
-            Some(state) => self.pending.take(state.secret())?,
-            None => None,
-        };
-        self.pending.sweep(now)?;
         if let Some(error) = params.error {
             return Err(error.into());
         }

@@ -16,6 +16,8 @@
 mod crypto;
 mod introspection;
 mod jwks;
+#[cfg(feature = "native")]
+mod sealed;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -29,6 +31,8 @@ use serde_json::{Map, Value};
 pub use crate::provider::Issuer;
 pub use introspection::Introspector;
 pub use jwks::JwksCache;
+#[cfg(feature = "native")]
+pub use sealed::{SealError, SealedIdentity, SealingKey};
 
 use crate::clock::{secs, SharedClock};
 use crate::error::{Error, VerificationError};
@@ -154,7 +158,7 @@ impl VerificationPolicy {
 }
 
 /// How an identity was verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum VerifiedBy {

@@ -172,6 +172,46 @@ async fn rejects_tampered_state_and_keeps_the_real_one_usable() {
 }
 
 #[tokio::test]
+async fn a_sign_in_started_by_one_client_finishes_at_another_with_its_pending_half() {
+    // Two service instances: each its own client (and its own store), the pending sign-in
+    // kept by the caller (a shared database) between the redirect and the callback.
+    let (first, second) = (public_client().await, public_client().await);
+    let (request, pending) = first
+        .start_sign_in(&AuthorizationOptions::default())
+        .unwrap();
+    assert_eq!(pending.state.secret(), request.state.secret());
+    let callback = Browser::new()
+        .unwrap()
+        .sign_in(request.url.as_str(), "alice", REDIRECT)
+        .await
+        .unwrap();
+    // Nothing was kept in the first client's own store.
+    let err = first.handle_callback(&callback).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+    let sign_in = second.finish_sign_in(&callback, pending).await.unwrap();
+    assert_signed_in_as(&sign_in, "alice", clients::PUBLIC);
+}
+
+#[tokio::test]
+async fn rejects_a_callback_whose_state_is_not_the_pending_sign_ins() {
+    let client = public_client().await;
+    let (request, _pending) = client
+        .start_sign_in(&AuthorizationOptions::default())
+        .unwrap();
+    let callback = Browser::new()
+        .unwrap()
+        .sign_in(request.url.as_str(), "alice", REDIRECT)
+        .await
+        .unwrap();
+    // Another sign-in's pending half (its own verifier and nonce) does not finish this one.
+    let (_, other) = client
+        .start_sign_in(&AuthorizationOptions::default())
+        .unwrap();
+    let err = client.finish_sign_in(&callback, other).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_state");
+}
+
+#[tokio::test]
 async fn rejects_reused_state() {
     let client = public_client().await;
     let callback = browse(&client, "alice").await;
