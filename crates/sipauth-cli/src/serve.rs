@@ -223,6 +223,23 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
             }
         });
     }
+    {
+        // Expired shared records (sign-ins never finished, sessions past their lifetime,
+        // logout tokens past their expiry) are never answered; once a minute they are removed.
+        let provisioner = state.provisioner.clone();
+        let clock = state.clock.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match provisioner.shared_records().sweep(clock.now_unix()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(records = n, "swept expired shared records"),
+                    Err(e) => tracing::warn!(error = %e, "the shared records' sweep failed"),
+                }
+            }
+        });
+    }
     if config.credential_ttl().is_some() {
         // Leases end at the SIP server within a second of their end.
         let state = state.clone();

@@ -46,5 +46,5 @@ pub use provisioner::{
     DeviceLimit, DeviceRequest, Provisioned, Provisioner, SipSettings, UNNAMED_DEVICE,
 };
 pub use rights::{Right, Rights};
-pub use store::Database;
+pub use store::{Database, Inserted, NewRecord, SharedRecords};
 pub use tenancy::Tenancy;

@@ -37,6 +37,18 @@ impl ServerSecret {
         Ok(Self(bytes))
     }
 
+    /// Reads the secret from `path` (one trailing newline ignored); a missing file is an error
+    /// (several instances must share one secret: none may make its own).
+    pub fn load(path: &Path) -> Result<Self, ProvisionError> {
+        match sipauth::read_secret_file(path) {
+            Ok(text) => Self::new(text.secret().as_bytes().to_vec()),
+            Err(e) => Err(ProvisionError::Config(format!(
+                "secret file {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
     /// Reads the secret from `path` (one trailing newline ignored), or creates it there with
     /// 32 random bytes, mode 0600, when the file does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, ProvisionError> {
@@ -56,6 +68,17 @@ impl ServerSecret {
             }
             Err(e) => Err(what(e)),
         }
+    }
+
+    /// The key records shared by several instances are sealed with (the web page's sessions):
+    /// derived from this secret under its own label, so every instance with the secret has it
+    /// and no password is derivable from it.
+    pub fn sealing_key(&self) -> sipauth::SealingKey {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(b"sipauth record sealing key v1");
+        let bytes: [u8; 32] = mac.finalize().into_bytes().into();
+        sipauth::SealingKey::new(&bytes)
     }
 
     /// The password of (issuer, subject) at this generation.
@@ -112,6 +135,11 @@ pub(crate) struct PasswordIssuer {
 }
 
 impl PasswordIssuer {
+    /// The secret passwords derive from.
+    pub(crate) fn secret(&self) -> &ServerSecret {
+        &self.secret
+    }
+
     pub(crate) fn new(secret: ServerSecret) -> Self {
         Self {
             secret,

@@ -447,6 +447,18 @@ impl Provisioner {
         &self.db
     }
 
+    /// The records every instance on this database shares (the web page's, the back-channel
+    /// replay cache).
+    pub fn shared_records(&self) -> crate::SharedRecords {
+        crate::SharedRecords::new(self.db.clone())
+    }
+
+    /// The key shared records are sealed with: the server secret's, so every instance with
+    /// that secret has it.
+    pub fn sealing_key(&self) -> sipauth::SealingKey {
+        self.passwords.secret().sealing_key()
+    }
+
     /// The audit writer (started on first use, on the caller's runtime).
     pub(crate) fn audit_writer(&self) -> &AuditLog {
         self.audit.get_or_init(|| AuditLog::start(self.db.clone()))

@@ -1653,3 +1653,123 @@ async fn at_the_device_limit_the_least_recently_provisioned_device_can_make_room
         assert_eq!(bad.code().as_str(), "invalid_request", "{kind}");
     }
 }
+
+/// Records the service's instances share: one live record per id, a cap on live records of a
+/// kind, one taker of a record, a person's records ended together, expired ones never answered
+/// and swept. Both engines.
+#[tokio::test]
+async fn shared_records_are_kept_once_taken_once_capped_and_swept() {
+    use sipauth_provision::{Inserted, NewRecord, SharedRecords};
+    for (engine, url) in databases("records").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let records: SharedRecords = p.shared_records();
+        let record = |id: &'static str, expires_at: i64, person: Option<&'static str>| NewRecord {
+            kind: "session",
+            id,
+            data: id,
+            expires_at,
+            person,
+            sid: None,
+        };
+        assert_eq!(
+            records
+                .insert(record("a", 110, Some("ana")), 3, 100)
+                .await
+                .unwrap(),
+            Inserted::Kept,
+            "{engine}"
+        );
+        // A live id is never overwritten; a replayed logout token is this case.
+        assert_eq!(
+            records
+                .insert(record("a", 200, None), 3, 100)
+                .await
+                .unwrap(),
+            Inserted::Exists,
+            "{engine}"
+        );
+        assert_eq!(
+            records.get("session", "a", 109).await.unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            records.get("session", "a", 110).await.unwrap(),
+            None,
+            "{engine}: expired"
+        );
+        assert_eq!(
+            records.get("flow", "a", 100).await.unwrap(),
+            None,
+            "{engine}: another kind"
+        );
+        for id in ["b", "c"] {
+            records
+                .insert(record(id, 500, Some("ana")), 3, 100)
+                .await
+                .unwrap();
+        }
+        // Three live records of the kind: a fourth is refused, and none is dropped for it.
+        assert_eq!(
+            records
+                .insert(record("d", 500, None), 3, 100)
+                .await
+                .unwrap(),
+            Inserted::Full,
+            "{engine}"
+        );
+        // Once "a" expired, its id and its place are free again.
+        assert_eq!(
+            records
+                .insert(record("d", 500, None), 3, 120)
+                .await
+                .unwrap(),
+            Inserted::Kept,
+            "{engine}"
+        );
+        assert_eq!(
+            records
+                .insert(record("a", 500, None), 3, 120)
+                .await
+                .unwrap(),
+            Inserted::Full,
+            "{engine}: b, c and d live"
+        );
+        // Taken once: the second taker has nothing.
+        assert_eq!(
+            records.take("session", "d", 120).await.unwrap().as_deref(),
+            Some("d")
+        );
+        assert_eq!(
+            records.take("session", "d", 120).await.unwrap(),
+            None,
+            "{engine}"
+        );
+        // A person's records end together, and only theirs.
+        let mut ended = records
+            .remove_tagged("session", Some("ana"), None)
+            .await
+            .unwrap();
+        ended.sort();
+        assert_eq!(ended, ["a", "b", "c"], "{engine}");
+        assert_eq!(
+            records
+                .remove_tagged("session", Some("ana"), None)
+                .await
+                .unwrap(),
+            Vec::<String>::new()
+        );
+        records
+            .insert(record("e", 130, None), 3, 120)
+            .await
+            .unwrap();
+        records
+            .insert(record("f", 900, None), 3, 120)
+            .await
+            .unwrap();
+        assert_eq!(records.sweep(130).await.unwrap(), 1, "{engine}: e expired");
+        assert_eq!(
+            records.get("session", "f", 130).await.unwrap().as_deref(),
+            Some("f")
+        );
+    }
+}

@@ -80,7 +80,7 @@ pub struct ServiceConfig {
     /// Database: a path or sqlite:PATH (default <data dir>/sipauth/server.db), or postgres://...
     #[arg(long, env = "SIPAUTH_DATABASE")]
     pub database: Option<String>,
-    /// The password-derivation secret (created 0600 when missing; default <data dir>/sipauth/server.secret).
+    /// The password-derivation secret, also sealing the records instances share (created 0600 when missing on SQLite; on PostgreSQL it must exist, the same file on every instance; default <data dir>/sipauth/server.secret).
     #[arg(long, env = "SIPAUTH_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
     /// The secret itself (prefer `secret_file`; the variable is `SIPAUTH_SERVER_SECRET`, never
@@ -786,12 +786,28 @@ impl ServiceConfig {
         let secret = match (&self.secret, std::env::var("SIPAUTH_SERVER_SECRET")) {
             (_, Ok(env)) if !env.is_empty() => ServerSecret::new(env.trim_end().as_bytes())?,
             (Some(inline), _) => ServerSecret::new(inline.secret().as_bytes())?,
-            _ => ServerSecret::load_or_create(
-                &self
+            _ => {
+                let path = self
                     .secret_file
                     .clone()
-                    .unwrap_or_else(|| data_dir.join("server.secret")),
-            )?,
+                    .unwrap_or_else(|| data_dir.join("server.secret"));
+                if Database::is_postgres_url(&self.database_url(data_dir)) {
+                    // Several instances share PostgreSQL: a secret one of them made for itself
+                    // would give the same person other passwords (and unreadable sessions) on
+                    // the others.
+                    ServerSecret::load(&path).map_err(|e| {
+                        ConfigError::new(format!(
+                            "{e}: on PostgreSQL every instance needs the same server secret, \
+                             made once by the operator (e.g. `head -c 32 /dev/urandom | base64 \
+                             > {}` with mode 0600) and given to each by --secret-file or \
+                             SIPAUTH_SERVER_SECRET; an instance never makes its own there",
+                            path.display()
+                        ))
+                    })?
+                } else {
+                    ServerSecret::load_or_create(&path)?
+                }
+            }
         };
         let backend = match self.backend.kind.unwrap_or_default() {
             BackendKind::Kamailio => Backend::KamailioSubscriber {
@@ -1174,8 +1190,14 @@ impl ServiceConfig {
             let loopback_http = url::Url::parse(base)
                 .ok()
                 .is_some_and(|u| u.scheme() == "http" && sipauth::is_loopback_url(&u));
+            let (records, key) = (
+                state.provisioner.shared_records(),
+                state.provisioner.sealing_key(),
+            );
             state = state.with_web(crate::web::Web::new(
                 web_providers,
+                records,
+                key,
                 !loopback_http,
                 self.dev.is_some(),
             ));

@@ -36,7 +36,7 @@ impl Database {
     /// migrations. A SQLite file is created when missing.
     pub async fn open(url: &str) -> Result<Self, ProvisionError> {
         sqlx::any::install_default_drivers();
-        let (kind, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (kind, url) = if Self::is_postgres_url(url) {
             (Kind::Postgres, url.to_string())
         } else {
             let path = url
@@ -53,7 +53,13 @@ impl Database {
                 Kind::Sqlite => 4,
                 Kind::Postgres => 16,
             })
-            .acquire_timeout(Duration::from_secs(5))
+            // How long a request waits for a connection: SQLite's writers queue in this
+            // process; PostgreSQL's pool is only busy when the server is gone or overloaded,
+            // and then an answer at once (503, Retry-After) beats one after the outage.
+            .acquire_timeout(match kind {
+                Kind::Sqlite => Duration::from_secs(5),
+                Kind::Postgres => Duration::from_secs(1),
+            })
             // A ping before every acquire doubles the round trips of a provision; a dead
             // connection fails its statement and the pool replaces it.
             .test_before_acquire(false)
@@ -94,6 +100,16 @@ impl Database {
     /// The connection pool (for operators' queries and tests).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// True on PostgreSQL: the database several instances share.
+    pub fn is_shared(&self) -> bool {
+        self.kind == Kind::Postgres
+    }
+
+    /// True for a URL naming PostgreSQL.
+    pub fn is_postgres_url(url: &str) -> bool {
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
     }
 
     /// True when the database answers.

@@ -2,7 +2,8 @@
 //! migrations), the account SQL ([`accounts`]: every statement on `sipauth_account`), and the
 //! audit log ([`audit`]: rows written in a change's own transaction, or by group commit for
 //! provisions that change nothing), what is kept of deleted accounts ([`retired`]), and the
-//! provider's directory ([`directory`]: SCIM users, groups, memberships). Every
+//! provider's directory ([`directory`]: SCIM users, groups, memberships), the records the
+//! service's instances share ([`records`]). Every
 //! read a write transaction writes back is a locked read ([`WriteTx::lock_clause`]). A SIP backend's own tables are the backend's
 //! ([`crate::backend`]); this module gives it the transaction to write them in.
 
@@ -11,12 +12,14 @@ pub(crate) mod audit;
 pub(crate) mod db;
 pub(crate) mod devices;
 pub(crate) mod directory;
+pub(crate) mod records;
 pub(crate) mod retired;
 
 use sqlx::{Any, Transaction};
 
 use crate::error::ProvisionError;
 pub use db::Database;
+pub use records::{Inserted, NewRecord, SharedRecords};
 
 /// A write transaction, with SQLite's process-wide writer turn when on SQLite.
 pub(crate) struct WriteTx<'a> {

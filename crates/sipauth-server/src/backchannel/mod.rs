@@ -3,12 +3,11 @@
 //! logout token goes through the library's one verification path with its own policy
 //! ([`sipauth::TokenVerifier::verify_logout_token`]: the issuer's keys, `aud` the web page's
 //! client at that issuer, `iat` recent, the logout event, `sub`/`sid`, no nonce); a `jti` seen
-//! before is refused while the token lives. Effect: the person's web sessions end, and their
+//! before is refused while the token lives (remembered in the database every instance shares:
+//! a token replayed at another instance is refused there too). Effect: the person's web sessions end, and their
 //! SIP access as the issuer's `backchannel_logout` says ([`LogoutEffect`]: sessions, rotate,
 //! disable). Answers per the spec: 200, or 400 with a JSON error; `Cache-Control: no-store`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -27,8 +26,8 @@ use crate::state::AppState;
 /// How old a logout token may be (its `iat`).
 pub const LOGOUT_TOKEN_MAX_AGE: Duration = Duration::from_secs(300);
 
-/// The most logout tokens remembered against replay.
-const MAX_SEEN: usize = 100_000;
+/// The most live logout tokens remembered against replay (by all instances).
+const MAX_SEEN: i64 = 100_000;
 
 /// One client of the web page at one issuer: the audience of that issuer's logout tokens, and
 /// what a logout does to SIP access.
@@ -39,11 +38,10 @@ struct LogoutClient {
     effect: LogoutEffect,
 }
 
-/// The back-channel logout endpoint's settings and its replay cache.
+/// The back-channel logout endpoint's settings (its replay cache is in the shared database).
 #[derive(Debug, Default)]
 pub struct Backchannel {
     clients: Vec<LogoutClient>,
-    seen: Mutex<HashMap<String, i64>>,
 }
 
 impl Backchannel {
@@ -61,25 +59,6 @@ impl Backchannel {
             effect,
         });
         self
-    }
-
-    /// Records `key` until `until`; false when it was recorded and still lives (a replay), or
-    /// when the cache is full of live tokens.
-    fn first_time(&self, key: String, now: i64, until: i64) -> Result<bool, ApiError> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.get(&key).is_some_and(|exp| *exp >= now) {
-            return Ok(false);
-        }
-        if seen.len() >= MAX_SEEN {
-            seen.retain(|_, exp| *exp >= now);
-            if seen.len() >= MAX_SEEN {
-                return Err(ApiError::Unavailable(
-                    "too many live logout tokens remembered".into(),
-                ));
-            }
-        }
-        seen.insert(key, until);
-        Ok(true)
     }
 }
 
@@ -151,12 +130,32 @@ async fn handle(state: &AppState, body: Body) -> Result<(), ApiError> {
             refuse(format!("the logout token is not valid ({reason})"))
         })?;
     let now = state.now();
-    if !backchannel.first_time(
-        format!("{}\n{}", logout.issuer(), logout.jti()),
-        now,
-        logout.expires_at(),
-    )? {
-        return Err(refuse("the logout token was used before"));
+    let seen = state
+        .provisioner
+        .shared_records()
+        .insert(
+            sipauth_provision::NewRecord {
+                kind: "logout_jti",
+                id: &crate::web::digest(&[logout.issuer(), logout.jti()]),
+                data: "",
+                expires_at: logout.expires_at(),
+                person: None,
+                sid: None,
+            },
+            MAX_SEEN,
+            now,
+        )
+        .await?;
+    match seen {
+        sipauth_provision::Inserted::Kept => {}
+        sipauth_provision::Inserted::Exists => {
+            return Err(refuse("the logout token was used before"))
+        }
+        sipauth_provision::Inserted::Full => {
+            return Err(ApiError::Unavailable(
+                "too many live logout tokens remembered".into(),
+            ))
+        }
     }
     // The strongest effect among the issuer's clients (one web client per issuer, usually).
     let effect = clients

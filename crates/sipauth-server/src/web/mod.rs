@@ -6,9 +6,10 @@
 //!
 //! Cookies: `sipauth_flow` binds a started sign-in to the browser that started it (a callback
 //! without it is refused: login CSRF), `sipauth_session` is the session id. Both HttpOnly,
-//! SameSite=Lax, Secure with the `__Host-` prefix except on plain-HTTP loopback. Flows and
-//! sessions are records in [`store`]'s stores (this process's memory now); signing out deletes
-//! the record, so a copied cookie stops working. Every state-changing form carries the
+//! SameSite=Lax, Secure with the `__Host-` prefix except on plain-HTTP loopback. Flows (with
+//! the sign-in's PKCE verifier and nonce) and sessions are sealed records in the database every
+//! instance shares ([`store`]): a sign-in started at one instance finishes at another, and a
+//! restart signs nobody out. Signing out deletes the record, so a copied cookie stops working. Every state-changing form carries the
 //! session's CSRF token. Pages are [`pages`]', served with a strict content security policy
 //! (`hardened`). The routes sit behind the API's guard (allowlist, per-IP limit).
 
@@ -22,22 +23,29 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
-use serde::Deserialize;
-use sipauth::{AuthorizationOptions, OidcClient, ProvisionedCredentials, TokenSet};
+use serde::{Deserialize, Serialize};
+use sipauth::{
+    AuthorizationOptions, OidcClient, PendingSignIn, ProvisionedCredentials, SealedIdentity,
+    SealingKey, TokenSet,
+};
 use sipauth_provision::DeviceRequest;
 use sipauth_wire::ErrorCode;
 use subtle::ConstantTimeEq;
 
 use crate::edge::ClientIp;
 use crate::AppState;
-use store::{MemoryRecords, Records};
+pub(crate) use store::digest;
+use store::{Record, Sealed, Tags};
 
 /// How long a session lasts (seconds).
 pub const SESSION_TTL: i64 = 8 * 3600;
 /// How long a started sign-in may take (seconds).
 const FLOW_TTL: i64 = 600;
-/// The most sessions and started sign-ins kept.
-const MAX_RECORDS: usize = 50_000;
+/// The most live sessions kept (by all instances).
+const MAX_SESSIONS: i64 = 50_000;
+/// The most live started sign-ins kept (by all instances): unauthenticated work, bounded like
+/// the library's own pending sign-ins.
+const MAX_FLOWS: i64 = sipauth::DEFAULT_MAX_PENDING_SIGN_INS as i64;
 
 /// The browser's cookies: its session, and the binding of the sign-in it started.
 #[derive(Debug, Clone, Copy)]
@@ -55,10 +63,23 @@ pub struct WebProvider {
     pub client: OidcClient,
 }
 
-#[derive(Debug, Clone)]
+/// A started sign-in: which provider, the browser's binding, and what its callback needs
+/// (state, PKCE verifier, nonce).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Flow {
     provider: usize,
     binding: String,
+    pending: PendingSignIn,
+}
+
+impl Record for Flow {
+    fn encode(&self, _: &SealingKey) -> Option<Vec<u8>> {
+        serde_json::to_vec(self).ok()
+    }
+
+    fn decode(bytes: &[u8], _: &SealingKey) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
 }
 
 /// One signed-in browser.
@@ -71,33 +92,62 @@ struct WebSession {
     csrf: String,
 }
 
-/// The sign-in page's settings and records.
-#[derive(Debug)]
-pub struct Web {
-    providers: Vec<WebProvider>,
-    secure_cookies: bool,
-    dev_banner: bool,
-    flows: Box<dyn Records<Flow>>,
-    sessions: Box<dyn Records<WebSession>>,
+/// A session as stored: its identity sealed (opened only under the key that sealed it).
+#[derive(Serialize, Deserialize)]
+struct StoredSession {
+    provider: usize,
+    credentials: ProvisionedCredentials,
+    tokens: TokenSet,
+    identity: SealedIdentity,
+    csrf: String,
 }
 
-impl Web {
-    /// The page for `providers`; cookies are `Secure` unless the service listens on loopback
-    /// only; `dev_banner` labels every page as the development setup.
-    pub fn new(providers: Vec<WebProvider>, secure_cookies: bool, dev_banner: bool) -> Self {
-        Self {
-            providers,
-            secure_cookies,
-            dev_banner,
-            flows: Box::new(MemoryRecords::new(FLOW_TTL, MAX_RECORDS)),
-            sessions: Box::new(MemoryRecords::new(SESSION_TTL, MAX_RECORDS)),
-        }
+impl Record for WebSession {
+    fn encode(&self, key: &SealingKey) -> Option<Vec<u8>> {
+        serde_json::to_vec(&StoredSession {
+            provider: self.provider,
+            credentials: self.credentials.clone(),
+            tokens: self.tokens.clone(),
+            identity: self.identity.seal(key).ok()?,
+            csrf: self.csrf.clone(),
+        })
+        .ok()
     }
 
+    fn decode(bytes: &[u8], key: &SealingKey) -> Option<Self> {
+        let s: StoredSession = serde_json::from_slice(bytes).ok()?;
+        Some(Self {
+            provider: s.provider,
+            credentials: s.credentials,
+            tokens: s.tokens,
+            identity: s.identity.open(key)?,
+            csrf: s.csrf,
+        })
+    }
+
+    fn tags(&self) -> Tags {
+        let issuer = self.identity.issuer().to_string();
+        Tags {
+            person: Some((issuer.clone(), self.identity.subject().to_string())),
+            sid: self
+                .identity
+                .string("sid")
+                .map(|sid| (issuer, sid.to_string())),
+        }
+    }
+}
+
+/// The page's cookies: `Secure`, with the `__Host-` prefix, unless on plain-HTTP loopback.
+#[derive(Debug, Clone, Copy)]
+struct Cookies {
+    secure: bool,
+}
+
+impl Cookies {
     /// A cookie's name: with the `__Host-` prefix when `Secure` (the browser then refuses it
     /// from a sibling domain, from plain HTTP, and with a `Domain` or a narrower path).
-    fn cookie_name(&self, which: Cookie) -> &'static str {
-        match (which, self.secure_cookies) {
+    fn name(&self, which: Cookie) -> &'static str {
+        match (which, self.secure) {
             (Cookie::Session, true) => "__Host-sipauth_session",
             (Cookie::Session, false) => "sipauth_session",
             (Cookie::Flow, true) => "__Host-sipauth_flow",
@@ -106,18 +156,52 @@ impl Web {
     }
 
     /// `Set-Cookie` for `which` (an empty value with `max_age` 0 clears it).
-    fn cookie(&self, which: Cookie, value: &str, max_age: i64) -> HeaderValue {
-        let name = self.cookie_name(which);
+    fn set(&self, which: Cookie, value: &str, max_age: i64) -> HeaderValue {
+        let name = self.name(which);
         // `__Host-` needs `Path=/`; on plain-HTTP loopback the flow cookie stays on /auth.
-        let path = match (which, self.secure_cookies) {
+        let path = match (which, self.secure) {
             (Cookie::Flow, false) => "/auth",
             _ => "/",
         };
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        let secure = if self.secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
             "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
         ))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+/// The sign-in page's settings and records.
+#[derive(Debug)]
+pub struct Web {
+    providers: Vec<WebProvider>,
+    cookies: Cookies,
+    dev_banner: bool,
+    flows: Sealed<Flow>,
+    sessions: Sealed<WebSession>,
+}
+
+impl Web {
+    /// The page for `providers`, its records in `records` sealed under `key` (every instance
+    /// sharing them needs the same); cookies are `Secure` unless the service listens on
+    /// loopback only; `dev_banner` labels every page as the development setup.
+    pub fn new(
+        providers: Vec<WebProvider>,
+        records: sipauth_provision::SharedRecords,
+        key: SealingKey,
+        secure_cookies: bool,
+        dev_banner: bool,
+    ) -> Self {
+        let key = Arc::new(key);
+        Self {
+            providers,
+            cookies: Cookies {
+                secure: secure_cookies,
+            },
+            dev_banner,
+            flows: Sealed::new(records.clone(), key.clone(), "flow", FLOW_TTL, MAX_FLOWS),
+            sessions: Sealed::new(records, key, "session", SESSION_TTL, MAX_SESSIONS),
+        }
     }
 
     /// Ends every session of (issuer, subject): the provider ended that person's access.
@@ -136,12 +220,7 @@ impl Web {
         subject: Option<&str>,
         sid: Option<&str>,
     ) -> Vec<String> {
-        let which = |s: &WebSession| {
-            s.identity.issuer() == issuer
-                && (subject.is_some_and(|sub| s.identity.subject() == sub)
-                    || sid.is_some_and(|sid| s.identity.string("sid") == Some(sid)))
-        };
-        match self.sessions.remove_where(&which).await {
+        match self.sessions.remove_tagged(issuer, subject, sid).await {
             Ok(ended) => ended
                 .into_iter()
                 .map(|s| s.identity.subject().to_string())
@@ -159,7 +238,7 @@ impl Web {
         headers: &HeaderMap,
         now: i64,
     ) -> Result<Option<(String, WebSession)>, Response> {
-        let Some(id) = cookie(headers, self.cookie_name(Cookie::Session)) else {
+        let Some(id) = cookie(headers, self.cookies.name(Cookie::Session)) else {
             return Ok(None);
         };
         match self.sessions.get(&id, now).await {
@@ -287,11 +366,11 @@ async fn login(State(state): State<AppState>, Path(index): Path<usize>) -> Respo
             web.dev_banner,
         );
     };
-    let request = match provider
+    let (request, pending) = match provider
         .client
-        .authorization_request(&AuthorizationOptions::default())
+        .start_sign_in(&AuthorizationOptions::default())
     {
-        Ok(r) => r,
+        Ok(started) => started,
         Err(e) => {
             tracing::warn!(error = %e, "cannot start a web sign-in");
             return pages::error(StatusCode::SERVICE_UNAVAILABLE, e.code(), web.dev_banner);
@@ -307,15 +386,19 @@ async fn login(State(state): State<AppState>, Path(index): Path<usize>) -> Respo
     let flow = Flow {
         provider: index,
         binding: binding.clone(),
+        pending,
     };
-    let id = request.state.secret().to_string();
-    if let Err(e) = web.flows.put(id, flow, state.now()).await {
+    if let Err(e) = web
+        .flows
+        .put(request.state.secret(), &flow, state.now())
+        .await
+    {
         return web.unavailable(e);
     }
     let mut response = Redirect::to(request.url.as_str()).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        web.cookie(Cookie::Flow, &binding, FLOW_TTL),
+        web.cookies.set(Cookie::Flow, &binding, FLOW_TTL),
     );
     response
 }
@@ -348,13 +431,14 @@ async fn callback(
             Err(e) => return web.unavailable(e),
         };
         if let Some(found) = found {
-            if cookie(&headers, web.cookie_name(Cookie::Flow))
+            if cookie(&headers, web.cookies.name(Cookie::Flow))
                 .is_some_and(|c| equal(&c, &found.binding))
             {
-                if let Err(e) = web.flows.remove(s).await {
-                    return web.unavailable(e);
-                }
-                flow = Some(found);
+                // Taken once: of two callbacks racing with this state, one goes on.
+                flow = match web.flows.take(s, state.now()).await {
+                    Ok(taken) => taken,
+                    Err(e) => return web.unavailable(e),
+                };
             }
         }
     }
@@ -372,16 +456,13 @@ async fn callback(
             banner,
         );
     };
-    let clear_flow = web.cookie(Cookie::Flow, "", 0);
+    let clear_flow = web.cookies.set(Cookie::Flow, "", 0);
     let with_cleared = |mut r: Response| {
         r.headers_mut()
             .append(header::SET_COOKIE, clear_flow.clone());
         r
     };
     if let Some(error) = q.error.as_deref() {
-        if let Some(s) = &q.state {
-            let _ = provider.client.cancel_sign_in(s);
-        }
         let code = if error == ErrorCode::AccessDenied.as_str() {
             ErrorCode::AccessDenied
         } else {
@@ -394,7 +475,11 @@ async fn callback(
         provider.client.provider().redirect_uri,
         raw.unwrap_or_default()
     );
-    let sign_in = match provider.client.handle_callback(&callback_url).await {
+    let sign_in = match provider
+        .client
+        .finish_sign_in(&callback_url, flow.pending)
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(error = %e, code = e.code(), "web sign-in failed");
@@ -470,13 +555,13 @@ async fn callback(
         identity,
         csrf,
     };
-    if let Err(e) = web.sessions.put(id.clone(), session, state.now()).await {
+    if let Err(e) = web.sessions.put(&id, &session, state.now()).await {
         return with_cleared(web.unavailable(e));
     }
     let mut response = with_cleared(Redirect::to("/account").into_response());
     response.headers_mut().append(
         header::SET_COOKIE,
-        web.cookie(Cookie::Session, &id, SESSION_TTL),
+        web.cookies.set(Cookie::Session, &id, SESSION_TTL),
     );
     response
 }
@@ -781,7 +866,7 @@ async fn logout(
     let mut response = Redirect::to(home_path(&state)).into_response();
     response
         .headers_mut()
-        .append(header::SET_COOKIE, web.cookie(Cookie::Session, "", 0));
+        .append(header::SET_COOKIE, web.cookies.set(Cookie::Session, "", 0));
     response
 }
 
@@ -791,16 +876,16 @@ mod tests {
 
     #[test]
     fn secure_cookies_carry_the_host_prefix_and_the_root_path() {
-        let secure = Web::new(Vec::new(), true, false);
+        let secure = Cookies { secure: true };
         for which in [Cookie::Session, Cookie::Flow] {
-            let c = secure.cookie(which, "v", 60);
+            let c = secure.set(which, "v", 60);
             let c = c.to_str().unwrap_or_default();
             assert!(c.starts_with("__Host-sipauth_"), "{c}");
             assert!(c.contains("; Path=/;") && c.ends_with("; Secure"), "{c}");
             assert!(!c.contains("Domain"), "{c}");
         }
-        let loopback = Web::new(Vec::new(), false, false);
-        let c = loopback.cookie(Cookie::Flow, "v", 60);
+        let loopback = Cookies { secure: false };
+        let c = loopback.set(Cookie::Flow, "v", 60);
         assert_eq!(
             c.to_str().unwrap_or_default(),
             "sipauth_flow=v; Path=/auth; Max-Age=60; HttpOnly; SameSite=Lax"

@@ -1,148 +1,177 @@
 //! Where the web page keeps its records: started sign-ins (flows) and signed-in browsers
-//! (sessions), each behind [`Records`], a small store trait keyed by a random id, with records
-//! that expire. [`MemoryRecords`] keeps them in this process (bounded; expired ones swept when
-//! full); a shared implementation (PostgreSQL, for several instances) fits behind the same
-//! trait without touching the page.
+//! (sessions), in the database every instance shares ([`sipauth_provision::SharedRecords`]), so
+//! a sign-in started at one instance finishes at another, any instance serves a signed-in
+//! browser, and a restart signs nobody out. [`Sealed`] is a typed view over one kind: a
+//! record's id is stored as its SHA-256 (the cookie's value is never in the database), its
+//! contents sealed under the key every instance derives from the shared server secret
+//! (tokens and SIP passwords unreadable at rest, a changed byte an unknown record), its person
+//! and provider session as SHA-256 tags so a provider's logout ends them without reading any.
+//! Expired records are never answered and are swept by the service's sweeper.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Mutex;
+use std::marker::PhantomData;
+use std::sync::Arc;
 
-/// What a store's operations return.
-pub(crate) type StoreFuture<'a, T> =
-    Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+use sha2::{Digest, Sha256};
+use sipauth::SealingKey;
+use sipauth_provision::{Inserted, NewRecord, SharedRecords};
 
-/// A store failed (a shared store's database, say); the page answers 503.
+/// A store failed (its database, or it is full of live records); the page answers 503.
 #[derive(Debug, thiserror::Error)]
 #[error("the web page's store failed: {0}")]
 pub(crate) struct StoreError(pub String);
 
-/// Records of one kind, by id, each living `ttl` seconds from its `created` time.
-pub(crate) trait Records<T>: Send + Sync + std::fmt::Debug {
-    /// Keeps `record`, made at `created` (Unix seconds), under `id`.
-    fn put(&self, id: String, record: T, created: i64) -> StoreFuture<'_, ()>;
-    /// The record under `id`, unless it expired by `now`.
-    fn get<'a>(&'a self, id: &'a str, now: i64) -> StoreFuture<'a, Option<T>>;
-    /// Forgets the record under `id`.
-    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
-    /// Forgets every record `which` picks (a person's sessions, when the provider ends their
-    /// access); the records forgotten.
-    fn remove_where<'a>(
-        &'a self,
-        which: &'a (dyn Fn(&T) -> bool + Sync),
-    ) -> StoreFuture<'a, Vec<T>>;
+impl From<sipauth_provision::ProvisionError> for StoreError {
+    fn from(e: sipauth_provision::ProvisionError) -> Self {
+        Self(e.to_string())
+    }
 }
 
-/// Records in this process's memory: at most `max`. A full store sweeps its expired records
-/// (only then: an insert is O(1) until the store fills); when all are live, a new record is
-/// refused (the page answers 503) — never a signed-in browser dropped to make room.
-#[derive(Debug)]
-pub(crate) struct MemoryRecords<T> {
+/// A record's person and provider session, as the provider names them.
+#[derive(Debug, Default)]
+pub(crate) struct Tags {
+    /// The issuer and subject of the person.
+    pub person: Option<(String, String)>,
+    /// The issuer and the provider's session id (`sid`).
+    pub sid: Option<(String, String)>,
+}
+
+/// A record kept sealed: its stored form.
+pub(crate) trait Record: Sized {
+    /// Its bytes to seal (an identity inside is sealed under `key` too).
+    fn encode(&self, key: &SealingKey) -> Option<Vec<u8>>;
+    /// The record from its bytes; `None` when they are not one.
+    fn decode(bytes: &[u8], key: &SealingKey) -> Option<Self>;
+    /// Its tags.
+    fn tags(&self) -> Tags {
+        Tags::default()
+    }
+}
+
+/// The records of one kind, each living `ttl` seconds, at most `max` live at once (past it a
+/// new record is refused and the page answers 503: never a live record dropped to make room).
+pub(crate) struct Sealed<T> {
+    records: SharedRecords,
+    key: Arc<SealingKey>,
+    kind: &'static str,
     ttl: i64,
-    max: usize,
-    records: Mutex<HashMap<String, (T, i64)>>,
+    max: i64,
+    _record: PhantomData<fn() -> T>,
 }
 
-impl<T> MemoryRecords<T> {
-    pub(crate) fn new(ttl: i64, max: usize) -> Self {
+impl<T> std::fmt::Debug for Sealed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("kind", &self.kind)
+            .field("ttl", &self.ttl)
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The hex SHA-256 of `parts` joined by newlines.
+pub(crate) fn digest(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hash.update(b"\n");
+        }
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl<T: Record> Sealed<T> {
+    pub(crate) fn new(
+        records: SharedRecords,
+        key: Arc<SealingKey>,
+        kind: &'static str,
+        ttl: i64,
+        max: i64,
+    ) -> Self {
         Self {
+            records,
+            key,
+            kind,
             ttl,
             max,
-            records: Mutex::new(HashMap::new()),
+            _record: PhantomData,
         }
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, (T, i64)>> {
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    fn open(&self, sealed: &str) -> Option<T> {
+        let bytes = self.key.open(self.kind, sealed)?;
+        T::decode(&bytes, &self.key)
     }
-}
 
-impl<T: Clone + Send + Sync + std::fmt::Debug + 'static> Records<T> for MemoryRecords<T> {
-    fn put(&self, id: String, record: T, created: i64) -> StoreFuture<'_, ()> {
-        let mut records = self.records();
-        let ttl = self.ttl;
-        if records.len() >= self.max {
-            records.retain(|_, (_, at)| created - *at < ttl);
+    /// Keeps `record` under `id` from `now` for the kind's lifetime.
+    pub(crate) async fn put(&self, id: &str, record: &T, now: i64) -> Result<(), StoreError> {
+        let bytes = record
+            .encode(&self.key)
+            .ok_or_else(|| StoreError("a record could not be encoded".into()))?;
+        let data = self
+            .key
+            .seal(self.kind, &bytes)
+            .map_err(|e| StoreError(e.to_string()))?;
+        let tags = record.tags();
+        let person = tags.person.map(|(i, s)| digest(&[&i, &s]));
+        let sid = tags.sid.map(|(i, s)| digest(&[&i, &s]));
+        let inserted = self
+            .records
+            .insert(
+                NewRecord {
+                    kind: self.kind,
+                    id: &digest(&[id]),
+                    data: &data,
+                    expires_at: now.saturating_add(self.ttl),
+                    person: person.as_deref(),
+                    sid: sid.as_deref(),
+                },
+                self.max,
+                now,
+            )
+            .await?;
+        match inserted {
+            Inserted::Kept => Ok(()),
+            Inserted::Exists => Err(StoreError("a live record has that id".into())),
+            Inserted::Full => Err(StoreError(format!(
+                "{} live {} records, the most kept",
+                self.max, self.kind
+            ))),
         }
-        let result = if records.len() >= self.max {
-            Err(StoreError(format!(
-                "{} live records, the most kept",
-                self.max
-            )))
-        } else {
-            records.insert(id, (record, created));
-            Ok(())
-        };
-        Box::pin(async { result })
     }
 
-    fn get<'a>(&'a self, id: &'a str, now: i64) -> StoreFuture<'a, Option<T>> {
-        let found = self
-            .records()
-            .get(id)
-            .filter(|(_, at)| now - *at < self.ttl)
-            .map(|(r, _)| r.clone());
-        Box::pin(async move { Ok(found) })
+    /// The record under `id`, unless it expired by `now` (or is not one this key sealed).
+    pub(crate) async fn get(&self, id: &str, now: i64) -> Result<Option<T>, StoreError> {
+        let found = self.records.get(self.kind, &digest(&[id]), now).await?;
+        Ok(found.and_then(|sealed| self.open(&sealed)))
     }
 
-    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        self.records().remove(id);
-        Box::pin(async { Ok(()) })
+    /// Removes the record under `id` and gives it when it was live: of two instances taking
+    /// it, one has it.
+    pub(crate) async fn take(&self, id: &str, now: i64) -> Result<Option<T>, StoreError> {
+        let found = self.records.take(self.kind, &digest(&[id]), now).await?;
+        Ok(found.and_then(|sealed| self.open(&sealed)))
     }
 
-    fn remove_where<'a>(
-        &'a self,
-        which: &'a (dyn Fn(&T) -> bool + Sync),
-    ) -> StoreFuture<'a, Vec<T>> {
-        let mut records = self.records();
-        let ids: Vec<String> = records
-            .iter()
-            .filter(|(_, (r, _))| which(r))
-            .map(|(id, _)| id.clone())
-            .collect();
-        let removed: Vec<T> = ids
-            .iter()
-            .filter_map(|id| records.remove(id).map(|(r, _)| r))
-            .collect();
-        Box::pin(async move { Ok(removed) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[tokio::test]
-    async fn rejects_new_records_when_full_of_live_ones_and_drops_none() {
-        let store = MemoryRecords::<u32>::new(10, 3);
-        store.put("a".into(), 1, 100).await.unwrap();
-        assert_eq!(store.get("a", 109).await.unwrap(), Some(1));
-        assert_eq!(store.get("a", 110).await.unwrap(), None, "expired");
-        for (i, id) in ["b", "c", "d"].into_iter().enumerate() {
-            store.put(id.into(), i as u32, 200).await.unwrap();
-        }
-        // "a" was swept as expired when the store filled; three live records fill it again:
-        // one more is refused, and no live record is dropped for it.
-        assert!(store.put("e".into(), 9, 200).await.is_err());
-        assert_eq!(store.records().len(), 3);
-        assert_eq!(store.get("b", 200).await.unwrap(), Some(0));
-        store.remove("b").await.unwrap();
-        store.put("e".into(), 9, 200).await.unwrap();
-        assert_eq!(store.get("e", 200).await.unwrap(), Some(9));
-        store.remove("e").await.unwrap();
-        assert_eq!(store.get("e", 200).await.unwrap(), None);
+    /// Forgets the record under `id`.
+    pub(crate) async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        Ok(self.records.remove(self.kind, &digest(&[id])).await?)
     }
 
-    #[tokio::test]
-    async fn removes_exactly_the_records_picked() {
-        let store = MemoryRecords::<u32>::new(10, 10);
-        for (id, v) in [("a", 1), ("b", 2), ("c", 1)] {
-            store.put(id.into(), v, 0).await.unwrap();
-        }
-        assert_eq!(store.remove_where(&|v| *v == 1).await.unwrap(), [1, 1]);
-        assert_eq!(store.get("a", 0).await.unwrap(), None);
-        assert_eq!(store.get("b", 0).await.unwrap(), Some(2));
+    /// Forgets every record of (issuer, subject), or of the provider session (issuer, sid):
+    /// the records forgotten.
+    pub(crate) async fn remove_tagged(
+        &self,
+        issuer: &str,
+        subject: Option<&str>,
+        sid: Option<&str>,
+    ) -> Result<Vec<T>, StoreError> {
+        let person = subject.map(|s| digest(&[issuer, s]));
+        let sid = sid.map(|s| digest(&[issuer, s]));
+        let removed = self
+            .records
+            .remove_tagged(self.kind, person.as_deref(), sid.as_deref())
+            .await?;
+        Ok(removed.iter().filter_map(|s| self.open(s)).collect())
     }
 }
