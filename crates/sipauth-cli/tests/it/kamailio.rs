@@ -920,6 +920,7 @@ async fn every_way_the_provider_ends_access_refuses_the_old_password_on_postgres
     let web_secret = env.dir.join("web.secret");
     std::fs::write(&web_secret, "web-secret\n").unwrap();
     let scim_file = scim_flag(&env);
+    let secret = crate::common::service::shared_secret(&env);
     let args = |extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = [
             "serve",
@@ -933,6 +934,8 @@ async fn every_way_the_provider_ends_access_refuses_the_old_password_on_postgres
             DOMAIN,
             "--database",
             &url,
+            "--secret-file",
+            secret.to_str().unwrap(),
         ]
         .iter()
         .map(|s| s.to_string())

@@ -58,6 +58,56 @@ async fn rejects_a_service_without_an_issuer_or_audience() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--audience"));
 }
 
+#[tokio::test]
+async fn rejects_starting_on_postgresql_without_the_operators_shared_secret() {
+    // A secret one instance made for itself would give people other passwords (and unreadable
+    // sessions) at the others: on PostgreSQL the service never makes one.
+    let url = crate::kamailio::fresh_postgres("nosecret").await;
+    let env = Env::new("serve-pg-nosecret");
+    let issuer = oidc_issuer();
+    let missing = env.dir.join("missing.secret");
+    let out = env
+        .run(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            &issuer,
+            "--audience",
+            "x",
+            "--database",
+            &url,
+            "--secret-file",
+            missing.to_str().unwrap(),
+        ])
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("every instance needs the same server secret"),
+        "{stderr}"
+    );
+    assert!(!missing.exists(), "no secret was made");
+    // `sipauth admin` on that database refuses the same way.
+    let out = env
+        .run(&[
+            "admin",
+            "--database",
+            &url,
+            "--secret-file",
+            missing.to_str().unwrap(),
+            "list",
+        ])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!missing.exists());
+}
+
 async fn admin(env: &Env, service: &Service, args: &[&str]) -> (i32, Value) {
     let secret = env.dir.join("server.secret").display().to_string();
     let mut all = vec![

@@ -105,8 +105,23 @@ pub(crate) async fn serve(env: &Env, extra: &[&str]) -> Service {
     if !extra.contains(&"--database") {
         args.extend(["--database", &database]);
     }
+    // On PostgreSQL the operator hands every instance one secret (an instance never makes its
+    // own there): here, one per test environment.
+    let shared_secret = shared_secret(env);
+    if database.starts_with("postgres") && !extra.contains(&"--secret-file") {
+        args.extend(["--secret-file", shared_secret.to_str().unwrap()]);
+    }
     args.extend_from_slice(extra);
     spawn_service(env, &args, database.clone()).await
+}
+
+/// The server secret an operator made for the instances of `env` (made on first use).
+pub(crate) fn shared_secret(env: &Env) -> std::path::PathBuf {
+    let path = env.dir.join("shared.secret");
+    if !path.exists() {
+        std::fs::write(&path, format!("{}\n", sipauth::random_urlsafe(32).unwrap())).unwrap();
+    }
+    path
 }
 
 /// An ID token of `login`, signed in at the real provider.
