@@ -16,6 +16,8 @@ for m in websocket sqlite postgres autheph tls; do
   dpkg -s "kamailio-$m-modules" >/dev/null 2>&1 || need_apt+=("kamailio-$m-modules")
 done
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+# Several service instances behind a real load balancer (tests/it/scale.rs).
+command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 # Native softphones that must register with what `sipauth credentials` prints: baresip 1.0 and
 # linphone 5.1 (linphone-daemon), without their recommended desktop extras.
 need_apt_bare=()

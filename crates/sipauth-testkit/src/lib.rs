@@ -2,16 +2,19 @@
 //! ([`browser`]), forges ID tokens with keys of our own ([`keys`]), and runs loopback HTTP stubs
 //! for what cannot run here, such as Google's, Microsoft's and GitHub's own servers ([`stub`]),
 //! signs people in at the real provider for their tokens ([`signin`]), and plays an issuer of
-//! our own that mints ID and logout tokens on cue ([`issuer`]).
+//! our own that mints ID and logout tokens on cue ([`issuer`]), and runs a test's own
+//! PostgreSQL cluster ([`postgres`]) and HAProxy in front of service instances ([`haproxy`]).
 //! It does not depend on sipauth, so the library's tests can use it without a cycle.
 
 #![allow(missing_docs)]
 
 pub mod browser;
 pub mod certs;
+pub mod haproxy;
 pub mod issuer;
 pub mod kamailio;
 pub mod keys;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod signin;

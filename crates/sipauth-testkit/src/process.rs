@@ -13,6 +13,10 @@ pub enum Signal {
     Int,
     /// SIGTERM, a polite stop.
     Term,
+    /// SIGQUIT (PostgreSQL's immediate shutdown).
+    Quit,
+    /// SIGKILL: `kill -9`, no chance to clean up.
+    Kill,
 }
 
 impl Signal {
@@ -20,6 +24,8 @@ impl Signal {
         match self {
             Self::Int => "INT",
             Self::Term => "TERM",
+            Self::Quit => "QUIT",
+            Self::Kill => "KILL",
         }
     }
 }

@@ -26,6 +26,7 @@ mod hostile;
 mod kamailio;
 mod lifecycle;
 mod native;
+mod scale;
 mod secrets;
 mod serve;
 mod web_apps;
