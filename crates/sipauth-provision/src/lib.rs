@@ -22,6 +22,7 @@
 
 mod account;
 mod backend;
+mod cache;
 mod devices;
 mod directory;
 mod error;

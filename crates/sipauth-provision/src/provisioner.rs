@@ -19,6 +19,7 @@ use sqlx::{Any, Transaction};
 
 use crate::account::Account;
 use crate::backend::{Backend, KamailioRpc};
+use crate::cache::{AccountCache, Lookup};
 use crate::error::ProvisionError;
 use crate::password::{PasswordIssuer, ServerSecret};
 use crate::policy::{OnPolicyFailure, Policy};
@@ -155,6 +156,8 @@ pub struct Provisioner {
     /// Lifecycle events recorded since the start, by audit action.
     events: Arc<std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>>,
     audit: Arc<OnceLock<AuditLog>>,
+    /// What the fast path read of accounts, kept true by the database's announcements.
+    cache: Arc<OnceLock<Arc<AccountCache>>>,
 }
 
 /// When the identity's token was issued (`iat`), when it says.
@@ -212,6 +215,7 @@ impl Provisioner {
             rpc_failures: Arc::new(AtomicU64::new(0)),
             events: Arc::default(),
             audit: Arc::new(OnceLock::new()),
+            cache: Arc::new(OnceLock::new()),
         }
     }
 
@@ -364,6 +368,10 @@ impl Provisioner {
     /// counted).
     pub(crate) async fn finish(&self, w: WriteTx<'_>) -> Result<(), ProvisionError> {
         let ended = w.commit().await?;
+        // Before anyone hears of the change: nothing this process cached of it is answered.
+        if let Some(cache) = self.cache.get() {
+            cache.clear();
+        }
         let Some(rpc) = &self.rpc else {
             return Ok(());
         };
@@ -457,6 +465,17 @@ impl Provisioner {
     /// that secret has it.
     pub fn sealing_key(&self) -> sipauth::SealingKey {
         self.passwords.secret().sealing_key()
+    }
+
+    /// Provisions of unchanged accounts answered from the account cache, and those that read
+    /// the database, since the start (both 0 until the first provision).
+    pub fn account_cache_counts(&self) -> (u64, u64) {
+        self.cache.get().map_or((0, 0), |c| c.counts())
+    }
+
+    /// The account cache (its watcher started on first use, on the caller's runtime).
+    fn account_cache(&self) -> &AccountCache {
+        self.cache.get_or_init(|| AccountCache::start(&self.db))
     }
 
     /// The audit writer (started on first use, on the caller's runtime).
@@ -802,11 +821,13 @@ impl Provisioner {
         if self.passwords.is_random() {
             return Ok(None);
         }
-        let Some(current) = self
-            .backend
-            .current(&self.db.pool, identity.issuer(), identity.subject())
-            .await?
-        else {
+        let cache = self.account_cache();
+        let (current, epoch) = match cache.get(identity.issuer(), identity.subject()) {
+            Lookup::Hit(current) => (Some(current), None),
+            Lookup::Miss(epoch) => (self.read_current(identity).await?, Some(epoch)),
+            Lookup::Off => (self.read_current(identity).await?, None),
+        };
+        let Some(current) = current else {
             return Ok(None);
         };
         let account = &current.account;
@@ -830,15 +851,32 @@ impl Provisioner {
                 }
                 Some(end) if end > now => {
                     let to = now.saturating_add(ttl);
-                    if !accounts::extend_lease(&self.db.pool, account, end, to).await? {
+                    let extended = accounts::extend_lease(&self.db.pool, account, end, to).await;
+                    // Changed: what is cached of it (here, and by announcement elsewhere) goes.
+                    cache.forget(&account.issuer, &account.subject);
+                    if !extended? {
                         return Ok(None);
                     }
                     provisioned.expires_at = Some(to);
+                    return Ok(Some(provisioned));
                 }
                 _ => return Ok(None),
             }
         }
+        if let Some(epoch) = epoch {
+            cache.keep(epoch, &current);
+        }
         Ok(Some(provisioned))
+    }
+
+    /// The account of `identity` with its SIP server row, from the database.
+    async fn read_current(
+        &self,
+        identity: &VerifiedIdentity,
+    ) -> Result<Option<crate::backend::Current>, ProvisionError> {
+        self.backend
+            .current(&self.db.pool, identity.issuer(), identity.subject())
+            .await
     }
 
     /// The credentials of an enabled account.

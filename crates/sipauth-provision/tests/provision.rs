@@ -1773,3 +1773,133 @@ async fn shared_records_are_kept_once_taken_once_capped_and_swept() {
         );
     }
 }
+
+/// Provisions `id` until the account cache answers it (its watcher connects at the first
+/// provision): the credentials.
+async fn cached(p: &Provisioner, id: &VerifiedIdentity) -> sipauth_provision::Provisioned {
+    for _ in 0..200 {
+        let (hits, _) = p.account_cache_counts();
+        let provisioned = p.provision(id, None).await.unwrap();
+        if p.account_cache_counts().0 > hits {
+            return provisioned;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the account cache never answered");
+}
+
+/// Another process's connection to the same database (`sipauth admin`, an operator's SQL).
+async fn another_process(url: &str) -> sqlx::AnyPool {
+    Database::open(url).await.unwrap().pool().clone()
+}
+
+/// Provisions `id` until `done` accepts the outcome; how long it took. Panics past 1 s.
+async fn until_seen(
+    p: &Provisioner,
+    id: &VerifiedIdentity,
+    done: impl Fn(&Result<sipauth_provision::Provisioned, ProvisionError>) -> bool,
+) -> Duration {
+    let began = sipauth::monotonic_now();
+    loop {
+        if done(&p.provision(id, None).await) {
+            return began.elapsed();
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(1),
+            "a change made elsewhere was not seen within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_account_cache_answers_unchanged_accounts_and_follows_changes_made_elsewhere() {
+    for (engine, url) in databases("cache").await {
+        let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+        let id = identity("cache-1", "cache1@example.com", true);
+        let first = p.provision(&id, None).await.unwrap();
+        let again = cached(&p, &id).await;
+        assert_eq!(again.password.secret(), first.password.secret(), "{engine}");
+        let other = another_process(&url).await;
+
+        // Disabled by another process: refused within a second (measured).
+        sqlx::query("UPDATE sipauth_account SET enabled = 0 WHERE subject = 'cache-1'")
+            .execute(&other)
+            .await
+            .unwrap();
+        let took = until_seen(&p, &id, |r| matches!(r, Err(ProvisionError::Disabled(_)))).await;
+        eprintln!(
+            "{engine}: a disable made elsewhere seen after {} ms",
+            took.as_millis()
+        );
+
+        // Enabled again, cached again; then its row deleted by hand: written back.
+        sqlx::query("UPDATE sipauth_account SET enabled = 1 WHERE subject = 'cache-1'")
+            .execute(&other)
+            .await
+            .unwrap();
+        until_seen(&p, &id, Result::is_ok).await;
+        cached(&p, &id).await;
+        sqlx::query("DELETE FROM subscriber WHERE username = 'cache1'")
+            .execute(&other)
+            .await
+            .unwrap();
+        let began = sipauth::monotonic_now();
+        while subscriber(&p, "cache1").await.is_none() {
+            assert!(
+                began.elapsed() < Duration::from_secs(1),
+                "{engine}: the row is not back"
+            );
+            p.provision(&id, None).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+
+        // Rotated elsewhere (a new generation): the new password, never the cached one.
+        cached(&p, &id).await;
+        sqlx::query(
+            "UPDATE sipauth_account SET generation = generation + 1 WHERE subject = 'cache-1'",
+        )
+        .execute(&other)
+        .await
+        .unwrap();
+        until_seen(&p, &id, |r| {
+            r.as_ref()
+                .is_ok_and(|c| c.password.secret() != first.password.secret())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn rejects_answering_from_the_cache_while_its_postgresql_listener_is_away() {
+    let (_, url) = databases("listener")
+        .await
+        .into_iter()
+        .find(|(engine, _)| engine == "postgres")
+        .unwrap();
+    let (p, _) = provisioner(&url, kamailio(), Policy::default()).await;
+    let id = identity("cache-2", "cache2@example.com", true);
+    p.provision(&id, None).await.unwrap();
+    cached(&p, &id).await;
+    let other = another_process(&url).await;
+    // The listener's connection ends (a PostgreSQL restart, a network cut); a change is made
+    // before it reconnects, so no announcement of it ever reaches this process.
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .execute(&other)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE sipauth_account SET enabled = 0 WHERE subject = 'cache-2'")
+        .execute(&other)
+        .await
+        .unwrap();
+    until_seen(&p, &id, |r| matches!(r, Err(ProvisionError::Disabled(_)))).await;
+    // Reconnected: the cache answers again.
+    sqlx::query("UPDATE sipauth_account SET enabled = 1 WHERE subject = 'cache-2'")
+        .execute(&other)
+        .await
+        .unwrap();
+    until_seen(&p, &id, Result::is_ok).await;
+    cached(&p, &id).await;
+}

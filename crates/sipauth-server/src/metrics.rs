@@ -63,6 +63,8 @@ pub struct Metrics {
     provisions: Family<OutcomeLabels, Counter>,
     lifecycle: Family<EventLabels, Counter>,
     kamailio_rpc_failures: Counter,
+    account_cache_hits: Counter,
+    account_cache_misses: Counter,
 }
 
 impl Default for Metrics {
@@ -84,6 +86,18 @@ impl Metrics {
         let provisions = Family::<OutcomeLabels, Counter>::default();
         let lifecycle = Family::<EventLabels, Counter>::default();
         let kamailio_rpc_failures = Counter::default();
+        let account_cache_hits = Counter::default();
+        let account_cache_misses = Counter::default();
+        registry.register(
+            "account_cache_hits",
+            "Provisions of unchanged accounts answered from the account cache",
+            account_cache_hits.clone(),
+        );
+        registry.register(
+            "account_cache_misses",
+            "Provisions of accounts the account cache did not hold (read from the database)",
+            account_cache_misses.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -123,6 +137,8 @@ impl Metrics {
             registry: Mutex::new(registry),
             lifecycle,
             kamailio_rpc_failures,
+            account_cache_hits,
+            account_cache_misses,
             requests,
             latency,
             verification_failures,
@@ -176,6 +192,16 @@ impl Metrics {
         let seen = self.kamailio_rpc_failures.get();
         if failures > seen {
             self.kamailio_rpc_failures.inc_by(failures - seen);
+        }
+        let (hits, misses) = provisioner.account_cache_counts();
+        for (counter, total) in [
+            (&self.account_cache_hits, hits),
+            (&self.account_cache_misses, misses),
+        ] {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
         }
         for (event, total) in provisioner.lifecycle_counts() {
             let counter = self.lifecycle.get_or_create(&EventLabels { event });

@@ -351,9 +351,43 @@ async fn three_instances_share_sign_ins_accounts_and_an_operators_change() {
     assert_eq!(audited, 200, "every 200 has its audit row");
 
     // An operator disables one person (`sipauth admin` on the shared database): every
-    // instance refuses them, measured from the moment the command returned.
+    // instance refuses them, measured from the moment the command returned. Each instance
+    // answers that person from its account cache before (no database read).
     let token = &tokens[7];
     let username = usernames["crowd007"].clone();
+    for i in 0..3 {
+        let cached = |metrics: String| {
+            metrics
+                .lines()
+                .find(|l| l.starts_with("sipauth_account_cache_hits_total "))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let metrics = || async {
+            http()
+                .get(format!("{}/metrics", fleet.base(i)))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let before = cached(metrics().await);
+        let mut answered_from_cache = false;
+        for _ in 0..50 {
+            assert_eq!(provision_at(&client, &fleet.base(i), token).await.0, 200);
+            if cached(metrics().await) > before {
+                answered_from_cache = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            answered_from_cache,
+            "instance {i} never answered from its cache"
+        );
+    }
     let secret = shared_secret(&fleet.env);
     let out = fleet
         .env

@@ -23,7 +23,7 @@ pub fn ha1(user: &str, realm: &str, password: &str) -> String {
 }
 
 /// The `subscriber` row of an account for a realm and password.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct SubscriberRow {
     password: String,
     ha1: String,

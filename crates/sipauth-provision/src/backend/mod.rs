@@ -56,6 +56,7 @@ pub(crate) struct Presented {
 }
 
 /// An account as the fast path reads it: with whether the SIP server already holds `password`.
+#[derive(Debug, Clone)]
 pub(crate) struct Current {
     pub account: Account,
     kamailio_row: Option<kamailio::SubscriberRow>,
@@ -244,6 +245,15 @@ impl Backend {
 }
 
 impl Current {
+    /// An account with no SIP server row (tests of the cache).
+    #[cfg(test)]
+    pub(crate) fn for_tests(account: Account) -> Self {
+        Self {
+            account,
+            kamailio_row: None,
+        }
+    }
+
     /// True when the SIP server already accepts `password` for this account.
     pub(crate) fn holds(&self, backend: &Backend, realm: &str, password: &SipPassword) -> bool {
         match backend {

@@ -25,6 +25,8 @@ pub(crate) enum Kind {
 #[derive(Debug, Clone)]
 pub struct Database {
     pub(crate) pool: AnyPool,
+    /// Its URL (the account cache's PostgreSQL listener connects with it).
+    url: Arc<str>,
     pub(crate) kind: Kind,
     /// SQLite has one writer: write transactions of this process take turns here rather than
     /// meeting as `SQLITE_BUSY` (other processes wait in SQLite's busy timeout).
@@ -79,6 +81,7 @@ impl Database {
             .await?;
         let db = Self {
             pool,
+            url: Arc::from(url.as_str()),
             kind,
             writer: Arc::new(tokio::sync::Mutex::new(())),
         };
@@ -100,6 +103,11 @@ impl Database {
     /// The connection pool (for operators' queries and tests).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Its URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 
     /// True on PostgreSQL: the database several instances share.
