@@ -191,6 +191,9 @@ pub async fn serve(global: &Global, opts: &ServeOpts) -> Result<(), CliError> {
             "  from the command line: sipauth login --issuer {} --client-id sipauth-dev --password-strategy api --api-endpoint {public}/api/sip/provision",
             idp.issuer()
         );
+        eprintln!(
+            "  one instance only: the development provider keeps its sign-ins, codes and grants in this process (several instances need a real provider: docs/deploy.md)"
+        );
     }
     let public = config
         .public_url

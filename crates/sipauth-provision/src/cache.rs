@@ -35,7 +35,7 @@ const CHANNEL: &str = "sipauth_changes";
 struct Entries {
     epoch: u64,
     /// By `issuer\nsubject`.
-    accounts: HashMap<String, Current>,
+    accounts: HashMap<String, Arc<Current>>,
     /// `username@domain` of each cached account's row, to its key.
     rows: HashMap<String, String>,
 }
@@ -77,7 +77,7 @@ impl std::fmt::Debug for AccountCache {
 /// What a lookup found.
 pub(crate) enum Lookup {
     /// The account as cached.
-    Hit(Current),
+    Hit(Arc<Current>),
     /// Not cached: read it, then [`AccountCache::keep`] it with this epoch.
     Miss(u64),
     /// The cache is off (its watcher is not connected): read, keep nothing.
@@ -121,7 +121,7 @@ impl AccountCache {
         match entries.accounts.get(&key(issuer, subject)) {
             Some(current) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                Lookup::Hit(current.clone())
+                Lookup::Hit(Arc::clone(current))
             }
             None => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +139,7 @@ impl AccountCache {
     }
 
     /// Keeps what a read begun under `epoch` found, unless something changed since.
-    pub(crate) fn keep(&self, epoch: u64, current: &Current) {
+    pub(crate) fn keep(&self, epoch: u64, current: &Arc<Current>) {
         if !self.live.load(Ordering::Acquire) {
             return;
         }
@@ -153,7 +153,7 @@ impl AccountCache {
         }
         let key = key(&current.account.issuer, &current.account.subject);
         entries.rows.insert(row_key(current), key.clone());
-        entries.accounts.insert(key, current.clone());
+        entries.accounts.insert(key, Arc::clone(current));
     }
 
     /// Drops everything (a change of this process committed, or the watcher lost track).
@@ -171,6 +171,8 @@ impl AccountCache {
         let mut entries = self.entries();
         if let Some(account) = payload.strip_prefix('a') {
             entries.forget(account);
+        } else if payload.starts_with('p') {
+            // A listener's own ping: not a change.
         } else if let Some(row) = payload.strip_prefix('s') {
             match entries.rows.get(row).cloned() {
                 Some(key) => entries.forget(&key),
@@ -189,8 +191,8 @@ impl AccountCache {
     }
 }
 
-/// PostgreSQL: listens on the channel; on any failure the cache goes off and the listener
-/// reconnects (100 ms, doubling to 2 s).
+/// PostgreSQL: listens on the channel (once its own ping came back); on any failure the cache
+/// goes off and the listener reconnects (100 ms, doubling to 30 s).
 async fn listen(cache: std::sync::Weak<AccountCache>, db: Database) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -200,6 +202,19 @@ async fn listen(cache: std::sync::Weak<AccountCache>, db: Database) {
             Ok::<_, sqlx::Error>(l)
         }
         .await;
+        // Announcements must really arrive: a transaction-mode pooler accepts `LISTEN` and
+        // delivers nothing. One sent through the pool must come back before the cache is used.
+        let listener = match listener {
+            Ok(mut l) => match heard_own_ping(&mut l, &db).await {
+                Ok(true) => Ok(l),
+                Ok(false) => {
+                    tracing::warn!("PostgreSQL notifications do not arrive (a transaction-mode pooler in between?): the account cache stays off");
+                    Err(sqlx::Error::PoolTimedOut)
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
         let Some(c) = cache.upgrade() else { return };
         match listener {
             Ok(mut listener) => {
@@ -228,9 +243,39 @@ async fn listen(cache: std::sync::Weak<AccountCache>, db: Database) {
                 c.set_live(false);
                 drop(c);
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
+    }
+}
+
+/// Sends a ping on the channel through the pool and waits up to 2 s for `listener` to hear it.
+async fn heard_own_ping(
+    listener: &mut sqlx::postgres::PgListener,
+    db: &Database,
+) -> Result<bool, sqlx::Error> {
+    let ping = format!(
+        "p{}",
+        sipauth::random_urlsafe(12).map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+    );
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(ping.clone())
+        .execute(db.pool())
+        .await?;
+    let heard = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match listener.try_recv().await? {
+                Some(n) if n.payload() == ping => return Ok(true),
+                Some(_) => {}
+                None => return Ok(false),
+            }
+        }
+    })
+    .await;
+    match heard {
+        Ok(result) => result,
+        Err(_) => Ok(false),
     }
 }
 
@@ -271,8 +316,8 @@ mod tests {
     use super::*;
     use crate::account::Account;
 
-    fn current(subject: &str) -> Current {
-        Current::for_tests(Account {
+    fn current(subject: &str) -> Arc<Current> {
+        Arc::new(Current::for_tests(Account {
             issuer: "https://idp".into(),
             subject: subject.into(),
             username: subject.into(),
@@ -286,7 +331,7 @@ mod tests {
             rights: Vec::new(),
             created_at: 0,
             updated_at: 0,
-        })
+        }))
     }
 
     fn live() -> AccountCache {

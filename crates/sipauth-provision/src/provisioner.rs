@@ -824,8 +824,11 @@ impl Provisioner {
         let cache = self.account_cache();
         let (current, epoch) = match cache.get(identity.issuer(), identity.subject()) {
             Lookup::Hit(current) => (Some(current), None),
-            Lookup::Miss(epoch) => (self.read_current(identity).await?, Some(epoch)),
-            Lookup::Off => (self.read_current(identity).await?, None),
+            Lookup::Miss(epoch) => (
+                self.read_current(identity).await?.map(Arc::new),
+                Some(epoch),
+            ),
+            Lookup::Off => (self.read_current(identity).await?.map(Arc::new), None),
         };
         let Some(current) = current else {
             return Ok(None);

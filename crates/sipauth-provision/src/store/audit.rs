@@ -51,6 +51,14 @@ impl AuditLog {
                     }
                 }
                 let result = write(&db, &batch).await.map_err(|e| e.to_string());
+                if result.is_err() {
+                    // The rows that queued while this batch failed (the database is away) fail
+                    // with it: each request is answered after one wait for the database, never
+                    // after one per batch ahead of it.
+                    while let Ok(job) = queue.try_recv() {
+                        batch.push(job);
+                    }
+                }
                 for (_, done) in batch.drain(..) {
                     let _ = done.send(result.clone());
                 }
