@@ -28,22 +28,9 @@ issuer="$(cat "$run/oidc-provider.issuer")"
 curl -fsS "$issuer/.well-known/openid-configuration" >/dev/null
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-# A throwaway cluster in run/pg on a free loopback port, trust authentication for loopback only.
-# initdb refuses to run as root: as root, the cluster belongs to Debian's postgres user.
-pgbin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-pg="$run/pg"
-rm -rf "$pg"
-mkdir -p "$pg"
-[ "$(id -u)" = 0 ] && chown postgres: "$pg"
-pg_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-as_pg "$pgbin/initdb" -D "$pg/data" -A trust -U postgres --no-sync >"$run/postgres-init.log" 2>&1 || {
-  echo "testenv: initdb failed; its log:" >&2; cat "$run/postgres-init.log" >&2; exit 1; }
-as_pg "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -w -t 30 \
-  -o "-p $pg_port -k $pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
-head -n 1 "$pg/data/postmaster.pid" >"$run/postgres.pid"
-as_pg "$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres sipauth_test
-pg_url="postgres://postgres@127.0.0.1:$pg_port/sipauth_test"
+# A throwaway cluster in run/pg (testenv/postgres.sh).
+. "$here/postgres.sh"
+pg_url="$(start_postgres "$run")"
 echo "testenv: PostgreSQL at $pg_url (pid $(cat "$run/postgres.pid"))" >&2
 
 cat >"$run/env" <<EOT

@@ -63,7 +63,7 @@ pub use metrics::Metrics;
 pub use network::NetworkPolicy;
 pub use scim::{protocol as scim_protocol, Scim, MAX_SCIM_BODY};
 pub use serve::{serve, HEADER_READ_TIMEOUT};
-pub use state::AppState;
+pub use state::{AppState, SharedState};
 pub use web::{Web, WebProvider, SESSION_TTL};
 
 use axum::middleware;

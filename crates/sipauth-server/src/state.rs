@@ -10,9 +10,29 @@ use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::network::NetworkPolicy;
 
-/// Everything a request needs; cheap to clone.
+/// Everything a request needs; one reference count to clone (every request clones it a few
+/// times on its way through the middleware and the handler). Reads go through to
+/// [`SharedState`]; the `with_*` builders change it before the service starts.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut SharedState {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct SharedState {
     /// Accounts, passwords, the SIP server.
     pub provisioner: Arc<sipauth_provision::Provisioner>,
     /// How bearer tokens are verified.
@@ -45,7 +65,7 @@ pub struct AppState {
 impl AppState {
     /// A state with no network restrictions, no rate limits and a 15 s request timeout.
     pub fn new(provisioner: Arc<sipauth_provision::Provisioner>, tokens: Arc<TokenCheck>) -> Self {
-        Self {
+        Self(Arc::new(SharedState {
             provisioner,
             tokens,
             network: Arc::new(NetworkPolicy::default()),
@@ -60,7 +80,7 @@ impl AppState {
             cors: Arc::new(crate::cors::Cors::default()),
             static_dir: None,
             clock: Arc::new(sipauth::SystemClock),
-        }
+        }))
     }
 
     /// With the origins whose pages may call the API.

@@ -6,6 +6,7 @@
 //! Provisions that change an account write their audit row in their own transaction instead
 //! ([`insert`]); [`since`] reads the log; [`sweep`] drops rows past the retention.
 
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
@@ -42,6 +43,9 @@ impl AuditLog {
         let (jobs, mut queue) = mpsc::channel::<Job>(BATCH * 4);
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
+            // One connection of its own while it works: its page cache stays warm (on SQLite,
+            // a connection other writers' commits went past re-reads its pages).
+            let mut held: Option<PoolConnection<Any>> = None;
             while let Some(first) = queue.recv().await {
                 batch.push(first);
                 while batch.len() < BATCH {
@@ -50,8 +54,12 @@ impl AuditLog {
                         Err(_) => break,
                     }
                 }
-                let result = write(&db, &batch).await.map_err(|e| e.to_string());
+                let result = write(&db, &mut held, &batch)
+                    .await
+                    .map_err(|e| e.to_string());
                 if result.is_err() {
+                    // A connection that failed is not used again.
+                    held = None;
                     // The rows that queued while this batch failed (the database is away) fail
                     // with it: each request is answered after one wait for the database, never
                     // after one per batch ahead of it.
@@ -81,18 +89,34 @@ impl AuditLog {
     }
 }
 
-async fn write(db: &Database, batch: &[Job]) -> Result<(), sqlx::Error> {
+async fn write(
+    db: &Database,
+    held: &mut Option<PoolConnection<Any>>,
+    batch: &[Job],
+) -> Result<(), sqlx::Error> {
     let _writer = match db.kind {
         Kind::Sqlite => Some(db.writer.lock().await),
         Kind::Postgres => None,
     };
     let sql = insert_statement(batch.len());
-    let mut insert = sqlx::query::<Any>(&sql);
-    for (row, _) in batch {
-        insert = bind(insert, row);
+    let insert = || {
+        let mut insert = sqlx::query::<Any>(&sql);
+        for (row, _) in batch {
+            insert = bind(insert, row);
+        }
+        insert
+    };
+    // One statement in autocommit mode: one write transaction for the whole batch. A held
+    // connection that went stale (the server closed it while idle) gets one more try on a
+    // fresh one.
+    if let Some(connection) = held.as_mut() {
+        if insert().execute(&mut **connection).await.is_ok() {
+            return Ok(());
+        }
+        *held = None;
     }
-    // One statement in autocommit mode: one write transaction for the whole batch.
-    insert.execute(&db.pool).await?;
+    let connection = held.insert(db.pool.acquire().await?);
+    insert().execute(&mut **connection).await?;
     Ok(())
 }
 
