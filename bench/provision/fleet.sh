@@ -10,9 +10,12 @@
 duration="${1:-10}"
 command -v haproxy >/dev/null || { apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; }
 . "$root/testenv/postgres.sh"
+# The cluster's owner (postgres, when run as root) must reach its directory inside the work one.
+chmod 711 "$work"
 pg_url="$(start_postgres "$work")"
 pids+=("$(cat "$work/postgres.pid")")
-head -c 32 /dev/urandom | base64 >"$work/server.secret"
+# The operator's one secret for every instance (on PostgreSQL none makes its own).
+(umask 077 && head -c 32 /dev/urandom | base64 >"$work/server.secret")
 
 ports=()
 for i in 0 1 2; do
