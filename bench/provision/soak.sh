@@ -12,12 +12,14 @@ url="http://127.0.0.1:$port"
 wrk_run "$url" 16 5 >/dev/null
 peak="$(field rps "$(wrk_run "$url" 16 10)")"
 target=$(( peak / 2 ))
-# 16 connections, each pausing between requests: 16 × 1000 / target milliseconds per request.
-delay=$(( 16 * 1000 / target ))
-[ "$delay" -lt 1 ] && delay=1
-sed "s/^request = function()/delay = function() return $delay end\nrequest = function()/" \
+# Each connection pauses 1 ms between requests (wrk's pacing is in whole milliseconds): measure
+# what one paced connection does, then open as many as the target needs.
+sed "s/^request = function()/delay = function() return 1 end\nrequest = function()/" \
   "$here/rotate.lua" >"$work/paced.lua"
-echo "peak at concurrency 16: $peak provisions/s; soak target $target/s ($delay ms between requests on each of 16 connections)"
+per_connection=$(( $(field rps "$(wrk_run "$url" 8 5 "$work/paced.lua")") / 8 ))
+connections=$(( (target + per_connection / 2) / per_connection ))
+[ "$connections" -lt 1 ] && connections=1
+echo "peak at concurrency 16: $peak provisions/s; soak target $target/s: $connections connections pacing 1 ms ($per_connection/s each)"
 
 (
   t=0
@@ -26,7 +28,7 @@ echo "peak at concurrency 16: $peak provisions/s; soak target $target/s ($delay 
     sleep 10; t=$((t + 10))
   done
 ) >"$work/rss.log" & sampler=$!; pids+=($sampler)
-line="$(wrk_run "$url" 16 $((minutes * 60)) "$work/paced.lua")"
+line="$(wrk_run "$url" "$connections" $((minutes * 60)) "$work/paced.lua")"
 kill "$sampler" 2>/dev/null || true
 after_minute="$(awk '$1 == 60 { print $2 }' "$work/rss.log")"
 last="$(tail -n 1 "$work/rss.log" | awk '{ print $2 }')"

@@ -14,7 +14,8 @@
 //! - A read that began before an invalidation never lands after it: every invalidation moves an
 //!   epoch, and a read is kept only if the epoch it began under is still current.
 //!
-//! Bounded: at most [`MAX_ENTRIES`] accounts (past it the cache starts over).
+//! Bounded: at most [`MAX_ENTRIES`] accounts (about 1 KB each); past it, an arbitrary one makes
+//! room.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,7 +26,7 @@ use crate::backend::Current;
 use crate::store::Database;
 
 /// The most accounts kept.
-pub(crate) const MAX_ENTRIES: usize = 100_000;
+pub(crate) const MAX_ENTRIES: usize = 50_000;
 /// How often the SQLite watcher reads the change counter.
 pub(crate) const SQLITE_POLL: Duration = Duration::from_millis(10);
 /// The PostgreSQL channel changes are announced on.
@@ -147,11 +148,14 @@ impl AccountCache {
         if entries.epoch != epoch {
             return;
         }
-        if entries.accounts.len() >= MAX_ENTRIES {
-            entries.clear();
-            return;
-        }
         let key = key(&current.account.issuer, &current.account.subject);
+        if entries.accounts.len() >= MAX_ENTRIES && !entries.accounts.contains_key(&key) {
+            if let Some(evicted) = entries.accounts.keys().next().cloned() {
+                if let Some(old) = entries.accounts.remove(&evicted) {
+                    entries.rows.remove(&row_key(&old));
+                }
+            }
+        }
         entries.rows.insert(row_key(current), key.clone());
         entries.accounts.insert(key, Arc::clone(current));
     }
@@ -377,6 +381,21 @@ mod tests {
         cache.keep(epoch_of(&cache, "bo"), &current("bo"));
         cache.clear();
         epoch_of(&cache, "bo");
+    }
+
+    #[test]
+    fn rejects_growing_past_its_bound_and_keeps_the_newest() {
+        let cache = live();
+        for i in 0..=MAX_ENTRIES {
+            let subject = format!("p{i}");
+            cache.keep(epoch_of(&cache, &subject), &current(&subject));
+        }
+        let entries = cache.entries();
+        assert_eq!(entries.accounts.len(), MAX_ENTRIES);
+        assert_eq!(entries.rows.len(), MAX_ENTRIES);
+        drop(entries);
+        let newest = format!("p{MAX_ENTRIES}");
+        assert!(matches!(cache.get("https://idp", &newest), Lookup::Hit(_)));
     }
 
     #[test]

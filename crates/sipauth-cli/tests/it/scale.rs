@@ -542,7 +542,7 @@ async fn postgresql_stopped_under_load_is_answered_503_at_once_and_service_retur
             .filter(|a| a.4 >= down_at && a.4 + Duration::from_secs(2) <= up_at)
             .collect();
         assert!(
-            during.len() > 4,
+            during.len() >= 2,
             "{name}: requests while PostgreSQL was down"
         );
         for a in &during {
