@@ -16,10 +16,13 @@ target=$(( peak / 2 ))
 # what one paced connection does, then open as many as the target needs.
 sed "s/^request = function()/delay = function() return 1 end\nrequest = function()/" \
   "$here/rotate.lua" >"$work/paced.lua"
-per_connection=$(( $(field rps "$(wrk_run "$url" 8 5 "$work/paced.lua")") / 8 ))
-connections=$(( (target + per_connection / 2) / per_connection ))
-[ "$connections" -lt 1 ] && connections=1
-echo "peak at concurrency 16: $peak provisions/s; soak target $target/s: $connections connections pacing 1 ms ($per_connection/s each)"
+connections=16
+for _ in 1 2 3; do
+  achieved="$(field rps "$(wrk_run "$url" "$connections" 5 "$work/paced.lua")")"
+  connections=$(( (connections * target + achieved / 2) / achieved ))
+  [ "$connections" -lt 1 ] && connections=1
+done
+echo "peak at concurrency 16: $peak provisions/s; soak target $target/s: $connections connections pacing 1 ms (the last calibration gave $achieved/s)"
 
 (
   t=0

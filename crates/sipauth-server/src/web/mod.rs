@@ -9,8 +9,8 @@
 //! SameSite=Lax, Secure with the `__Host-` prefix except on plain-HTTP loopback. Flows (with
 //! the sign-in's PKCE verifier and nonce) and sessions are sealed records in the database every
 //! instance shares ([`store`]): a sign-in started at one instance finishes at another, and a
-//! restart signs nobody out. Signing out deletes the record, so a copied cookie stops working. Every state-changing form carries the
-//! session's CSRF token. Pages are [`pages`]', served with a strict content security policy
+//! restart signs nobody out. Signing out deletes the record, so a copied cookie stops working.
+//! Every state-changing form carries the session's CSRF token. Pages are [`pages`]', served with a strict content security policy
 //! (`hardened`). The routes sit behind the API's guard (allowlist, per-IP limit).
 
 mod pages;
