@@ -37,6 +37,29 @@ pub struct Account {
     pub updated_at: i64,
 }
 
+impl Account {
+    /// An enabled account of `subject` at `https://idp`, named `username` in
+    /// `sip.example.com`, for this crate's unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(subject: &str, username: &str) -> Self {
+        Self {
+            issuer: "https://idp".into(),
+            subject: subject.into(),
+            username: username.into(),
+            domain: "sip.example.com".into(),
+            display_name: String::new(),
+            email: None,
+            external_id: None,
+            enabled: true,
+            generation: 0,
+            lease_expires_at: None,
+            rights: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
 /// One device of a person with credentials per device (`[sip] credentials = "per_device"`):
 /// its own digest username and password under the person's SIP URI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -189,7 +189,6 @@ impl AccountCache {
 
     fn set_live(&self, live: bool) {
         // Whatever happened while not watching was never announced: start over either way.
-        self.clear();
         self.live.store(live, Ordering::Release);
         self.clear();
     }
@@ -321,21 +320,7 @@ mod tests {
     use crate::account::Account;
 
     fn current(subject: &str) -> Arc<Current> {
-        Arc::new(Current::for_tests(Account {
-            issuer: "https://idp".into(),
-            subject: subject.into(),
-            username: subject.into(),
-            domain: "sip.example.com".into(),
-            display_name: String::new(),
-            email: None,
-            external_id: None,
-            enabled: true,
-            generation: 0,
-            lease_expires_at: None,
-            rights: Vec::new(),
-            created_at: 0,
-            updated_at: 0,
-        }))
+        Arc::new(Current::for_tests(Account::for_tests(subject, subject)))
     }
 
     fn live() -> AccountCache {

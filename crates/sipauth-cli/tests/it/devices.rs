@@ -247,7 +247,7 @@ fn csrf_of(page: &str) -> String {
 
 #[tokio::test]
 async fn the_account_page_lists_adds_and_revokes_devices() {
-    use crate::lifecycle::{http, serve_with_web_client, web_sign_in};
+    use crate::lifecycle::{account_page, http, serve_with_web_client, web_sign_in};
     let env = Env::new("devices-web");
     let (service, base, _) = serve_with_web_client(
         &env,
@@ -262,17 +262,7 @@ async fn the_account_page_lists_adds_and_revokes_devices() {
     .await;
     let page = |session: String| {
         let base = base.clone();
-        async move {
-            http()
-                .get(format!("{base}/account"))
-                .header("cookie", session)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
+        async move { account_page(&base, &session).await.1 }
     };
     let first = page(session.clone()).await;
     assert!(first.contains("id=\"devices\""), "{first}");

@@ -100,23 +100,38 @@ pub(crate) async fn serve_with_web_client(env: &Env, extra: &[&str]) -> (Service
 
 /// The web page's sign-in in `browser` (its provider session kept there): the session cookie.
 pub(crate) async fn web_sign_in(base: &str, browser: &Browser, login: &str) -> String {
-    let start = http()
-        .get(format!("{base}/auth/login/0"))
+    web_sign_in_across(base, base, base, browser, login).await
+}
+
+/// The web page's sign-in started at `start` (a service whose redirect URI is under `public`),
+/// its callback taken to `finish` (another instance of that service, or the same): the session
+/// cookie.
+pub(crate) async fn web_sign_in_across(
+    start: &str,
+    public: &str,
+    finish: &str,
+    browser: &Browser,
+    login: &str,
+) -> String {
+    let begun = http()
+        .get(format!("{start}/auth/login/0"))
         .send()
         .await
         .unwrap();
-    let flow = start.headers()["set-cookie"]
+    assert_eq!(begun.status(), 303);
+    let flow = begun.headers()["set-cookie"]
         .to_str()
         .unwrap()
         .split(';')
         .next()
         .unwrap()
         .to_string();
-    let authorize = start.headers()["location"].to_str().unwrap().to_string();
+    let authorize = begun.headers()["location"].to_str().unwrap().to_string();
     let callback = browser
-        .sign_in(&authorize, login, &format!("{base}/auth/callback"))
+        .sign_in(&authorize, login, &format!("{public}/auth/callback"))
         .await
         .unwrap();
+    let callback = callback.replacen(public, finish, 1);
     let back = http()
         .get(&callback)
         .header("cookie", flow)
@@ -129,18 +144,18 @@ pub(crate) async fn web_sign_in(base: &str, browser: &Browser, login: &str) -> S
         .iter()
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
         .find(|c| c.starts_with("sipauth_session="))
-        .unwrap()
+        .expect("a session cookie")
 }
 
-async fn account_page(base: &str, session: &str) -> u16 {
-    http()
+/// `GET /account` with the session cookie: the status and the page.
+pub(crate) async fn account_page(base: &str, session: &str) -> (u16, String) {
+    let answer = http()
         .get(format!("{base}/account"))
         .header("cookie", session)
         .send()
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
 }
 
 async fn enabled(service: &Service, subject: &str) -> (i64, i64) {
@@ -188,7 +203,7 @@ async fn a_logout_at_the_provider_ends_the_web_session_and_sip_access() {
     );
     let browser = Browser::new().unwrap();
     let session = web_sign_in(&base, &browser, "wren").await;
-    assert_eq!(account_page(&base, &session).await, 200);
+    assert_eq!(account_page(&base, &session).await.0, 200);
     assert_eq!(enabled(&service, "wren").await, (1, 1));
 
     // Wren logs out at the provider: it tells the service before it answers.
@@ -210,7 +225,7 @@ async fn a_logout_at_the_provider_ends_the_web_session_and_sip_access() {
     let status = browser.end_session(&end).await.unwrap();
     assert!(status < 400, "{status}");
     assert_ne!(
-        account_page(&base, &session).await,
+        account_page(&base, &session).await.0,
         200,
         "signed out; the service said: {}",
         service.log.lock().unwrap().join("\n")
@@ -220,7 +235,7 @@ async fn a_logout_at_the_provider_ends_the_web_session_and_sip_access() {
     // Signing in again (a token issued after the logout) restores access.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let session = web_sign_in(&base, &Browser::new().unwrap(), "wren").await;
-    assert_eq!(account_page(&base, &session).await, 200);
+    assert_eq!(account_page(&base, &session).await.0, 200);
     assert_eq!(enabled(&service, "wren").await, (1, 1));
 }
 

@@ -17,7 +17,7 @@ use sqlx::Row;
 
 use crate::common::service::{id_token_of, shared_secret, spawn_service, Service};
 use crate::common::Env;
-use crate::lifecycle::{free_port, http, register_web_client};
+use crate::lifecycle::{account_page, free_port, http, register_web_client, web_sign_in_across};
 
 const DOMAIN: &str = "sip.example.com";
 
@@ -160,13 +160,15 @@ async fn provision_at(client: &reqwest::Client, base: &str, token: &str) -> (u16
     }
 }
 
-/// ID tokens of `logins` at the real provider, ten sign-ins at a time.
-async fn tokens_of(logins: &[String]) -> Vec<String> {
+/// `count` people `<prefix><n>` signed in at the real provider, ten at a time: (login, ID
+/// token) each.
+async fn people(prefix: &str, count: usize) -> Vec<(String, String)> {
+    let logins: Vec<String> = (0..count).map(|i| format!("{prefix}{i:03}")).collect();
     let mut tokens = Vec::new();
     for chunk in logins.chunks(10) {
         tokens.extend(futures::future::join_all(chunk.iter().map(|l| id_token_of(l))).await);
     }
-    tokens
+    logins.into_iter().zip(tokens).collect()
 }
 
 /// Every `200` of `subject`s has its account, its `subscriber` row and an audit row; no
@@ -213,53 +215,8 @@ async fn assert_no_partial_rows(fleet: &Fleet, answered: &[(String, u16)]) {
 /// The web sign-in of `login` started at `start`, its callback at `finish` (the provider sends
 /// the browser to the balancer; here the test takes it to that instance): the session cookie.
 async fn sign_in_across(fleet: &Fleet, start: &str, finish: &str, login: &str) -> String {
-    let begun = http()
-        .get(format!("{start}/auth/login/0"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(begun.status(), 303);
-    let flow = begun.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let authorize = begun.headers()["location"].to_str().unwrap().to_string();
-    let callback = Browser::new()
-        .unwrap()
-        .sign_in(
-            &authorize,
-            login,
-            &format!("{}/auth/callback", fleet.haproxy.base),
-        )
-        .await
-        .unwrap();
-    let callback = callback.replacen(&fleet.haproxy.base, finish, 1);
-    let back = http()
-        .get(&callback)
-        .header("cookie", flow)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(back.status(), 303, "{}", back.text().await.unwrap());
-    back.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("sipauth_session="))
-        .expect("a session cookie")
-}
-
-async fn account_page(base: &str, session: &str) -> (u16, String) {
-    let answer = http()
-        .get(format!("{base}/account"))
-        .header("cookie", session)
-        .send()
-        .await
-        .unwrap();
-    (answer.status().as_u16(), answer.text().await.unwrap())
+    let browser = Browser::new().unwrap();
+    web_sign_in_across(start, &fleet.haproxy.base, finish, &browser, login).await
 }
 
 #[tokio::test]
@@ -300,21 +257,16 @@ async fn three_instances_share_sign_ins_accounts_and_an_operators_change() {
     }
 
     // 200 concurrent first provisions of 100 people through the balancer: each account once.
-    let logins: Vec<String> = (0..100).map(|i| format!("crowd{i:03}")).collect();
-    let tokens = tokens_of(&logins).await;
+    let crowd = people("crowd", 100).await;
     let client = reqwest::Client::new();
-    let requests = tokens
-        .iter()
-        .chain(tokens.iter())
-        .zip(logins.iter().chain(logins.iter()))
-        .map(|(token, login)| {
-            let client = client.clone();
-            let base = fleet.haproxy.base.clone();
-            async move {
-                let (status, body, _) = provision_at(&client, &base, token).await;
-                (login.clone(), status, body)
-            }
-        });
+    let requests = crowd.iter().chain(crowd.iter()).map(|(login, token)| {
+        let client = client.clone();
+        let base = fleet.haproxy.base.clone();
+        async move {
+            let (status, body, _) = provision_at(&client, &base, token).await;
+            (login.clone(), status, body)
+        }
+    });
     let answers = futures::future::join_all(requests).await;
     let mut usernames = std::collections::HashMap::new();
     for (login, status, body) in &answers {
@@ -353,7 +305,7 @@ async fn three_instances_share_sign_ins_accounts_and_an_operators_change() {
     // An operator disables one person (`sipauth admin` on the shared database): every
     // instance refuses them, measured from the moment the command returned. Each instance
     // answers that person from its account cache before (no database read).
-    let token = &tokens[7];
+    let token = &crowd[7].1;
     let username = usernames["crowd007"].clone();
     for i in 0..3 {
         let cached = |metrics: String| {
@@ -472,12 +424,7 @@ async fn load(
 async fn kill_9_of_an_instance_under_load_loses_nothing() {
     let url = crate::kamailio::fresh_postgres("killed").await;
     let mut fleet = Fleet::start("scale-kill", url, &[]).await;
-    let logins: Vec<String> = (0..60).map(|i| format!("load{i:02}")).collect();
-    let tokens: Vec<(String, String)> = logins
-        .iter()
-        .cloned()
-        .zip(tokens_of(&logins).await)
-        .collect();
+    let tokens = people("load", 60).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let running = tokio::spawn(load(fleet.haproxy.base.clone(), tokens, 8, stop.clone()));
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -514,12 +461,7 @@ async fn kill_9_of_an_instance_under_load_loses_nothing() {
 async fn postgresql_stopped_under_load_is_answered_503_at_once_and_service_returns() {
     let cluster = Cluster::start("outage").unwrap();
     let fleet = Fleet::start("scale-outage", cluster.url.clone(), &[]).await;
-    let logins: Vec<String> = (0..40).map(|i| format!("out{i:02}")).collect();
-    let tokens: Vec<(String, String)> = logins
-        .iter()
-        .cloned()
-        .zip(tokens_of(&logins).await)
-        .collect();
+    let tokens = people("out", 40).await;
     // One instance directly (its own answer), the others through the balancer.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let direct = tokio::spawn(load(fleet.base(0), tokens.clone(), 2, stop.clone()));

@@ -303,21 +303,7 @@ mod tests {
 
     #[test]
     fn rows_hold_both_hashes_and_plaintext_only_when_asked() {
-        let account = Account {
-            issuer: "https://idp".into(),
-            subject: "s".into(),
-            username: "alice".into(),
-            domain: "sip.example.com".into(),
-            display_name: "Alice".into(),
-            email: None,
-            external_id: None,
-            enabled: true,
-            generation: 0,
-            lease_expires_at: None,
-            rights: Vec::new(),
-            created_at: 0,
-            updated_at: 0,
-        };
+        let account = Account::for_tests("s", "alice");
         let password = SipPassword::new("pw");
         let row = SubscriberRow::new(&account, "sip.example.com", &password, false);
         assert!(row.password.is_empty());
